@@ -1,0 +1,282 @@
+//! The interface between the control plane (rooms and signaling) and the media engine.
+//!
+//! The control plane never calls into media workers directly: it submits an
+//! [`EngineCommand`] and later drains [`EngineEvent`]s. A command that expects an answer
+//! carries a [`RequestTag`]; its answer is an [`EngineEvent::Reply`] with the same tag, on
+//! a later call of [`MediaEngine::poll_event`] (possibly the very next one). This shape fits
+//! worker threads fed through lock-free queues (the control loop is woken by a
+//! `mio::Waker` when events are ready) as well as the in-process
+//! [`UnavailableEngine`](crate::unavailable::UnavailableEngine) that answers every media
+//! request with a clear failure.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
+use crate::ortc::{DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
+
+/// Pairs a command with its reply. Chosen by the control plane, echoed by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestTag(pub u64);
+
+/// Why the engine could not do what was asked. Its `Display` text goes into the failure
+/// ack the client sees (contract section 4: "improvement: say why in the message").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No media engine is running in this server build.
+    #[error("media is not available yet on this server")]
+    Unavailable,
+    /// The transport does not exist (or was closed).
+    #[error("transport {0} not found")]
+    TransportNotFound(TransportId),
+    /// The producer does not exist (or was closed).
+    #[error("producer {0} not found")]
+    ProducerNotFound(ProducerId),
+    /// The consumer does not exist (or was closed).
+    #[error("consumer {0} not found")]
+    ConsumerNotFound(ConsumerId),
+    /// Parameters the client sent were refused (ortc rules).
+    #[error("invalid parameters: {0}")]
+    InvalidParameters(String),
+    /// The engine is overloaded (its command queue is full).
+    #[error("media engine is busy, try again")]
+    Busy,
+}
+
+/// A request of the control plane to the media engine.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum EngineCommand {
+    /// Prepare a router for a room (contract section 6: a room lives on one or more routers).
+    CreateRouter {
+        /// The room.
+        room: RoomId,
+    },
+    /// Close every router, transport, producer and consumer of the room.
+    CloseRouter {
+        /// The room.
+        room: RoomId,
+    },
+    /// `createWebRtcTransport`: answer with `{id, iceParameters, iceCandidates, dtlsParameters}`.
+    CreateWebRtcTransport {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The room.
+        room: RoomId,
+        /// The owning peer.
+        peer: PeerId,
+        /// Offer only TCP candidates.
+        force_tcp: bool,
+        /// The client will produce on it.
+        producing: bool,
+        /// The client will consume on it.
+        consuming: bool,
+    },
+    /// `connectWebRtcTransport`: answer with nothing.
+    ConnectWebRtcTransport {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The owning peer.
+        peer: PeerId,
+        /// The transport.
+        transport: TransportId,
+        /// The client's DTLS role and fingerprints.
+        dtls_parameters: DtlsParameters,
+    },
+    /// `restartIce`: answer with new `iceParameters`.
+    RestartIce {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The owning peer.
+        peer: PeerId,
+        /// The transport.
+        transport: TransportId,
+    },
+    /// `createPlainTransport`: answer with `{id, ip, port, rtcpPort}`.
+    CreatePlainTransport {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The room.
+        room: RoomId,
+        /// The owning peer.
+        peer: PeerId,
+        /// The client will produce on it (comedia).
+        producing: bool,
+        /// The client will consume on it.
+        consuming: bool,
+    },
+    /// `connectPlainTransport`: answer with nothing.
+    ConnectPlainTransport {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The owning peer.
+        peer: PeerId,
+        /// The transport.
+        transport: TransportId,
+        /// Where to send RTP.
+        ip: std::net::IpAddr,
+        /// RTP port.
+        port: u16,
+        /// RTCP port.
+        rtcp_port: u16,
+    },
+    /// `produce`: answer with `{id}`.
+    Produce {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The owning peer.
+        peer: PeerId,
+        /// The transport to receive on.
+        transport: TransportId,
+        /// Audio or video.
+        kind: MediaKind,
+        /// The sender's RTP parameters.
+        rtp_parameters: RtpParameters,
+        /// Opaque application data (`{source}`), echoed in `newConsumer`.
+        app_data: Value,
+    },
+    /// Create a consumer of `producer` on the peer's consuming transport, created paused
+    /// when `paused`; answer with the `newConsumer` data
+    /// (`{id, kind, rtpParameters, type, producerPaused}`).
+    Consume {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The consuming peer.
+        peer: PeerId,
+        /// The consuming transport.
+        transport: TransportId,
+        /// What to consume.
+        producer: ProducerId,
+        /// The consuming device's capabilities (from `join`).
+        rtp_capabilities: RtpCapabilities,
+        /// Start paused (video: resumed when the client acks `newConsumer`).
+        paused: bool,
+    },
+    /// Close a producer (its consumers close too: `consumerClosed` to their peers).
+    CloseProducer {
+        /// The producer.
+        producer: ProducerId,
+    },
+    /// Pause (`true`) or resume (`false`) a producer; answer with nothing.
+    SetProducerPaused {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The producer.
+        producer: ProducerId,
+        /// Paused or not.
+        paused: bool,
+    },
+    /// Pause (`true`) or resume (`false`) a consumer; answer with nothing. Resuming
+    /// requests a key frame from the producer.
+    SetConsumerPaused {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// Paused or not.
+        paused: bool,
+    },
+    /// Close a consumer (the client never acked its `newConsumer`).
+    CloseConsumer {
+        /// The consumer.
+        consumer: ConsumerId,
+    },
+    /// Close every transport of a peer (and so its producers and consumers).
+    ClosePeer {
+        /// The room.
+        room: RoomId,
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+/// Something the media engine reports to the control plane.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum EngineEvent {
+    /// The answer to a tagged command: the JSON the client gets in its success ack.
+    Reply {
+        /// The command's tag.
+        tag: RequestTag,
+        /// Success data or why it failed.
+        result: Result<Value, EngineError>,
+    },
+    /// A consumer closed because its producer closed (`consumerClosed`).
+    ConsumerClosed {
+        /// The consuming peer.
+        peer: PeerId,
+        /// The consumer.
+        consumer: ConsumerId,
+    },
+    /// A consumer's producer was paused (`true`) or resumed (`consumerPaused`/`consumerResumed`).
+    ConsumerProducerPaused {
+        /// The consuming peer.
+        peer: PeerId,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// Paused or resumed.
+        paused: bool,
+    },
+    /// `consumerLayersChanged {consumerId, layers}`.
+    ConsumerLayersChanged {
+        /// The consuming peer.
+        peer: PeerId,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// `{spatialLayer, temporalLayer}` or `null`.
+        layers: Option<ConsumerLayers>,
+    },
+    /// `consumerScoreChanged {consumerId, score}`.
+    ConsumerScoreChanged {
+        /// The consuming peer.
+        peer: PeerId,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// The score object.
+        score: ConsumerScore,
+    },
+    /// A transport closed by itself (ICE consent timeout, DTLS failure).
+    TransportClosed {
+        /// The owning peer.
+        peer: PeerId,
+        /// The transport.
+        transport: TransportId,
+    },
+}
+
+/// A simulcast or SVC consumer's current layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerLayers {
+    /// Spatial layer index.
+    pub spatial_layer: u8,
+    /// Temporal layer index.
+    pub temporal_layer: u8,
+}
+
+/// `{score, producerScore, producerScores}` of `consumerScoreChanged`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerScore {
+    /// Score of the outgoing stream, 0-10.
+    pub score: u8,
+    /// Score of the producer's current stream, 0-10.
+    pub producer_score: u8,
+    /// Scores of every stream of the producer.
+    pub producer_scores: Vec<u8>,
+}
+
+/// A media engine, seen from the control plane.
+pub trait MediaEngine: Send {
+    /// The RTP capabilities every router offers (contract section 2), in mediasoup v3's
+    /// format; the answer to `getRouterRtpCapabilities`.
+    fn router_rtp_capabilities(&self) -> &RtpCapabilities;
+
+    /// Queues a command. Never blocks; a command that cannot be queued is answered with
+    /// [`EngineError::Busy`] through [`MediaEngine::poll_event`].
+    fn submit(&mut self, command: EngineCommand);
+
+    /// The next event, if any. Call until `None` after every `submit` and every wake-up.
+    fn poll_event(&mut self) -> Option<EngineEvent>;
+}
