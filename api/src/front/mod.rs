@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the mio HTTP/WebSocket/console front (being written).
