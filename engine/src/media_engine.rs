@@ -153,8 +153,13 @@ pub enum EngineCommand {
         /// Start paused (video: resumed when the client acks `newConsumer`).
         paused: bool,
     },
-    /// Close a producer (its consumers close too: `consumerClosed` to their peers).
+    /// `closeProducer`: close a producer of `peer` (its consumers close too:
+    /// `consumerClosed` to their peers); answer with nothing.
     CloseProducer {
+        /// Reply tag.
+        tag: RequestTag,
+        /// The owning peer (the engine refuses another peer's producer).
+        peer: PeerId,
         /// The producer.
         producer: ProducerId,
     },
@@ -162,6 +167,8 @@ pub enum EngineCommand {
     SetProducerPaused {
         /// Reply tag.
         tag: RequestTag,
+        /// The owning peer.
+        peer: PeerId,
         /// The producer.
         producer: ProducerId,
         /// Paused or not.
@@ -172,6 +179,8 @@ pub enum EngineCommand {
     SetConsumerPaused {
         /// Reply tag.
         tag: RequestTag,
+        /// The consuming peer.
+        peer: PeerId,
         /// The consumer.
         consumer: ConsumerId,
         /// Paused or not.
@@ -179,8 +188,15 @@ pub enum EngineCommand {
     },
     /// Close a consumer (the client never acked its `newConsumer`).
     CloseConsumer {
+        /// The consuming peer.
+        peer: PeerId,
         /// The consumer.
         consumer: ConsumerId,
+    },
+    /// Close every producer of a peer (PUBLISHER taken away); its transports stay.
+    CloseProducersOf {
+        /// The peer.
+        peer: PeerId,
     },
     /// Close every transport of a peer (and so its producers and consumers).
     ClosePeer {

@@ -39,12 +39,13 @@ impl UnavailableEngine {
             | EngineCommand::ConnectPlainTransport { tag, .. }
             | EngineCommand::Produce { tag, .. }
             | EngineCommand::Consume { tag, .. }
+            | EngineCommand::CloseProducer { tag, .. }
             | EngineCommand::SetProducerPaused { tag, .. }
             | EngineCommand::SetConsumerPaused { tag, .. } => Some(*tag),
             EngineCommand::CreateRouter { .. }
             | EngineCommand::CloseRouter { .. }
-            | EngineCommand::CloseProducer { .. }
             | EngineCommand::CloseConsumer { .. }
+            | EngineCommand::CloseProducersOf { .. }
             | EngineCommand::ClosePeer { .. } => None,
         }
     }
