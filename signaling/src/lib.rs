@@ -3,7 +3,9 @@
 
 pub mod engineio;
 pub mod error;
+pub mod rate_limit;
 pub mod request;
 pub mod roles;
+pub mod session;
 pub mod socketio;
 pub mod turn_credentials;
