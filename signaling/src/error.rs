@@ -41,6 +41,9 @@ pub enum RequestError {
     /// A target peer is not in the room.
     #[error("peer {0} not found in this room")]
     PeerNotFound(String),
+    /// The peer owns as many media objects as it may.
+    #[error("too many {0} for this peer")]
+    TooMany(&'static str),
     /// Too many requests in a short time.
     #[error("too many requests, slow down")]
     RateLimited,
@@ -60,7 +63,7 @@ impl RequestError {
             Self::NotJoined(_) | Self::AlreadyJoined => 409,
             Self::Forbidden { .. } => 403,
             Self::PeerNotFound(_) => 404,
-            Self::RateLimited => 429,
+            Self::RateLimited | Self::TooMany(_) => 429,
             Self::Engine(e) => match e {
                 EngineError::Unavailable | EngineError::Busy => 503,
                 EngineError::TransportNotFound(_)

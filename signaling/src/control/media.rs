@@ -1,0 +1,518 @@
+//! The control plane's side of media: requests forwarded to the engine and answered when
+//! it replies, consumers created for every joined peer that can consume a producer, the
+//! `newConsumer` server request (20 s, 3 tries) and the consumer notifications.
+
+use std::collections::HashMap;
+
+use kolabmeet_engine::ortc::MediaKind;
+use kolabmeet_engine::{
+    ConsumerId, EngineCommand, EngineError, EngineEvent, PeerId, ProducerId, RequestTag, RoomId,
+    TransportId,
+};
+use serde_json::{Value, json};
+
+use super::requests::Answer;
+use super::{ControlPlane, Now};
+use crate::ConnId;
+use crate::error::RequestError;
+use crate::peer::MAX_MEDIA_OBJECTS_PER_PEER;
+
+/// Who asked, and where the answer goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ctx {
+    pub(super) conn: ConnId,
+    pub(super) ack: Option<u64>,
+    pub(super) room: RoomId,
+    pub(super) peer: PeerId,
+}
+
+/// What to do with an engine reply besides acking it.
+#[derive(Debug, Clone)]
+pub enum PendingKind {
+    /// Just ack.
+    Plain,
+    /// A transport was created; remember it (and whether it consumes).
+    CreateTransport {
+        /// Created with `consuming`.
+        consuming: bool,
+    },
+    /// A producer was created; remember it and create consumers for the others.
+    Produce {
+        /// Its kind.
+        kind: MediaKind,
+        /// Its appData, echoed in `newConsumer`.
+        app_data: Value,
+    },
+    /// A producer was closed; forget it.
+    CloseProducer {
+        /// Which.
+        producer: ProducerId,
+    },
+    /// A consumer was created for `peer`: send it `newConsumer`.
+    Consume {
+        /// The producer.
+        producer: ProducerId,
+        /// The producer's owner.
+        producer_peer: PeerId,
+        /// The producer's appData.
+        app_data: Value,
+        /// Created paused; resume when the client acks.
+        paused: bool,
+    },
+    /// No client waits for it.
+    Internal,
+}
+
+#[derive(Debug)]
+pub(super) struct Pending {
+    ctx: Ctx,
+    kind: PendingKind,
+}
+
+/// A producer the control plane knows of.
+#[derive(Debug, Clone)]
+pub(super) struct ProducerInfo {
+    room: RoomId,
+    peer: PeerId,
+    kind: MediaKind,
+    app_data: Value,
+}
+
+impl ProducerInfo {
+    /// The owning peer.
+    pub(super) fn peer_id(&self) -> PeerId {
+        self.peer
+    }
+}
+
+/// A `newConsumer` request waiting for its ack.
+#[derive(Debug, Clone)]
+pub(super) struct ConsumerOffer {
+    peer: PeerId,
+    consumer: ConsumerId,
+    resume: bool,
+}
+
+/// Producers and open `newConsumer` offers, by id.
+#[derive(Debug, Default)]
+pub(super) struct MediaBook {
+    pub(super) producers: HashMap<ProducerId, ProducerInfo>,
+    pub(super) offers: HashMap<u64, ConsumerOffer>,
+    pub(super) next_offer: u64,
+}
+
+impl ControlPlane {
+    /// Forwards a request to the engine; the ack is sent when it replies.
+    pub(super) fn engine_request(
+        &mut self,
+        ctx: Ctx,
+        kind: PendingKind,
+        command: impl FnOnce(RequestTag) -> EngineCommand,
+        now: Now,
+    ) -> Result<Answer, RequestError> {
+        let creates = matches!(
+            kind,
+            PendingKind::CreateTransport { .. } | PendingKind::Produce { .. }
+        );
+        if creates {
+            let owned = self
+                .rooms
+                .get(&ctx.room)
+                .and_then(|r| r.peers.get(&ctx.peer))
+                .map_or(0, |p| p.media_objects());
+            if owned >= MAX_MEDIA_OBJECTS_PER_PEER {
+                return Err(RequestError::TooMany("transports and producers"));
+            }
+        }
+        let tag = RequestTag(self.next_tag);
+        self.next_tag += 1;
+        self.pending.insert(tag, Pending { ctx, kind });
+        self.engine.submit(command(tag));
+        self.pump_engine(now);
+        Ok(Answer::Later)
+    }
+
+    /// Drains the engine's events (call after every submit and when the engine wakes the
+    /// driver).
+    pub fn pump_engine(&mut self, now: Now) {
+        while let Some(event) = self.engine.poll_event() {
+            self.on_engine_event(event, now);
+        }
+    }
+
+    fn on_engine_event(&mut self, event: EngineEvent, now: Now) {
+        match event {
+            EngineEvent::Reply { tag, result } => {
+                if let Some(p) = self.pending.remove(&tag) {
+                    self.on_reply(p, result, now);
+                }
+            }
+            EngineEvent::ConsumerClosed { peer, consumer } => {
+                if let Some(room) = self.forget_consumer(peer, consumer) {
+                    self.notify_peer(
+                        room,
+                        peer,
+                        "consumerClosed",
+                        &json!({ "consumerId": consumer }),
+                    );
+                }
+            }
+            EngineEvent::ConsumerProducerPaused {
+                peer,
+                consumer,
+                paused,
+            } => {
+                if let Some(room) = self.peer_rooms.get(&peer).copied() {
+                    let method = if paused {
+                        "consumerPaused"
+                    } else {
+                        "consumerResumed"
+                    };
+                    self.notify_peer(room, peer, method, &json!({ "consumerId": consumer }));
+                }
+            }
+            EngineEvent::ConsumerLayersChanged {
+                peer,
+                consumer,
+                layers,
+            } => {
+                if let Some(room) = self.peer_rooms.get(&peer).copied() {
+                    self.notify_peer(
+                        room,
+                        peer,
+                        "consumerLayersChanged",
+                        &json!({ "consumerId": consumer, "layers": layers }),
+                    );
+                }
+            }
+            EngineEvent::ConsumerScoreChanged {
+                peer,
+                consumer,
+                score,
+            } => {
+                if let Some(room) = self.peer_rooms.get(&peer).copied() {
+                    self.notify_peer(
+                        room,
+                        peer,
+                        "consumerScoreChanged",
+                        &json!({ "consumerId": consumer, "score": score }),
+                    );
+                }
+            }
+            EngineEvent::TransportClosed { peer, transport } => {
+                let room = self.peer_rooms.get(&peer).copied();
+                if let Some(p) = room
+                    .and_then(|r| self.rooms.get_mut(&r))
+                    .and_then(|r| r.peers.get_mut(&peer))
+                {
+                    p.transports.retain(|t| *t != transport);
+                    if p.consuming_transport == Some(transport) {
+                        p.consuming_transport = None;
+                    }
+                }
+                tracing::info!(peer = %peer, transport = %transport, "transport closed by the engine");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_reply(&mut self, pending: Pending, result: Result<Value, EngineError>, now: Now) {
+        let Pending { ctx, kind } = pending;
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let err = RequestError::Engine(e);
+                if let PendingKind::Consume { .. } = kind {
+                    tracing::info!(room = %ctx.room, peer = %ctx.peer, error = %err, "consume failed");
+                }
+                self.ack_error(ctx, &err);
+                return;
+            }
+        };
+        let mut answer = Some(value.clone());
+        match kind {
+            PendingKind::Plain | PendingKind::Internal => {
+                if value.is_null() {
+                    answer = None;
+                }
+            }
+            PendingKind::CreateTransport { consuming } => {
+                if let Some(id) = id_of::<TransportId>(&value) {
+                    self.with_peer_mut(ctx.room, ctx.peer, |p| {
+                        p.transports.push(id);
+                        if consuming {
+                            p.consuming_transport = Some(id);
+                        }
+                    });
+                }
+            }
+            PendingKind::Produce { kind, app_data } => {
+                if let Some(id) = id_of::<ProducerId>(&value) {
+                    self.with_peer_mut(ctx.room, ctx.peer, |p| p.producers.push(id));
+                    self.media.producers.insert(
+                        id,
+                        ProducerInfo {
+                            room: ctx.room,
+                            peer: ctx.peer,
+                            kind,
+                            app_data,
+                        },
+                    );
+                    self.ack_answer(ctx, answer);
+                    self.consume_new_producer(id, now);
+                    return;
+                }
+            }
+            PendingKind::CloseProducer { producer } => {
+                self.media.producers.remove(&producer);
+                self.with_peer_mut(ctx.room, ctx.peer, |p| {
+                    p.producers.retain(|x| *x != producer)
+                });
+                answer = None;
+            }
+            PendingKind::Consume {
+                producer,
+                producer_peer,
+                app_data,
+                paused,
+            } => {
+                self.offer_consumer(ctx, producer, producer_peer, app_data, paused, value, now);
+                return;
+            }
+        }
+        self.ack_answer(ctx, answer);
+    }
+
+    fn ack_answer(&mut self, ctx: Ctx, answer: Option<Value>) {
+        let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
+            return;
+        };
+        rec.session.ack_ok(ack, answer.as_ref(), &mut self.scratch);
+        self.push_frames(ctx.conn);
+    }
+
+    fn ack_error(&mut self, ctx: Ctx, err: &RequestError) {
+        let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
+            return;
+        };
+        tracing::info!(room = %ctx.room, peer = %ctx.peer, code = err.code(), error = %err, "request failed");
+        rec.session
+            .ack_err(ack, err.code(), &err.to_string(), &mut self.scratch);
+        self.push_frames(ctx.conn);
+    }
+
+    fn with_peer_mut(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        f: impl FnOnce(&mut crate::peer::Peer),
+    ) {
+        if let Some(p) = self
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.peers.get_mut(&peer))
+        {
+            f(p);
+        }
+    }
+
+    fn forget_consumer(&mut self, peer: PeerId, consumer: ConsumerId) -> Option<RoomId> {
+        let room = *self.peer_rooms.get(&peer)?;
+        self.with_peer_mut(room, peer, |p| p.consumers.retain(|c| *c != consumer));
+        Some(room)
+    }
+
+    /// After `join`: a consumer for every producer of the other peers.
+    pub(super) fn consume_existing_producers(&mut self, room: RoomId, peer: PeerId, now: Now) {
+        let producers: Vec<ProducerId> = self
+            .media
+            .producers
+            .iter()
+            .filter(|(_, p)| p.room == room && p.peer != peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for producer in producers {
+            self.create_consumer(room, peer, producer, now);
+        }
+    }
+
+    /// After `produce`: a consumer for every other joined peer.
+    fn consume_new_producer(&mut self, producer: ProducerId, now: Now) {
+        let Some(info) = self.media.producers.get(&producer).cloned() else {
+            return;
+        };
+        let peers: Vec<PeerId> = self
+            .rooms
+            .get(&info.room)
+            .map(|r| {
+                r.joined_peers()
+                    .filter(|p| p.id != info.peer)
+                    .map(|p| p.id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for peer in peers {
+            self.create_consumer(info.room, peer, producer, now);
+        }
+    }
+
+    fn create_consumer(&mut self, room: RoomId, peer: PeerId, producer: ProducerId, now: Now) {
+        let Some(info) = self.media.producers.get(&producer).cloned() else {
+            return;
+        };
+        let Some(p) = self.rooms.get(&room).and_then(|r| r.peers.get(&peer)) else {
+            return;
+        };
+        let (Some(transport), Some(caps), Some(conn)) =
+            (p.consuming_transport, p.rtp_capabilities.clone(), p.conn)
+        else {
+            return;
+        };
+        if p.media_objects() >= MAX_MEDIA_OBJECTS_PER_PEER {
+            return;
+        }
+        let paused = info.kind == MediaKind::Video;
+        let tag = RequestTag(self.next_tag);
+        self.next_tag += 1;
+        self.pending.insert(
+            tag,
+            Pending {
+                ctx: Ctx {
+                    conn,
+                    ack: None,
+                    room,
+                    peer,
+                },
+                kind: PendingKind::Consume {
+                    producer,
+                    producer_peer: info.peer,
+                    app_data: info.app_data.clone(),
+                    paused,
+                },
+            },
+        );
+        self.engine.submit(EngineCommand::Consume {
+            tag,
+            peer,
+            transport,
+            producer,
+            rtp_capabilities: *caps,
+            paused,
+        });
+        self.pump_engine(now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn offer_consumer(
+        &mut self,
+        ctx: Ctx,
+        producer: ProducerId,
+        producer_peer: PeerId,
+        app_data: Value,
+        paused: bool,
+        mut data: Value,
+        now: Now,
+    ) {
+        let Some(consumer) = id_of::<ConsumerId>(&data) else {
+            return;
+        };
+        self.with_peer_mut(ctx.room, ctx.peer, |p| p.consumers.push(consumer));
+        if let Value::Object(map) = &mut data {
+            map.insert("peerId".into(), json!(producer_peer));
+            map.insert("producerId".into(), json!(producer));
+            map.entry("appData").or_insert(app_data);
+        }
+        let token = self.media.next_offer;
+        self.media.next_offer += 1;
+        let conn = self
+            .rooms
+            .get(&ctx.room)
+            .and_then(|r| r.peers.get(&ctx.peer))
+            .and_then(|p| p.conn);
+        let mut sent = false;
+        if let Some(rec) = conn.and_then(|c| self.sockets.get_mut(&c)) {
+            sent =
+                rec.session
+                    .send_request("newConsumer", &data, token, now.mono, &mut self.scratch);
+        }
+        if let Some(c) = conn {
+            self.push_frames(c);
+        }
+        if sent {
+            self.media.offers.insert(
+                token,
+                ConsumerOffer {
+                    peer: ctx.peer,
+                    consumer,
+                    resume: paused,
+                },
+            );
+            if let Some(c) = conn {
+                self.reschedule_socket(c);
+            }
+        } else {
+            self.engine.submit(EngineCommand::CloseConsumer {
+                peer: ctx.peer,
+                consumer,
+            });
+            self.forget_consumer(ctx.peer, consumer);
+        }
+    }
+
+    /// The client acked `newConsumer`: resume a consumer created paused.
+    pub(super) fn on_server_request_ack(&mut self, token: u64, _args: Vec<Value>, now: Now) {
+        let Some(offer) = self.media.offers.remove(&token) else {
+            return;
+        };
+        if offer.resume {
+            let tag = RequestTag(self.next_tag);
+            self.next_tag += 1;
+            let room = self.peer_rooms.get(&offer.peer).copied();
+            if let Some(room) = room {
+                self.pending.insert(
+                    tag,
+                    Pending {
+                        ctx: Ctx {
+                            conn: ConnId(u64::MAX),
+                            ack: None,
+                            room,
+                            peer: offer.peer,
+                        },
+                        kind: PendingKind::Internal,
+                    },
+                );
+            }
+            self.engine.submit(EngineCommand::SetConsumerPaused {
+                tag,
+                peer: offer.peer,
+                consumer: offer.consumer,
+                paused: false,
+            });
+            self.pump_engine(now);
+        }
+    }
+
+    /// `newConsumer` got no ack after every try: close that consumer.
+    pub(super) fn on_server_request_failed(&mut self, token: u64, now: Now) {
+        let Some(offer) = self.media.offers.remove(&token) else {
+            return;
+        };
+        tracing::info!(peer = %offer.peer, consumer = %offer.consumer, "newConsumer not acknowledged, closing the consumer");
+        self.engine.submit(EngineCommand::CloseConsumer {
+            peer: offer.peer,
+            consumer: offer.consumer,
+        });
+        self.forget_consumer(offer.peer, offer.consumer);
+        self.pump_engine(now);
+    }
+
+    /// Forgets the producers of a peer that closed.
+    pub(super) fn forget_media_of(&mut self, peer: PeerId) {
+        self.media.producers.retain(|_, p| p.peer != peer);
+        self.media.offers.retain(|_, o| o.peer != peer);
+    }
+}
+
+fn id_of<T: std::str::FromStr>(value: &Value) -> Option<T> {
+    value.get("id")?.as_str()?.parse().ok()
+}
