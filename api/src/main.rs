@@ -1,1 +1,137 @@
-fn main() {}
+//! `kolabmeet-server`: reads its configuration from the environment, binds the HTTP(S)
+//! listener and the console socket, and runs the control loop.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use kolabmeet_engine::unavailable::UnavailableEngine;
+use kolabmeet_server::config::Config;
+use kolabmeet_server::front::{Front, FrontConfig};
+use kolabmeet_server::service::ServerService;
+use kolabmeet_server::webhooks::WebhookSender;
+use kolabmeet_server::{logging, routes};
+use kolabmeet_signaling::control::{ControlConfig, ControlPlane, TurnConfig};
+use kolabmeet_signaling::session::SessionConfig;
+
+/// The contract's 5 MB body limit.
+const MAX_BODY: usize = 5 * 1024 * 1024;
+
+fn environment() -> Result<HashMap<String, String>, String> {
+    let mut map = HashMap::new();
+    for (k, v) in std::env::vars_os() {
+        let Some(k) = k.to_str() else { continue };
+        match v.into_string() {
+            Ok(v) => {
+                map.insert(k.to_owned(), v);
+            }
+            Err(_) => return Err(format!("{k}: is not valid UTF-8")),
+        }
+    }
+    Ok(map)
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    if let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                print!("{}", Config::help());
+                return ExitCode::SUCCESS;
+            }
+            "--version" | "-V" => {
+                println!("kolabmeet-server {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("kolabmeet-server: unknown argument {other:?} (try --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let config =
+        match environment().and_then(|env| Config::from_env(&env).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("kolabmeet-server: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    let log = logging::init(config.log_level);
+    if config.auth_token_generated {
+        println!(
+            "kolabmeet-server: generated AUTH_TOKEN={} (set AUTH_TOKEN to choose one)",
+            config.auth_token
+        );
+        let _ = std::io::stdout().flush();
+    }
+    let webhooks = match &config.webhook {
+        None => WebhookSender::disabled(),
+        Some((url, token)) => match WebhookSender::start(url.clone(), token.clone()) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("kolabmeet-server: cannot start the webhook thread: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let control_config = ControlConfig {
+        session: SessionConfig {
+            ping_interval: config.ping_interval,
+            ping_timeout: config.ping_timeout,
+            request_timeout: config.request_timeout,
+            ..SessionConfig::default()
+        },
+        peer_grace: config.peer_grace,
+        room_close_delay: config.room_close_delay,
+        room_idle_expiry: config.room_idle_expiry,
+        turn: config
+            .turn
+            .clone()
+            .map(|(url, secret)| TurnConfig { url, secret }),
+        public_domain: config.public_domain.clone(),
+        wss: config.wss(),
+    };
+    let control = ControlPlane::new(control_config, Box::new(UnavailableEngine::new()));
+    let front = match Front::bind(FrontConfig {
+        listen: config.listen,
+        tls: config.tls.clone(),
+        console_path: config.console_socket.clone(),
+        max_body: MAX_BODY,
+        max_connections: config.max_connections,
+        idle_http_timeout: std::time::Duration::from_secs(60),
+        header_timeout: std::time::Duration::from_secs(10),
+        max_ws_message: 1_000_000,
+        max_ws_pending_out: 4 * 1024 * 1024,
+        front_error_headers: vec![("Strict-Transport-Security".into(), routes::HSTS.into())],
+    }) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kolabmeet-server: cannot listen on {}: {e}", config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        "listening on {scheme}://{} (signaling at /meetmedia/signaling, API at /meetmedia/api/, console {})",
+        front.local_addr(),
+        config
+            .console_socket
+            .as_ref()
+            .map_or("disabled".to_owned(), |p| p.display().to_string())
+    );
+    tracing::warn!("media engine not available in this build: media requests fail with 503");
+    let mut service = ServerService::new(control, config.auth_token.clone(), webhooks, log);
+    match front.run(&mut service) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "event loop failed");
+            eprintln!("kolabmeet-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

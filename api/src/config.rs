@@ -1,0 +1,614 @@
+//! Configuration from the environment (contract section 2, plus the test and operations
+//! knobs of this server). Parsing is a pure function of the variables so every bad value
+//! can be tested; a bad value is reported as one line naming the variable.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A configuration error: which variable, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+/// One documented variable: name, default (as shown by `--help`) and meaning.
+pub struct VarDoc {
+    /// The variable.
+    pub name: &'static str,
+    /// Its default, as text.
+    pub default: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// Every variable the server reads, for `--help`.
+pub const VARIABLES: &[VarDoc] = &[
+    VarDoc {
+        name: "AUTH_TOKEN",
+        default: "generated at start and printed once",
+        meaning: "shared secret of the HTTP API (X-Auth-Token header)",
+    },
+    VarDoc {
+        name: "TURN_SERVER",
+        default: "none",
+        meaning: "TURN URL handed to clients in roomReady, or 'none'",
+    },
+    VarDoc {
+        name: "TURN_STATIC_SECRET",
+        default: "(required with TURN_SERVER)",
+        meaning: "coturn static-auth-secret for time-limited credentials",
+    },
+    VarDoc {
+        name: "WEBHOOK_URL",
+        default: "unset: no webhooks",
+        meaning: "where room events are POSTed",
+    },
+    VarDoc {
+        name: "WEBHOOK_TOKEN",
+        default: "empty",
+        meaning: "X-Auth-Token sent with webhooks",
+    },
+    VarDoc {
+        name: "SSL_CERT",
+        default: "none",
+        meaning: "PEM certificate chain; 'none' disables TLS",
+    },
+    VarDoc {
+        name: "SSL_KEY",
+        default: "none",
+        meaning: "PEM private key for SSL_CERT",
+    },
+    VarDoc {
+        name: "FORCE_WSS",
+        default: "false",
+        meaning: "hand out wss:// URLs without TLS here (TLS terminated in front)",
+    },
+    VarDoc {
+        name: "LISTENING_HOST",
+        default: "127.0.0.1",
+        meaning: "address of the HTTP(S) listener (API and signaling)",
+    },
+    VarDoc {
+        name: "LISTENING_PORT",
+        default: "12443",
+        meaning: "port of the HTTP(S) listener",
+    },
+    VarDoc {
+        name: "PUBLIC_DOMAIN",
+        default: "LISTENING_HOST:LISTENING_PORT",
+        meaning: "host:port written into signaling URLs",
+    },
+    VarDoc {
+        name: "ROUTER_SCALE_SIZE",
+        default: "16",
+        meaning: "peers per router before a room spreads to another worker",
+    },
+    VarDoc {
+        name: "MEDIASOUP_NUM_WORKERS",
+        default: "number of CPUs",
+        meaning: "media worker threads",
+    },
+    VarDoc {
+        name: "WEBRTC_LISTEN_IP",
+        default: "127.0.0.1",
+        meaning: "address the media sockets bind",
+    },
+    VarDoc {
+        name: "WEBRTC_ANNOUNCED_ADDRESS",
+        default: "WEBRTC_LISTEN_IP",
+        meaning: "address put into ICE candidates (public IP behind NAT)",
+    },
+    VarDoc {
+        name: "LOG_LEVEL",
+        default: "info",
+        meaning: "error, warn, info, debug or trace",
+    },
+    VarDoc {
+        name: "CONSOLE_SOCKET",
+        default: "/tmp/kolabmeet-server.sock",
+        meaning: "unix socket of the console ('none' disables it)",
+    },
+    VarDoc {
+        name: "PEER_RECONNECT_GRACE_MS",
+        default: "10000",
+        meaning: "how long a peer whose socket was lost waits for a reconnection",
+    },
+    VarDoc {
+        name: "ROOM_CLOSE_DELAY_MS",
+        default: "10000",
+        meaning: "how long a room waits after its last peer left before closing",
+    },
+    VarDoc {
+        name: "ROOM_IDLE_EXPIRY_MS",
+        default: "3600000",
+        meaning: "how long a room (or a new peer token) keeps a room nobody is in alive",
+    },
+    VarDoc {
+        name: "PING_INTERVAL_MS",
+        default: "25000",
+        meaning: "Engine.IO heartbeat interval",
+    },
+    VarDoc {
+        name: "PING_TIMEOUT_MS",
+        default: "20000",
+        meaning: "Engine.IO heartbeat timeout",
+    },
+    VarDoc {
+        name: "REQUEST_TIMEOUT_MS",
+        default: "20000",
+        meaning: "how long a server-to-client request (newConsumer) waits for its ack; tried 3 times",
+    },
+    VarDoc {
+        name: "MAX_CONNECTIONS",
+        default: "20000",
+        meaning: "open TCP connections (API and signaling) at most",
+    },
+];
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Room and connection life.
+    Info,
+    /// Per-request detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// Parses `error|warn|info|debug|trace` (any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "error" => Self::Error,
+            "warn" | "warning" => Self::Warn,
+            "info" => Self::Info,
+            "debug" => Self::Debug,
+            "trace" => Self::Trace,
+            _ => return None,
+        })
+    }
+
+    /// The `tracing` filter directive.
+    pub fn directive(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// API secret.
+    pub auth_token: String,
+    /// True when `auth_token` was generated (it is printed once).
+    pub auth_token_generated: bool,
+    /// TURN URL and secret.
+    pub turn: Option<(String, String)>,
+    /// Webhook URL and token.
+    pub webhook: Option<(String, String)>,
+    /// TLS, when a certificate is configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Hand out wss:// URLs.
+    pub force_wss: bool,
+    /// Listener address.
+    pub listen: SocketAddr,
+    /// `host:port` of signaling URLs.
+    pub public_domain: String,
+    /// Peers per router.
+    pub router_scale_size: usize,
+    /// Media worker threads.
+    pub num_workers: usize,
+    /// Media listen address.
+    pub webrtc_listen_ip: IpAddr,
+    /// Address in ICE candidates.
+    pub webrtc_announced_address: String,
+    /// Log level.
+    pub log_level: LogLevel,
+    /// Console socket path.
+    pub console_socket: Option<PathBuf>,
+    /// Reconnection grace.
+    pub peer_grace: Duration,
+    /// Empty room close delay.
+    pub room_close_delay: Duration,
+    /// Unused room expiry.
+    pub room_idle_expiry: Duration,
+    /// Heartbeat interval.
+    pub ping_interval: Duration,
+    /// Heartbeat timeout.
+    pub ping_timeout: Duration,
+    /// Server request timeout.
+    pub request_timeout: Duration,
+    /// Connections at most.
+    pub max_connections: usize,
+}
+
+fn get<'a>(env: &'a HashMap<String, String>, var: &str) -> Option<&'a str> {
+    env.get(var).map(String::as_str)
+}
+
+fn number<T: std::str::FromStr>(
+    env: &HashMap<String, String>,
+    var: &'static str,
+    default: T,
+    what: &str,
+) -> Result<T, ConfigError> {
+    match get(env, var) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| bad(var, format!("{v:?} is not {what}"))),
+    }
+}
+
+fn millis(
+    env: &HashMap<String, String>,
+    var: &'static str,
+    default_ms: u64,
+) -> Result<Duration, ConfigError> {
+    let ms: u64 = number(env, var, default_ms, "a number of milliseconds")?;
+    if ms == 0 || ms > 7 * 86_400_000 {
+        return Err(bad(var, "must be between 1 ms and 7 days"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn flag(env: &HashMap<String, String>, var: &'static str) -> Result<bool, ConfigError> {
+    match get(env, var).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "" | "0" | "false" | "no" | "off" => Ok(false),
+            "1" | "true" | "yes" | "on" => Ok(true),
+            _ => Err(bad(var, format!("{v:?} is not a boolean (true/false)"))),
+        },
+    }
+}
+
+/// A fresh API token: 32 random bytes as 64 hex characters.
+pub fn generate_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn load_tls(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, ConfigError> {
+    let open = |var: &'static str, path: &str| {
+        std::fs::read(path).map_err(|e| bad(var, format!("cannot read {path}: {e}")))
+    };
+    let cert_pem = open("SSL_CERT", cert)?;
+    let key_pem = open("SSL_KEY", key)?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("SSL_CERT", format!("{cert}: not a PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("SSL_CERT", format!("{cert}: no certificate found")));
+    }
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| bad("SSL_KEY", format!("{key}: not a PEM key: {e}")))?
+        .ok_or_else(|| bad("SSL_KEY", format!("{key}: no private key found")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("SSL_CERT", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            bad(
+                "SSL_KEY",
+                format!("does not match SSL_CERT or is unsupported: {e}"),
+            )
+        })?;
+    Ok(Arc::new(config))
+}
+
+impl Config {
+    /// Reads the configuration from `env` (the process environment, as a map).
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let (auth_token, auth_token_generated) = match get(env, "AUTH_TOKEN") {
+            None => (generate_token(), true),
+            Some(t) if t.trim().is_empty() => {
+                return Err(bad(
+                    "AUTH_TOKEN",
+                    "is empty (unset it to have one generated)",
+                ));
+            }
+            Some(t) if t.len() < 8 => {
+                return Err(bad("AUTH_TOKEN", "is shorter than 8 characters"));
+            }
+            Some(t) => (t.to_owned(), false),
+        };
+        let turn = match get(env, "TURN_SERVER").map(str::trim) {
+            None | Some("") | Some("none") => None,
+            Some(url) => {
+                if !(url.starts_with("turn:") || url.starts_with("turns:")) {
+                    return Err(bad(
+                        "TURN_SERVER",
+                        format!("{url:?} is not a turn: or turns: URL"),
+                    ));
+                }
+                let secret = get(env, "TURN_STATIC_SECRET")
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| {
+                        bad("TURN_STATIC_SECRET", "is required when TURN_SERVER is set")
+                    })?;
+                Some((url.to_owned(), secret.to_owned()))
+            }
+        };
+        let webhook = match get(env, "WEBHOOK_URL").map(str::trim) {
+            None | Some("") => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(bad("WEBHOOK_URL", format!("{url:?} is not an http(s) URL")));
+                }
+                Some((
+                    url.to_owned(),
+                    get(env, "WEBHOOK_TOKEN").unwrap_or("").to_owned(),
+                ))
+            }
+        };
+        let tls = match (get(env, "SSL_CERT"), get(env, "SSL_KEY")) {
+            (None | Some("") | Some("none"), _) => None,
+            (Some(_), None | Some("") | Some("none")) => {
+                return Err(bad("SSL_KEY", "is required when SSL_CERT is set"));
+            }
+            (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
+        };
+        let force_wss = flag(env, "FORCE_WSS")?;
+        let host = get(env, "LISTENING_HOST")
+            .filter(|h| !h.is_empty())
+            .unwrap_or("127.0.0.1");
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| bad("LISTENING_HOST", format!("{host:?} is not an IP address")))?;
+        let port: u16 = number(env, "LISTENING_PORT", 12443, "a port number (0-65535)")?;
+        let listen = SocketAddr::new(ip, port);
+        let public_domain = match get(env, "PUBLIC_DOMAIN").filter(|d| !d.is_empty()) {
+            Some(d) => {
+                if d.contains(['/', '?', '#', ' ']) {
+                    return Err(bad(
+                        "PUBLIC_DOMAIN",
+                        format!("{d:?} must be host[:port] only"),
+                    ));
+                }
+                d.to_owned()
+            }
+            None => {
+                let shown = if ip.is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    host.to_owned()
+                };
+                if ip.is_ipv6() {
+                    format!("[{shown}]:{port}")
+                } else {
+                    format!("{shown}:{port}")
+                }
+            }
+        };
+        let router_scale_size: usize = number(env, "ROUTER_SCALE_SIZE", 16, "a number")?;
+        if router_scale_size == 0 {
+            return Err(bad("ROUTER_SCALE_SIZE", "must be at least 1"));
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let num_workers: usize = number(env, "MEDIASOUP_NUM_WORKERS", cpus, "a number")?;
+        if num_workers == 0 || num_workers > 256 {
+            return Err(bad("MEDIASOUP_NUM_WORKERS", "must be between 1 and 256"));
+        }
+        let wip = get(env, "WEBRTC_LISTEN_IP")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("127.0.0.1");
+        let webrtc_listen_ip: IpAddr = wip
+            .parse()
+            .map_err(|_| bad("WEBRTC_LISTEN_IP", format!("{wip:?} is not an IP address")))?;
+        let webrtc_announced_address =
+            match get(env, "WEBRTC_ANNOUNCED_ADDRESS").filter(|s| !s.is_empty()) {
+                Some(a) => {
+                    if a.contains([' ', '/', ',']) {
+                        return Err(bad(
+                            "WEBRTC_ANNOUNCED_ADDRESS",
+                            format!("{a:?} is not an address"),
+                        ));
+                    }
+                    a.to_owned()
+                }
+                None if webrtc_listen_ip.is_unspecified() => {
+                    return Err(bad(
+                        "WEBRTC_ANNOUNCED_ADDRESS",
+                        "is required when WEBRTC_LISTEN_IP is a wildcard address",
+                    ));
+                }
+                None => webrtc_listen_ip.to_string(),
+            };
+        let log_level = match get(env, "LOG_LEVEL").filter(|s| !s.is_empty()) {
+            None => LogLevel::Info,
+            Some(l) => LogLevel::parse(l).ok_or_else(|| {
+                bad(
+                    "LOG_LEVEL",
+                    format!("{l:?} is not one of error, warn, info, debug, trace"),
+                )
+            })?,
+        };
+        let console_socket = match get(env, "CONSOLE_SOCKET") {
+            None | Some("") => Some(PathBuf::from("/tmp/kolabmeet-server.sock")),
+            Some("none") => None,
+            Some(p) => Some(PathBuf::from(p)),
+        };
+        let max_connections: usize = number(env, "MAX_CONNECTIONS", 20_000, "a number")?;
+        if max_connections == 0 {
+            return Err(bad("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(Config {
+            auth_token,
+            auth_token_generated,
+            turn,
+            webhook,
+            tls,
+            force_wss,
+            listen,
+            public_domain,
+            router_scale_size,
+            num_workers,
+            webrtc_listen_ip,
+            webrtc_announced_address,
+            log_level,
+            console_socket,
+            peer_grace: millis(env, "PEER_RECONNECT_GRACE_MS", 10_000)?,
+            room_close_delay: millis(env, "ROOM_CLOSE_DELAY_MS", 10_000)?,
+            room_idle_expiry: millis(env, "ROOM_IDLE_EXPIRY_MS", 3_600_000)?,
+            ping_interval: millis(env, "PING_INTERVAL_MS", 25_000)?,
+            ping_timeout: millis(env, "PING_TIMEOUT_MS", 20_000)?,
+            request_timeout: millis(env, "REQUEST_TIMEOUT_MS", 20_000)?,
+            max_connections,
+        })
+    }
+
+    /// Whether signaling URLs use `wss://`.
+    pub fn wss(&self) -> bool {
+        self.tls.is_some() || self.force_wss
+    }
+
+    /// The `--help` text.
+    pub fn help() -> String {
+        let mut s = String::from(
+            "kolabmeet-server: the Kolab Meet media server (HTTP API, signaling, media).\n\n\
+             Usage: kolabmeet-server [--help | --version]\n\n\
+             Configuration comes from environment variables; with none set it runs on\n\
+             127.0.0.1:12443 without TLS and prints a generated AUTH_TOKEN.\n\n\
+             Variables (default in brackets):\n",
+        );
+        for v in VARIABLES {
+            s.push_str(&format!("  {:<26} {} [{}]\n", v.name, v.meaning, v.default));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_defaults() {
+        let c = Config::from_env(&env(&[])).unwrap();
+        assert!(c.auth_token_generated);
+        assert_eq!(c.auth_token.len(), 64);
+        assert_eq!(c.listen, "127.0.0.1:12443".parse().unwrap());
+        assert_eq!(c.public_domain, "127.0.0.1:12443");
+        assert!(c.tls.is_none());
+        assert!(!c.wss());
+        assert!(c.turn.is_none());
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.peer_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("LISTENING_PORT", "abc")], "LISTENING_PORT"),
+            (&[("LISTENING_PORT", "70000")], "LISTENING_PORT"),
+            (&[("LISTENING_HOST", "example")], "LISTENING_HOST"),
+            (&[("LOG_LEVEL", "loud")], "LOG_LEVEL"),
+            (
+                &[("SSL_CERT", "/nonexistent"), ("SSL_KEY", "/nonexistent")],
+                "SSL_CERT",
+            ),
+            (&[("SSL_CERT", "/etc/hostname")], "SSL_KEY"),
+            (&[("TURN_SERVER", "turn:x:3478")], "TURN_STATIC_SECRET"),
+            (&[("TURN_SERVER", "http://x")], "TURN_SERVER"),
+            (&[("FORCE_WSS", "maybe")], "FORCE_WSS"),
+            (&[("AUTH_TOKEN", "")], "AUTH_TOKEN"),
+            (&[("PING_INTERVAL_MS", "0")], "PING_INTERVAL_MS"),
+            (&[("WEBHOOK_URL", "ftp://x")], "WEBHOOK_URL"),
+            (&[("MEDIASOUP_NUM_WORKERS", "0")], "MEDIASOUP_NUM_WORKERS"),
+            (
+                &[("WEBRTC_LISTEN_IP", "0.0.0.0")],
+                "WEBRTC_ANNOUNCED_ADDRESS",
+            ),
+            (&[("PUBLIC_DOMAIN", "a/b")], "PUBLIC_DOMAIN"),
+        ];
+        for (vars, var) in cases {
+            let e = Config::from_env(&env(vars))
+                .err()
+                .unwrap_or_else(|| panic!("{vars:?} accepted"));
+            assert_eq!(e.var, *var, "{vars:?}: {e}");
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn explicit_values() {
+        let c = Config::from_env(&env(&[
+            ("AUTH_TOKEN", "secret-token"),
+            ("LISTENING_HOST", "0.0.0.0"),
+            ("LISTENING_PORT", "8443"),
+            ("FORCE_WSS", "1"),
+            ("TURN_SERVER", "turn:127.0.0.1:3478?transport=tcp"),
+            ("TURN_STATIC_SECRET", "s"),
+            ("LOG_LEVEL", "DEBUG"),
+            ("CONSOLE_SOCKET", "none"),
+        ]))
+        .unwrap();
+        assert!(!c.auth_token_generated);
+        assert_eq!(c.public_domain, "127.0.0.1:8443");
+        assert!(c.wss());
+        assert_eq!(c.turn.unwrap().1, "s");
+        assert_eq!(c.log_level, LogLevel::Debug);
+        assert!(c.console_socket.is_none());
+    }
+
+    #[test]
+    fn help_lists_every_contract_variable() {
+        let h = Config::help();
+        for v in [
+            "AUTH_TOKEN",
+            "TURN_SERVER",
+            "TURN_STATIC_SECRET",
+            "WEBHOOK_URL",
+            "WEBHOOK_TOKEN",
+            "SSL_CERT",
+            "SSL_KEY",
+            "FORCE_WSS",
+            "LISTENING_HOST",
+            "LISTENING_PORT",
+            "PUBLIC_DOMAIN",
+            "ROUTER_SCALE_SIZE",
+            "MEDIASOUP_NUM_WORKERS",
+            "WEBRTC_LISTEN_IP",
+            "WEBRTC_ANNOUNCED_ADDRESS",
+        ] {
+            assert!(h.contains(v), "{v} missing from --help");
+        }
+    }
+}

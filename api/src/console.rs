@@ -1,0 +1,128 @@
+//! The operator console (contract section 7): one command per line over the unix socket,
+//! answered as text. `connect` is its client.
+
+use kolabmeet_engine::RoomId;
+
+use crate::service::ServerService;
+
+/// `help` text.
+pub const HELP: &str = "commands:
+  help                     this list
+  usage                    CPU and memory of the server process
+  stats                    rooms:<n> and peers:<n>
+  dumpRooms                every room
+  dumpPeers                every peer
+  dumpWorkers              the media workers
+  dumpRouter [id]          a router (a room) or all
+  dumpTransport [id]       a transport or all
+  dumpProducer [id]        a producer or all
+  dumpConsumer [id]        a consumer or all
+  statsRoom <id>           a room's stats as JSON
+  statsTransport [id]      transport stats
+  statsProducer [id]       producer stats
+  statsConsumer [id]       consumer stats
+  logLevel <level>         error, warn, info, debug or trace
+  logTags <tags>           comma-separated debug tags (ice,dtls,rtp,...) or none
+  quit                     close the console";
+
+/// Linux reports CPU times in /proc in units of USER_HZ, which is 100 on every
+/// architecture's user ABI.
+const USER_HZ: f64 = 100.0;
+
+/// `usage`: CPU seconds and resident memory of this process, from /proc.
+pub fn usage(uptime_secs: f64) -> String {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    let (user, system) = (ticks(11) / USER_HZ, ticks(12) / USER_HZ);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+            .unwrap_or_else(|| "?".into())
+    };
+    let cpu_pct = if uptime_secs > 0.0 {
+        (user + system) / uptime_secs * 100.0
+    } else {
+        0.0
+    };
+    format!(
+        "cpu: user {user:.2}s system {system:.2}s ({cpu_pct:.1}% of one core since start)\nmemory: rss {} (peak {})\nthreads: {}",
+        field("VmRSS:"),
+        field("VmHWM:"),
+        field("Threads:")
+    )
+}
+
+/// Runs one console line; `None` closes the console connection.
+pub fn execute(service: &mut ServerService, line: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    let Some(cmd) = words.next() else {
+        return Some(String::new());
+    };
+    let arg = words.next();
+    let media_none = "media is not available yet: no media workers are running";
+    Some(match cmd {
+        "help" | "h" | "?" => HELP.to_owned(),
+        "quit" | "exit" => return None,
+        "usage" => usage(service.uptime().as_secs_f64()),
+        "stats" => {
+            let (rooms, peers) = service.control().counts();
+            format!("rooms:{rooms}\npeers:{peers}")
+        }
+        "dumpRooms" => service.control().dump_rooms().trim_end().to_owned(),
+        "dumpPeers" => service.control().dump_peers().trim_end().to_owned(),
+        "dumpWorkers" => media_none.to_owned(),
+        "dumpRouter" => match arg {
+            None => service.control().dump_rooms().trim_end().to_owned(),
+            Some(id) => match id.parse::<RoomId>() {
+                Ok(room) if service.control().room_exists(&room) => {
+                    serde_json::to_string_pretty(&service.control().room_stats(room))
+                        .unwrap_or_default()
+                }
+                _ => format!("no router {id}"),
+            },
+        },
+        "dumpTransport" | "dumpProducer" | "dumpConsumer" | "statsTransport" | "statsProducer"
+        | "statsConsumer" => match arg {
+            None => format!("none ({media_none})"),
+            Some(id) => format!("no such object {id} ({media_none})"),
+        },
+        "statsRoom" => match arg.map(|a| a.parse::<RoomId>()) {
+            None => "usage: statsRoom <roomId>".to_owned(),
+            Some(Ok(room)) if service.control().room_exists(&room) => {
+                serde_json::to_string_pretty(&service.control().room_stats(room))
+                    .unwrap_or_default()
+            }
+            Some(_) => format!("no room {}", arg.unwrap_or("")),
+        },
+        "logLevel" => match arg {
+            None => "usage: logLevel <error|warn|info|debug|trace>".to_owned(),
+            Some(l) => service
+                .log_control()
+                .set_level(l)
+                .unwrap_or_else(|e| format!("error: {e}")),
+        },
+        "logTags" => {
+            let rest: Vec<&str> = line.split_whitespace().skip(1).collect();
+            service
+                .log_control()
+                .set_tags(&rest.join(","))
+                .unwrap_or_else(|e| format!("error: {e}"))
+        }
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            format!("unknown command {shown:?}; try help")
+        }
+    })
+}

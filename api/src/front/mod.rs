@@ -1,1 +1,0 @@
-//! PLACEHOLDER: the mio HTTP/WebSocket/console front (being written).

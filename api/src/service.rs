@@ -1,0 +1,187 @@
+//! The server's [`Service`]: what the front door's event loop calls. It turns HTTP
+//! requests into API calls, WebSocket events into control-plane calls, and control-plane
+//! outputs into frames, closes and webhooks. Everything runs on the loop's thread.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kolabmeet_signaling::ConnId as SigConn;
+use kolabmeet_signaling::control::{ControlPlane, HandshakeQuery, Now, Output as CtlOutput};
+use serde_json::json;
+
+use crate::front::{ConnId, HttpRequest, HttpResponse, Output, Service, WsDecision};
+use crate::logging::LogControl;
+use crate::routes;
+use crate::webhooks::WebhookSender;
+
+/// Paths of the signaling WebSocket (contract section 4; `/socket.io/` as in the old
+/// operator README's wscat example).
+pub const SIGNALING_PATHS: &[&str] = &[
+    "/meetmedia/signaling",
+    "/meetmedia/signaling/",
+    "/socket.io",
+    "/socket.io/",
+];
+
+/// Reads both clocks once (the edge is the only place that reads them).
+pub fn now_at(mono: Instant) -> Now {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Now { mono, unix }
+}
+
+/// The server behind the front door.
+pub struct ServerService {
+    control: ControlPlane,
+    token: String,
+    webhooks: WebhookSender,
+    log: LogControl,
+    started: Instant,
+}
+
+impl ServerService {
+    /// Wires the parts together.
+    pub fn new(
+        control: ControlPlane,
+        token: String,
+        webhooks: WebhookSender,
+        log: LogControl,
+    ) -> Self {
+        Self {
+            control,
+            token,
+            webhooks,
+            log,
+            started: Instant::now(),
+        }
+    }
+
+    /// The control plane (console).
+    pub fn control(&self) -> &ControlPlane {
+        &self.control
+    }
+
+    /// The log filter (console).
+    pub fn log_control(&mut self) -> &mut LogControl {
+        &mut self.log
+    }
+
+    /// Time since start.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+fn handshake_query(query: &str) -> HandshakeQuery {
+    let mut q = HandshakeQuery::default();
+    for (k, v) in routes::form_urlencoded_pairs(query) {
+        match k.as_str() {
+            "peerId" => q.peer_id = Some(v),
+            "roomId" => q.room_id = Some(v),
+            "authToken" => q.auth_token = Some(v),
+            "EIO" => q.eio = Some(v),
+            _ => {}
+        }
+    }
+    q
+}
+
+/// An Engine.IO-style handshake error body (`{"code","message"}`).
+fn eio_error(status: u16, code: u8, message: &str) -> HttpResponse {
+    HttpResponse::new(status).with_body(
+        "application/json",
+        json!({ "code": code, "message": message })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+impl Service for ServerService {
+    fn http(&mut self, req: HttpRequest, now: Instant) -> HttpResponse {
+        let now = now_at(now);
+        let (path, _) = routes::split_target(&req.target);
+        if SIGNALING_PATHS.contains(&path) {
+            // Long-polling is not offered (contract section 4: WebSocket only).
+            return eio_error(400, 0, "Transport unknown: only websocket is supported");
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            routes::handle(&mut self.control, &self.token, &req, now)
+        }));
+        match result {
+            Ok(resp) => resp,
+            Err(_) => {
+                let tracking = uuid::Uuid::new_v4();
+                tracing::error!(tracking_id = %tracking, method = %req.method, target = %req.target, "internal error while handling an API request");
+                HttpResponse::new(500)
+                    .with_header("Strict-Transport-Security", routes::HSTS)
+                    .with_body(
+                        "application/json",
+                        json!({ "error": "internal error", "trackingId": tracking })
+                            .to_string()
+                            .into_bytes(),
+                    )
+            }
+        }
+    }
+
+    fn ws_open(&mut self, conn: ConnId, req: &HttpRequest, now: Instant) -> WsDecision {
+        let (path, query) = routes::split_target(&req.target);
+        if !SIGNALING_PATHS.contains(&path) {
+            return WsDecision::Reject(HttpResponse::new(404));
+        }
+        let q = handshake_query(query);
+        if let Some(v) = q.eio.as_deref()
+            && v != "3"
+            && v != "4"
+        {
+            return WsDecision::Reject(eio_error(400, 5, "Unsupported protocol version"));
+        }
+        let transport = routes::form_urlencoded_pairs(query)
+            .into_iter()
+            .find(|(k, _)| k == "transport")
+            .map(|(_, v)| v);
+        if transport.as_deref().is_some_and(|t| t != "websocket") {
+            return WsDecision::Reject(eio_error(400, 0, "Transport unknown"));
+        }
+        tracing::debug!(conn = conn.0, remote = %req.remote, "signaling socket opened");
+        self.control.socket_open(SigConn(conn.0), q, now_at(now));
+        WsDecision::Accept
+    }
+
+    fn ws_text(&mut self, conn: ConnId, text: &str, now: Instant) {
+        self.control
+            .socket_frame(SigConn(conn.0), text, now_at(now));
+    }
+
+    fn ws_closed(&mut self, conn: ConnId, clean: bool, now: Instant) {
+        tracing::debug!(conn = conn.0, clean, "signaling socket closed");
+        self.control.socket_closed(SigConn(conn.0), now_at(now));
+    }
+
+    fn console_line(&mut self, line: &str, _now: Instant) -> Option<String> {
+        crate::console::execute(self, line)
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        loop {
+            match self.control.poll_output()? {
+                CtlOutput::Frame(c, f) => return Some(Output::Text(ConnId(c.0), f)),
+                CtlOutput::Close(c) => return Some(Output::Close(ConnId(c.0))),
+                CtlOutput::Webhook(w) => self.webhooks.send(w),
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.control.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.control.handle_timeout(now_at(now));
+    }
+
+    fn wake(&mut self, now: Instant) {
+        self.control.pump_engine(now_at(now));
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, Rust unit and integration tests,
+# the JavaScript compatibility suite against the real binary (real socket.io-client and
+# mediasoup-client), and a short smoke run of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+step "build the release binaries"
+cargo build --release -p kolabmeet-server
+
+step "compatibility suite (node --test, real clients)"
+if [ ! -d tests/compat/node_modules ]; then
+  (cd tests/compat && npm ci --no-audit --no-fund)
+fi
+(cd tests/compat && KOLABMEET_BIN="$PWD/../../target/release/kolabmeet-server" npm test)
+
+if [ "${FUZZ_SECONDS:-10}" != "0" ] && command -v cargo-fuzz >/dev/null 2>&1; then
+  step "fuzz smoke (${FUZZ_SECONDS:-10} s per target)"
+  for t in $(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" -- -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=2048 >/tmp/fuzz-"$t".log 2>&1) \
+      || { echo "fuzz target $t failed:"; tail -40 /tmp/fuzz-"$t".log; exit 1; }
+    echo "fuzz $t: $(grep -o 'Done [0-9]* runs' /tmp/fuzz-"$t".log | tail -1)"
+  done
+fi
+
+step "all tests passed"
