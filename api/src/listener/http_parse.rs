@@ -362,7 +362,7 @@ mod tests {
         let (h, n) = parse("GET /ping HTTP/1.1\r\nHost: x\r\n\r\nrest")
             .unwrap()
             .unwrap();
-        assert_eq!(n, 33);
+        assert_eq!(n, 31);
         assert_eq!(h.method, "GET");
         assert_eq!(h.target, "/ping");
         assert!(h.keep_alive);
