@@ -238,7 +238,9 @@ fn api(
                 Some(v) => match v.as_u64().and_then(Role::from_bits) {
                     Some(r) => Some(r),
                     None => {
-                        return bad_request("role must be a number made of the bits 1, 2, 4, 8, 16");
+                        return bad_request(
+                            "role must be a number made of the bits 1, 2, 4, 8, 16",
+                        );
                     }
                 },
             };

@@ -329,7 +329,12 @@ pub fn parse_request(method: &str, data: &Value) -> Result<Request, RequestError
             };
             let rtp_capabilities = match f.get("rtpCapabilities") {
                 None => None,
-                Some(_) => Some(Box::new(f.parsed("rtpCapabilities")?)),
+                Some(_) => {
+                    let caps: RtpCapabilities = f.parsed("rtpCapabilities")?;
+                    caps.validate()
+                        .map_err(|e| f.err("rtpCapabilities", e.to_string()))?;
+                    Some(Box::new(caps))
+                }
             };
             Request::Join {
                 nickname,
@@ -349,9 +354,13 @@ pub fn parse_request(method: &str, data: &Value) -> Result<Request, RequestError
         }
         "connectWebRtcTransport" => {
             let f = Fields::new("connectWebRtcTransport", data, true)?;
+            let transport = f.id("transportId")?;
+            let dtls: DtlsParameters = f.parsed("dtlsParameters")?;
+            dtls.validate()
+                .map_err(|e| f.err("dtlsParameters", e.to_string()))?;
             Request::ConnectWebRtcTransport {
-                transport: f.id("transportId")?,
-                dtls_parameters: Box::new(f.parsed("dtlsParameters")?),
+                transport,
+                dtls_parameters: Box::new(dtls),
             }
         }
         "restartIce" => {
@@ -387,7 +396,11 @@ pub fn parse_request(method: &str, data: &Value) -> Result<Request, RequestError
             let f = Fields::new("produce", data, true)?;
             let transport = f.id("transportId")?;
             let kind = f.parsed("kind")?;
-            let rtp_parameters = Box::new(f.parsed("rtpParameters")?);
+            let rtp_parameters: RtpParameters = f.parsed("rtpParameters")?;
+            rtp_parameters
+                .validate()
+                .map_err(|e| f.err("rtpParameters", e.to_string()))?;
+            let rtp_parameters = Box::new(rtp_parameters);
             let app_data = f.required("appData")?;
             if !app_data.is_object() {
                 return Err(f.err("appData", "must be an object"));
@@ -571,13 +584,13 @@ mod tests {
         let tid = TransportId::random().to_string();
         let e = parse(
             "produce",
-            json!({"transportId": tid, "kind": "video", "rtpParameters": {}, "appData": {"source": "tv"}}),
+            json!({"transportId": tid, "kind": "video", "rtpParameters": {"codecs": []}, "appData": {"source": "tv"}}),
         )
         .unwrap_err();
         assert_eq!(e.code(), 400);
         let e = parse(
             "produce",
-            json!({"transportId": tid, "kind": "smell", "rtpParameters": {}, "appData": {"source": "mic"}}),
+            json!({"transportId": tid, "kind": "smell", "rtpParameters": {"codecs": []}, "appData": {"source": "mic"}}),
         )
         .unwrap_err();
         assert!(e.to_string().contains("kind"), "{e}");

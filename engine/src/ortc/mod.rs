@@ -1,29 +1,22 @@
-//! PLACEHOLDER (being replaced): mediasoup v3 RTP parameter formats and ortc rules.
-use serde::{Deserialize, Serialize};
+//! mediasoup v3's RTP parameter formats and ortc rules (mediasoup `node/src/ortc.ts`,
+//! `RtpParameters.ts`, `supportedRtpCapabilities.ts`), so that `mediasoup-client` accepts
+//! every object the server sends and the server checks every object a client sends.
 
-/// Kind of media.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediaKind {
-    /// Audio.
-    Audio,
-    /// Video.
-    Video,
-}
+mod dtls_parameters;
+mod error;
+mod router_capabilities;
+mod rtp_capabilities;
+mod rtp_parameters;
+mod values;
 
-/// Router RTP capabilities.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct RtpCapabilities {}
-
-/// Producer/consumer RTP parameters.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct RtpParameters {}
-
-/// DTLS parameters.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct DtlsParameters {}
-
-/// The capabilities of every router (contract section 2).
-pub fn router_rtp_capabilities() -> RtpCapabilities {
-    RtpCapabilities {}
-}
+pub use dtls_parameters::{DtlsFingerprint, DtlsParameters, DtlsRole};
+pub use error::OrtcError;
+pub use router_capabilities::{
+    RouterCodec, contract_media_codecs, generate_router_rtp_capabilities, router_rtp_capabilities,
+};
+pub use rtp_capabilities::{Direction, RtpCapabilities, RtpCodecCapability, RtpHeaderExtension};
+pub use rtp_parameters::{
+    RtcpParameters, RtpCodecParameters, RtpEncodingParameters, RtpHeaderExtensionParameters,
+    RtpParameters, RtxParameters,
+};
+pub use values::{MediaKind, ParamValue, Parameters, RtcpFeedback};

@@ -383,7 +383,7 @@ fn unknown_and_malformed_requests() {
     h.send(c, "421[\"request\",\"ping\"]");
     let f = h.take(c);
     assert!(f[0].starts_with("431[400,"), "{f:?}");
-    let (code, msg) = err(&h.request(c, "produce", json!({"transportId": TransportId::random(), "kind": "video", "rtpParameters": {}, "appData": {"source": "tv"}})));
+    let (code, msg) = err(&h.request(c, "produce", json!({"transportId": TransportId::random(), "kind": "video", "rtpParameters": {"codecs": []}, "appData": {"source": "tv"}})));
     assert_eq!(code, 400);
     assert!(msg.contains("source"), "{msg}");
 }
