@@ -41,6 +41,13 @@ pub struct ConnLimits {
 pub enum ConnStatus {
     /// Still open.
     Open,
+    /// The WebSocket is over for the service (report `ws_closed`), but the socket lingers
+    /// a moment to drain what the peer still sends, so that the close frame arrives
+    /// instead of a reset.
+    WsGone {
+        /// The peer sent a Close frame.
+        clean: bool,
+    },
     /// Closed; if it was a WebSocket, `ws_closed` must be reported with `clean`.
     Closed {
         /// It was an accepted WebSocket.
@@ -71,8 +78,16 @@ struct HttpPhase {
 enum Phase {
     Http(Box<HttpPhase>),
     Ws(Box<WebSocket<Stream>>),
+    /// After a server-initiated close: discarding input until the peer closes.
+    Draining(Box<WebSocket<Stream>>),
+    /// An HTTP response was sent and our side is shut: discarding what the client still
+    /// sends (an oversized body, say) so it can read the response instead of a reset.
+    Lingering(Box<Stream>),
     Dead,
 }
+
+/// How long a closed WebSocket drains before its socket is dropped.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// One connection.
 pub struct Conn {
@@ -121,7 +136,8 @@ impl Conn {
     pub fn stream_mut(&mut self) -> Option<&mut Stream> {
         match &mut self.phase {
             Phase::Http(h) => Some(&mut h.stream),
-            Phase::Ws(ws) => Some(ws.get_mut()),
+            Phase::Ws(ws) | Phase::Draining(ws) => Some(ws.get_mut()),
+            Phase::Lingering(s) => Some(s),
             Phase::Dead => None,
         }
     }
@@ -141,6 +157,28 @@ impl Conn {
         match &mut self.phase {
             Phase::Http(_) => self.http_ready(svc, limits, now),
             Phase::Ws(_) => self.ws_ready(svc, limits, now),
+            Phase::Draining(_) | Phase::Lingering(_) => {
+                let stream = match &mut self.phase {
+                    Phase::Draining(ws) => ws.get_mut(),
+                    Phase::Lingering(s) => &mut **s,
+                    _ => unreachable!("matched above"),
+                };
+                let mut buf = [0u8; READ_CHUNK];
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ConnStatus::Open,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+                self.phase = Phase::Dead;
+                ConnStatus::Closed {
+                    was_ws: false,
+                    clean: false,
+                }
+            }
             Phase::Dead => ConnStatus::Closed {
                 was_ws: false,
                 clean: false,
@@ -148,8 +186,17 @@ impl Conn {
         }
     }
 
-    /// The HTTP deadline passed.
+    /// The HTTP (or draining) deadline passed.
     pub fn on_deadline(&mut self, limits: &ConnLimits) -> ConnStatus {
+        match &mut self.phase {
+            Phase::Draining(ws) => {
+                let _ = ws.get_mut().tcp_mut().shutdown(std::net::Shutdown::Both);
+            }
+            Phase::Lingering(s) => {
+                let _ = s.tcp_mut().shutdown(std::net::Shutdown::Both);
+            }
+            _ => {}
+        }
         if let Phase::Http(h) = &mut self.phase {
             if !h.inbuf.is_empty() || matches!(h.state, ReqState::Body { .. }) {
                 let mut out = Vec::new();
@@ -170,6 +217,18 @@ impl Conn {
             was_ws: false,
             clean: false,
         }
+    }
+
+    /// Shuts our side after the last response and drains the socket for a moment.
+    fn linger(&mut self, now: Instant) -> ConnStatus {
+        let Phase::Http(h) = std::mem::replace(&mut self.phase, Phase::Dead) else {
+            return ConnStatus::Open;
+        };
+        let mut stream = h.stream;
+        stream.shutdown_write();
+        self.phase = Phase::Lingering(Box::new(stream));
+        self.deadline = Some(now + DRAIN_TIME);
+        ConnStatus::Open
     }
 
     fn close_http(&mut self) -> ConnStatus {
@@ -328,8 +387,11 @@ impl Conn {
         let Phase::Http(h) = &mut self.phase else {
             return ConnStatus::Open;
         };
-        if (h.close_after_flush && h.outbuf.is_empty()) || eof {
+        if eof {
             return self.close_http();
+        }
+        if h.close_after_flush && h.outbuf.is_empty() {
+            return self.linger(now);
         }
         ConnStatus::Open
     }
@@ -359,7 +421,7 @@ impl Conn {
                 h.close_after_flush = true;
                 let _ = flush_buf(&mut h.stream, &mut h.outbuf);
                 if h.outbuf.is_empty() {
-                    return self.close_http();
+                    return self.linger(now);
                 }
                 ConnStatus::Open
             }
@@ -429,6 +491,7 @@ impl Conn {
                     return self.ws_close_with(
                         CloseCode::Unsupported,
                         "binary messages are not supported",
+                        now,
                     );
                 }
                 Ok(Message::Close(_)) => clean = true,
@@ -439,14 +502,14 @@ impl Conn {
                 }
                 Err(tungstenite::Error::Capacity(e)) => {
                     tracing::debug!(conn = self.id.0, error = %e, "websocket message too large");
-                    return self.ws_close_with(CloseCode::Size, "message too large");
+                    return self.ws_close_with(CloseCode::Size, "message too large", now);
                 }
                 Err(tungstenite::Error::Protocol(e)) => {
                     tracing::debug!(conn = self.id.0, error = %e, "websocket protocol error");
-                    return self.ws_close_with(CloseCode::Protocol, "protocol error");
+                    return self.ws_close_with(CloseCode::Protocol, "protocol error", now);
                 }
                 Err(tungstenite::Error::Utf8(_)) => {
-                    return self.ws_close_with(CloseCode::Invalid, "invalid UTF-8");
+                    return self.ws_close_with(CloseCode::Invalid, "invalid UTF-8", now);
                 }
                 Err(e) => {
                     tracing::debug!(conn = self.id.0, error = %e, "websocket read failed");
@@ -489,16 +552,26 @@ impl Conn {
         }
     }
 
-    /// The server closes the WebSocket (close frame with `code`), then drops it.
-    pub fn ws_close_with(&mut self, code: CloseCode, reason: &str) -> ConnStatus {
-        if let Phase::Ws(ws) = &mut self.phase {
-            let _ = ws.close(Some(CloseFrame {
-                code,
-                reason: reason.to_owned().into(),
-            }));
-            let _ = ws.flush();
+    /// The server closes the WebSocket: a close frame with `code`, our sending side shut,
+    /// and the socket drained for a moment so the peer reads the frame (closing a socket
+    /// with unread input would reset it instead).
+    pub fn ws_close_with(&mut self, code: CloseCode, reason: &str, now: Instant) -> ConnStatus {
+        let Phase::Ws(mut ws) = std::mem::replace(&mut self.phase, Phase::Dead) else {
+            return ConnStatus::Open;
+        };
+        let _ = ws.close(Some(CloseFrame {
+            code,
+            reason: reason.to_owned().into(),
+        }));
+        let _ = ws.flush();
+        if let Stream::Tls(_) = ws.get_ref() {
+            ws.get_mut().shutdown_write();
+        } else {
+            let _ = ws.get_mut().tcp_mut().shutdown(std::net::Shutdown::Write);
         }
-        self.ws_drop(false)
+        self.phase = Phase::Draining(ws);
+        self.deadline = Some(now + DRAIN_TIME);
+        ConnStatus::WsGone { clean: false }
     }
 
     fn ws_drop(&mut self, clean: bool) -> ConnStatus {

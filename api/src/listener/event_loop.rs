@@ -355,8 +355,18 @@ impl LoopState {
         svc: &mut S,
         now: Instant,
     ) {
-        let ConnStatus::Closed { was_ws, clean } = status else {
-            return;
+        let (was_ws, clean) = match status {
+            ConnStatus::Open => return,
+            ConnStatus::WsGone { clean } => {
+                // The socket drains until its deadline; the service is done with it.
+                self.dirty.remove(&token);
+                if let Some(d) = self.conns.get(&token).and_then(|c| c.deadline) {
+                    self.deadlines.push(Reverse((d, token)));
+                }
+                svc.ws_closed(ConnId(token as u64), clean, now);
+                return;
+            }
+            ConnStatus::Closed { was_ws, clean } => (was_ws, clean),
         };
         if let Some(mut conn) = self.conns.remove(&token)
             && let Some(s) = conn.stream_mut()
@@ -388,7 +398,7 @@ impl LoopState {
                         let token = id as usize;
                         if let Some(conn) = self.conns.get_mut(&token) {
                             let status = if conn.is_ws() {
-                                conn.ws_close_with(CloseCode::Normal, "")
+                                conn.ws_close_with(CloseCode::Normal, "", now)
                             } else {
                                 ConnStatus::Open
                             };

@@ -101,6 +101,15 @@ impl Stream {
         }
     }
 
+    /// Ends our sending side (TLS: close_notify first); reading goes on.
+    pub fn shutdown_write(&mut self) {
+        if let Stream::Tls(t) = self {
+            t.tls.send_close_notify();
+            let _ = t.write_tls();
+        }
+        let _ = self.tcp_mut().shutdown(Shutdown::Write);
+    }
+
     /// Closes both directions.
     pub fn shutdown(&mut self) {
         if let Stream::Tls(t) = self {
