@@ -1,1 +1,1 @@
-//! benches
+//! Load tools and benchmarks of kolabmeet; see `src/bin/`.

@@ -27,9 +27,12 @@ pub enum SioError {
     /// The ack id is not a number or is too large.
     #[error("invalid socket.io ack id")]
     BadAckId,
-    /// An event or ack without a JSON array.
+    /// An event or ack without data.
     #[error("socket.io packet without data")]
     MissingData,
+    /// Event or ack data that is not a JSON array.
+    #[error("socket.io event data is not a JSON array")]
+    NotAnArray,
     /// The namespace is not terminated by a comma.
     #[error("invalid socket.io namespace")]
     BadNamespace,
@@ -121,20 +124,25 @@ impl<'a> SioPacket<'a> {
             },
             '1' => Self::Disconnect { nsp },
             '2' => {
-                if data.is_empty() {
-                    return Err(SioError::MissingData);
-                }
+                check_array(data)?;
                 Self::Event { nsp, id, data }
             }
             '3' => {
                 let id = id.ok_or(SioError::BadAckId)?;
-                if data.is_empty() {
-                    return Err(SioError::MissingData);
-                }
+                check_array(data)?;
                 Self::Ack { nsp, id, data }
             }
             _ => Self::ConnectError { nsp, data },
         })
+    }
+}
+
+/// Event and ack data is a JSON array; only its first character is checked here.
+fn check_array(data: &str) -> Result<(), SioError> {
+    match data.as_bytes().first() {
+        None => Err(SioError::MissingData),
+        Some(b'[') => Ok(()),
+        Some(_) => Err(SioError::NotAnArray),
     }
 }
 
@@ -275,6 +283,9 @@ mod tests {
             SioPacket::decode("2/nsp[\"a\"]"),
             Err(SioError::BadNamespace)
         );
+        // Found by the fuzzer: an explicit default namespace and data that is no array.
+        assert_eq!(SioPacket::decode("2/,/"), Err(SioError::NotAnArray));
+        assert_eq!(SioPacket::decode("2{}"), Err(SioError::NotAnArray));
     }
 
     #[test]

@@ -1,1 +1,565 @@
-fn main() {}
+//! `signaling-load`: a load tool for the control plane (issue #3). It starts the real
+//! server (or uses a running one), opens N Socket.IO clients over M rooms on 127.0.0.1,
+//! joins them, drives chat, nickname and raised-hand traffic, and prints request latency,
+//! messages per second, the server's CPU and its RSS per connected peer, then churns all
+//! peers out and in for several rounds and prints how RSS moves.
+//!
+//! ```text
+//! cargo run --release -p kolabmeet-benches --bin signaling-load -- --peers 2000 --rooms 100
+//! ```
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+/// Command-line options.
+struct Opts {
+    peers: usize,
+    rooms: usize,
+    seconds: f64,
+    rate: f64,
+    rounds: usize,
+    server: String,
+}
+
+fn parse_opts() -> Result<Opts, String> {
+    let mut o = Opts {
+        peers: 2000,
+        rooms: 100,
+        seconds: 20.0,
+        rate: 1.0,
+        rounds: 10,
+        server: "target/release/kolabmeet-server".into(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--peers" => o.peers = val()?.parse().map_err(|_| "bad --peers")?,
+            "--rooms" => o.rooms = val()?.parse().map_err(|_| "bad --rooms")?,
+            "--seconds" => o.seconds = val()?.parse().map_err(|_| "bad --seconds")?,
+            "--rate" => o.rate = val()?.parse().map_err(|_| "bad --rate")?,
+            "--rounds" => o.rounds = val()?.parse().map_err(|_| "bad --rounds")?,
+            "--server" => o.server = val()?,
+            "--help" | "-h" => {
+                println!(
+                    "signaling-load [--peers 2000] [--rooms 100] [--seconds 20] [--rate 1.0] [--rounds 10] [--server target/release/kolabmeet-server]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if o.peers == 0 || o.rooms == 0 || o.rooms > o.peers {
+        return Err("need 0 < rooms <= peers".into());
+    }
+    Ok(o)
+}
+
+/// The spawned server.
+struct Server {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start_server(bin: &str) -> Result<Server, String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let token = format!(
+        "load{:016x}",
+        std::process::id() as u64 * 7919 + port as u64
+    );
+    let child = Command::new(bin)
+        .env("LISTENING_HOST", "127.0.0.1")
+        .env("LISTENING_PORT", port.to_string())
+        .env("AUTH_TOKEN", &token)
+        .env("PUBLIC_DOMAIN", format!("127.0.0.1:{port}"))
+        .env("CONSOLE_SOCKET", "none")
+        .env("LOG_LEVEL", "warn")
+        .env("MAX_CONNECTIONS", "20000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {bin}: {e}"))?;
+    let server = Server { child, port, token };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(r) = http(&server, "GET", "/ping", None)
+            && r == "PONG"
+        {
+            return Ok(server);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("the server did not answer /ping".into())
+}
+
+fn http(server: &Server, method: &str, path: &str, body: Option<Value>) -> Result<String, String> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let url = format!("http://127.0.0.1:{}{path}", server.port);
+    let resp = match method {
+        "POST" => agent
+            .post(&url)
+            .header("X-Auth-Token", &server.token)
+            .header("Content-Type", "application/json")
+            .send(body.unwrap_or(Value::Null).to_string().as_str()),
+        _ => agent.get(&url).header("X-Auth-Token", &server.token).call(),
+    };
+    let mut resp = resp.map_err(|e| format!("{method} {path}: {e}"))?;
+    resp.body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{method} {path}: {e}"))
+}
+
+/// The server's resident memory in KiB and CPU ticks (1/100 s), from /proc.
+fn proc_usage(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (rss, ticks(11) + ticks(12))
+}
+
+/// One simulated peer.
+struct Client {
+    ws: WebSocket<TcpStream>,
+    room: String,
+    next_ack: u64,
+    waiting: VecDeque<(u64, Instant)>,
+}
+
+fn create_peer(server: &Server, room: &str) -> Result<(String, String, String), String> {
+    let body = http(
+        server,
+        "POST",
+        &format!("/meetmedia/api/sessions/{room}/connection"),
+        Some(json!({"role": 3})),
+    )?;
+    let v: Value =
+        serde_json::from_str(&body).map_err(|e| format!("connection answer: {e}: {body}"))?;
+    let token = v["token"].as_str().ok_or("no token")?;
+    let query = token.split_once('?').ok_or("no query")?.1.to_owned();
+    Ok((
+        v["id"].as_str().unwrap_or("").to_owned(),
+        room.to_owned(),
+        query,
+    ))
+}
+
+fn read_text(ws: &mut WebSocket<TcpStream>) -> Result<String, String> {
+    loop {
+        match ws.read().map_err(|e| format!("read: {e}"))? {
+            Message::Text(t) => return Ok(t.to_string()),
+            Message::Close(_) => return Err("closed by the server".into()),
+            _ => {}
+        }
+    }
+}
+
+/// Connects and joins one peer (blocking); returns the client and the join latency.
+fn connect_and_join(
+    server: &Server,
+    room: &str,
+    query: &str,
+    nick: &str,
+) -> Result<(Client, Duration), String> {
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let url = format!(
+        "ws://127.0.0.1:{}/meetmedia/signaling/?{query}&EIO=4&transport=websocket",
+        server.port
+    );
+    let (mut ws, _) =
+        tungstenite::client::client(url, stream).map_err(|e| format!("handshake: {e}"))?;
+    let open = read_text(&mut ws)?;
+    if !open.starts_with('0') {
+        return Err(format!("unexpected open packet {open}"));
+    }
+    ws.send(Message::text("40")).map_err(|e| e.to_string())?;
+    loop {
+        let f = read_text(&mut ws)?;
+        if f.contains("roomReady") {
+            break;
+        }
+        if f.starts_with("44") {
+            return Err(format!("refused: {f}"));
+        }
+    }
+    let t0 = Instant::now();
+    let req = json!(["request", {"method": "join", "data": {"nickname": nick}}]);
+    ws.send(Message::text(format!("420{req}")))
+        .map_err(|e| e.to_string())?;
+    loop {
+        let f = read_text(&mut ws)?;
+        if f.starts_with("430") {
+            if !f.starts_with("430[null") {
+                return Err(format!("join failed: {f}"));
+            }
+            break;
+        }
+        if f == "2" {
+            ws.send(Message::text("3")).map_err(|e| e.to_string())?;
+        }
+    }
+    let took = t0.elapsed();
+    ws.get_mut()
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    Ok((
+        Client {
+            ws,
+            room: room.to_owned(),
+            next_ack: 1,
+            waiting: VecDeque::new(),
+        },
+        took,
+    ))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Connects every peer of every room; returns the clients and the join latencies.
+fn connect_all(
+    server: &Server,
+    rooms: &[String],
+    peers: usize,
+) -> Result<(Vec<Client>, Vec<Duration>), String> {
+    let mut clients = Vec::with_capacity(peers);
+    let mut joins = Vec::with_capacity(peers);
+    for i in 0..peers {
+        let room = &rooms[i % rooms.len()];
+        let (_, _, query) = create_peer(server, room)?;
+        let (c, took) = connect_and_join(server, room, &query, &format!("peer{i}"))?;
+        clients.push(c);
+        joins.push(took);
+    }
+    Ok((clients, joins))
+}
+
+/// Reads everything available on a client: answers pings, matches acks, counts frames.
+fn drain(
+    c: &mut Client,
+    lat: &mut Vec<Duration>,
+    frames: &mut u64,
+    failed: &mut u64,
+) -> Result<(), String> {
+    loop {
+        match c.ws.read() {
+            Ok(Message::Text(t)) => {
+                *frames += 1;
+                if t.as_str() == "2" {
+                    let _ = c.ws.write(Message::text("3"));
+                } else if let Some(rest) = t.strip_prefix("43") {
+                    let id: u64 = rest
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                        .parse()
+                        .unwrap_or(0);
+                    while let Some((w, at)) = c.waiting.front().copied() {
+                        c.waiting.pop_front();
+                        if w == id {
+                            lat.push(at.elapsed());
+                            if !rest[id.to_string().len()..].starts_with("[]")
+                                && !rest[id.to_string().len()..].starts_with("[null")
+                            {
+                                *failed += 1;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(format!("socket of room {}: {e}", c.room)),
+        }
+    }
+    match c.ws.flush() {
+        Ok(()) => Ok(()),
+        Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+struct TrafficResult {
+    sent: u64,
+    latencies: Vec<Duration>,
+    frames: u64,
+    failed: u64,
+    wall: Duration,
+}
+
+/// Drives requests at `rate` per peer per second for `seconds`, then waits for the
+/// outstanding acks (at most 5 s).
+fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficResult, String> {
+    let mut poll = Poll::new().map_err(|e| e.to_string())?;
+    for (i, c) in clients.iter().enumerate() {
+        let fd = c.ws.get_ref().as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut events = Events::with_capacity(4096);
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(seconds);
+    let total_rate = rate * clients.len() as f64;
+    let mut sent: u64 = 0;
+    let mut next_client = 0;
+    let mut lat = Vec::new();
+    let mut frames = 0;
+    let mut failed = 0;
+    let hard_end = end + Duration::from_secs(5);
+    loop {
+        let now = Instant::now();
+        if now >= hard_end {
+            break;
+        }
+        if now < end {
+            let due = (now.duration_since(start).as_secs_f64() * total_rate) as u64;
+            while sent < due {
+                let n = clients.len();
+                let c = &mut clients[next_client];
+                next_client = (next_client + 1) % n;
+                let id = c.next_ack;
+                c.next_ack += 1;
+                let req = match sent % 3 {
+                    0 => {
+                        json!(["request", {"method": "chatMessage", "data": {"message": format!("hello {sent}")}}])
+                    }
+                    1 => {
+                        json!(["request", {"method": "changeNickname", "data": {"nickname": format!("nick{sent}")}}])
+                    }
+                    _ => {
+                        json!(["request", {"method": "raisedHand", "data": {"raisedHand": sent % 2 == 0}}])
+                    }
+                };
+                c.waiting.push_back((id, Instant::now()));
+                match c.ws.send(Message::text(format!("42{id}{req}"))) {
+                    Ok(()) => {}
+                    Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(format!("send: {e}")),
+                }
+                sent += 1;
+            }
+        } else if clients.iter().all(|c| c.waiting.is_empty()) {
+            break;
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(1)))
+            .map_err(|e| e.to_string())?;
+        for ev in events.iter() {
+            drain(
+                &mut clients[ev.token().0],
+                &mut lat,
+                &mut frames,
+                &mut failed,
+            )?;
+        }
+    }
+    let wall = start.elapsed();
+    for c in clients.iter() {
+        let fd = c.ws.get_ref().as_raw_fd();
+        let _ = poll.registry().deregister(&mut SourceFd(&fd));
+    }
+    Ok(TrafficResult {
+        sent,
+        latencies: lat,
+        frames,
+        failed,
+        wall,
+    })
+}
+
+fn leave_all(clients: Vec<Client>) {
+    for mut c in clients {
+        let _ = c.ws.get_mut().set_nonblocking(false);
+        let _ = c.ws.send(Message::text("41"));
+        let _ = c.ws.close(None);
+        let _ = c.ws.flush();
+    }
+}
+
+fn run(o: &Opts) -> Result<(), String> {
+    let nofile = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|x| x.starts_with("Max open files"))
+                .and_then(|x| {
+                    x.split_whitespace()
+                        .nth(3)
+                        .and_then(|v| v.parse::<usize>().ok())
+                })
+        })
+        .unwrap_or(0);
+    if nofile < o.peers + 100 {
+        return Err(format!(
+            "open file limit {nofile} is below peers + 100; raise it with ulimit -n"
+        ));
+    }
+    let server = start_server(&o.server)?;
+    let pid = server.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss0, _) = proc_usage(pid);
+    println!("baseline: server rss {rss0} KiB");
+
+    let mut rooms = Vec::new();
+    for _ in 0..o.rooms {
+        let body = http(&server, "POST", "/meetmedia/api/sessions", None)?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        rooms.push(v["id"].as_str().ok_or("no room id")?.to_owned());
+    }
+    let t0 = Instant::now();
+    let (mut clients, mut joins) = connect_all(&server, &rooms, o.peers)?;
+    joins.sort();
+    println!(
+        "connect: {} peers in {} rooms joined in {:.1} s; join latency p50 {:.2} ms p99 {:.2} ms",
+        o.peers,
+        o.rooms,
+        t0.elapsed().as_secs_f64(),
+        percentile(&joins, 0.5),
+        percentile(&joins, 0.99)
+    );
+    // Let the join notifications drain, then read the idle footprint.
+    let mut sink = Vec::new();
+    let (mut f, mut x) = (0, 0);
+    for c in clients.iter_mut() {
+        drain(c, &mut sink, &mut f, &mut x)?;
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for c in clients.iter_mut() {
+        drain(c, &mut sink, &mut f, &mut x)?;
+    }
+    let (rss_idle, _) = proc_usage(pid);
+    let per_peer = (rss_idle.saturating_sub(rss0)) as f64 / o.peers as f64;
+    println!("idle: server rss {rss_idle} KiB, {per_peer:.1} KiB per connected peer");
+
+    let (_, cpu0) = proc_usage(pid);
+    let r = traffic(&mut clients, o.rate, o.seconds)?;
+    let (rss_traffic, cpu1) = proc_usage(pid);
+    let mut lat = r.latencies.clone();
+    lat.sort();
+    let cpu_pct = (cpu1 - cpu0) as f64 / 100.0 / r.wall.as_secs_f64() * 100.0;
+    let msgs = r.frames as f64 / r.wall.as_secs_f64();
+    println!(
+        "traffic: {} requests in {:.1} s, {} acked ({} failed); latency p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms; {:.0} frames/s received; server cpu {:.1}% of one core; rss {} KiB",
+        r.sent,
+        r.wall.as_secs_f64(),
+        lat.len(),
+        r.failed,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.9),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+        msgs,
+        cpu_pct,
+        rss_traffic
+    );
+
+    let mut round_rss = Vec::new();
+    for round in 1..=o.rounds {
+        leave_all(std::mem::take(&mut clients));
+        std::thread::sleep(Duration::from_millis(500));
+        let (c, _) = connect_all(&server, &rooms, o.peers)?;
+        clients = c;
+        for c in clients.iter_mut() {
+            drain(c, &mut sink, &mut f, &mut x)?;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let (rss, _) = proc_usage(pid);
+        println!(
+            "churn round {round}: all {} peers left and rejoined; server rss {rss} KiB",
+            o.peers
+        );
+        round_rss.push(rss);
+    }
+    let growth = match (round_rss.first(), round_rss.last()) {
+        (Some(a), Some(b)) => *b as i64 - *a as i64,
+        _ => 0,
+    };
+    let p99 = percentile(&lat, 0.99);
+    println!();
+    println!(
+        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (round 1 to {})",
+        o.peers,
+        o.rooms,
+        percentile(&lat, 0.5),
+        p99,
+        msgs,
+        cpu_pct,
+        per_peer,
+        growth,
+        o.rounds
+    );
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    println!("target p99 < 5 ms: {} ({p99:.2} ms)", verdict(p99 < 5.0));
+    println!(
+        "target < 100 KB RSS per idle peer: {} ({per_peer:.1} KiB)",
+        verdict(per_peer < 100.0)
+    );
+    let tolerance = (round_rss.first().copied().unwrap_or(0) as f64 * 0.05).max(2048.0);
+    println!(
+        "target no RSS growth over {} rounds (tolerance {:.0} KiB): {} ({growth} KiB)",
+        o.rounds,
+        tolerance,
+        verdict((growth as f64) < tolerance)
+    );
+    leave_all(clients);
+    Ok(())
+}
+
+fn main() {
+    let opts = match parse_opts() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("signaling-load: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(&opts) {
+        eprintln!("signaling-load: {e}");
+        std::process::exit(1);
+    }
+}
