@@ -373,7 +373,7 @@ fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficRes
                         json!(["request", {"method": "changeNickname", "data": {"nickname": format!("nick{sent}")}}])
                     }
                     _ => {
-                        json!(["request", {"method": "raisedHand", "data": {"raisedHand": sent % 2 == 0}}])
+                        json!(["request", {"method": "raisedHand", "data": {"raisedHand": sent.is_multiple_of(2)}}])
                     }
                 };
                 c.waiting.push_back((id, Instant::now()));
