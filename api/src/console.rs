@@ -13,6 +13,7 @@ pub const HELP: &str = "commands:
   dumpRooms                every room
   dumpPeers                every peer
   dumpWorkers              the media workers
+  dumpInternals            sizes of the server's internal tables
   dumpRouter [id]          a router (a room) or all
   dumpTransport [id]       a transport or all
   dumpProducer [id]        a producer or all
@@ -83,6 +84,7 @@ pub fn execute(service: &mut ServerService, line: &str) -> Option<String> {
         "dumpRooms" => service.control().dump_rooms().trim_end().to_owned(),
         "dumpPeers" => service.control().dump_peers().trim_end().to_owned(),
         "dumpWorkers" => media_none.to_owned(),
+        "dumpInternals" => service.control().internal_counts(),
         "dumpRouter" => match arg {
             None => service.control().dump_rooms().trim_end().to_owned(),
             Some(id) => match id.parse::<RoomId>() {

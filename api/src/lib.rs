@@ -8,6 +8,7 @@ pub mod listener;
 /// The listener under the name the rest of the crate uses for the front door.
 pub use listener as front;
 pub mod logging;
+pub mod memory;
 pub mod routes;
 pub mod service;
 pub mod webhooks;

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::front::{ConnId, HttpRequest, HttpResponse, Output, Service, WsDecision};
 use crate::logging::LogControl;
+use crate::memory::HeapTrimmer;
 use crate::routes;
 use crate::webhooks::WebhookSender;
 
@@ -38,6 +39,7 @@ pub struct ServerService {
     webhooks: WebhookSender,
     log: LogControl,
     started: Instant,
+    trimmer: HeapTrimmer,
 }
 
 impl ServerService {
@@ -54,6 +56,7 @@ impl ServerService {
             webhooks,
             log,
             started: Instant::now(),
+            trimmer: HeapTrimmer::new(Instant::now()),
         }
     }
 
@@ -157,6 +160,7 @@ impl Service for ServerService {
     fn ws_closed(&mut self, conn: ConnId, clean: bool, now: Instant) {
         tracing::debug!(conn = conn.0, clean, "signaling socket closed");
         self.control.socket_closed(SigConn(conn.0), now_at(now));
+        self.trimmer.note_close();
     }
 
     fn console_line(&mut self, line: &str, _now: Instant) -> Option<String> {
@@ -174,11 +178,15 @@ impl Service for ServerService {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.control.poll_timeout()
+        match (self.control.poll_timeout(), self.trimmer.due_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.control.handle_timeout(now_at(now));
+        self.trimmer.maybe_trim(now);
     }
 
     fn wake(&mut self, now: Instant) {

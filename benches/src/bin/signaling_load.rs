@@ -69,10 +69,36 @@ struct Server {
     child: Child,
     port: u16,
     token: String,
+    console: std::path::PathBuf,
+}
+
+/// Asks the server's console one command.
+fn console(server: &Server, cmd: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(&server.console) else {
+        return "console unavailable".into();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(format!("{cmd}\nquit\n").as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.replace("cmd> ", "").trim().to_owned()
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM first (lets a profiler wrapping the server write its output), then
+        // SIGKILL if it is still there after a few seconds.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..50 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -90,19 +116,25 @@ fn start_server(bin: &str) -> Result<Server, String> {
         "load{:016x}",
         std::process::id() as u64 * 7919 + port as u64
     );
+    let console_path = std::env::temp_dir().join(format!("signaling-load-{port}.sock"));
     let child = Command::new(bin)
         .env("LISTENING_HOST", "127.0.0.1")
         .env("LISTENING_PORT", port.to_string())
         .env("AUTH_TOKEN", &token)
         .env("PUBLIC_DOMAIN", format!("127.0.0.1:{port}"))
-        .env("CONSOLE_SOCKET", "none")
+        .env("CONSOLE_SOCKET", &console_path)
         .env("LOG_LEVEL", "warn")
         .env("MAX_CONNECTIONS", "20000")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {bin}: {e}"))?;
-    let server = Server { child, port, token };
+    let server = Server {
+        child,
+        port,
+        token,
+        console: console_path,
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(r) = http(&server, "GET", "/ping", None)
@@ -468,7 +500,7 @@ fn run(o: &Opts) -> Result<(), String> {
     for c in clients.iter_mut() {
         drain(c, &mut sink, &mut f, &mut x)?;
     }
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(3));
     for c in clients.iter_mut() {
         drain(c, &mut sink, &mut f, &mut x)?;
     }
@@ -507,7 +539,11 @@ fn run(o: &Opts) -> Result<(), String> {
         for c in clients.iter_mut() {
             drain(c, &mut sink, &mut f, &mut x)?;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        // Let the server settle (it returns freed heap pages every 2 s after closes).
+        std::thread::sleep(Duration::from_secs(3));
+        for c in clients.iter_mut() {
+            drain(c, &mut sink, &mut f, &mut x)?;
+        }
         let (rss, _) = proc_usage(pid);
         println!(
             "churn round {round}: all {} peers left and rejoined; server rss {rss} KiB",
@@ -515,14 +551,38 @@ fn run(o: &Opts) -> Result<(), String> {
         );
         round_rss.push(rss);
     }
-    let growth = match (round_rss.first(), round_rss.last()) {
+    // The same live load as right after connecting: give the allocator time to hand
+    // back what churn freed, then compare with the idle footprint measured before any
+    // traffic or churn.
+    let mut settled = rss_idle;
+    if o.rounds > 0 {
+        for _ in 0..15 {
+            std::thread::sleep(Duration::from_secs(1));
+            for c in clients.iter_mut() {
+                drain(c, &mut sink, &mut f, &mut x)?;
+            }
+        }
+        settled = proc_usage(pid).0;
+        println!(
+            "settled: 15 s after the last round, server rss {settled} KiB (idle before churn: {rss_idle} KiB)"
+        );
+        println!("server tables: {}", console(&server, "dumpInternals"));
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+        println!("server open file descriptors: {fds}");
+    }
+    let growth = settled as i64 - rss_idle as i64;
+    let last_rounds = match (round_rss.first(), round_rss.last()) {
         (Some(a), Some(b)) => *b as i64 - *a as i64,
         _ => 0,
     };
+    println!(
+        "rss change from churn round 1 to {}: {last_rounds} KiB",
+        o.rounds
+    );
     let p99 = percentile(&lat, 0.99);
     println!();
     println!(
-        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (round 1 to {})",
+        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (settled after {} churn rounds vs idle before)",
         o.peers,
         o.rooms,
         percentile(&lat, 0.5),
@@ -539,7 +599,7 @@ fn run(o: &Opts) -> Result<(), String> {
         "target < 100 KB RSS per idle peer: {} ({per_peer:.1} KiB)",
         verdict(per_peer < 100.0)
     );
-    let tolerance = (round_rss.first().copied().unwrap_or(0) as f64 * 0.05).max(2048.0);
+    let tolerance = (rss_idle as f64 * 0.05).max(2048.0);
     println!(
         "target no RSS growth over {} rounds (tolerance {:.0} KiB): {} ({growth} KiB)",
         o.rounds,

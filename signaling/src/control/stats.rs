@@ -90,6 +90,23 @@ impl ControlPlane {
         out
     }
 
+    /// Console `dumpInternals`: sizes of the control plane's tables, to check that churn
+    /// leaves nothing behind.
+    pub fn internal_counts(&self) -> String {
+        let peers: usize = self.rooms.values().map(|r| r.peers.len()).sum();
+        format!(
+            "rooms:{} peers:{} peerIndex:{} sockets:{} timers:{} pendingEngineRequests:{} producers:{} consumerOffers:{}",
+            self.rooms.len(),
+            peers,
+            self.peer_rooms.len(),
+            self.sockets.len(),
+            self.timers.len(),
+            self.pending.len(),
+            self.media.producers.len(),
+            self.media.offers.len()
+        )
+    }
+
     /// The room of a peer, if it exists.
     pub fn room_of(&self, peer: &PeerId) -> Option<RoomId> {
         self.peer_rooms.get(peer).copied()
