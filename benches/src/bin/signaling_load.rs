@@ -27,6 +27,7 @@ struct Opts {
     seconds: f64,
     rate: f64,
     rounds: usize,
+    settle: u64,
     server: String,
 }
 
@@ -37,6 +38,7 @@ fn parse_opts() -> Result<Opts, String> {
         seconds: 20.0,
         rate: 1.0,
         rounds: 10,
+        settle: 15,
         server: "target/release/kolabmeet-server".into(),
     };
     let mut args = std::env::args().skip(1);
@@ -48,10 +50,11 @@ fn parse_opts() -> Result<Opts, String> {
             "--seconds" => o.seconds = val()?.parse().map_err(|_| "bad --seconds")?,
             "--rate" => o.rate = val()?.parse().map_err(|_| "bad --rate")?,
             "--rounds" => o.rounds = val()?.parse().map_err(|_| "bad --rounds")?,
+            "--settle" => o.settle = val()?.parse().map_err(|_| "bad --settle")?,
             "--server" => o.server = val()?,
             "--help" | "-h" => {
                 println!(
-                    "signaling-load [--peers 2000] [--rooms 100] [--seconds 20] [--rate 1.0] [--rounds 10] [--server target/release/kolabmeet-server]"
+                    "signaling-load [--peers 2000] [--rooms 100] [--seconds 20] [--rate 1.0] [--rounds 10] [--settle 15] [--server target/release/kolabmeet-server]"
                 );
                 std::process::exit(0);
             }
@@ -556,15 +559,22 @@ fn run(o: &Opts) -> Result<(), String> {
     // traffic or churn.
     let mut settled = rss_idle;
     if o.rounds > 0 {
-        for _ in 0..15 {
+        for i in 1..=o.settle {
             std::thread::sleep(Duration::from_secs(1));
             for c in clients.iter_mut() {
                 drain(c, &mut sink, &mut f, &mut x)?;
             }
+            if i % 5 == 0 {
+                println!(
+                    "  {i} s after the last round: server rss {} KiB",
+                    proc_usage(pid).0
+                );
+            }
         }
         settled = proc_usage(pid).0;
         println!(
-            "settled: 15 s after the last round, server rss {settled} KiB (idle before churn: {rss_idle} KiB)"
+            "settled: {} s after the last round, server rss {settled} KiB (idle before churn: {rss_idle} KiB)",
+            o.settle
         );
         println!("server tables: {}", console(&server, "dumpInternals"));
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
