@@ -4,9 +4,11 @@
 //! The control plane talks to it only through [`media_engine::MediaEngine`]: commands in,
 //! events out, never a blocking call. Protocol state machines take time as a parameter.
 
+pub mod crypto;
 pub mod ids;
 pub mod media_engine;
 pub mod ortc;
+pub mod transport;
 pub mod unavailable;
 
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};

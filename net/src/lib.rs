@@ -1,10 +1,13 @@
 //! Packet views for the media path.
 //!
-//! This crate will hold the zero-copy views over received datagrams (RTP with RFC 8285
-//! header extensions, RTCP compound packets, RFC 7983 demultiplexing, RFC 4571 framing)
-//! that the media workers of `kolabmeet-engine` route. The control plane (issue #3) does
-//! not touch media packets; so far the crate only provides the RFC 7983 first-byte
-//! classifier that every later view starts from.
+//! Zero-copy views over received datagrams that the media workers of `kolabmeet-engine`
+//! route: RTP with RFC 8285 header extensions ([`rtp`]), RTCP compound packets ([`rtcp`]),
+//! RFC 7983 demultiplexing (this file) and RFC 4571 framing ([`tcp_framing`]). Views borrow
+//! the datagram; mutable views rewrite it in place.
+
+pub mod rtcp;
+pub mod rtp;
+pub mod tcp_framing;
 
 /// What a datagram received on a shared media port is, by its first byte (RFC 7983 §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

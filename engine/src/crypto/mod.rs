@@ -1,0 +1,1 @@
+//! DTLS-SRTP for WebRTC transports: certificate, DTLS 1.2 endpoint (RFC 5764), SRTP sessions.

@@ -1,0 +1,7 @@
+//! WebRTC transport state machines: the tuple, ICE-lite, the per-transport pipeline.
+
+pub mod ice_lite;
+pub mod tuple;
+
+pub use ice_lite::{IceCredentials, IceEvent, IceLite, IceState, StunHandled};
+pub use tuple::{Tuple, TupleProtocol};
