@@ -2,6 +2,10 @@
 
 pub mod ice_lite;
 pub mod tuple;
+pub mod webrtc_transport;
 
 pub use ice_lite::{IceCredentials, IceEvent, IceLite, IceState, StunHandled};
 pub use tuple::{Tuple, TupleProtocol};
+pub use webrtc_transport::{
+    DropCounters, DropReason, Received, Transmit, TransportError, TransportEvent, WebRtcTransport,
+};
