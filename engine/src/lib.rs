@@ -10,6 +10,7 @@ pub mod media_engine;
 pub mod ortc;
 pub mod transport;
 pub mod unavailable;
+pub mod worker;
 
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};
 pub use media_engine::{EngineCommand, EngineError, EngineEvent, MediaEngine, RequestTag};

@@ -207,6 +207,29 @@ pub enum EngineCommand {
     },
 }
 
+impl EngineCommand {
+    /// The tag of a command that expects an answer.
+    pub fn tag(&self) -> Option<RequestTag> {
+        match self {
+            EngineCommand::CreateWebRtcTransport { tag, .. }
+            | EngineCommand::ConnectWebRtcTransport { tag, .. }
+            | EngineCommand::RestartIce { tag, .. }
+            | EngineCommand::CreatePlainTransport { tag, .. }
+            | EngineCommand::ConnectPlainTransport { tag, .. }
+            | EngineCommand::Produce { tag, .. }
+            | EngineCommand::Consume { tag, .. }
+            | EngineCommand::CloseProducer { tag, .. }
+            | EngineCommand::SetProducerPaused { tag, .. }
+            | EngineCommand::SetConsumerPaused { tag, .. } => Some(*tag),
+            EngineCommand::CreateRouter { .. }
+            | EngineCommand::CloseRouter { .. }
+            | EngineCommand::CloseConsumer { .. }
+            | EngineCommand::CloseProducersOf { .. }
+            | EngineCommand::ClosePeer { .. } => None,
+        }
+    }
+}
+
 /// Something the media engine reports to the control plane.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use crate::media_engine::{EngineCommand, EngineError, EngineEvent, MediaEngine, RequestTag};
+use crate::media_engine::{EngineCommand, EngineError, EngineEvent, MediaEngine};
 use crate::ortc::{RtpCapabilities, router_rtp_capabilities};
 
 /// Answers every media request with "media is not available yet".
@@ -29,26 +29,6 @@ impl UnavailableEngine {
             events: VecDeque::new(),
         }
     }
-
-    fn tag_of(command: &EngineCommand) -> Option<RequestTag> {
-        match command {
-            EngineCommand::CreateWebRtcTransport { tag, .. }
-            | EngineCommand::ConnectWebRtcTransport { tag, .. }
-            | EngineCommand::RestartIce { tag, .. }
-            | EngineCommand::CreatePlainTransport { tag, .. }
-            | EngineCommand::ConnectPlainTransport { tag, .. }
-            | EngineCommand::Produce { tag, .. }
-            | EngineCommand::Consume { tag, .. }
-            | EngineCommand::CloseProducer { tag, .. }
-            | EngineCommand::SetProducerPaused { tag, .. }
-            | EngineCommand::SetConsumerPaused { tag, .. } => Some(*tag),
-            EngineCommand::CreateRouter { .. }
-            | EngineCommand::CloseRouter { .. }
-            | EngineCommand::CloseConsumer { .. }
-            | EngineCommand::CloseProducersOf { .. }
-            | EngineCommand::ClosePeer { .. } => None,
-        }
-    }
 }
 
 impl MediaEngine for UnavailableEngine {
@@ -57,7 +37,7 @@ impl MediaEngine for UnavailableEngine {
     }
 
     fn submit(&mut self, command: EngineCommand) {
-        if let Some(tag) = Self::tag_of(&command) {
+        if let Some(tag) = command.tag() {
             self.events.push_back(EngineEvent::Reply {
                 tag,
                 result: Err(EngineError::Unavailable),
@@ -74,6 +54,7 @@ impl MediaEngine for UnavailableEngine {
 mod tests {
     use super::*;
     use crate::ids::{PeerId, RoomId};
+    use crate::media_engine::RequestTag;
 
     #[test]
     fn answers_media_requests_with_unavailable() {

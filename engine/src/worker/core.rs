@@ -1,0 +1,397 @@
+//! The sans-IO heart of a media worker: every room (router) the worker hosts, their
+//! WebRTC transports, and the demultiplexing of the worker's shared media port (contract
+//! section 1: one UDP and one TCP port per worker, "demultiplexed by ICE username, then
+//! by address").
+//!
+//! The mio driver (`driver.rs`) owns the sockets and the clock; it feeds commands,
+//! datagrams (TCP frames included) and timeouts in, and sends what comes out.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
+
+use crate::crypto::DtlsCertificate;
+use crate::ids::{PeerId, RoomId, TransportId};
+use crate::media_engine::{EngineCommand, EngineError, EngineEvent, RequestTag};
+use crate::ortc::DtlsParameters;
+use crate::transport::ice_lite::peek_local_ufrag;
+use crate::transport::{
+    IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, WebRtcTransport,
+};
+
+/// Transports one worker hosts at most (every peer has two); beyond, creation fails.
+pub const MAX_TRANSPORTS: usize = 20_000;
+
+/// Where the worker listens and what it tells clients.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// `WEBRTC_LISTEN_IP`.
+    pub listen_ip: IpAddr,
+    /// `WEBRTC_ANNOUNCED_ADDRESS`, or the listen address.
+    pub announced_address: String,
+    /// The worker's UDP and TCP port (44444 + worker index).
+    pub port: u16,
+}
+
+/// Counters of what the worker dropped, for stats and the console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounters {
+    /// Datagrams from unknown tuples that were not a STUN request naming a transport.
+    pub unknown_source: u64,
+    /// Datagrams a transport dropped (see its own counters).
+    pub transport_dropped: u64,
+}
+
+struct TransportEntry {
+    room: RoomId,
+    peer: PeerId,
+    transport: WebRtcTransport,
+    /// Tuples mapped to this transport in `by_tuple`.
+    tuples: HashSet<Tuple>,
+}
+
+/// All media state of one worker.
+pub struct WorkerCore {
+    settings: WorkerSettings,
+    certificate: DtlsCertificate,
+    rng: StdRng,
+    rooms: HashMap<RoomId, HashSet<TransportId>>,
+    transports: HashMap<TransportId, TransportEntry>,
+    by_ufrag: HashMap<String, TransportId>,
+    by_tuple: HashMap<Tuple, TransportId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<EngineEvent>,
+    counters: WorkerCounters,
+}
+
+/// mediasoup's host candidate priorities (UDP preferred over TCP).
+const UDP_PRIORITY: u32 = 1_076_302_079;
+const TCP_PRIORITY: u32 = 1_076_276_479;
+
+impl WorkerCore {
+    /// A worker core with its DTLS certificate and random source.
+    pub fn new(settings: WorkerSettings, certificate: DtlsCertificate, rng: StdRng) -> Self {
+        WorkerCore {
+            settings,
+            certificate,
+            rng,
+            rooms: HashMap::new(),
+            transports: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_tuple: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: WorkerCounters::default(),
+        }
+    }
+
+    /// Live rooms, transports and mapped tuples (tests and `dumpInternals`).
+    pub fn sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.rooms.len(),
+            self.transports.len(),
+            self.by_ufrag.len(),
+            self.by_tuple.len(),
+        )
+    }
+
+    /// Drop counters.
+    pub fn counters(&self) -> WorkerCounters {
+        self.counters
+    }
+
+    fn reply(&mut self, tag: RequestTag, result: Result<Value, EngineError>) {
+        self.events.push_back(EngineEvent::Reply { tag, result });
+    }
+
+    /// Handles a command of the control plane.
+    pub fn handle_command(&mut self, now: Instant, command: EngineCommand) {
+        match command {
+            EngineCommand::CreateRouter { room } => {
+                self.rooms.entry(room).or_default();
+            }
+            EngineCommand::CloseRouter { room } => {
+                for id in self.rooms.remove(&room).unwrap_or_default() {
+                    self.close_transport(now, id, false);
+                }
+            }
+            EngineCommand::ClosePeer { room, peer } => {
+                let ids: Vec<TransportId> = self
+                    .transports
+                    .iter()
+                    .filter(|(_, e)| e.peer == peer && e.room == room)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.close_transport(now, id, false);
+                }
+            }
+            EngineCommand::CreateWebRtcTransport {
+                tag,
+                room,
+                peer,
+                force_tcp,
+                ..
+            } => {
+                let result = self.create_webrtc_transport(room, peer, force_tcp);
+                self.reply(tag, result);
+            }
+            EngineCommand::ConnectWebRtcTransport {
+                tag,
+                peer,
+                transport,
+                dtls_parameters,
+            } => {
+                let result = self.connect(now, peer, transport, dtls_parameters);
+                self.reply(tag, result);
+            }
+            EngineCommand::RestartIce {
+                tag,
+                peer,
+                transport,
+            } => {
+                let creds = IceCredentials::random(&mut self.rng);
+                let result = match self.owned(peer, transport) {
+                    Err(e) => Err(e),
+                    Ok(entry) => {
+                        let old = entry.transport.ice_credentials().ufrag.clone();
+                        match entry.transport.restart_ice(creds.clone()) {
+                            Ok(()) => {
+                                // The previous ufrag stays routable until the browser
+                                // switches; older ones go.
+                                self.by_ufrag.retain(|u, t| *t != transport || *u == old);
+                                self.by_ufrag.insert(creds.ufrag.clone(), transport);
+                                Ok(ice_parameters(&creds))
+                            }
+                            Err(e) => Err(EngineError::InvalidParameters(e.to_string())),
+                        }
+                    }
+                };
+                self.reply(tag, result);
+            }
+            other => {
+                if let Some(tag) = other.tag() {
+                    self.reply(tag, Err(EngineError::Unavailable));
+                }
+            }
+        }
+    }
+
+    fn owned(&mut self, peer: PeerId, id: TransportId) -> Result<&mut TransportEntry, EngineError> {
+        match self.transports.get_mut(&id) {
+            Some(e) if e.peer == peer => Ok(e),
+            _ => Err(EngineError::TransportNotFound(id)),
+        }
+    }
+
+    fn create_webrtc_transport(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        force_tcp: bool,
+    ) -> Result<Value, EngineError> {
+        if self.transports.len() >= MAX_TRANSPORTS {
+            return Err(EngineError::Busy);
+        }
+        let mut creds = IceCredentials::random(&mut self.rng);
+        while self.by_ufrag.contains_key(&creds.ufrag) {
+            creds = IceCredentials::random(&mut self.rng);
+        }
+        let transport = WebRtcTransport::new(creds.clone(), self.certificate.clone())
+            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        let id = TransportId::random();
+        let dtls = transport.local_dtls_parameters();
+        let mut candidates = Vec::new();
+        let addr = &self.settings.announced_address;
+        let port = self.settings.port;
+        if !force_tcp {
+            candidates.push(json!({
+                "foundation": "udpcandidate", "priority": UDP_PRIORITY, "address": addr, "ip": addr,
+                "protocol": "udp", "port": port, "type": "host"
+            }));
+        }
+        candidates.push(json!({
+            "foundation": "tcpcandidate", "priority": TCP_PRIORITY, "address": addr, "ip": addr,
+            "protocol": "tcp", "port": port, "type": "host", "tcpType": "passive"
+        }));
+        self.by_ufrag.insert(creds.ufrag.clone(), id);
+        self.rooms.entry(room).or_default().insert(id);
+        self.transports.insert(
+            id,
+            TransportEntry {
+                room,
+                peer,
+                transport,
+                tuples: HashSet::new(),
+            },
+        );
+        tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
+        Ok(json!({
+            "id": id.to_string(),
+            "iceParameters": ice_parameters(&creds),
+            "iceCandidates": candidates,
+            "dtlsParameters": dtls,
+        }))
+    }
+
+    fn connect(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        id: TransportId,
+        dtls: DtlsParameters,
+    ) -> Result<Value, EngineError> {
+        let entry = self.owned(peer, id)?;
+        entry
+            .transport
+            .connect(now, dtls)
+            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        self.drain_transport(id);
+        Ok(Value::Null)
+    }
+
+    /// Closes a transport and forgets its routes; `by_itself` reports it to the control
+    /// plane (`TransportClosed`).
+    fn close_transport(&mut self, now: Instant, id: TransportId, by_itself: bool) {
+        let Some(mut entry) = self.transports.remove(&id) else {
+            return;
+        };
+        entry.transport.close(now);
+        while let Some(t) = entry.transport.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+        self.by_ufrag.retain(|_, t| *t != id);
+        for tuple in &entry.tuples {
+            self.by_tuple.remove(tuple);
+        }
+        if let Some(set) = self.rooms.get_mut(&entry.room) {
+            set.remove(&id);
+        }
+        if by_itself {
+            self.events.push_back(EngineEvent::TransportClosed {
+                peer: entry.peer,
+                transport: id,
+            });
+        }
+    }
+
+    /// Handles a datagram (or a TCP frame) that arrived on the worker's port. RTP and RTCP
+    /// are decrypted in place; routing them comes with producers and consumers.
+    pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
+        let id = match self.by_tuple.get(&tuple) {
+            Some(id) => *id,
+            None => {
+                // Unknown source: only a STUN request naming a transport may come in.
+                let found = (buf.first().is_some_and(|b| *b < 4))
+                    .then(|| peek_local_ufrag(buf))
+                    .flatten()
+                    .and_then(|ufrag| self.by_ufrag.get(&ufrag).copied());
+                match found {
+                    Some(id) => id,
+                    None => {
+                        self.counters.unknown_source += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        let Some(entry) = self.transports.get_mut(&id) else {
+            return;
+        };
+        let received = entry.transport.handle_datagram(now, tuple, buf);
+        if let Received::Dropped(_) = received {
+            self.counters.transport_dropped += 1;
+        }
+        if entry.transport.is_valid_tuple(&tuple) && entry.tuples.insert(tuple) {
+            self.by_tuple.insert(tuple, id);
+        }
+        self.drain_transport(id);
+    }
+
+    /// A TCP connection of the worker closed.
+    pub fn tcp_closed(&mut self, now: Instant, tuple: Tuple) {
+        if let Some(id) = self.by_tuple.remove(&tuple)
+            && let Some(entry) = self.transports.get_mut(&id)
+        {
+            entry.tuples.remove(&tuple);
+            entry.transport.remove_tuple(now, &tuple);
+            self.drain_transport(id);
+        }
+    }
+
+    fn drain_transport(&mut self, id: TransportId) {
+        let Some(entry) = self.transports.get_mut(&id) else {
+            return;
+        };
+        while let Some(t) = entry.transport.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+        while let Some(e) = entry.transport.poll_event() {
+            tracing::debug!(target: "kolabmeet::transport", transport = %id, event = ?e, "transport event");
+            if let TransportEvent::SelectedTuple(_) | TransportEvent::IceState(_) = e {
+                // Tuples that lost consent are unmapped.
+                let live: Vec<Tuple> = entry
+                    .tuples
+                    .iter()
+                    .filter(|t| !entry.transport.is_valid_tuple(t))
+                    .copied()
+                    .collect();
+                for t in live {
+                    entry.tuples.remove(&t);
+                    self.by_tuple.remove(&t);
+                }
+            }
+        }
+    }
+
+    /// When [`WorkerCore::handle_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.transports
+            .values()
+            .filter_map(|e| e.transport.poll_timeout())
+            .min()
+    }
+
+    /// Drives every transport's timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<TransportId> = self
+            .transports
+            .iter()
+            .filter(|(_, e)| e.transport.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(entry) = self.transports.get_mut(&id) {
+                entry.transport.handle_timeout(now);
+            }
+            self.drain_transport(id);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the control plane.
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
+    }
+
+    /// The protocol a tuple of this worker uses for `remote` (helper for drivers).
+    pub fn tuple(&self, protocol: TupleProtocol, remote: std::net::SocketAddr) -> Tuple {
+        Tuple {
+            protocol,
+            local: std::net::SocketAddr::new(self.settings.listen_ip, self.settings.port),
+            remote,
+        }
+    }
+}
+
+/// `iceParameters` as mediasoup-client expects them.
+fn ice_parameters(creds: &IceCredentials) -> Value {
+    json!({ "usernameFragment": creds.ufrag, "password": creds.pwd, "iceLite": true })
+}

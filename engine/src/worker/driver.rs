@@ -1,0 +1,414 @@
+//! The mio driver of one media worker thread: it owns the worker's UDP socket, its
+//! passive ICE-TCP listener and connections (RFC 4571 framing), the waker, and the clock;
+//! everything else happens in [`WorkerCore`]. Commands come in through a bounded
+//! lock-free queue (and the waker); events go out through another, with a notification
+//! that wakes the control loop.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use kolabmeet_net::tcp_framing::{FrameDecoder, frame_header};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::core::{WorkerCore, WorkerSettings};
+use crate::crypto::DtlsCertificate;
+use crate::media_engine::{EngineCommand, EngineEvent};
+use crate::transport::{Tuple, TupleProtocol};
+
+/// Wakes the control loop when events are queued.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// Commands queued per worker before `submit` refuses more.
+pub const COMMAND_QUEUE: usize = 4096;
+
+const UDP: Token = Token(0);
+const TCP_LISTENER: Token = Token(1);
+const WAKER: Token = Token(2);
+const FIRST_CONN: usize = 3;
+
+/// Largest datagram read; WebRTC keeps packets under the path MTU.
+const MAX_DATAGRAM: usize = 4096;
+/// Passive ICE-TCP connections per worker.
+const MAX_TCP_CONNECTIONS: usize = 4096;
+/// Bytes queued towards one TCP connection before packets are dropped.
+const MAX_TCP_PENDING: usize = 1 << 20;
+/// Events kept when the shared event queue is full, before the oldest are dropped.
+const MAX_EVENT_BACKLOG: usize = 65_536;
+/// How soon a worker retries publishing held-back events.
+const BACKLOG_RETRY: Duration = Duration::from_millis(10);
+
+struct TcpConn {
+    stream: TcpStream,
+    remote: SocketAddr,
+    decoder: FrameDecoder,
+    pending: Vec<u8>,
+    writable_registered: bool,
+}
+
+/// A running worker thread.
+pub struct WorkerHandle {
+    commands: Arc<ArrayQueue<EngineCommand>>,
+    waker: Arc<Waker>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    port: u16,
+}
+
+/// Binds UDP and TCP on the same port: the configured one, or (port 0) a free one.
+fn bind_pair(settings: &WorkerSettings) -> io::Result<(UdpSocket, TcpListener, u16)> {
+    for _ in 0..16 {
+        let udp = UdpSocket::bind(SocketAddr::new(settings.listen_ip, settings.port))?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(settings.listen_ip, port)) {
+            Ok(tcp) => return Ok((udp, tcp, port)),
+            Err(e) if settings.port != 0 => return Err(e),
+            Err(_) => continue,
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no port free for both UDP and TCP",
+    ))
+}
+
+impl WorkerHandle {
+    /// Binds the worker's ports and starts its thread.
+    pub fn spawn(
+        index: usize,
+        mut settings: WorkerSettings,
+        certificate: DtlsCertificate,
+        events: Arc<ArrayQueue<EngineEvent>>,
+        notify: Notify,
+    ) -> io::Result<Self> {
+        let (udp, listener, port) = bind_pair(&settings)?;
+        settings.port = port;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let commands = Arc::new(ArrayQueue::new(COMMAND_QUEUE));
+        let stop = Arc::new(AtomicBool::new(false));
+        let core = WorkerCore::new(settings, certificate, StdRng::from_os_rng());
+        let mut driver = Driver {
+            poll,
+            udp,
+            listener,
+            conns: HashMap::new(),
+            by_remote: HashMap::new(),
+            next_token: FIRST_CONN,
+            core,
+            commands: commands.clone(),
+            events,
+            backlog: VecDeque::new(),
+            notify,
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("media-worker-{index}"))
+            .spawn(move || {
+                if let Err(e) = driver.run() {
+                    tracing::error!(target: "kolabmeet::worker", worker = index, error = %e, "media worker stopped");
+                }
+            })?;
+        Ok(WorkerHandle {
+            commands,
+            waker,
+            stop,
+            thread: Some(thread),
+            port,
+        })
+    }
+
+    /// The worker's media port (UDP and TCP).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Queues a command; `false` (and the command dropped) when the queue is full.
+    pub fn submit(&self, command: EngineCommand) -> bool {
+        if self.commands.push(command).is_err() {
+            return false;
+        }
+        let _ = self.waker.wake();
+        true
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Driver {
+    poll: Poll,
+    udp: UdpSocket,
+    listener: TcpListener,
+    conns: HashMap<Token, TcpConn>,
+    by_remote: HashMap<SocketAddr, Token>,
+    next_token: usize,
+    core: WorkerCore,
+    commands: Arc<ArrayQueue<EngineCommand>>,
+    events: Arc<ArrayQueue<EngineEvent>>,
+    backlog: VecDeque<EngineEvent>,
+    notify: Notify,
+    stop: Arc<AtomicBool>,
+}
+
+impl Driver {
+    fn run(&mut self) -> io::Result<()> {
+        self.poll
+            .registry()
+            .register(&mut self.udp, UDP, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut self.listener, TCP_LISTENER, Interest::READABLE)?;
+        let mut events = Events::with_capacity(256);
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
+        while !self.stop.load(Ordering::Acquire) {
+            let mut timeout = self
+                .core
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
+            if !self.backlog.is_empty() {
+                // The shared event queue was full: try again soon.
+                timeout = Some(timeout.map_or(BACKLOG_RETRY, |t| t.min(BACKLOG_RETRY)));
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for ev in events.iter() {
+                match ev.token() {
+                    UDP => self.read_udp(now, &mut buf),
+                    TCP_LISTENER => self.accept(),
+                    WAKER => {}
+                    token => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.read_tcp(now, token, &mut buf);
+                        }
+                        if ev.is_writable() {
+                            self.flush_tcp(token);
+                        }
+                    }
+                }
+            }
+            while let Some(cmd) = self.commands.pop() {
+                self.core.handle_command(now, cmd);
+            }
+            if self.core.poll_timeout().is_some_and(|t| t <= now) {
+                self.core.handle_timeout(now);
+            }
+            self.send_all();
+            self.publish_events();
+        }
+        Ok(())
+    }
+
+    fn read_udp(&mut self, now: Instant, buf: &mut Vec<u8>) {
+        loop {
+            buf.resize(MAX_DATAGRAM, 0);
+            match self.udp.recv_from(buf) {
+                Ok((n, from)) => {
+                    buf.truncate(n);
+                    let tuple = self.core.tuple(TupleProtocol::Udp, from);
+                    self.core.handle_datagram(now, tuple, buf);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // ICMP errors (port unreachable) surface here on Linux: not fatal.
+                    tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP receive error");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, remote)) => {
+                    if self.conns.len() >= MAX_TCP_CONNECTIONS {
+                        tracing::debug!(target: "kolabmeet::worker", %remote, "ICE-TCP connection refused: too many");
+                        continue;
+                    }
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    self.by_remote.insert(remote, token);
+                    self.conns.insert(
+                        token,
+                        TcpConn {
+                            stream,
+                            remote,
+                            decoder: FrameDecoder::new(),
+                            pending: Vec::new(),
+                            writable_registered: false,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(target: "kolabmeet::worker", error = %e, "ICE-TCP accept error");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read_tcp(&mut self, now: Instant, token: Token, buf: &mut Vec<u8>) {
+        let mut closed = false;
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let tuple = self.core.tuple(TupleProtocol::Tcp, conn.remote);
+        loop {
+            match conn.stream.read(conn.decoder.spare()) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.decoder.commit(n);
+                    while let Some(frame) = conn.decoder.next_frame() {
+                        buf.clear();
+                        buf.extend_from_slice(frame);
+                        self.core.handle_datagram(now, tuple, buf);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if closed {
+            self.close_conn(now, token);
+        }
+    }
+
+    fn close_conn(&mut self, now: Instant, token: Token) {
+        if let Some(mut conn) = self.conns.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.by_remote.remove(&conn.remote);
+            let tuple = self.core.tuple(TupleProtocol::Tcp, conn.remote);
+            self.core.tcp_closed(now, tuple);
+        }
+    }
+
+    fn send_all(&mut self) {
+        let mut touched = Vec::new();
+        while let Some(t) = self.core.poll_transmit() {
+            match t.tuple.protocol {
+                TupleProtocol::Udp => {
+                    if let Err(e) = self.udp.send_to(&t.data, t.tuple.remote) {
+                        tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP send failed");
+                    }
+                }
+                TupleProtocol::Tcp => {
+                    if let Some(token) = self.queue_tcp(&t.tuple, &t.data) {
+                        touched.push(token);
+                    }
+                }
+            }
+        }
+        touched.dedup();
+        for token in touched {
+            self.flush_tcp(token);
+        }
+    }
+
+    fn queue_tcp(&mut self, tuple: &Tuple, data: &[u8]) -> Option<Token> {
+        let token = *self.by_remote.get(&tuple.remote)?;
+        let conn = self.conns.get_mut(&token)?;
+        let header = frame_header(data.len()).ok()?;
+        if conn.pending.len() + data.len() + 2 > MAX_TCP_PENDING {
+            return None;
+        }
+        conn.pending.extend_from_slice(&header);
+        conn.pending.extend_from_slice(data);
+        Some(token)
+    }
+
+    fn flush_tcp(&mut self, token: Token) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        while !conn.pending.is_empty() {
+            match conn.stream.write(&conn.pending) {
+                Ok(0) => break,
+                Ok(n) => {
+                    conn.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    conn.pending.clear();
+                    break;
+                }
+            }
+        }
+        let want_writable = !conn.pending.is_empty();
+        if want_writable != conn.writable_registered {
+            let interest = if want_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, token, interest)
+                .is_ok()
+            {
+                conn.writable_registered = want_writable;
+            }
+        }
+    }
+
+    fn publish_events(&mut self) {
+        while let Some(e) = self.core.poll_event() {
+            if self.backlog.len() == MAX_EVENT_BACKLOG {
+                self.backlog.pop_front();
+            }
+            self.backlog.push_back(e);
+        }
+        let mut pushed = false;
+        while let Some(e) = self.backlog.pop_front() {
+            if let Err(e) = self.events.push(e) {
+                self.backlog.push_front(e);
+                break;
+            }
+            pushed = true;
+        }
+        if pushed {
+            (self.notify)();
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Media workers: each a thread with a synchronous mio loop ([`driver`]) around a sans-IO
+//! core ([`core`]) that hosts whole rooms; [`WorkerEngine`] is the control plane's view of
+//! them all (the [`MediaEngine`](crate::MediaEngine) trait).
+
+pub mod core;
+pub mod driver;
+mod engine;
+
+pub use self::core::{WorkerCore, WorkerSettings};
+pub use driver::{Notify, WorkerHandle};
+pub use engine::WorkerEngine;
