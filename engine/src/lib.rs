@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod ids;
 pub mod media_engine;
 pub mod ortc;
+pub mod router;
 pub mod transport;
 pub mod unavailable;
 pub mod worker;

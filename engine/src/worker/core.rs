@@ -13,10 +13,11 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
+use super::media::MediaState;
 use crate::crypto::DtlsCertificate;
 use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::{EngineCommand, EngineError, EngineEvent, RequestTag};
-use crate::ortc::DtlsParameters;
+use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
     IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, WebRtcTransport,
@@ -43,28 +44,55 @@ pub struct WorkerCounters {
     pub unknown_source: u64,
     /// Datagrams a transport dropped (see its own counters).
     pub transport_dropped: u64,
+    /// Decrypted RTP that no producer of its transport claimed.
+    pub unknown_ssrc: u64,
 }
 
-struct TransportEntry {
-    room: RoomId,
-    peer: PeerId,
-    transport: WebRtcTransport,
+pub(super) struct TransportEntry {
+    pub room: RoomId,
+    pub peer: PeerId,
+    pub transport: WebRtcTransport,
     /// Tuples mapped to this transport in `by_tuple`.
-    tuples: HashSet<Tuple>,
+    pub tuples: HashSet<Tuple>,
+}
+
+/// Table sizes of a worker core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSizes {
+    /// Rooms.
+    pub rooms: usize,
+    /// WebRTC transports.
+    pub transports: usize,
+    /// ICE usernames routed.
+    pub ufrags: usize,
+    /// Tuples routed.
+    pub tuples: usize,
+    /// Producers.
+    pub producers: usize,
+    /// Consumers.
+    pub consumers: usize,
+    /// SSRC, MID and fan-out entries.
+    pub routes: usize,
+    /// Key frame request timers.
+    pub key_frame_timers: usize,
 }
 
 /// All media state of one worker.
 pub struct WorkerCore {
     settings: WorkerSettings,
     certificate: DtlsCertificate,
-    rng: StdRng,
+    pub(super) capabilities: RtpCapabilities,
+    pub(super) rng: StdRng,
+    /// Time base of abs-send-time, set by the first packet sent.
+    pub(super) epoch: Option<Instant>,
     rooms: HashMap<RoomId, HashSet<TransportId>>,
-    transports: HashMap<TransportId, TransportEntry>,
+    pub(super) transports: HashMap<TransportId, TransportEntry>,
     by_ufrag: HashMap<String, TransportId>,
     by_tuple: HashMap<Tuple, TransportId>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<EngineEvent>,
-    counters: WorkerCounters,
+    pub(super) media: MediaState,
+    pub(super) transmits: VecDeque<Transmit>,
+    pub(super) events: VecDeque<EngineEvent>,
+    pub(super) counters: WorkerCounters,
 }
 
 /// mediasoup's host candidate priorities (UDP preferred over TCP).
@@ -77,7 +105,10 @@ impl WorkerCore {
         WorkerCore {
             settings,
             certificate,
+            capabilities: router_rtp_capabilities(),
             rng,
+            epoch: None,
+            media: MediaState::default(),
             rooms: HashMap::new(),
             transports: HashMap::new(),
             by_ufrag: HashMap::new(),
@@ -88,14 +119,32 @@ impl WorkerCore {
         }
     }
 
-    /// Live rooms, transports and mapped tuples (tests and `dumpInternals`).
-    pub fn sizes(&self) -> (usize, usize, usize, usize) {
-        (
-            self.rooms.len(),
-            self.transports.len(),
-            self.by_ufrag.len(),
-            self.by_tuple.len(),
-        )
+    /// Sizes of every table (tests of churn and `dumpInternals`).
+    pub fn sizes(&self) -> WorkerSizes {
+        WorkerSizes {
+            rooms: self.rooms.len(),
+            transports: self.transports.len(),
+            ufrags: self.by_ufrag.len(),
+            tuples: self.by_tuple.len(),
+            producers: self.media.producers.len(),
+            consumers: self.media.consumers.len(),
+            routes: self.media.ssrc_table.len()
+                + self.media.mid_table.len()
+                + self.media.fanout.len(),
+            key_frame_timers: self.media.key_frames.len(),
+        }
+    }
+
+    /// The room and owner check of a transport.
+    pub(super) fn transport_room(
+        &self,
+        peer: PeerId,
+        id: TransportId,
+    ) -> Result<RoomId, EngineError> {
+        match self.transports.get(&id) {
+            Some(e) if e.peer == peer => Ok(e.room),
+            _ => Err(EngineError::TransportNotFound(id)),
+        }
     }
 
     /// Drop counters.
@@ -172,7 +221,74 @@ impl WorkerCore {
                 };
                 self.reply(tag, result);
             }
+            EngineCommand::Produce {
+                tag,
+                peer,
+                transport,
+                kind,
+                rtp_parameters,
+                ..
+            } => {
+                let result = self.produce(peer, transport, kind, rtp_parameters, false);
+                self.reply(tag, result);
+            }
+            EngineCommand::Consume {
+                tag,
+                peer,
+                transport,
+                producer,
+                rtp_capabilities,
+                paused,
+            } => {
+                let result =
+                    self.consume(now, peer, transport, producer, &rtp_capabilities, paused);
+                self.reply(tag, result);
+            }
+            EngineCommand::CloseProducer {
+                tag,
+                peer,
+                producer,
+            } => {
+                let result = match self.media.producers.get(&producer) {
+                    Some(p) if p.peer == peer => {
+                        self.close_producer(producer);
+                        Ok(Value::Null)
+                    }
+                    _ => Err(EngineError::ProducerNotFound(producer)),
+                };
+                self.reply(tag, result);
+            }
+            EngineCommand::SetProducerPaused {
+                tag,
+                peer,
+                producer,
+                paused,
+            } => {
+                let result = self.set_producer_paused(now, peer, producer, paused);
+                self.reply(tag, result);
+            }
+            EngineCommand::SetConsumerPaused {
+                tag,
+                peer,
+                consumer,
+                paused,
+            } => {
+                let result = self.set_consumer_paused(now, peer, consumer, paused);
+                self.reply(tag, result);
+            }
+            EngineCommand::CloseConsumer { peer, consumer } => {
+                if self
+                    .media
+                    .consumers
+                    .get(&consumer)
+                    .is_some_and(|c| c.peer == peer)
+                {
+                    self.close_consumer(consumer);
+                }
+            }
+            EngineCommand::CloseProducersOf { peer } => self.close_producers_of(peer),
             other => {
+                // Plain RTP transports come with the next issue.
                 if let Some(tag) = other.tag() {
                     self.reply(tag, Err(EngineError::Unavailable));
                 }
@@ -256,6 +372,7 @@ impl WorkerCore {
     /// Closes a transport and forgets its routes; `by_itself` reports it to the control
     /// plane (`TransportClosed`).
     fn close_transport(&mut self, now: Instant, id: TransportId, by_itself: bool) {
+        self.close_transport_media(id);
         let Some(mut entry) = self.transports.remove(&id) else {
             return;
         };
@@ -302,13 +419,16 @@ impl WorkerCore {
             return;
         };
         let received = entry.transport.handle_datagram(now, tuple, buf);
-        if let Received::Dropped(_) = received {
-            self.counters.transport_dropped += 1;
-        }
         if entry.transport.is_valid_tuple(&tuple) && entry.tuples.insert(tuple) {
             self.by_tuple.insert(tuple, id);
         }
         self.drain_transport(id);
+        match received {
+            Received::Rtp => self.route_rtp(now, id, buf),
+            Received::Rtcp => self.handle_rtcp(now, id, buf),
+            Received::Dropped(_) => self.counters.transport_dropped += 1,
+            Received::Handled => {}
+        }
     }
 
     /// A TCP connection of the worker closed.
@@ -352,6 +472,7 @@ impl WorkerCore {
         self.transports
             .values()
             .filter_map(|e| e.transport.poll_timeout())
+            .chain(self.key_frame_timeout())
             .min()
     }
 
@@ -369,6 +490,7 @@ impl WorkerCore {
             }
             self.drain_transport(id);
         }
+        self.handle_key_frame_timers(now);
     }
 
     /// The next datagram to send.

@@ -5,7 +5,9 @@
 pub mod core;
 pub mod driver;
 mod engine;
+mod media;
+mod rtcp_feedback;
 
-pub use self::core::{WorkerCore, WorkerSettings};
+pub use self::core::{WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
 pub use driver::{Notify, WorkerHandle};
 pub use engine::WorkerEngine;

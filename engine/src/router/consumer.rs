@@ -1,0 +1,358 @@
+//! A consumer (mediasoup `SimpleConsumer` / `SimulcastConsumer`): decides which of its
+//! producer's packets go to its peer and writes each into the consumer's own outgoing
+//! buffer with its SSRC, sequence numbers and timestamps, so that the receiver sees one
+//! continuous stream across simulcast layer switches (which happen only on key frames).
+
+use std::time::Instant;
+
+use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
+
+use super::producer::{Ingress, RecvStream};
+use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
+use crate::ortc::{MediaKind, RtpParameters};
+
+/// URIs of the extensions a consumer's packets may carry, by what the router does with
+/// them.
+const MID_URI: &str = super::producer::MID_URI;
+const TRANSPORT_CC_URI: &str = crate::ortc::TRANSPORT_CC_URI;
+const ABS_SEND_TIME_URI: &str = crate::ortc::ABS_SEND_TIME_URI;
+/// Extensions forwarded as the producer sent them (values unchanged).
+const PASS_THROUGH_URIS: &[&str] = &[
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "urn:3gpp:video-orientation",
+    "urn:ietf:params:rtp-hdrext:toffset",
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+];
+
+/// `simple` or `simulcast` (the contract's `type` of `newConsumer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerType {
+    /// One stream.
+    Simple,
+    /// Several encodings; one is forwarded at a time.
+    Simulcast,
+}
+
+impl ConsumerType {
+    /// The name in `newConsumer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerType::Simple => "simple",
+            ConsumerType::Simulcast => "simulcast",
+        }
+    }
+}
+
+/// Per-packet values the sending transport supplies.
+#[derive(Debug, Clone, Copy)]
+pub struct SendContext {
+    /// The transport-wide sequence number for this packet (transport-cc).
+    pub transport_seq: u16,
+    /// abs-send-time, 6.18 fixed-point seconds (24 bits).
+    pub abs_send_time: u32,
+}
+
+/// What a forwarded packet changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarded {
+    /// Not forwarded.
+    No,
+    /// Forwarded; the consumer now sends `layer` (changed when `switched`).
+    Yes {
+        /// The spatial layer sent.
+        layer: usize,
+        /// This packet started a new layer (or the first one).
+        switched: bool,
+    },
+}
+
+/// What a consumer is made of.
+#[derive(Debug, Clone)]
+pub struct ConsumerInit {
+    /// Its id.
+    pub id: ConsumerId,
+    /// The consuming peer.
+    pub peer: PeerId,
+    /// The transport it sends on.
+    pub transport: TransportId,
+    /// Its producer.
+    pub producer: ProducerId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Its parameters, MID included.
+    pub rtp_parameters: RtpParameters,
+    /// The producer has several encodings.
+    pub simulcast: bool,
+    /// Created paused.
+    pub paused: bool,
+    /// Its producer is paused.
+    pub producer_paused: bool,
+}
+
+/// A consumer.
+#[derive(Debug)]
+pub struct Consumer {
+    /// Its id.
+    pub id: ConsumerId,
+    /// The consuming peer.
+    pub peer: PeerId,
+    /// The transport it sends on.
+    pub transport: TransportId,
+    /// Its producer.
+    pub producer: ProducerId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Its parameters (what `newConsumer` carries).
+    pub rtp_parameters: RtpParameters,
+    /// Simple or simulcast.
+    pub consumer_type: ConsumerType,
+    /// Paused by its peer (or created paused).
+    pub paused: bool,
+    /// Its producer is paused.
+    pub producer_paused: bool,
+    /// The outgoing SSRC.
+    pub ssrc: u32,
+    /// The outgoing RTX SSRC, when RTX was negotiated.
+    pub rtx_ssrc: Option<u32>,
+    mid: Vec<u8>,
+    mid_ext: Option<u8>,
+    tcc_ext: Option<u8>,
+    abs_ext: Option<u8>,
+    pass_through: Vec<u8>,
+    clock_rate: u32,
+    /// The layer being forwarded.
+    current: Option<usize>,
+    /// The layer wanted.
+    target: Option<usize>,
+    /// out_seq = in_seq + seq_offset for the current layer.
+    seq_offset: u16,
+    /// out_ts = in_ts + ts_offset for the current layer.
+    ts_offset: u32,
+    /// Highest sequence number sent, and when; the timestamp sent with it.
+    last_seq: Option<u16>,
+    last_ts: u32,
+    last_sent_at: Option<Instant>,
+    /// Input sequence number at which the current layer started: older ones are dropped.
+    layer_start_seq: u16,
+    /// Packets and bytes sent.
+    pub packets_sent: u64,
+}
+
+fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
+    params
+        .header_extensions
+        .iter()
+        .find(|e| e.uri == uri)
+        .map(|e| e.id)
+}
+
+impl Consumer {
+    /// A consumer from its parameters (see `ortc::consumer_rtp_parameters`), with its MID.
+    pub fn new(init: ConsumerInit) -> Self {
+        let ConsumerInit {
+            id,
+            peer,
+            transport,
+            producer,
+            kind,
+            rtp_parameters,
+            simulcast,
+            paused,
+            producer_paused,
+        } = init;
+        let enc = rtp_parameters.encodings.first();
+        let ssrc = enc.and_then(|e| e.ssrc).unwrap_or_default();
+        let rtx_ssrc = enc.and_then(|e| e.rtx).map(|r| r.ssrc);
+        let pass_through = rtp_parameters
+            .header_extensions
+            .iter()
+            .filter(|e| PASS_THROUGH_URIS.contains(&e.uri.as_str()))
+            .map(|e| e.id)
+            .collect();
+        let clock_rate = rtp_parameters
+            .codecs
+            .first()
+            .map_or(90_000, |c| c.clock_rate);
+        Consumer {
+            id,
+            peer,
+            transport,
+            producer,
+            kind,
+            mid: rtp_parameters.mid.clone().unwrap_or_default().into_bytes(),
+            mid_ext: ext_of(&rtp_parameters, MID_URI),
+            tcc_ext: ext_of(&rtp_parameters, TRANSPORT_CC_URI),
+            abs_ext: ext_of(&rtp_parameters, ABS_SEND_TIME_URI),
+            pass_through,
+            clock_rate,
+            rtp_parameters,
+            consumer_type: if simulcast {
+                ConsumerType::Simulcast
+            } else {
+                ConsumerType::Simple
+            },
+            paused,
+            producer_paused,
+            ssrc,
+            rtx_ssrc,
+            current: None,
+            target: None,
+            seq_offset: 0,
+            ts_offset: 0,
+            last_seq: None,
+            last_ts: 0,
+            last_sent_at: None,
+            layer_start_seq: 0,
+            packets_sent: 0,
+        }
+    }
+
+    /// Whether packets flow (neither side paused).
+    pub fn is_active(&self) -> bool {
+        !self.paused && !self.producer_paused
+    }
+
+    /// The layer being forwarded.
+    pub fn current_layer(&self) -> Option<usize> {
+        self.current
+    }
+
+    /// The layer wanted: the highest active stream (no bandwidth estimation yet).
+    /// Returns whether a key frame must be requested on the new target.
+    pub fn update_target(&mut self, now: Instant, streams: &[RecvStream]) -> bool {
+        let target = match self.consumer_type {
+            ConsumerType::Simple => Some(0),
+            ConsumerType::Simulcast => (0..streams.len())
+                .rev()
+                .find(|&i| streams[i].is_active(now)),
+        };
+        let changed = target != self.target;
+        self.target = target;
+        changed && target.is_some() && target != self.current
+    }
+
+    /// After a pause, a resume or a producer switch: the next packet starts afresh on a
+    /// key frame (sequence and timestamps still continue).
+    pub fn reset_layer(&mut self) {
+        self.current = None;
+    }
+
+    /// Forwards `packet` (in router terms, from `ingress.stream`) if this consumer wants it,
+    /// writing the consumer's packet into `out`.
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        ingress: &Ingress,
+        packet: &RtpPacket<&[u8]>,
+        ctx: SendContext,
+        out: &mut Vec<u8>,
+    ) -> Forwarded {
+        if !self.is_active() {
+            return Forwarded::No;
+        }
+        let in_seq = packet.sequence_number();
+        let mut switched = false;
+        if self.current != Some(ingress.stream) {
+            // Start or switch only onto the target layer, and only on a key frame (audio
+            // has no key frames: any packet starts it).
+            let ok = self.target == Some(ingress.stream)
+                && (self.kind == MediaKind::Audio || ingress.frame.key_frame);
+            if !ok {
+                return Forwarded::No;
+            }
+            let next_seq = self.last_seq.map_or(in_seq, |s| s.wrapping_add(1));
+            self.seq_offset = next_seq.wrapping_sub(in_seq);
+            let next_ts = match self.last_sent_at {
+                Some(at) => {
+                    let elapsed = now.saturating_duration_since(at);
+                    let ticks = (elapsed.as_secs_f64() * f64::from(self.clock_rate)) as u32;
+                    self.last_ts.wrapping_add(ticks.max(1))
+                }
+                None => packet.timestamp(),
+            };
+            self.ts_offset = next_ts.wrapping_sub(packet.timestamp());
+            self.current = Some(ingress.stream);
+            self.layer_start_seq = in_seq;
+            switched = true;
+        } else if in_seq.wrapping_sub(self.layer_start_seq) >= 0x8000 {
+            // Older than the layer switch: its place in the output is taken.
+            return Forwarded::No;
+        }
+        let out_seq = in_seq.wrapping_add(self.seq_offset);
+        let out_ts = packet.timestamp().wrapping_add(self.ts_offset);
+        self.write(packet, out_seq, out_ts, ctx, out);
+        if self
+            .last_seq
+            .is_none_or(|l| out_seq.wrapping_sub(l) < 0x8000)
+        {
+            self.last_seq = Some(out_seq);
+            self.last_ts = out_ts;
+            self.last_sent_at = Some(now);
+        }
+        self.packets_sent += 1;
+        Forwarded::Yes {
+            layer: ingress.stream,
+            switched,
+        }
+    }
+
+    /// Writes the consumer's packet: fixed header with its SSRC, numbers and payload
+    /// type (consumer codecs are cut from the router's, so the router payload type is
+    /// the consumer's), its own extension block (its MID, the sending transport's transport-cc
+    /// sequence and abs-send-time, pass-through extensions), then the payload.
+    fn write(
+        &self,
+        src: &RtpPacket<&[u8]>,
+        seq: u16,
+        ts: u32,
+        ctx: SendContext,
+        out: &mut Vec<u8>,
+    ) {
+        let tcc = ctx.transport_seq.to_be_bytes();
+        let abs = ctx.abs_send_time.to_be_bytes();
+        let mut exts: [(u8, &[u8]); 8] = [(0, &[]); 8];
+        let mut n = 0;
+        if let Some(id) = self.mid_ext
+            && !self.mid.is_empty()
+        {
+            exts[n] = (id, &self.mid);
+            n += 1;
+        }
+        if let Some(id) = self.tcc_ext {
+            exts[n] = (id, &tcc);
+            n += 1;
+        }
+        if let Some(id) = self.abs_ext {
+            exts[n] = (id, &abs[1..]);
+            n += 1;
+        }
+        for &id in &self.pass_through {
+            if n < exts.len()
+                && let Some(v) = src.extension(id)
+            {
+                exts[n] = (id, v);
+                n += 1;
+            }
+        }
+        out.clear();
+        out.extend_from_slice(&src.as_bytes()[..12]);
+        out[0] &= !0x3f; // no CSRCs, no extension, no padding (set below)
+        out[1] = (out[1] & 0x80) | src.payload_type();
+        out[2..4].copy_from_slice(&seq.to_be_bytes());
+        out[4..8].copy_from_slice(&ts.to_be_bytes());
+        out[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        if n > 0 {
+            let start = out.len();
+            out.resize(start + 4 + 3 * 64, 0);
+            match write_extension_block(&exts[..n], &mut out[start..]) {
+                Some(len) => {
+                    out.truncate(start + len);
+                    out[0] |= 0x10;
+                }
+                None => out.truncate(start),
+            }
+        }
+        out.extend_from_slice(src.payload());
+    }
+}

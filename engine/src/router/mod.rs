@@ -1,0 +1,8 @@
+//! Routing inside a room (mediasoup's `Router`): producers receive, consumers send, and
+//! every packet of a producer is written once per consumer into that consumer's buffer.
+
+pub mod consumer;
+pub mod producer;
+
+pub use consumer::{Consumer, ConsumerInit, ConsumerType, Forwarded, SendContext};
+pub use producer::{Ingress, Producer, RecvStream};

@@ -1,0 +1,521 @@
+//! The media half of the worker core: `produce`, `consume`, pausing and closing, and the
+//! forwarding of every received packet to its producer's consumers (contract sections 5
+//! and 6), with key frame requests (PLI, RFC 4585 §6.3.1) towards producers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kolabmeet_net::rtp::RtpPacket;
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::core::WorkerCore;
+use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
+use crate::media_engine::{ConsumerLayers, EngineError, EngineEvent};
+use crate::ortc::{
+    MediaKind, RtpCapabilities, RtpParameters, ScalabilityMode, can_consume,
+    consumable_rtp_parameters, consumer_rtp_parameters, producer_rtp_mapping,
+};
+use crate::router::{Consumer, ConsumerInit, Forwarded, Producer, SendContext};
+
+/// Producers one transport may carry.
+pub const MAX_PRODUCERS_PER_TRANSPORT: usize = 32;
+/// Consumers one transport may carry.
+pub const MAX_CONSUMERS_PER_TRANSPORT: usize = 1024;
+/// Key frame requests to one producer stream are at most this frequent
+/// (`keyFrameRequestDelay`, 3 s in the Kolab client); one more goes when it ends if
+/// any came in meanwhile.
+pub const KEY_FRAME_REQUEST_DELAY: Duration = Duration::from_secs(3);
+
+/// Media state of the worker: producers, consumers, and per-transport routing tables.
+#[derive(Default)]
+pub(super) struct MediaState {
+    pub producers: HashMap<ProducerId, Producer>,
+    pub consumers: HashMap<ConsumerId, Consumer>,
+    /// Consumers of each producer.
+    pub fanout: HashMap<ProducerId, Vec<ConsumerId>>,
+    /// Per receiving transport: SSRC -> producer, and MID -> producer.
+    pub ssrc_table: HashMap<(TransportId, u32), ProducerId>,
+    pub mid_table: HashMap<(TransportId, Vec<u8>), ProducerId>,
+    /// Per sending transport: next MID, transport-cc sequence.
+    pub next_mid: HashMap<TransportId, u32>,
+    pub tcc_seq: HashMap<TransportId, u16>,
+    /// Last key frame request per (producer, stream), and whether another is owed.
+    pub key_frames: HashMap<(ProducerId, usize), (Instant, bool)>,
+    /// Scratch buffer for per-consumer packets.
+    pub out: Vec<u8>,
+}
+
+impl WorkerCore {
+    /// `produce`: maps the client's parameters onto the router, registers the producer's
+    /// SSRCs and MID on its transport, and answers `{id}`.
+    pub(super) fn produce(
+        &mut self,
+        peer: PeerId,
+        transport: TransportId,
+        kind: MediaKind,
+        mut params: RtpParameters,
+        paused: bool,
+    ) -> Result<Value, EngineError> {
+        let room = self.transport_room(peer, transport)?;
+        let owned = self
+            .media
+            .producers
+            .values()
+            .filter(|p| p.transport == transport)
+            .count();
+        if owned >= MAX_PRODUCERS_PER_TRANSPORT {
+            return Err(EngineError::InvalidParameters(
+                "too many producers on this transport".into(),
+            ));
+        }
+        let caps = self.capabilities.clone();
+        let first_ssrc = self.rng.random_range(100_000_000..900_000_000);
+        let mapping = producer_rtp_mapping(&mut params, &caps, first_ssrc)
+            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        let consumable = consumable_rtp_parameters(kind, &params, &caps, &mapping)
+            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        let id = ProducerId::random();
+        let producer = Producer::new(
+            id, room, peer, transport, kind, params, consumable, mapping, &caps, paused,
+        );
+        for ssrc in producer.known_ssrcs() {
+            if self.media.ssrc_table.contains_key(&(transport, ssrc)) {
+                return Err(EngineError::InvalidParameters(format!(
+                    "ssrc {ssrc} already in use"
+                )));
+            }
+        }
+        if let Some(mid) = producer.mid() {
+            let key = (transport, mid.as_bytes().to_vec());
+            if self.media.mid_table.contains_key(&key) {
+                return Err(EngineError::InvalidParameters(format!(
+                    "mid {mid} already in use"
+                )));
+            }
+            self.media.mid_table.insert(key, id);
+        }
+        for ssrc in producer.known_ssrcs() {
+            self.media.ssrc_table.insert((transport, ssrc), id);
+        }
+        tracing::debug!(target: "kolabmeet::producer", %room, %peer, producer = %id, ?kind, "producer created");
+        self.media.producers.insert(id, producer);
+        self.media.fanout.insert(id, Vec::new());
+        Ok(json!({ "id": id.to_string() }))
+    }
+
+    /// `consume`: a consumer of `producer` on the peer's transport, in the parameters the
+    /// peer's device can receive; answers the `newConsumer` data.
+    pub(super) fn consume(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        transport: TransportId,
+        producer_id: ProducerId,
+        caps: &RtpCapabilities,
+        paused: bool,
+    ) -> Result<Value, EngineError> {
+        let room = self.transport_room(peer, transport)?;
+        let producer = self
+            .media
+            .producers
+            .get(&producer_id)
+            .filter(|p| p.room == room)
+            .ok_or(EngineError::ProducerNotFound(producer_id))?;
+        let count = self
+            .media
+            .consumers
+            .values()
+            .filter(|c| c.transport == transport)
+            .count();
+        if count >= MAX_CONSUMERS_PER_TRANSPORT {
+            return Err(EngineError::InvalidParameters(
+                "too many consumers on this transport".into(),
+            ));
+        }
+        if !can_consume(&producer.consumable, caps)
+            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?
+        {
+            return Err(EngineError::InvalidParameters(
+                "the device cannot receive this producer's codecs".into(),
+            ));
+        }
+        let ssrc = self.rng.random_range(100_000_000..999_999_990);
+        let mut params = consumer_rtp_parameters(
+            &producer.consumable,
+            caps,
+            producer.kind == MediaKind::Video,
+            ssrc,
+        )
+        .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        let mid = self.media.next_mid.entry(transport).or_insert(0);
+        params.mid = Some(mid.to_string());
+        *mid += 1;
+        let simulcast = producer.streams.len() > 1;
+        let (kind, producer_paused) = (producer.kind, producer.paused);
+        let id = ConsumerId::random();
+        let consumer = Consumer::new(ConsumerInit {
+            id,
+            peer,
+            transport,
+            producer: producer_id,
+            kind,
+            rtp_parameters: params.clone(),
+            simulcast,
+            paused,
+            producer_paused,
+        });
+        let consumer_type = consumer.consumer_type.as_str();
+        self.media.consumers.insert(id, consumer);
+        if let Some(list) = self.media.fanout.get_mut(&producer_id) {
+            list.push(id);
+        }
+        if !paused {
+            self.request_key_frame_for(now, id);
+        }
+        Ok(json!({
+            "id": id.to_string(),
+            "kind": kind,
+            "rtpParameters": params,
+            "type": consumer_type,
+            "producerPaused": producer_paused,
+        }))
+    }
+
+    /// Pauses or resumes a producer of `peer`; its consumers' peers hear about it.
+    pub(super) fn set_producer_paused(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        id: ProducerId,
+        paused: bool,
+    ) -> Result<Value, EngineError> {
+        let p = self
+            .media
+            .producers
+            .get_mut(&id)
+            .filter(|p| p.peer == peer)
+            .ok_or(EngineError::ProducerNotFound(id))?;
+        if p.paused == paused {
+            return Ok(Value::Null);
+        }
+        p.paused = paused;
+        for cid in self.media.fanout.get(&id).cloned().unwrap_or_default() {
+            if let Some(c) = self.media.consumers.get_mut(&cid) {
+                c.producer_paused = paused;
+                c.reset_layer();
+                self.events.push_back(EngineEvent::ConsumerProducerPaused {
+                    peer: c.peer,
+                    consumer: cid,
+                    paused,
+                });
+            }
+            if !paused {
+                self.request_key_frame_for(now, cid);
+            }
+        }
+        Ok(Value::Null)
+    }
+
+    /// Pauses or resumes a consumer of `peer`; resuming asks for a key frame.
+    pub(super) fn set_consumer_paused(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        id: ConsumerId,
+        paused: bool,
+    ) -> Result<Value, EngineError> {
+        let c = self
+            .media
+            .consumers
+            .get_mut(&id)
+            .filter(|c| c.peer == peer)
+            .ok_or(EngineError::ConsumerNotFound(id))?;
+        if c.paused != paused {
+            c.paused = paused;
+            c.reset_layer();
+            if !paused {
+                self.request_key_frame_for(now, id);
+            }
+        }
+        Ok(Value::Null)
+    }
+
+    /// Closes a producer: its consumers close too, and their peers are told
+    /// (`consumerClosed`).
+    pub(super) fn close_producer(&mut self, id: ProducerId) {
+        let Some(p) = self.media.producers.remove(&id) else {
+            return;
+        };
+        self.media.ssrc_table.retain(|_, v| *v != id);
+        self.media.mid_table.retain(|_, v| *v != id);
+        self.media.key_frames.retain(|(pid, _), _| *pid != id);
+        for cid in self.media.fanout.remove(&id).unwrap_or_default() {
+            if let Some(c) = self.media.consumers.remove(&cid) {
+                self.events.push_back(EngineEvent::ConsumerClosed {
+                    peer: c.peer,
+                    consumer: cid,
+                });
+            }
+        }
+        tracing::debug!(target: "kolabmeet::producer", producer = %id, peer = %p.peer, "producer closed");
+    }
+
+    /// Closes a consumer without telling its peer (it asked, or never acked).
+    pub(super) fn close_consumer(&mut self, id: ConsumerId) {
+        if let Some(c) = self.media.consumers.remove(&id)
+            && let Some(list) = self.media.fanout.get_mut(&c.producer)
+        {
+            list.retain(|x| *x != id);
+        }
+    }
+
+    /// Closes everything a transport carried.
+    pub(super) fn close_transport_media(&mut self, transport: TransportId) {
+        let producers: Vec<ProducerId> = self
+            .media
+            .producers
+            .values()
+            .filter(|p| p.transport == transport)
+            .map(|p| p.id)
+            .collect();
+        for p in producers {
+            self.close_producer(p);
+        }
+        let consumers: Vec<ConsumerId> = self
+            .media
+            .consumers
+            .values()
+            .filter(|c| c.transport == transport)
+            .map(|c| c.id)
+            .collect();
+        for c in consumers {
+            self.close_consumer(c);
+        }
+        self.media.next_mid.remove(&transport);
+        self.media.tcc_seq.remove(&transport);
+    }
+
+    /// Closes every producer of a peer (its PUBLISHER role was taken away).
+    pub(super) fn close_producers_of(&mut self, peer: PeerId) {
+        let ids: Vec<ProducerId> = self
+            .media
+            .producers
+            .values()
+            .filter(|p| p.peer == peer)
+            .map(|p| p.id)
+            .collect();
+        for id in ids {
+            self.close_producer(id);
+        }
+    }
+
+    /// A decrypted RTP packet arrived on `transport`: find its producer, bring it into
+    /// router terms and write it once per consumer.
+    pub(super) fn route_rtp(&mut self, now: Instant, transport: TransportId, buf: &mut Vec<u8>) {
+        let Some(pid) = self.producer_of(transport, buf) else {
+            self.counters.unknown_ssrc += 1;
+            return;
+        };
+        let Some(producer) = self.media.producers.get_mut(&pid) else {
+            return;
+        };
+        let Some(ingress) = producer.receive(now, buf) else {
+            self.counters.unknown_ssrc += 1;
+            return;
+        };
+        for ssrc in producer.known_ssrcs() {
+            self.media
+                .ssrc_table
+                .entry((transport, ssrc))
+                .or_insert(pid);
+        }
+        if producer.paused {
+            return;
+        }
+        let Ok(packet) = RtpPacket::parse(&buf[..]) else {
+            return;
+        };
+        let consumers = self.media.fanout.get(&pid).cloned().unwrap_or_default();
+        let abs_send_time = self.abs_send_time(now);
+        let mut out = std::mem::take(&mut self.media.out);
+        let mut key_frame_needed = Vec::new();
+        for cid in consumers {
+            let Some(c) = self.media.consumers.get_mut(&cid) else {
+                continue;
+            };
+            let Some(tentry) = self.transports.get_mut(&c.transport) else {
+                continue;
+            };
+            if !tentry.transport.is_connected() {
+                continue;
+            }
+            let Some(producer) = self.media.producers.get(&pid) else {
+                break;
+            };
+            if c.update_target(now, &producer.streams) && c.is_active() {
+                key_frame_needed.push(cid);
+            }
+            let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
+            let ctx = SendContext {
+                transport_seq: *seq,
+                abs_send_time,
+            };
+            let forwarded = c.forward(now, &ingress, &packet, ctx, &mut out);
+            let Forwarded::Yes { layer, switched } = forwarded else {
+                continue;
+            };
+            *seq = seq.wrapping_add(1);
+            if switched && c.consumer_type == crate::router::ConsumerType::Simulcast {
+                let temporal = ScalabilityMode::parse(
+                    c.rtp_parameters
+                        .encodings
+                        .first()
+                        .and_then(|e| e.scalability_mode.as_deref()),
+                )
+                .temporal_layers;
+                self.events.push_back(EngineEvent::ConsumerLayersChanged {
+                    peer: c.peer,
+                    consumer: cid,
+                    layers: Some(ConsumerLayers {
+                        spatial_layer: layer as u8,
+                        temporal_layer: temporal.saturating_sub(1),
+                    }),
+                });
+            }
+            if tentry.transport.protect_rtp(&mut out)
+                && let Some(tuple) = tentry.transport.selected_tuple()
+            {
+                self.transmits.push_back(crate::transport::Transmit {
+                    tuple,
+                    data: out.clone(),
+                });
+            }
+        }
+        self.media.out = out;
+        for cid in key_frame_needed {
+            self.request_key_frame_for(now, cid);
+        }
+    }
+
+    /// The producer a packet on `transport` belongs to: by SSRC, else by its MID.
+    fn producer_of(&self, transport: TransportId, buf: &[u8]) -> Option<ProducerId> {
+        let packet = RtpPacket::parse(buf).ok()?;
+        if let Some(p) = self.media.ssrc_table.get(&(transport, packet.ssrc())) {
+            return Some(*p);
+        }
+        // Unknown SSRC: every producer of this transport that reads a MID from it.
+        self.media
+            .producers
+            .values()
+            .filter(|p| p.transport == transport)
+            .find_map(|p| {
+                let mid = p.packet_mid(&packet)?;
+                self.media
+                    .mid_table
+                    .get(&(transport, mid.to_vec()))
+                    .copied()
+            })
+    }
+
+    /// abs-send-time now: 6.18 fixed-point seconds, 24 bits.
+    fn abs_send_time(&mut self, now: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        let d = now.saturating_duration_since(epoch);
+        let fixed = (d.as_secs() << 18) + ((u64::from(d.subsec_nanos()) << 18) / 1_000_000_000);
+        (fixed & 0x00ff_ffff) as u32
+    }
+
+    /// A consumer needs a key frame (it starts, resumes or switches layer): ask its
+    /// producer for one on the stream it is waiting for.
+    pub(super) fn request_key_frame_for(&mut self, now: Instant, consumer: ConsumerId) {
+        let Some(c) = self.media.consumers.get_mut(&consumer) else {
+            return;
+        };
+        if c.kind != MediaKind::Video {
+            return;
+        }
+        let Some(p) = self.media.producers.get(&c.producer) else {
+            return;
+        };
+        c.update_target(now, &p.streams);
+        let stream = c
+            .current_layer()
+            .unwrap_or(p.streams.len().saturating_sub(1));
+        let target = (0..p.streams.len())
+            .rev()
+            .find(|&i| p.streams[i].is_active(now))
+            .unwrap_or(stream);
+        let producer = c.producer;
+        self.request_key_frame(now, producer, target);
+    }
+
+    /// Sends a PLI for one producer stream, at most once per
+    /// [`KEY_FRAME_REQUEST_DELAY`]; a request inside the delay is owed and sent when it
+    /// ends (see [`WorkerCore::handle_key_frame_timers`]).
+    pub(super) fn request_key_frame(&mut self, now: Instant, producer: ProducerId, stream: usize) {
+        match self.media.key_frames.get_mut(&(producer, stream)) {
+            Some((last, owed))
+                if now.saturating_duration_since(*last) < KEY_FRAME_REQUEST_DELAY =>
+            {
+                *owed = true;
+            }
+            _ => {
+                self.media
+                    .key_frames
+                    .insert((producer, stream), (now, false));
+                self.send_pli(producer, stream);
+            }
+        }
+    }
+
+    /// Sends owed key frame requests whose delay ended; forgets old entries.
+    pub(super) fn handle_key_frame_timers(&mut self, now: Instant) {
+        let due: Vec<(ProducerId, usize)> = self
+            .media
+            .key_frames
+            .iter()
+            .filter(|(_, (last, owed))| {
+                *owed && now.saturating_duration_since(*last) >= KEY_FRAME_REQUEST_DELAY
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for (p, s) in due {
+            self.media.key_frames.insert((p, s), (now, false));
+            self.send_pli(p, s);
+        }
+        self.media.key_frames.retain(|_, (last, owed)| {
+            *owed || now.saturating_duration_since(*last) < KEY_FRAME_REQUEST_DELAY
+        });
+    }
+
+    /// When an owed key frame request is due.
+    pub(super) fn key_frame_timeout(&self) -> Option<Instant> {
+        self.media
+            .key_frames
+            .values()
+            .map(|(last, _)| *last + KEY_FRAME_REQUEST_DELAY)
+            .min()
+    }
+
+    fn send_pli(&mut self, producer: ProducerId, stream: usize) {
+        let Some(p) = self.media.producers.get(&producer) else {
+            return;
+        };
+        let Some(media_ssrc) = p.streams.get(stream).and_then(|s| s.ssrc) else {
+            return;
+        };
+        let transport = p.transport;
+        // RFC 4585 §6.3.1: PT=PSFB (206), FMT=1, length 2, sender SSRC, media SSRC.
+        let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 1];
+        pli.extend_from_slice(&media_ssrc.to_be_bytes());
+        if let Some(t) = self.transports.get_mut(&transport)
+            && t.transport.protect_rtcp(&mut pli)
+            && let Some(tuple) = t.transport.selected_tuple()
+        {
+            tracing::debug!(target: "kolabmeet::producer", %producer, stream, "key frame requested");
+            self.transmits
+                .push_back(crate::transport::Transmit { tuple, data: pli });
+        }
+    }
+}

@@ -1,0 +1,638 @@
+//! Media through a worker core in memory, with virtual time: two browser-like peers
+//! (ICE, DTLS client, SRTP from the same stacks), one producing simulcast VP8 by RID and
+//! Opus, the other consuming; checked at the receiver after decryption.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kolabmeet_engine::crypto::{DtlsCertificate, DtlsEvent, DtlsSession, SrtpSession};
+use kolabmeet_engine::ortc::{DtlsParameters, DtlsRole, RtpParameters, router_rtp_capabilities};
+use kolabmeet_engine::transport::{Tuple, TupleProtocol};
+use kolabmeet_engine::worker::{WorkerCore, WorkerSettings};
+use kolabmeet_engine::{
+    ConsumerId, EngineCommand, EngineError, EngineEvent, PeerId, ProducerId, RequestTag, RoomId,
+    TransportId,
+};
+use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
+use rand::SeedableRng;
+use serde_json::{Value, json};
+use stun_rs::attributes::ice::{IceControlling, Priority, UseCandidate};
+use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName};
+use stun_rs::methods::BINDING;
+use stun_rs::{HMACKey, MessageClass, MessageEncoderBuilder, StunMessageBuilder};
+
+struct Browser {
+    dtls: DtlsSession,
+    srtp: Option<SrtpSession>,
+    /// Decrypted RTP and RTCP received.
+    rtp: Vec<Vec<u8>>,
+    rtcp: Vec<Vec<u8>>,
+}
+
+struct Sim {
+    core: WorkerCore,
+    now: Instant,
+    browsers: HashMap<Tuple, Browser>,
+    events: Vec<EngineEvent>,
+    next_tag: u64,
+}
+
+fn tuple(port: u16) -> Tuple {
+    Tuple {
+        protocol: TupleProtocol::Udp,
+        local: "127.0.0.1:44444".parse().unwrap(),
+        remote: format!("127.0.0.1:{port}").parse().unwrap(),
+    }
+}
+
+impl Sim {
+    fn new() -> Self {
+        let settings = WorkerSettings {
+            listen_ip: "127.0.0.1".parse().unwrap(),
+            announced_address: "127.0.0.1".into(),
+            port: 44444,
+        };
+        Sim {
+            core: WorkerCore::new(
+                settings,
+                DtlsCertificate::generate().unwrap(),
+                rand::rngs::StdRng::seed_from_u64(7),
+            ),
+            now: Instant::now(),
+            browsers: HashMap::new(),
+            events: Vec::new(),
+            next_tag: 0,
+        }
+    }
+
+    fn command(
+        &mut self,
+        make: impl FnOnce(RequestTag) -> EngineCommand,
+    ) -> Result<Value, EngineError> {
+        self.next_tag += 1;
+        let tag = RequestTag(self.next_tag);
+        self.core.handle_command(self.now, make(tag));
+        self.pump();
+        let i = self
+            .events
+            .iter()
+            .position(|e| matches!(e, EngineEvent::Reply { tag: t, .. } if *t == tag))
+            .expect("a reply");
+        match self.events.remove(i) {
+            EngineEvent::Reply { result, .. } => result,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Delivers everything the core sends, and everything the browsers' DTLS sends back.
+    fn pump(&mut self) {
+        for _ in 0..100 {
+            let mut moved = false;
+            while let Some(t) = self.core.poll_transmit() {
+                moved = true;
+                let b = self
+                    .browsers
+                    .get_mut(&t.tuple)
+                    .expect("sent to a known browser");
+                match t.data[0] {
+                    20..=63 => {
+                        let _ = b.dtls.handle_datagram(self.now, &t.data);
+                    }
+                    128..=191 => {
+                        let mut d = t.data.clone();
+                        let srtp = b.srtp.as_mut().expect("SRTP before media");
+                        if (192..=223).contains(&d[1]) {
+                            srtp.unprotect_rtcp(&mut d).unwrap();
+                            b.rtcp.push(d);
+                        } else {
+                            srtp.unprotect_rtp(&mut d).unwrap();
+                            b.rtp.push(d);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let tuples: Vec<Tuple> = self.browsers.keys().copied().collect();
+            for t in tuples {
+                let b = self.browsers.get_mut(&t).unwrap();
+                let mut out = Vec::new();
+                while let Some(d) = b.dtls.poll_transmit() {
+                    out.push(d);
+                }
+                while let Some(e) = b.dtls.poll_event() {
+                    if let DtlsEvent::Connected {
+                        profile,
+                        local_keys,
+                        remote_keys,
+                    } = e
+                    {
+                        b.srtp =
+                            Some(SrtpSession::new(profile, &local_keys, &remote_keys).unwrap());
+                    }
+                }
+                for mut d in out {
+                    moved = true;
+                    self.core.handle_datagram(self.now, t, &mut d);
+                }
+            }
+            while let Some(e) = self.core.poll_event() {
+                self.events.push(e);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.core.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// A peer with a connected WebRTC transport.
+    fn connect_peer(&mut self, room: RoomId, port: u16) -> (PeerId, TransportId) {
+        let peer = PeerId::random();
+        let v = self
+            .command(|tag| EngineCommand::CreateWebRtcTransport {
+                tag,
+                room,
+                peer,
+                force_tcp: false,
+                producing: true,
+                consuming: true,
+            })
+            .unwrap();
+        let id: TransportId = v["id"].as_str().unwrap().parse().unwrap();
+        let ufrag = v["iceParameters"]["usernameFragment"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let pwd = v["iceParameters"]["password"].as_str().unwrap().to_owned();
+        let fps: Vec<kolabmeet_engine::ortc::DtlsFingerprint> =
+            serde_json::from_value(v["dtlsParameters"]["fingerprints"].clone()).unwrap();
+        let cert = DtlsCertificate::generate().unwrap();
+        let t = tuple(port);
+        let dtls = DtlsSession::new(DtlsRole::Client, &cert, &fps, self.now).unwrap();
+        self.browsers.insert(
+            t,
+            Browser {
+                dtls,
+                srtp: None,
+                rtp: Vec::new(),
+                rtcp: Vec::new(),
+            },
+        );
+        let msg = StunMessageBuilder::new(BINDING, MessageClass::Request)
+            .with_attribute(UserName::new(format!("{ufrag}:b")).unwrap())
+            .with_attribute(Priority::from(1))
+            .with_attribute(IceControlling::from(1))
+            .with_attribute(UseCandidate::default())
+            .with_attribute(MessageIntegrity::new(
+                HMACKey::new_short_term(&pwd).unwrap(),
+            ))
+            .with_attribute(Fingerprint::default())
+            .build();
+        let mut buf = [0u8; 256];
+        let n = MessageEncoderBuilder::default()
+            .build()
+            .encode(&mut buf, &msg)
+            .unwrap();
+        let mut stun = buf[..n].to_vec();
+        self.core.handle_datagram(self.now, t, &mut stun);
+        assert_eq!(self.core.poll_transmit().map(|x| x.data[0]), Some(1));
+        self.command(|tag| EngineCommand::ConnectWebRtcTransport {
+            tag,
+            peer,
+            transport: id,
+            dtls_parameters: DtlsParameters {
+                role: DtlsRole::Client,
+                fingerprints: cert.fingerprints().to_vec(),
+            },
+        })
+        .unwrap();
+        self.pump();
+        assert!(self.browsers[&t].srtp.is_some(), "DTLS connected");
+        (peer, id)
+    }
+
+    /// The browser at `port` sends an RTP packet.
+    fn send(&mut self, port: u16, mut packet: Vec<u8>) {
+        let t = tuple(port);
+        let b = self.browsers.get_mut(&t).unwrap();
+        b.srtp.as_mut().unwrap().protect_rtp(&mut packet).unwrap();
+        self.core.handle_datagram(self.now, t, &mut packet);
+        self.pump();
+    }
+
+    fn send_rtcp(&mut self, port: u16, mut packet: Vec<u8>) {
+        let t = tuple(port);
+        let b = self.browsers.get_mut(&t).unwrap();
+        b.srtp.as_mut().unwrap().protect_rtcp(&mut packet).unwrap();
+        self.core.handle_datagram(self.now, t, &mut packet);
+        self.pump();
+    }
+
+    fn take_rtp(&mut self, port: u16) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.browsers.get_mut(&tuple(port)).unwrap().rtp)
+    }
+}
+
+/// An RTP packet as Chrome sends it: one-byte extensions (mid id 4, rid id 10, abs-send-time
+/// id 2, transport-cc id 3), then the payload.
+fn chrome_packet(
+    pt: u8,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    mid: &str,
+    rid: Option<&str>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    let mut exts: Vec<(u8, &[u8])> = vec![(4, mid.as_bytes()), (2, &[1, 2, 3]), (3, &[0, 9])];
+    if let Some(r) = rid {
+        exts.push((10, r.as_bytes()));
+    }
+    let mut block = [0u8; 64];
+    let n = write_extension_block(&exts, &mut block).unwrap();
+    p[0] |= 0x10;
+    p.extend_from_slice(&block[..n]);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// VP8 payload: minimal descriptor (S=1, PID=0) and a payload header with P (0 = key).
+fn vp8(key: bool, marker_byte: u8) -> Vec<u8> {
+    vec![0x10, if key { 0x00 } else { 0x01 }, marker_byte, 0xaa, 0xbb]
+}
+
+fn simulcast_params() -> RtpParameters {
+    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }, { "type": "ccm", "parameter": "fir" }]);
+    serde_json::from_value(json!({
+        "mid": "0",
+        "codecs": [
+            { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
+            { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
+        ],
+        "headerExtensions": [
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "id": 10 },
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id", "id": 11 },
+            { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 },
+            { "uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", "id": 3 }
+        ],
+        "encodings": [
+            { "rid": "r0", "scalabilityMode": "L1T3" },
+            { "rid": "r1", "scalabilityMode": "L1T3" }
+        ],
+        "rtcp": { "cname": "sender" }
+    }))
+    .unwrap()
+}
+
+fn consumer_ssrc(v: &Value) -> u32 {
+    v["rtpParameters"]["encodings"][0]["ssrc"].as_u64().unwrap() as u32
+}
+
+#[test]
+fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
+    let mut sim = Sim::new();
+    let room = RoomId::random();
+    sim.core
+        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let (alice, alice_t) = sim.connect_peer(room, 5000);
+    let (bob, bob_t) = sim.connect_peer(room, 6000);
+    let produced = sim
+        .command(|tag| EngineCommand::Produce {
+            tag,
+            peer: alice,
+            transport: alice_t,
+            kind: kolabmeet_engine::ortc::MediaKind::Video,
+            rtp_parameters: simulcast_params(),
+            app_data: json!({ "source": "webcam" }),
+        })
+        .unwrap();
+    let producer: ProducerId = produced["id"].as_str().unwrap().parse().unwrap();
+    // Another peer may not consume on Alice's transport, nor an unknown producer.
+    assert!(
+        sim.command(|tag| EngineCommand::Consume {
+            tag,
+            peer: bob,
+            transport: alice_t,
+            producer,
+            rtp_capabilities: router_rtp_capabilities(),
+            paused: false,
+        })
+        .is_err()
+    );
+    let consumed = sim
+        .command(|tag| EngineCommand::Consume {
+            tag,
+            peer: bob,
+            transport: bob_t,
+            producer,
+            rtp_capabilities: router_rtp_capabilities(),
+            paused: false,
+        })
+        .unwrap();
+    assert_eq!(consumed["type"], "simulcast");
+    assert_eq!(consumed["kind"], "video");
+    assert_eq!(consumed["rtpParameters"]["mid"], "0");
+    assert_eq!(
+        consumed["rtpParameters"]["encodings"][0]["scalabilityMode"],
+        "L2T3"
+    );
+    let consumer: ConsumerId = consumed["id"].as_str().unwrap().parse().unwrap();
+    let ssrc = consumer_ssrc(&consumed);
+
+    // Both layers flow: 30 fps, each layer starting with a key frame.
+    let (ssrc0, ssrc1) = (1111u32, 2222u32);
+    let mut seq = [100u16, 5000u16];
+    let mut ts = [1000u32, 777_000u32];
+    let mut frame = |sim: &mut Sim, layer: usize, key: bool| {
+        let (s, r) = if layer == 0 {
+            (ssrc0, "r0")
+        } else {
+            (ssrc1, "r1")
+        };
+        let p = chrome_packet(
+            96,
+            seq[layer],
+            ts[layer],
+            s,
+            "0",
+            Some(r),
+            &vp8(key, seq[layer] as u8),
+        );
+        seq[layer] = seq[layer].wrapping_add(1);
+        ts[layer] = ts[layer].wrapping_add(3000);
+        sim.send(5000, p);
+    };
+    frame(&mut sim, 0, true);
+    frame(&mut sim, 1, true);
+    sim.take_rtp(6000);
+    for i in 0..30 {
+        sim.now += Duration::from_millis(33);
+        frame(&mut sim, 0, false);
+        frame(&mut sim, 1, i == 0);
+    }
+    let got = sim.take_rtp(6000);
+    assert!(!got.is_empty(), "the receiver gets video");
+    for p in &got {
+        let v = RtpPacket::parse(&p[..]).unwrap();
+        assert_eq!(v.ssrc(), ssrc);
+        assert_eq!(v.payload_type(), 101, "router VP8 payload type");
+        assert_eq!(v.extension(1), Some(&b"0"[..]), "the consumer's MID");
+        assert!(v.extension(2).is_none(), "no RID towards consumers");
+    }
+    // Only the top layer is forwarded once it started, with continuous numbers.
+    let seqs: Vec<u16> = got
+        .iter()
+        .map(|p| RtpPacket::parse(&p[..]).unwrap().sequence_number())
+        .collect();
+    for w in seqs.windows(2) {
+        assert_eq!(
+            w[1],
+            w[0].wrapping_add(1),
+            "continuous sequence numbers {seqs:?}"
+        );
+    }
+    let layers: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ConsumerLayersChanged {
+                consumer: c,
+                layers,
+                ..
+            } if *c == consumer => *layers,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        layers.last().map(|l| (l.spatial_layer, l.temporal_layer)),
+        Some((1, 2))
+    );
+
+    // Layer 1 dies: after a while the consumer drops to layer 0 at its next key frame,
+    // asking Alice for one (a PLI for r0's SSRC).
+    let last_out = *seqs.last().unwrap();
+    let last_ts = RtpPacket::parse(&got.last().unwrap()[..])
+        .unwrap()
+        .timestamp();
+    for _ in 0..60 {
+        sim.now += Duration::from_millis(33);
+        frame(&mut sim, 0, false);
+    }
+    let plis: Vec<u32> = sim.browsers[&tuple(5000)]
+        .rtcp
+        .iter()
+        .filter(|r| r[1] == 206)
+        .map(|r| u32::from_be_bytes([r[8], r[9], r[10], r[11]]))
+        .collect();
+    assert!(plis.contains(&ssrc0), "PLI for layer 0: {plis:?}");
+    assert!(
+        sim.take_rtp(6000).is_empty(),
+        "nothing until layer 0's key frame"
+    );
+    sim.now += Duration::from_millis(33);
+    frame(&mut sim, 0, true);
+    frame(&mut sim, 0, false);
+    let got = sim.take_rtp(6000);
+    assert_eq!(got.len(), 2);
+    let first = RtpPacket::parse(&got[0][..]).unwrap();
+    assert_eq!(
+        first.sequence_number(),
+        last_out.wrapping_add(1),
+        "no gap across the switch"
+    );
+    assert!(
+        first.timestamp().wrapping_sub(last_ts) < 0x8000_0000,
+        "timestamps go forward"
+    );
+    assert_ne!(first.timestamp(), last_ts);
+
+    // Bob asks for a key frame: Alice gets a PLI for the layer Bob receives.
+    sim.browsers.get_mut(&tuple(5000)).unwrap().rtcp.clear();
+    sim.advance(Duration::from_secs(4));
+    let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 9];
+    pli.extend_from_slice(&ssrc.to_be_bytes());
+    sim.send_rtcp(6000, pli);
+    assert!(
+        sim.browsers[&tuple(5000)]
+            .rtcp
+            .iter()
+            .any(|r| r[1] == 206 && r[8..12] == ssrc0.to_be_bytes())
+    );
+
+    // Closing the producer closes the consumer at Bob's.
+    sim.command(|tag| EngineCommand::CloseProducer {
+        tag,
+        peer: alice,
+        producer,
+    })
+    .unwrap();
+    assert!(sim.events.iter().any(|e| matches!(e, EngineEvent::ConsumerClosed { consumer: c, peer } if *c == consumer && *peer == bob)));
+    let sizes = sim.core.sizes();
+    assert_eq!((sizes.producers, sizes.consumers, sizes.routes), (0, 0, 0));
+}
+
+#[test]
+fn audio_pause_resume_and_churn_free_everything() {
+    let mut sim = Sim::new();
+    let room = RoomId::random();
+    sim.core
+        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let (alice, alice_t) = sim.connect_peer(room, 5000);
+    let (bob, bob_t) = sim.connect_peer(room, 6000);
+    let params: RtpParameters = serde_json::from_value(json!({
+        "mid": "1",
+        "codecs": [{ "mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2,
+                     "parameters": { "useinbandfec": 1 }, "rtcpFeedback": [{ "type": "transport-cc" }] }],
+        "headerExtensions": [
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
+            { "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": 1 }
+        ],
+        "encodings": [{ "ssrc": 4242 }],
+        "rtcp": { "cname": "a" }
+    }))
+    .unwrap();
+    let producer: ProducerId = sim
+        .command(|tag| EngineCommand::Produce {
+            tag,
+            peer: alice,
+            transport: alice_t,
+            kind: kolabmeet_engine::ortc::MediaKind::Audio,
+            rtp_parameters: params.clone(),
+            app_data: json!({}),
+        })
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The same SSRC again on that transport is refused.
+    assert!(
+        sim.command(|tag| EngineCommand::Produce {
+            tag,
+            peer: alice,
+            transport: alice_t,
+            kind: kolabmeet_engine::ortc::MediaKind::Audio,
+            rtp_parameters: params.clone(),
+            app_data: json!({}),
+        })
+        .is_err()
+    );
+    let consumed = sim
+        .command(|tag| EngineCommand::Consume {
+            tag,
+            peer: bob,
+            transport: bob_t,
+            producer,
+            rtp_capabilities: router_rtp_capabilities(),
+            paused: false,
+        })
+        .unwrap();
+    assert_eq!(consumed["type"], "simple");
+    let consumer: ConsumerId = consumed["id"].as_str().unwrap().parse().unwrap();
+    let audio = |seq: u16| {
+        let mut p = vec![0x90, 111];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 960).to_be_bytes());
+        p.extend_from_slice(&4242u32.to_be_bytes());
+        p.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0x85, 0, 0]); // audio level
+        p.extend_from_slice(&[7; 20]);
+        p
+    };
+    for s in 0..5 {
+        sim.send(5000, audio(s));
+    }
+    let got = sim.take_rtp(6000);
+    assert_eq!(got.len(), 5);
+    let v = RtpPacket::parse(&got[0][..]).unwrap();
+    assert_eq!(v.payload_type(), 100, "router opus payload type");
+    assert_eq!(
+        v.extension(10),
+        Some(&[0x85][..]),
+        "audio level kept, at the router id"
+    );
+    assert_eq!(v.payload(), &[7; 20]);
+
+    // Producer paused: Bob hears of it and gets nothing; resumed: media again.
+    sim.command(|tag| EngineCommand::SetProducerPaused {
+        tag,
+        peer: alice,
+        producer,
+        paused: true,
+    })
+    .unwrap();
+    assert!(sim.events.iter().any(|e| matches!(e, EngineEvent::ConsumerProducerPaused { paused: true, consumer: c, .. } if *c == consumer)));
+    sim.send(5000, audio(5));
+    assert!(sim.take_rtp(6000).is_empty());
+    sim.command(|tag| EngineCommand::SetProducerPaused {
+        tag,
+        peer: alice,
+        producer,
+        paused: false,
+    })
+    .unwrap();
+    sim.send(5000, audio(6));
+    assert_eq!(sim.take_rtp(6000).len(), 1);
+    // Consumer paused by Bob.
+    sim.command(|tag| EngineCommand::SetConsumerPaused {
+        tag,
+        peer: bob,
+        consumer,
+        paused: true,
+    })
+    .unwrap();
+    sim.send(5000, audio(7));
+    assert!(sim.take_rtp(6000).is_empty());
+    // Bob's peer may not pause Alice's producer.
+    assert!(
+        sim.command(|tag| EngineCommand::SetProducerPaused {
+            tag,
+            peer: bob,
+            producer,
+            paused: true
+        })
+        .is_err()
+    );
+
+    // Garbage RTP for unknown SSRCs is counted, not forwarded.
+    let mut junk = audio(8);
+    junk[8..12].copy_from_slice(&999u32.to_be_bytes());
+    sim.send(5000, junk);
+    assert!(sim.take_rtp(6000).is_empty());
+    assert!(sim.core.counters().unknown_ssrc >= 1);
+
+    // Alice leaves: her producer closes, Bob's consumer closes, nothing is left behind.
+    sim.core
+        .handle_command(sim.now, EngineCommand::ClosePeer { room, peer: alice });
+    sim.pump();
+    assert!(
+        sim.events.iter().any(
+            |e| matches!(e, EngineEvent::ConsumerClosed { consumer: c, .. } if *c == consumer)
+        )
+    );
+    sim.core
+        .handle_command(sim.now, EngineCommand::CloseRouter { room });
+    let s = sim.core.sizes();
+    assert_eq!(
+        (
+            s.rooms,
+            s.transports,
+            s.ufrags,
+            s.tuples,
+            s.producers,
+            s.consumers,
+            s.routes
+        ),
+        (0, 0, 0, 0, 0, 0, 0)
+    );
+    let _ = bob;
+}
