@@ -108,6 +108,11 @@ pub const VARIABLES: &[VarDoc] = &[
         meaning: "address the media sockets bind",
     },
     VarDoc {
+        name: "WEBRTC_PORT",
+        default: "44444",
+        meaning: "UDP and TCP media port of the first worker (+1 per further worker); 0 picks free ports",
+    },
+    VarDoc {
         name: "WEBRTC_ANNOUNCED_ADDRESS",
         default: "WEBRTC_LISTEN_IP",
         meaning: "address put into ICE candidates (public IP behind NAT)",
@@ -226,6 +231,8 @@ pub struct Config {
     pub webrtc_listen_ip: IpAddr,
     /// Address in ICE candidates.
     pub webrtc_announced_address: String,
+    /// `WEBRTC_PORT`: the first worker's media port (0: free ports).
+    pub webrtc_port: u16,
     /// Log level.
     pub log_level: LogLevel,
     /// Console socket path.
@@ -425,6 +432,10 @@ impl Config {
         let webrtc_listen_ip: IpAddr = wip
             .parse()
             .map_err(|_| bad("WEBRTC_LISTEN_IP", format!("{wip:?} is not an IP address")))?;
+        let webrtc_port: u16 = number(env, "WEBRTC_PORT", 44444, "a port number (0-65535)")?;
+        if webrtc_port != 0 && usize::from(webrtc_port) + num_workers > 65536 {
+            return Err(bad("WEBRTC_PORT", "leaves no room for one port per worker"));
+        }
         let webrtc_announced_address =
             match get(env, "WEBRTC_ANNOUNCED_ADDRESS").filter(|s| !s.is_empty()) {
                 Some(a) => {
@@ -475,6 +486,7 @@ impl Config {
             num_workers,
             webrtc_listen_ip,
             webrtc_announced_address,
+            webrtc_port,
             log_level,
             console_socket,
             peer_grace: millis(env, "PEER_RECONNECT_GRACE_MS", 10_000)?,
@@ -524,7 +536,7 @@ mod tests {
         let c = Config::from_env(&env(&[])).unwrap();
         assert!(c.auth_token_generated);
         assert_eq!(c.auth_token.len(), 64);
-        assert_eq!(c.listen, "127.0.0.1:12443".parse().unwrap());
+        assert_eq!(c.listen, "127.0.0.1:12443".parse::<std::net::SocketAddr>().unwrap());
         assert_eq!(c.public_domain, "127.0.0.1:12443");
         assert!(c.tls.is_none());
         assert!(!c.wss());

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 
-use kolabmeet_engine::unavailable::UnavailableEngine;
+use kolabmeet_engine::worker::{WorkerEngine, WorkerSettings};
 use kolabmeet_server::config::Config;
 use kolabmeet_server::front::{Front, FrontConfig};
 use kolabmeet_server::service::ServerService;
@@ -92,7 +93,37 @@ fn main() -> ExitCode {
         public_domain: config.public_domain.clone(),
         wss: config.wss(),
     };
-    let control = ControlPlane::new(control_config, Box::new(UnavailableEngine::new()));
+    // The workers wake the control loop when they have events; its waker exists once the
+    // listener is bound, so they reach it through a cell filled below.
+    let wake_control: Arc<OnceLock<Arc<mio::Waker>>> = Arc::new(OnceLock::new());
+    let notify = {
+        let cell = wake_control.clone();
+        Arc::new(move || {
+            if let Some(w) = cell.get() {
+                let _ = w.wake();
+            }
+        })
+    };
+    let engine = match WorkerEngine::start(
+        WorkerSettings {
+            listen_ip: config.webrtc_listen_ip,
+            announced_address: config.webrtc_announced_address.clone(),
+            port: config.webrtc_port,
+        },
+        config.num_workers,
+        notify,
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "kolabmeet-server: WEBRTC_LISTEN_IP/WEBRTC_PORT: cannot open the media ports {}:{}: {e}",
+                config.webrtc_listen_ip, config.webrtc_port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let media_ports = engine.ports();
+    let control = ControlPlane::new(control_config, Box::new(engine));
     let front = match Front::bind(FrontConfig {
         listen: config.listen,
         tls: config.tls.clone(),
@@ -124,7 +155,14 @@ fn main() -> ExitCode {
             .as_ref()
             .map_or("disabled".to_owned(), |p| p.display().to_string())
     );
-    tracing::warn!("media engine not available in this build: media requests fail with 503");
+    tracing::info!(
+        "{} media worker(s) on {} (UDP and TCP ports {:?}), announced as {}",
+        media_ports.len(),
+        config.webrtc_listen_ip,
+        media_ports,
+        config.webrtc_announced_address
+    );
+    let _ = wake_control.set(front.waker());
     let mut service = ServerService::new(control, config.auth_token.clone(), webhooks, log);
     match front.run(&mut service) {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,9 @@ pub enum EngineError {
     /// The engine is overloaded (its command queue is full).
     #[error("media engine is busy, try again")]
     Busy,
+    /// Plain RTP transports (contract section 1) are not served by this build yet.
+    #[error("plain RTP transports are not available yet on this server")]
+    PlainTransportUnavailable,
 }
 
 /// A request of the control plane to the media engine.
@@ -208,6 +211,28 @@ pub enum EngineCommand {
 }
 
 impl EngineCommand {
+    /// The error for a command whose transport, producer or consumer does not exist.
+    pub fn not_found(&self) -> EngineError {
+        match self {
+            EngineCommand::CloseProducer { producer, .. }
+            | EngineCommand::SetProducerPaused { producer, .. } => {
+                EngineError::ProducerNotFound(*producer)
+            }
+            EngineCommand::SetConsumerPaused { consumer, .. }
+            | EngineCommand::CloseConsumer { consumer, .. } => {
+                EngineError::ConsumerNotFound(*consumer)
+            }
+            EngineCommand::ConnectWebRtcTransport { transport, .. }
+            | EngineCommand::RestartIce { transport, .. }
+            | EngineCommand::ConnectPlainTransport { transport, .. }
+            | EngineCommand::Produce { transport, .. }
+            | EngineCommand::Consume { transport, .. } => {
+                EngineError::TransportNotFound(*transport)
+            }
+            _ => EngineError::InvalidParameters("nothing of this peer exists".into()),
+        }
+    }
+
     /// The tag of a command that expects an answer.
     pub fn tag(&self) -> Option<RequestTag> {
         match self {

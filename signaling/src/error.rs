@@ -65,7 +65,9 @@ impl RequestError {
             Self::PeerNotFound(_) => 404,
             Self::RateLimited | Self::TooMany(_) => 429,
             Self::Engine(e) => match e {
-                EngineError::Unavailable | EngineError::Busy => 503,
+                EngineError::Unavailable
+                | EngineError::Busy
+                | EngineError::PlainTransportUnavailable => 503,
                 EngineError::TransportNotFound(_)
                 | EngineError::ProducerNotFound(_)
                 | EngineError::ConsumerNotFound(_) => 404,

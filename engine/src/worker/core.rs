@@ -287,11 +287,10 @@ impl WorkerCore {
                 }
             }
             EngineCommand::CloseProducersOf { peer } => self.close_producers_of(peer),
-            other => {
+            EngineCommand::CreatePlainTransport { tag, .. }
+            | EngineCommand::ConnectPlainTransport { tag, .. } => {
                 // Plain RTP transports come with the next issue.
-                if let Some(tag) = other.tag() {
-                    self.reply(tag, Err(EngineError::Unavailable));
-                }
+                self.reply(tag, Err(EngineError::PlainTransportUnavailable));
             }
         }
     }

@@ -124,9 +124,7 @@ impl MediaEngine for WorkerEngine {
             if let Some(tag) = tag {
                 self.local.push_back(EngineEvent::Reply {
                     tag,
-                    result: Err(EngineError::InvalidParameters(
-                        "no transport of this peer exists".into(),
-                    )),
+                    result: Err(command.not_found()),
                 });
             }
             return;

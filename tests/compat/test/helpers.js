@@ -46,13 +46,14 @@ async function startServer(env = {}, { clean = false, waitReady = true } = {}) {
   const token = crypto.randomBytes(16).toString('hex');
   const consolePath = path.join(os.tmpdir(), `kolabmeet-compat-${process.pid}-${port}.sock`);
   const base = clean
-    ? { LISTENING_PORT: String(port) }
+    ? { LISTENING_PORT: String(port), WEBRTC_PORT: '0' }
     : {
         LISTENING_HOST: '127.0.0.1',
         LISTENING_PORT: String(port),
         AUTH_TOKEN: token,
         PUBLIC_DOMAIN: `127.0.0.1:${port}`,
         WEBRTC_LISTEN_IP: '127.0.0.1',
+        WEBRTC_PORT: '0',
         CONSOLE_SOCKET: consolePath,
         LOG_LEVEL: 'debug',
       };

@@ -1,5 +1,5 @@
-// Client requests of contract section 5: join, broadcasts, media requests (503 until the
-// media engine lands), bad data in every request, unknown methods, flooding.
+// Client requests of contract section 5: join, broadcasts, media requests (plain RTP
+// transports still 503), bad data in every request, unknown methods, flooding.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -82,13 +82,13 @@ test('requests before join: only transport ones are allowed', async () => {
   assert.equal(chat.err, 409);
   assert.match(chat.res, /not joined/);
   const t = await request(s, 'createWebRtcTransport', { forceTcp: false, producing: true, consuming: false });
-  assert.equal(t.err, 503);
-  assert.match(t.res, /media is not available yet/);
+  assert.equal(t.err, null, JSON.stringify(t.res));
+  assert.ok(t.res.id && t.res.iceParameters.usernameFragment && t.res.dtlsParameters.fingerprints.length);
   assert.equal((await request(s, 'ping')).err, undefined);
   s.close();
 });
 
-test('media requests fail cleanly while the media engine is not there', async () => {
+test('media requests on things that do not exist fail cleanly; plain transports are not served yet', async () => {
   const room = await createRoom(server);
   const a = await joinedPeer(server, room, 3, 'Ann');
   const rtp = {
@@ -98,24 +98,42 @@ test('media requests fail cleanly while the media engine is not there', async ()
     rtcp: { cname: 'x' },
   };
   const fp = { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: Array(32).fill('AB').join(':') }] };
-  const calls = [
-    ['createWebRtcTransport', { forceTcp: true, producing: false, consuming: true }],
-    ['connectWebRtcTransport', { transportId: T, dtlsParameters: fp }],
-    ['restartIce', { transportId: T }],
+  const notFound = [
+    ['connectWebRtcTransport', { transportId: T, dtlsParameters: fp }, /transport .* not found/],
+    ['restartIce', { transportId: T }, /transport .* not found/],
+    ['produce', { transportId: T, kind: 'audio', rtpParameters: rtp, appData: { source: 'mic' } }, /transport .* not found/],
+    ['closeProducer', { producerId: T }, /not found/],
+    ['pauseProducer', { producerId: T }, /not found/],
+    ['resumeProducer', { producerId: T }, /not found/],
+    ['pauseConsumer', { consumerId: T }, /not found/],
+    ['resumeConsumer', { consumerId: T }, /not found/],
+  ];
+  for (const [method, data, why] of notFound) {
+    const r = await request(a.socket, method, data);
+    assert.equal(r.err, 404, `${method}: ${JSON.stringify(r)}`);
+    assert.match(r.res, why, method);
+  }
+  for (const [method, data] of [
     ['createPlainTransport', { producing: true, consuming: false }],
     ['connectPlainTransport', { transportId: T, ip: '127.0.0.1', port: 5000, rtcpPort: 5001 }],
-    ['produce', { transportId: T, kind: 'audio', rtpParameters: rtp, appData: { source: 'mic' } }],
-    ['closeProducer', { producerId: T }],
-    ['pauseProducer', { producerId: T }],
-    ['resumeProducer', { producerId: T }],
-    ['pauseConsumer', { consumerId: T }],
-    ['resumeConsumer', { consumerId: T }],
-  ];
-  for (const [method, data] of calls) {
+  ]) {
     const r = await request(a.socket, method, data);
     assert.equal(r.err, 503, method);
-    assert.match(r.res, /media is not available yet/, method);
+    assert.match(r.res, /plain RTP transports are not available yet/, method);
   }
+  // A real transport, then parameters the router cannot take.
+  const t = await request(a.socket, 'createWebRtcTransport', { forceTcp: true, producing: true, consuming: false });
+  assert.equal(t.err, null);
+  assert.deepEqual(t.res.iceCandidates.map((c) => [c.protocol, c.tcpType, c.address]), [['tcp', 'passive', '127.0.0.1']]);
+  assert.equal(t.res.iceParameters.iceLite, true);
+  assert.equal(t.res.dtlsParameters.role, 'auto');
+  const av1 = { ...rtp, codecs: [{ mimeType: 'video/AV1', payloadType: 45, clockRate: 90000, parameters: {}, rtcpFeedback: [] }] };
+  const p = await request(a.socket, 'produce', { transportId: t.res.id, kind: 'video', rtpParameters: av1, appData: { source: 'webcam' } });
+  assert.equal(p.err, 400);
+  assert.match(p.res, /unsupported codec/);
+  const ok = await request(a.socket, 'produce', { transportId: t.res.id, kind: 'audio', rtpParameters: rtp, appData: { source: 'mic' } });
+  assert.equal(ok.err, null, JSON.stringify(ok.res));
+  assert.ok(ok.res.id);
   a.socket.close();
 });
 
