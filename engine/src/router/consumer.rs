@@ -232,6 +232,14 @@ impl Consumer {
         changed && target.is_some() && target != self.current
     }
 
+    /// The layer this consumer waits for a key frame on, if it is waiting (video that is
+    /// active, has a target, and does not send it yet).
+    pub fn waiting_for_key_frame(&self) -> Option<usize> {
+        let waiting =
+            self.kind == MediaKind::Video && self.is_active() && self.current != self.target;
+        self.target.filter(|_| waiting)
+    }
+
     /// After a pause, a resume or a producer switch: the next packet starts afresh on a
     /// key frame (sequence and timestamps still continue).
     pub fn reset_layer(&mut self) {

@@ -353,9 +353,7 @@ impl WorkerCore {
             let Some(producer) = self.media.producers.get(&pid) else {
                 break;
             };
-            if c.update_target(now, &producer.streams) && c.is_active() {
-                key_frame_needed.push(cid);
-            }
+            c.update_target(now, &producer.streams);
             let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
             let ctx = SendContext {
                 transport_seq: *seq,
@@ -363,6 +361,10 @@ impl WorkerCore {
             };
             let forwarded = c.forward(now, &ingress, &packet, ctx, &mut out);
             let Forwarded::Yes { layer, switched } = forwarded else {
+                // Still waiting for a key frame on its layer: keep asking (throttled).
+                if let Some(stream) = c.waiting_for_key_frame() {
+                    key_frame_needed.push(stream);
+                }
                 continue;
             };
             *seq = seq.wrapping_add(1);
@@ -393,8 +395,10 @@ impl WorkerCore {
             }
         }
         self.media.out = out;
-        for cid in key_frame_needed {
-            self.request_key_frame_for(now, cid);
+        key_frame_needed.sort_unstable();
+        key_frame_needed.dedup();
+        for stream in key_frame_needed {
+            self.request_key_frame(now, pid, stream);
         }
     }
 
@@ -498,12 +502,14 @@ impl WorkerCore {
             .min()
     }
 
-    fn send_pli(&mut self, producer: ProducerId, stream: usize) {
+    /// Sends a PLI to the producer for one of its streams; `false` when it cannot (the
+    /// stream's SSRC is unknown yet, the transport is not connected).
+    fn send_pli(&mut self, producer: ProducerId, stream: usize) -> bool {
         let Some(p) = self.media.producers.get(&producer) else {
-            return;
+            return false;
         };
         let Some(media_ssrc) = p.streams.get(stream).and_then(|s| s.ssrc) else {
-            return;
+            return false;
         };
         let transport = p.transport;
         // RFC 4585 §6.3.1: PT=PSFB (206), FMT=1, length 2, sender SSRC, media SSRC.
@@ -516,6 +522,8 @@ impl WorkerCore {
             tracing::debug!(target: "kolabmeet::producer", %producer, stream, "key frame requested");
             self.transmits
                 .push_back(crate::transport::Transmit { tuple, data: pli });
+            return true;
         }
+        false
     }
 }
