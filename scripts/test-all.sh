@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, Rust unit and integration tests,
 # the JavaScript compatibility suite against the real binary (real socket.io-client and
-# mediasoup-client), and a short smoke run of every fuzz target.
+# mediasoup-client), the browser suite (real Chromium), and a short smoke run of every
+# fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,16 @@ if [ ! -d tests/compat/node_modules ]; then
   (cd tests/compat && npm ci --no-audit --no-fund)
 fi
 (cd tests/compat && KOLABMEET_BIN="$PWD/../../target/release/kolabmeet-server" npm test)
+
+step "browser suite (real Chromium with mediasoup-client)"
+if [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
+  echo "Chromium is missing: apt-get install chromium (as .ci/run does), or set CHROMIUM_BIN" >&2
+  exit 1
+fi
+if [ ! -d tests/browser/node_modules ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+(cd tests/browser && KOLABMEET_BIN="$PWD/../../target/release/kolabmeet-server" npm test)
 
 if [ "${FUZZ_SECONDS:-10}" != "0" ] && command -v cargo-fuzz >/dev/null 2>&1; then
   step "fuzz smoke (${FUZZ_SECONDS:-10} s per target)"

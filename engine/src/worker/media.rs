@@ -39,6 +39,9 @@ pub(super) struct MediaState {
     pub mid_table: HashMap<(TransportId, Vec<u8>), ProducerId>,
     /// Per sending transport: next MID, transport-cc sequence.
     pub next_mid: HashMap<TransportId, u32>,
+    /// Per receiving transport: the CNAME all its producers get (mediasoup's
+    /// `cnameForProducers`).
+    pub cname: HashMap<TransportId, String>,
     pub tcc_seq: HashMap<TransportId, u16>,
     /// Last key frame request per (producer, stream), and whether another is owed.
     pub key_frames: HashMap<(ProducerId, usize), (Instant, bool)>,
@@ -69,6 +72,21 @@ impl WorkerCore {
                 "too many producers on this transport".into(),
             ));
         }
+        // mediasoup: the first non-empty CNAME a client gives is the transport's, else a
+        // random one; every producer of the transport carries it (receivers use it as the
+        // media stream id).
+        let cname = match self.media.cname.get(&transport) {
+            Some(c) => c.clone(),
+            None => {
+                let c = match params.rtcp.cname.as_deref() {
+                    Some(c) if !c.is_empty() => c.to_owned(),
+                    _ => format!("{:08x}", self.rng.random::<u32>()),
+                };
+                self.media.cname.insert(transport, c.clone());
+                c
+            }
+        };
+        params.rtcp.cname = Some(cname);
         let caps = self.capabilities.clone();
         let first_ssrc = self.rng.random_range(100_000_000..900_000_000);
         let mapping = producer_rtp_mapping(&mut params, &caps, first_ssrc)
@@ -294,6 +312,7 @@ impl WorkerCore {
         }
         self.media.next_mid.remove(&transport);
         self.media.tcc_seq.remove(&transport);
+        self.media.cname.remove(&transport);
     }
 
     /// Closes every producer of a peer (its PUBLISHER role was taken away).

@@ -1,0 +1,181 @@
+// The Kolab client's media flow, reduced to what the browser suite drives: socket.io-client
+// v4 over WebSocket for signaling, mediasoup-client v3 for media. Bundled by esbuild into
+// page/bundle.js; the test calls `window.kolab.start(options)` and reads `window.kolab.stats()`.
+import { Device } from 'mediasoup-client';
+import { io } from 'socket.io-client';
+
+const state = {
+  socket: null,
+  device: null,
+  sendTransport: null,
+  recvTransport: null,
+  producers: new Map(), // source -> Producer
+  consumers: new Map(), // id -> { consumer, peerId, source }
+  closedConsumers: [],
+  notifications: [],
+  log: [],
+};
+
+function log(...args) {
+  state.log.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+}
+
+function request(method, data) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer to ${method}`)), 20000);
+    state.socket.emit('request', { method, data }, (err, res) => {
+      clearTimeout(timer);
+      if (err) reject(new Error(`${method} failed: ${err} ${res}`));
+      else resolve(res);
+    });
+  });
+}
+
+function wireTransport(transport) {
+  transport.on('connect', ({ dtlsParameters }, callback, errback) => {
+    request('connectWebRtcTransport', { transportId: transport.id, dtlsParameters }).then(callback, errback);
+  });
+  transport.on('connectionstatechange', (s) => log('transport', transport.direction, s));
+}
+
+async function start({ base, query, nickname, forceTcp = false, relayOnly = false, simulcast = true, mic = true, webcam = true }) {
+  const socket = io(base, { path: '/meetmedia/signaling', transports: ['websocket'], query, reconnection: false });
+  state.socket = socket;
+  const ready = new Promise((resolve, reject) => {
+    socket.on('notification', (n) => {
+      state.notifications.push(n);
+      if (n.method === 'roomReady') resolve(n.data);
+      if (n.method === 'consumerClosed') {
+        const c = state.consumers.get(n.data.consumerId);
+        if (c) {
+          c.consumer.close();
+          state.consumers.delete(n.data.consumerId);
+          state.closedConsumers.push(n.data.consumerId);
+        }
+      }
+      if (n.method === 'consumerPaused') state.consumers.get(n.data.consumerId)?.consumer.pause();
+      if (n.method === 'consumerResumed') state.consumers.get(n.data.consumerId)?.consumer.resume();
+    });
+    socket.on('connect_error', (e) => reject(e));
+  });
+  socket.on('request', async ({ method, data }, ack) => {
+    if (method !== 'newConsumer') return ack(400, `unknown ${method}`);
+    try {
+      const consumer = await state.recvTransport.consume({
+        id: data.id,
+        producerId: data.producerId,
+        kind: data.kind,
+        rtpParameters: data.rtpParameters,
+      });
+      state.consumers.set(data.id, { consumer, peerId: data.peerId, source: data.appData?.source, kind: data.kind });
+      // Like the Kolab client: every remote track plays in a media element (Chromium plays
+      // out and counts remote audio only then).
+      const el = document.createElement(data.kind);
+      el.autoplay = true;
+      el.muted = data.kind === 'video';
+      el.srcObject = new MediaStream([consumer.track]);
+      document.body.appendChild(el);
+      el.play().catch(() => {});
+      ack();
+    } catch (e) {
+      log('consume failed', String(e));
+      ack(500, String(e));
+    }
+  });
+  const { iceServers } = await ready;
+  const device = new Device();
+  state.device = device;
+  await device.load({ routerRtpCapabilities: await request('getRouterRtpCapabilities') });
+  const policy = relayOnly ? 'relay' : 'all';
+  const sendInfo = await request('createWebRtcTransport', { forceTcp, producing: true, consuming: false });
+  state.sendTransport = device.createSendTransport({ ...sendInfo, iceServers: iceServers ?? [], iceTransportPolicy: policy });
+  wireTransport(state.sendTransport);
+  state.sendTransport.on('produce', ({ kind, rtpParameters, appData }, callback, errback) => {
+    request('produce', { transportId: state.sendTransport.id, kind, rtpParameters, appData }).then(({ id }) => callback({ id }), errback);
+  });
+  const recvInfo = await request('createWebRtcTransport', { forceTcp, producing: false, consuming: true });
+  state.recvTransport = device.createRecvTransport({ ...recvInfo, iceServers: iceServers ?? [], iceTransportPolicy: policy });
+  wireTransport(state.recvTransport);
+  await request('join', { nickname, rtpCapabilities: device.rtpCapabilities });
+  if (mic || webcam) {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width: 640, height: 480, frameRate: 15 } : false });
+    if (webcam) {
+      const encodings = simulcast
+        ? [{ scaleResolutionDownBy: 2, maxBitrate: 250000 }, { scaleResolutionDownBy: 1, maxBitrate: 800000 }]
+        : undefined;
+      state.producers.set('webcam', await state.sendTransport.produce({ track: stream.getVideoTracks()[0], encodings, appData: { source: 'webcam' } }));
+    }
+    if (mic) {
+      state.producers.set('mic', await state.sendTransport.produce({ track: stream.getAudioTracks()[0], appData: { source: 'mic' } }));
+    }
+  }
+  return { sendTransport: state.sendTransport.id, recvTransport: state.recvTransport.id };
+}
+
+async function shareScreen() {
+  // With --use-fake-ui-for-media-stream Chromium picks a screen without asking.
+  const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+  const producer = await state.sendTransport.produce({ track: stream.getVideoTracks()[0], appData: { source: 'screen' } });
+  state.producers.set('screen', producer);
+  return producer.id;
+}
+
+async function setPaused(source, paused) {
+  const p = state.producers.get(source);
+  if (paused) p.pause();
+  else p.resume();
+  await request(paused ? 'pauseProducer' : 'resumeProducer', { producerId: p.id });
+}
+
+async function restartIce() {
+  for (const t of [state.sendTransport, state.recvTransport]) {
+    const iceParameters = await request('restartIce', { transportId: t.id });
+    await t.restartIce({ iceParameters });
+  }
+}
+
+/** Per consumer: what its receiver decoded so far. */
+async function stats() {
+  const out = [];
+  for (const [id, { consumer, peerId, source, kind }] of state.consumers) {
+    const report = await consumer.getStats();
+    let s = { id, peerId, source, kind, paused: consumer.paused };
+    for (const r of report.values()) {
+      if (r.type !== 'inbound-rtp') continue;
+      s = {
+        ...s,
+        packetsReceived: r.packetsReceived ?? 0,
+        framesDecoded: r.framesDecoded ?? 0,
+        frameWidth: r.frameWidth ?? 0,
+        frameHeight: r.frameHeight ?? 0,
+        totalSamplesReceived: r.totalSamplesReceived ?? 0,
+        decoderErrors: (r.framesDropped ?? 0),
+        pliCount: r.pliCount ?? 0,
+      };
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+async function transportStats() {
+  const out = {};
+  for (const t of [state.sendTransport, state.recvTransport]) {
+    const report = await t.getStats();
+    for (const r of report.values()) {
+      if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
+        const local = report.get(r.localCandidateId);
+        out[t.direction] = { localType: local?.candidateType, protocol: local?.protocol, relayProtocol: local?.relayProtocol };
+      }
+    }
+  }
+  return out;
+}
+
+function leave() {
+  state.socket.disconnect();
+  state.sendTransport?.close();
+  state.recvTransport?.close();
+}
+
+window.kolab = { start, stats, transportStats, shareScreen, setPaused, restartIce, leave, state, log: () => state.log };
