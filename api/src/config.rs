@@ -536,7 +536,10 @@ mod tests {
         let c = Config::from_env(&env(&[])).unwrap();
         assert!(c.auth_token_generated);
         assert_eq!(c.auth_token.len(), 64);
-        assert_eq!(c.listen, "127.0.0.1:12443".parse::<std::net::SocketAddr>().unwrap());
+        assert_eq!(
+            c.listen,
+            "127.0.0.1:12443".parse::<std::net::SocketAddr>().unwrap()
+        );
         assert_eq!(c.public_domain, "127.0.0.1:12443");
         assert!(c.tls.is_none());
         assert!(!c.wss());

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod media_engine;
 pub mod ortc;
 pub mod router;
+pub mod rtp_stream;
 pub mod transport;
 pub mod unavailable;
 pub mod worker;

@@ -418,6 +418,15 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
         Some((1, 2))
     );
 
+    // Alice's transport-wide sequence numbers come back as transport-cc feedback.
+    sim.advance(Duration::from_millis(150));
+    let twcc: Vec<&Vec<u8>> = sim.browsers[&tuple(5000)]
+        .rtcp
+        .iter()
+        .filter(|r| r[1] == 205 && r[0] & 0x1f == 15)
+        .collect();
+    assert!(!twcc.is_empty(), "transport-cc feedback to the sender");
+
     // Layer 1 dies: after a while the consumer drops to layer 0 at its next key frame,
     // asking Alice for one (a PLI for r0's SSRC).
     let last_out = *seqs.last().unwrap();

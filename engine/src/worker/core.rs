@@ -20,7 +20,8 @@ use crate::media_engine::{EngineCommand, EngineError, EngineEvent, RequestTag};
 use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
-    IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, WebRtcTransport,
+    IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, TwccFeedback,
+    WebRtcTransport,
 };
 
 /// Transports one worker hosts at most (every peer has two); beyond, creation fails.
@@ -54,6 +55,8 @@ pub(super) struct TransportEntry {
     pub transport: WebRtcTransport,
     /// Tuples mapped to this transport in `by_tuple`.
     pub tuples: HashSet<Tuple>,
+    /// Transport-wide congestion control feedback to the sender.
+    pub twcc: TwccFeedback,
 }
 
 /// Table sizes of a worker core.
@@ -94,6 +97,9 @@ pub struct WorkerCore {
     pub(super) events: VecDeque<EngineEvent>,
     pub(super) counters: WorkerCounters,
 }
+
+/// The SSRC the worker signs its RTCP feedback with.
+pub(super) const FEEDBACK_SENDER_SSRC: u32 = 1;
 
 /// mediasoup's host candidate priorities (UDP preferred over TCP).
 const UDP_PRIORITY: u32 = 1_076_302_079;
@@ -341,6 +347,7 @@ impl WorkerCore {
                 peer,
                 transport,
                 tuples: HashSet::new(),
+                twcc: TwccFeedback::new(),
             },
         );
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
@@ -470,7 +477,8 @@ impl WorkerCore {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.transports
             .values()
-            .filter_map(|e| e.transport.poll_timeout())
+            .flat_map(|e| [e.transport.poll_timeout(), e.twcc.poll_timeout()])
+            .flatten()
             .chain(self.key_frame_timeout())
             .min()
     }
@@ -488,6 +496,25 @@ impl WorkerCore {
                 entry.transport.handle_timeout(now);
             }
             self.drain_transport(id);
+        }
+        let mut feedback = Vec::new();
+        for entry in self.transports.values_mut() {
+            if entry.twcc.poll_timeout().is_none_or(|t| t > now) {
+                continue;
+            }
+            feedback.clear();
+            entry
+                .twcc
+                .poll_feedback(now, FEEDBACK_SENDER_SSRC, &mut feedback);
+            let Some(tuple) = entry.transport.selected_tuple() else {
+                continue;
+            };
+            tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
+            for mut p in feedback.drain(..) {
+                if entry.transport.protect_rtcp(&mut p) {
+                    self.transmits.push_back(Transmit { tuple, data: p });
+                }
+            }
         }
         self.handle_key_frame_timers(now);
     }

@@ -349,12 +349,22 @@ impl WorkerCore {
                 .entry((transport, ssrc))
                 .or_insert(pid);
         }
-        if producer.paused {
-            return;
-        }
+        let (paused, kind) = (producer.paused, producer.kind);
         let Ok(packet) = RtpPacket::parse(&buf[..]) else {
             return;
         };
+        // Transport-wide sequence number (at its router id now) for the sender's BWE.
+        if !ingress.repaired
+            && let Some(id) = self.twcc_ext_id(kind)
+            && let Some(&[a, b]) = packet.extension(id)
+            && let Some(t) = self.transports.get_mut(&transport)
+        {
+            t.twcc
+                .on_packet(now, u16::from_be_bytes([a, b]), packet.ssrc());
+        }
+        if paused {
+            return;
+        }
         let consumers = self.media.fanout.get(&pid).cloned().unwrap_or_default();
         let abs_send_time = self.abs_send_time(now);
         let mut out = std::mem::take(&mut self.media.out);
@@ -419,6 +429,15 @@ impl WorkerCore {
         for stream in key_frame_needed {
             self.request_key_frame(now, pid, stream);
         }
+    }
+
+    /// The router's transport-cc extension id for `kind`.
+    fn twcc_ext_id(&self, kind: MediaKind) -> Option<u8> {
+        self.capabilities
+            .header_extensions
+            .iter()
+            .find(|e| e.kind == kind && e.uri == crate::ortc::TRANSPORT_CC_URI)
+            .map(|e| e.preferred_id)
     }
 
     /// The producer a packet on `transport` belongs to: by SSRC, else by its MID.

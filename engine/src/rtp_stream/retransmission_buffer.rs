@@ -1,0 +1,469 @@
+//! Store of recently sent RTP packets of one outgoing stream, for answering Generic NACK
+//! (RFC 4585 §6.2.1) with retransmissions (RFC 4588), after mediasoup's
+//! `RTC::RtpRetransmissionBuffer` and `RtpStreamSend::FillRetransmissionContainer`.
+//!
+//! Packets are keyed by their (output) sequence number in a deque of slots indexed from
+//! the oldest stored number; missing numbers are empty slots. Bounds:
+//! * at most [`RetransmissionBufferConfig::max_items`] slots (mediasoup: 2500), the
+//!   oldest are evicted first;
+//! * entries older than [`RetransmissionBufferConfig::max_age`] are evicted from the
+//!   front (mediasoup: 2 s for video, 1 s for audio; mediasoup measures age by RTP
+//!   timestamp, here by the injected time of storage);
+//! * packets larger than [`MAX_PACKET_LEN`] are refused.
+//!
+//! Packet bytes are copied into `Vec<u8>`s taken from a small pool of recycled buffers,
+//! so in steady state (one eviction per insertion) nothing is allocated.
+//!
+//! Resending follows mediasoup: a packet is not resent again within one RTT of its last
+//! resend (default RTT 100 ms when unknown), and here also at most
+//! [`RetransmissionBufferConfig::max_resends`] times.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::seq_num::seq_newer;
+
+/// Default slot count (mediasoup `RetransmissionBufferMaxItems`).
+pub const DEFAULT_MAX_ITEMS: u16 = 2500;
+/// Default maximum age for video (mediasoup `MaxRetransmissionDelayForVideoMs`).
+pub const VIDEO_MAX_AGE: Duration = Duration::from_millis(2000);
+/// Default maximum age for audio (mediasoup `MaxRetransmissionDelayForAudioMs`).
+pub const AUDIO_MAX_AGE: Duration = Duration::from_millis(1000);
+/// RTT assumed until one is measured (mediasoup `DefaultRtt`).
+pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
+/// Default cap on resends of one packet.
+pub const DEFAULT_MAX_RESENDS: u8 = 10;
+/// Largest packet stored (mediasoup `MtuSize`).
+pub const MAX_PACKET_LEN: usize = 1500;
+/// Most recycled buffers kept for reuse.
+const POOL_MAX: usize = 64;
+
+/// Limits of a [`RetransmissionBuffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmissionBufferConfig {
+    /// Slots (stored packets plus gaps) kept at most; 0 is treated as 1.
+    pub max_items: u16,
+    /// Age after which a stored packet is no longer resent.
+    pub max_age: Duration,
+    /// Resends of one packet at most.
+    pub max_resends: u8,
+}
+
+impl RetransmissionBufferConfig {
+    /// mediasoup's limits for a video stream.
+    pub fn video() -> Self {
+        Self {
+            max_items: DEFAULT_MAX_ITEMS,
+            max_age: VIDEO_MAX_AGE,
+            max_resends: DEFAULT_MAX_RESENDS,
+        }
+    }
+
+    /// mediasoup's limits for an audio stream.
+    pub fn audio() -> Self {
+        Self {
+            max_age: AUDIO_MAX_AGE,
+            ..Self::video()
+        }
+    }
+}
+
+/// Why a packet was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RetransmissionBufferError {
+    /// The packet exceeds [`MAX_PACKET_LEN`].
+    #[error("packet of {0} bytes exceeds the {MAX_PACKET_LEN}-byte limit")]
+    TooLarge(usize),
+    /// A packet with this sequence number is already stored.
+    #[error("sequence number {0} is already stored")]
+    Duplicate(u16),
+    /// The sequence number is older than what the buffer can hold.
+    #[error("sequence number {0} is too old to be stored")]
+    TooOld(u16),
+}
+
+/// Bookkeeping of one stored packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPacketInfo {
+    /// When the packet was stored.
+    pub stored_at: Instant,
+    /// When it was last resent.
+    pub resent_at: Option<Instant>,
+    /// How many times it was resent.
+    pub resend_count: u8,
+}
+
+#[derive(Debug)]
+struct Slot {
+    data: Vec<u8>,
+    info: StoredPacketInfo,
+}
+
+/// Recently sent packets of one stream; see the module docs.
+#[derive(Debug)]
+pub struct RetransmissionBuffer {
+    config: RetransmissionBufferConfig,
+    rtt: Duration,
+    /// Slot `i` holds sequence number `oldest_seq + i`; when non-empty, the first and
+    /// last slots are occupied.
+    slots: VecDeque<Option<Slot>>,
+    oldest_seq: u16,
+    stored: usize,
+    pool: Vec<Vec<u8>>,
+}
+
+impl RetransmissionBuffer {
+    /// An empty buffer with the given limits.
+    pub fn new(config: RetransmissionBufferConfig) -> Self {
+        Self {
+            config,
+            rtt: DEFAULT_RTT,
+            slots: VecDeque::new(),
+            oldest_seq: 0,
+            stored: 0,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Sets the RTT that gates resends of the same packet; zero means unknown
+    /// ([`DEFAULT_RTT`]).
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = if rtt.is_zero() { DEFAULT_RTT } else { rtt };
+    }
+
+    /// Stores a copy of `packet`, sent now with sequence number `seq`. Expired entries
+    /// are evicted first. A packet newer than the newest stored one may evict the oldest
+    /// ones; a packet older than the oldest is stored only if it fits.
+    pub fn insert(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        packet: &[u8],
+    ) -> Result<(), RetransmissionBufferError> {
+        if packet.len() > MAX_PACKET_LEN {
+            return Err(RetransmissionBufferError::TooLarge(packet.len()));
+        }
+        self.expire(now);
+        let max = usize::from(self.config.max_items.max(1));
+        let len = self.slots.len();
+        if len == 0 {
+            self.oldest_seq = seq;
+            let slot = self.make_slot(now, packet);
+            self.slots.push_back(Some(slot));
+            return Ok(());
+        }
+
+        let idx = usize::from(seq.wrapping_sub(self.oldest_seq));
+        if idx < len {
+            if self.slots.get(idx).is_some_and(Option::is_some) {
+                return Err(RetransmissionBufferError::Duplicate(seq));
+            }
+            let slot = self.make_slot(now, packet);
+            if let Some(entry) = self.slots.get_mut(idx) {
+                *entry = Some(slot);
+            }
+            return Ok(());
+        }
+
+        let newest = self.oldest_seq.wrapping_add((len - 1) as u16);
+        if seq_newer(seq, newest) {
+            let gap = usize::from(seq.wrapping_sub(newest)) - 1;
+            while !self.slots.is_empty() && self.slots.len() + gap + 1 > max {
+                self.remove_oldest();
+            }
+            let slot = self.make_slot(now, packet);
+            if self.slots.is_empty() {
+                self.oldest_seq = seq;
+            } else {
+                self.slots.extend(std::iter::repeat_with(|| None).take(gap));
+            }
+            self.slots.push_back(Some(slot));
+            return Ok(());
+        }
+
+        // Older than the oldest stored packet.
+        let dist = usize::from(self.oldest_seq.wrapping_sub(seq));
+        if !seq_newer(self.oldest_seq, seq) || len + dist > max {
+            return Err(RetransmissionBufferError::TooOld(seq));
+        }
+        let slot = self.make_slot(now, packet);
+        for _ in 1..dist {
+            self.slots.push_front(None);
+        }
+        self.slots.push_front(Some(slot));
+        self.oldest_seq = seq;
+        Ok(())
+    }
+
+    /// The stored packet with sequence number `seq`.
+    pub fn get(&self, seq: u16) -> Option<&[u8]> {
+        self.slot(seq).map(|s| s.data.as_slice())
+    }
+
+    /// Bookkeeping of the stored packet with sequence number `seq`.
+    pub fn info(&self, seq: u16) -> Option<StoredPacketInfo> {
+        self.slot(seq).map(|s| s.info)
+    }
+
+    /// Records a resend of `seq` now, if allowed: the packet is stored, not older than
+    /// the maximum age, not resent within the last RTT, and not resent too often.
+    /// Returns whether the caller should resend it.
+    pub fn mark_resent(&mut self, now: Instant, seq: u16) -> bool {
+        let (rtt, max_age, max_resends) = (self.rtt, self.config.max_age, self.config.max_resends);
+        let idx = usize::from(seq.wrapping_sub(self.oldest_seq));
+        let Some(Some(slot)) = self.slots.get_mut(idx) else {
+            return false;
+        };
+        let info = &mut slot.info;
+        if now.saturating_duration_since(info.stored_at) >= max_age
+            || info.resend_count >= max_resends
+            || info
+                .resent_at
+                .is_some_and(|t| now.saturating_duration_since(t) <= rtt)
+        {
+            return false;
+        }
+        info.resent_at = Some(now);
+        info.resend_count = info.resend_count.saturating_add(1);
+        true
+    }
+
+    /// [`Self::mark_resent`] and, if allowed, the packet to resend.
+    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<&[u8]> {
+        if self.mark_resent(now, seq) {
+            self.get(seq)
+        } else {
+            None
+        }
+    }
+
+    /// Evicts packets older than the maximum age from the front (the oldest numbers).
+    pub fn expire(&mut self, now: Instant) {
+        let max_age = self.config.max_age;
+        while let Some(Some(front)) = self.slots.front() {
+            if now.saturating_duration_since(front.info.stored_at) < max_age {
+                break;
+            }
+            self.remove_oldest();
+        }
+    }
+
+    /// Evicts everything (buffers are kept for reuse).
+    pub fn clear(&mut self) {
+        while let Some(entry) = self.slots.pop_front() {
+            if let Some(slot) = entry {
+                self.recycle(slot);
+            }
+        }
+        self.stored = 0;
+    }
+
+    /// Number of stored packets.
+    pub fn len(&self) -> usize {
+        self.stored
+    }
+
+    /// Whether no packet is stored.
+    pub fn is_empty(&self) -> bool {
+        self.stored == 0
+    }
+
+    fn slot(&self, seq: u16) -> Option<&Slot> {
+        let idx = usize::from(seq.wrapping_sub(self.oldest_seq));
+        self.slots.get(idx).and_then(Option::as_ref)
+    }
+
+    fn make_slot(&mut self, now: Instant, packet: &[u8]) -> Slot {
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(packet);
+        self.stored += 1;
+        Slot {
+            data,
+            info: StoredPacketInfo {
+                stored_at: now,
+                resent_at: None,
+                resend_count: 0,
+            },
+        }
+    }
+
+    fn recycle(&mut self, slot: Slot) {
+        self.stored = self.stored.saturating_sub(1);
+        if self.pool.len() < POOL_MAX {
+            self.pool.push(slot.data);
+        }
+    }
+
+    /// Removes the oldest packet and the empty slots after it.
+    fn remove_oldest(&mut self) {
+        if let Some(Some(slot)) = self.slots.pop_front() {
+            self.recycle(slot);
+        }
+        self.oldest_seq = self.oldest_seq.wrapping_add(1);
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.oldest_seq = self.oldest_seq.wrapping_add(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn buf(max_items: u16) -> RetransmissionBuffer {
+        RetransmissionBuffer::new(RetransmissionBufferConfig {
+            max_items,
+            ..RetransmissionBufferConfig::video()
+        })
+    }
+
+    #[test]
+    fn stores_and_returns_packets_across_wrap() {
+        let t0 = Instant::now();
+        let mut b = buf(100);
+        for (i, seq) in [65534u16, 65535, 0, 1].into_iter().enumerate() {
+            b.insert(t0 + ms(i as u64), seq, &[seq as u8; 3]).unwrap();
+        }
+        assert_eq!(b.len(), 4);
+        assert_eq!(b.get(65535), Some(&[255u8; 3][..]));
+        assert_eq!(b.get(1), Some(&[1u8; 3][..]));
+        assert_eq!(b.get(2), None);
+        assert_eq!(b.get(65533), None);
+        assert_eq!(b.info(0).map(|i| i.stored_at), Some(t0 + ms(2)));
+    }
+
+    #[test]
+    fn duplicates_gaps_and_out_of_order() {
+        let t0 = Instant::now();
+        let mut b = buf(100);
+        b.insert(t0, 10, b"a").unwrap();
+        b.insert(t0, 13, b"d").unwrap();
+        assert_eq!(b.get(11), None);
+        // Fill a gap.
+        b.insert(t0, 12, b"c").unwrap();
+        assert_eq!(b.get(12), Some(&b"c"[..]));
+        assert_eq!(
+            b.insert(t0, 13, b"x"),
+            Err(RetransmissionBufferError::Duplicate(13))
+        );
+        // Older than the oldest, still fits.
+        b.insert(t0, 8, b"z").unwrap();
+        assert_eq!(b.get(8), Some(&b"z"[..]));
+        assert_eq!(b.get(9), None);
+        assert_eq!(b.len(), 4);
+        // 44 behind the oldest still fits; 5544 behind does not.
+        b.insert(t0, 65500, b"w").unwrap();
+        assert_eq!(b.len(), 5);
+        assert_eq!(
+            b.insert(t0, 60000, b"o"),
+            Err(RetransmissionBufferError::TooOld(60000))
+        );
+        assert_eq!(
+            b.insert(t0, 1, &[0; MAX_PACKET_LEN + 1]),
+            Err(RetransmissionBufferError::TooLarge(MAX_PACKET_LEN + 1))
+        );
+    }
+
+    #[test]
+    fn bounded_by_count() {
+        let t0 = Instant::now();
+        let mut b = buf(50);
+        for i in 0..500u16 {
+            b.insert(t0, i.wrapping_add(65400), b"p").unwrap();
+            assert!(b.slots.len() <= 50);
+        }
+        assert_eq!(b.len(), 50);
+        assert!(b.get(65400u16.wrapping_add(449)).is_none());
+        assert!(b.get(65400u16.wrapping_add(450)).is_some());
+        // A jump larger than the buffer clears it.
+        b.insert(t0, 30000, b"j").unwrap();
+        assert_eq!(b.len(), 1);
+        // A gap evicts just enough.
+        b.insert(t0, 30040, b"k").unwrap();
+        b.insert(t0, 30060, b"l").unwrap();
+        assert_eq!(b.get(30000), None);
+        assert!(b.get(30040).is_some());
+        assert!(b.slots.len() <= 50);
+    }
+
+    #[test]
+    fn bounded_by_age() {
+        let t0 = Instant::now();
+        let mut b = RetransmissionBuffer::new(RetransmissionBufferConfig::audio());
+        b.insert(t0, 1, b"1").unwrap();
+        b.insert(t0 + ms(500), 2, b"2").unwrap();
+        b.insert(t0 + ms(1000), 3, b"3").unwrap();
+        // 1 expired at insertion time.
+        assert_eq!(b.get(1), None);
+        assert_eq!(b.len(), 2);
+        b.expire(t0 + ms(1600));
+        assert_eq!(b.get(2), None);
+        assert!(b.get(3).is_some());
+        // Too old to resend even before expire().
+        assert!(!b.mark_resent(t0 + ms(2000), 3));
+        b.expire(t0 + ms(2000));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn resend_gated_by_rtt_and_count() {
+        let t0 = Instant::now();
+        let mut b = RetransmissionBuffer::new(RetransmissionBufferConfig {
+            max_resends: 3,
+            ..RetransmissionBufferConfig::video()
+        });
+        b.insert(t0, 7, b"seven").unwrap();
+        assert_eq!(b.resend(t0 + ms(10), 7), Some(&b"seven"[..]));
+        // Within the default 100 ms RTT.
+        assert_eq!(b.resend(t0 + ms(110), 7), None);
+        assert!(b.mark_resent(t0 + ms(111), 7));
+        b.set_rtt(ms(20));
+        assert!(b.mark_resent(t0 + ms(132), 7));
+        // Max resends reached.
+        assert!(!b.mark_resent(t0 + ms(500), 7));
+        let info = b.info(7).unwrap();
+        assert_eq!(info.resend_count, 3);
+        assert_eq!(info.resent_at, Some(t0 + ms(132)));
+        assert!(!b.mark_resent(t0, 8));
+    }
+
+    #[test]
+    fn reuses_buffers() {
+        let t0 = Instant::now();
+        let mut b = buf(4);
+        for i in 0..4u16 {
+            b.insert(t0, i, &[1; 1200]).unwrap();
+        }
+        for i in 4..100u16 {
+            b.insert(t0, i, &[2; 1200]).unwrap();
+            assert!(b.pool.len() <= 1);
+        }
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.pool.len(), 4);
+        assert!(b.pool.iter().all(|v| v.capacity() >= 1200));
+        b.insert(t0, 5, b"x").unwrap();
+        assert_eq!(b.pool.len(), 3);
+    }
+
+    #[test]
+    fn hostile_sequence_numbers_do_not_panic() {
+        let t0 = Instant::now();
+        let mut b = buf(DEFAULT_MAX_ITEMS);
+        let mut x: u32 = 99;
+        for i in 0..20_000u64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let seq = (x >> 12) as u16;
+            let _ = b.insert(t0 + ms(i / 10), seq, &[0; 16]);
+            let _ = b.resend(t0 + ms(i / 10), seq.wrapping_add(3));
+            assert!(b.slots.len() <= usize::from(DEFAULT_MAX_ITEMS));
+            assert!(b.len() <= b.slots.len());
+        }
+    }
+}
