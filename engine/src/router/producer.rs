@@ -173,6 +173,11 @@ impl Producer {
         self.rtp_parameters.mid.as_deref()
     }
 
+    /// The transport-cc header extension id the client negotiated for this producer.
+    pub fn transport_cc_ext(&self) -> Option<u8> {
+        ext_id(&self.rtp_parameters, crate::ortc::TRANSPORT_CC_URI)
+    }
+
     /// The MID carried by a packet, read with this producer's extension id.
     pub fn packet_mid<'a>(&self, packet: &'a RtpPacket<&[u8]>) -> Option<&'a [u8]> {
         packet.extension(self.mid_ext?)

@@ -57,6 +57,9 @@ pub(super) struct TransportEntry {
     pub tuples: HashSet<Tuple>,
     /// Transport-wide congestion control feedback to the sender.
     pub twcc: TwccFeedback,
+    /// The transport-cc header extension id its producers negotiated (BUNDLE gives one id
+    /// per URI on a transport), once one has.
+    pub twcc_ext: Option<u8>,
 }
 
 /// Table sizes of a worker core.
@@ -348,6 +351,7 @@ impl WorkerCore {
                 transport,
                 tuples: HashSet::new(),
                 twcc: TwccFeedback::new(),
+                twcc_ext: None,
             },
         );
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");

@@ -116,6 +116,11 @@ impl WorkerCore {
         for ssrc in producer.known_ssrcs() {
             self.media.ssrc_table.insert((transport, ssrc), id);
         }
+        if let Some(ext) = producer.transport_cc_ext()
+            && let Some(entry) = self.transports.get_mut(&transport)
+        {
+            entry.twcc_ext = Some(ext);
+        }
         tracing::debug!(target: "kolabmeet::producer", %room, %peer, producer = %id, ?kind, "producer created");
         self.media.producers.insert(id, producer);
         self.media.fanout.insert(id, Vec::new());
@@ -332,6 +337,7 @@ impl WorkerCore {
     /// A decrypted RTP packet arrived on `transport`: find its producer, bring it into
     /// router terms and write it once per consumer.
     pub(super) fn route_rtp(&mut self, now: Instant, transport: TransportId, buf: &mut Vec<u8>) {
+        self.record_transport_cc(now, transport, buf);
         let Some(pid) = self.producer_of(transport, buf) else {
             self.counters.unknown_ssrc += 1;
             return;
@@ -349,19 +355,10 @@ impl WorkerCore {
                 .entry((transport, ssrc))
                 .or_insert(pid);
         }
-        let (paused, kind) = (producer.paused, producer.kind);
+        let paused = producer.paused;
         let Ok(packet) = RtpPacket::parse(&buf[..]) else {
             return;
         };
-        // Transport-wide sequence number (at its router id now) for the sender's BWE.
-        if !ingress.repaired
-            && let Some(id) = self.twcc_ext_id(kind)
-            && let Some(&[a, b]) = packet.extension(id)
-            && let Some(t) = self.transports.get_mut(&transport)
-        {
-            t.twcc
-                .on_packet(now, u16::from_be_bytes([a, b]), packet.ssrc());
-        }
         if paused {
             return;
         }
@@ -431,13 +428,25 @@ impl WorkerCore {
         }
     }
 
-    /// The router's transport-cc extension id for `kind`.
-    fn twcc_ext_id(&self, kind: MediaKind) -> Option<u8> {
-        self.capabilities
-            .header_extensions
-            .iter()
-            .find(|e| e.kind == kind && e.uri == crate::ortc::TRANSPORT_CC_URI)
-            .map(|e| e.preferred_id)
+    /// Records the packet's transport-wide sequence number for the sender's bandwidth
+    /// estimation: every RTP packet that carries one counts, retransmissions and padding
+    /// probes included, even when no producer claims it (mediasoup's
+    /// `Transport::ReceiveRtpPacket` feeds its TCC server the same way), or the sender
+    /// would read the missing numbers as losses.
+    fn record_transport_cc(&mut self, now: Instant, transport: TransportId, buf: &[u8]) {
+        let Some(entry) = self.transports.get_mut(&transport) else {
+            return;
+        };
+        let Some(id) = entry.twcc_ext else {
+            return;
+        };
+        if let Ok(packet) = RtpPacket::parse(buf)
+            && let Some(&[a, b]) = packet.extension(id)
+        {
+            entry
+                .twcc
+                .on_packet(now, u16::from_be_bytes([a, b]), packet.ssrc());
+        }
     }
 
     /// The producer a packet on `transport` belongs to: by SSRC, else by its MID.

@@ -127,6 +127,11 @@ async function setPaused(source, paused) {
   await request(paused ? 'pauseProducer' : 'resumeProducer', { producerId: p.id });
 }
 
+/** Limits the webcam's simulcast to encodings 0..=layer (mediasoup-client setMaxSpatialLayer). */
+async function setMaxSpatialLayer(layer) {
+  await state.producers.get('webcam').setMaxSpatialLayer(layer);
+}
+
 async function restartIce() {
   for (const t of [state.sendTransport, state.recvTransport]) {
     const iceParameters = await request('restartIce', { transportId: t.id });
@@ -162,11 +167,17 @@ async function transportStats() {
   const out = {};
   for (const t of [state.sendTransport, state.recvTransport]) {
     const report = await t.getStats();
-    for (const r of report.values()) {
-      if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
-        const local = report.get(r.localCandidateId);
-        out[t.direction] = { localType: local?.candidateType, protocol: local?.protocol, relayProtocol: local?.relayProtocol };
-      }
+    // The pair in use: the one the transport report selected.
+    const transport = [...report.values()].find((r) => r.type === 'transport' && r.selectedCandidatePairId);
+    const pair = transport && report.get(transport.selectedCandidatePairId);
+    if (pair) {
+      const local = report.get(pair.localCandidateId);
+      out[t.direction] = {
+        localType: local?.candidateType,
+        protocol: local?.protocol,
+        relayProtocol: local?.relayProtocol,
+        availableOutgoingBitrate: pair.availableOutgoingBitrate,
+      };
     }
   }
   return out;
@@ -178,4 +189,4 @@ function leave() {
   state.recvTransport?.close();
 }
 
-window.kolab = { start, stats, transportStats, shareScreen, setPaused, restartIce, leave, state, log: () => state.log };
+window.kolab = { start, stats, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state, log: () => state.log };
