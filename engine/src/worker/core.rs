@@ -15,9 +15,11 @@ use serde_json::{Value, json};
 
 use super::media::MediaState;
 use crate::crypto::DtlsCertificate;
+use crate::crypto::DtlsState;
 use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::{EngineCommand, EngineError, EngineEvent, RequestTag};
 use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
+use crate::transport::ice_lite::IceState;
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
     IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, TwccFeedback,
@@ -60,7 +62,18 @@ pub(super) struct TransportEntry {
     /// The transport-cc header extension id its producers negotiated (BUNDLE gives one id
     /// per URI on a transport), once one has.
     pub twcc_ext: Option<u8>,
+    /// Since when ICE has been disconnected (consent lost on every tuple) after having
+    /// been connected: see [`ABANDONED_AFTER`].
+    pub disconnected_since: Option<Instant>,
 }
+
+/// A transport that lost ICE consent (RFC 7675: no valid check for 30 s) and hears no
+/// check for this much longer is abandoned (a browser that went away without a word, its
+/// signaling kept alive elsewhere): it closes by itself and frees what it owned, as does a
+/// transport whose DTLS failed or was closed by the remote side. A `restartIce` within that
+/// time keeps it. (The contract is silent; a never-connected transport is kept, since
+/// `mediasoup-client` connects its receiving transport only at the first `consume`.)
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Table sizes of a worker core.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,6 +94,8 @@ pub struct WorkerSizes {
     pub routes: usize,
     /// Key frame request timers.
     pub key_frame_timers: usize,
+    /// Per-transport media state (next MID, CNAME, transport-cc sequence).
+    pub per_transport: usize,
 }
 
 /// All media state of one worker.
@@ -141,6 +156,9 @@ impl WorkerCore {
                 + self.media.mid_table.len()
                 + self.media.fanout.len(),
             key_frame_timers: self.media.key_frames.len(),
+            per_transport: self.media.next_mid.len()
+                + self.media.cname.len()
+                + self.media.tcc_seq.len(),
         }
     }
 
@@ -159,6 +177,11 @@ impl WorkerCore {
     /// Drop counters.
     pub fn counters(&self) -> WorkerCounters {
         self.counters
+    }
+
+    /// A transport's counters of dropped input.
+    pub fn transport_drops(&self, id: TransportId) -> Option<crate::transport::DropCounters> {
+        self.transports.get(&id).map(|e| e.transport.drops())
     }
 
     fn reply(&mut self, tag: RequestTag, result: Result<Value, EngineError>) {
@@ -352,6 +375,7 @@ impl WorkerCore {
                 tuples: HashSet::new(),
                 twcc: TwccFeedback::new(),
                 twcc_ext: None,
+                disconnected_since: None,
             },
         );
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
@@ -375,7 +399,7 @@ impl WorkerCore {
             .transport
             .connect(now, dtls)
             .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
-        self.drain_transport(id);
+        self.drain_transport(now, id);
         Ok(Value::Null)
     }
 
@@ -432,7 +456,7 @@ impl WorkerCore {
         if entry.transport.is_valid_tuple(&tuple) && entry.tuples.insert(tuple) {
             self.by_tuple.insert(tuple, id);
         }
-        self.drain_transport(id);
+        self.drain_transport(now, id);
         match received {
             Received::Rtp => self.route_rtp(now, id, buf),
             Received::Rtcp => self.handle_rtcp(now, id, buf),
@@ -448,19 +472,32 @@ impl WorkerCore {
         {
             entry.tuples.remove(&tuple);
             entry.transport.remove_tuple(now, &tuple);
-            self.drain_transport(id);
+            self.drain_transport(now, id);
         }
     }
 
-    fn drain_transport(&mut self, id: TransportId) {
+    fn drain_transport(&mut self, now: Instant, id: TransportId) {
         let Some(entry) = self.transports.get_mut(&id) else {
             return;
         };
         while let Some(t) = entry.transport.poll_transmit() {
             self.transmits.push_back(t);
         }
+        let mut dtls_over = false;
         while let Some(e) = entry.transport.poll_event() {
             tracing::debug!(target: "kolabmeet::transport", transport = %id, event = ?e, "transport event");
+            match e {
+                TransportEvent::IceState(IceState::Disconnected) => {
+                    entry.disconnected_since = Some(now);
+                }
+                TransportEvent::IceState(IceState::Connected | IceState::Completed) => {
+                    entry.disconnected_since = None;
+                }
+                TransportEvent::DtlsState(DtlsState::Failed | DtlsState::Closed) => {
+                    dtls_over = true;
+                }
+                _ => {}
+            }
             if let TransportEvent::SelectedTuple(_) | TransportEvent::IceState(_) = e {
                 // Tuples that lost consent are unmapped.
                 let live: Vec<Tuple> = entry
@@ -475,13 +512,23 @@ impl WorkerCore {
                 }
             }
         }
+        if dtls_over {
+            tracing::info!(target: "kolabmeet::transport", transport = %id, "DTLS over: transport closed");
+            self.close_transport(now, id, true);
+        }
     }
 
     /// When [`WorkerCore::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.transports
             .values()
-            .flat_map(|e| [e.transport.poll_timeout(), e.twcc.poll_timeout()])
+            .flat_map(|e| {
+                [
+                    e.transport.poll_timeout(),
+                    e.twcc.poll_timeout(),
+                    e.disconnected_since.map(|t| t + ABANDONED_AFTER),
+                ]
+            })
             .flatten()
             .chain(self.key_frame_timeout())
             .min()
@@ -499,7 +546,20 @@ impl WorkerCore {
             if let Some(entry) = self.transports.get_mut(&id) {
                 entry.transport.handle_timeout(now);
             }
-            self.drain_transport(id);
+            self.drain_transport(now, id);
+        }
+        let abandoned: Vec<TransportId> = self
+            .transports
+            .iter()
+            .filter(|(_, e)| {
+                e.disconnected_since
+                    .is_some_and(|t| now >= t + ABANDONED_AFTER)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in abandoned {
+            tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
+            self.close_transport(now, id, true);
         }
         let mut feedback = Vec::new();
         for entry in self.transports.values_mut() {

@@ -8,6 +8,6 @@ mod engine;
 mod media;
 mod rtcp_feedback;
 
-pub use self::core::{WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
+pub use self::core::{ABANDONED_AFTER, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
 pub use driver::{Notify, WorkerHandle};
 pub use engine::WorkerEngine;
