@@ -182,3 +182,29 @@ fn every_closing_path_frees_everything() {
         sim.advance(Duration::from_secs(5));
     }
 }
+
+/// A long stream keeps flowing past 32,768 packets (half the sequence space) from where
+/// its consumer started, across the wrap, and a late packet within bounds still passes.
+#[test]
+fn a_long_stream_is_forwarded_past_half_the_sequence_space() {
+    let mut sim = Sim::new();
+    let room = RoomId::random();
+    sim.core
+        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let (alice, alice_t) = sim.connect_peer(room, 5000);
+    let (bob, bob_t) = sim.connect_peer(room, 6000);
+    let p = sim
+        .produce(alice, alice_t, MediaKind::Audio, opus_params(99))
+        .unwrap();
+    sim.consume(bob, bob_t, p).unwrap();
+    let mut delivered = 0;
+    for i in 0..70_000u32 {
+        let seq = (i + 1000) as u16;
+        sim.send(5000, opus_packet(seq, 99));
+        if i % 1000 == 999 {
+            delivered += sim.take_rtp(6000).len();
+        }
+    }
+    delivered += sim.take_rtp(6000).len();
+    assert_eq!(delivered, 70_000);
+}

@@ -8,6 +8,7 @@ use std::time::Instant;
 use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
 
 use super::producer::{Ingress, RecvStream};
+use super::send_stream::SendStream;
 use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
 use crate::ortc::{MediaKind, RtpParameters};
 
@@ -137,6 +138,8 @@ pub struct Consumer {
     layer_start_seq: u16,
     /// Packets and bytes sent.
     pub packets_sent: u64,
+    /// The outgoing stream: retransmissions, SR figures, score.
+    pub stream: SendStream,
 }
 
 fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
@@ -170,10 +173,20 @@ impl Consumer {
             .filter(|e| PASS_THROUGH_URIS.contains(&e.uri.as_str()))
             .map(|e| e.id)
             .collect();
-        let clock_rate = rtp_parameters
+        let media_codec = rtp_parameters.codecs.first();
+        let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
+        let nack = kind == MediaKind::Video
+            && media_codec.is_some_and(|c| {
+                c.rtcp_feedback
+                    .iter()
+                    .any(|f| f.kind == "nack" && f.parameter.is_empty())
+            });
+        let rtx_pt = rtp_parameters
             .codecs
-            .first()
-            .map_or(90_000, |c| c.clock_rate);
+            .iter()
+            .find(|c| c.is_rtx())
+            .map(|c| c.payload_type);
+        let stream = SendStream::new(ssrc, clock_rate, nack, rtx_ssrc.zip(rtx_pt));
         Consumer {
             id,
             peer,
@@ -205,6 +218,7 @@ impl Consumer {
             last_sent_at: None,
             layer_start_seq: 0,
             packets_sent: 0,
+            stream,
         }
     }
 
@@ -244,6 +258,12 @@ impl Consumer {
     /// key frame (sequence and timestamps still continue).
     pub fn reset_layer(&mut self) {
         self.current = None;
+        self.stream.clear();
+    }
+
+    /// The transport-cc extension id this consumer writes (for retransmissions).
+    pub fn transport_cc_ext(&self) -> Option<u8> {
+        self.tcc_ext
     }
 
     /// Forwards `packet` (in router terms, from `ingress.stream`) if this consumer wants it,
@@ -283,13 +303,23 @@ impl Consumer {
             self.current = Some(ingress.stream);
             self.layer_start_seq = in_seq;
             switched = true;
-        } else if in_seq.wrapping_sub(self.layer_start_seq) >= 0x8000 {
-            // Older than the layer switch: its place in the output is taken.
-            return Forwarded::No;
+        } else {
+            let since_start = in_seq.wrapping_sub(self.layer_start_seq);
+            if since_start >= 0x8000 {
+                // Older than the layer switch: its place in the output is taken.
+                return Forwarded::No;
+            }
+            if since_start >= 0x4000 {
+                // Keep the mark within half the sequence space of the stream's head, or
+                // a long stream would read as older than its own start after 32,768
+                // packets (late packets up to 8,192 behind still pass).
+                self.layer_start_seq = in_seq.wrapping_sub(0x2000);
+            }
         }
         let out_seq = in_seq.wrapping_add(self.seq_offset);
         let out_ts = packet.timestamp().wrapping_add(self.ts_offset);
         self.write(packet, out_seq, out_ts, ctx, out);
+        self.stream.on_sent(now, out);
         if self
             .last_seq
             .is_none_or(|l| out_seq.wrapping_sub(l) < 0x8000)

@@ -3,6 +3,10 @@
 
 pub mod consumer;
 pub mod producer;
+pub mod recv_stats;
+pub mod send_stream;
 
 pub use consumer::{Consumer, ConsumerInit, ConsumerType, Forwarded, SendContext};
-pub use producer::{Ingress, Producer, RecvStream};
+pub use producer::{Ingress, Producer, ProducerInit, RecvStream};
+pub use recv_stats::{BlockFigures, RecvStats};
+pub use send_stream::{ReportFigures, SendStream};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtp::RtpPacket;
 
+use super::recv_stats::RecvStats;
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId, RoomId, TransportId};
 use crate::ortc::{MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters};
@@ -22,7 +23,7 @@ pub const RRID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-
 pub const STREAM_INACTIVE_AFTER: Duration = Duration::from_millis(1500);
 
 /// One encoding of the producer as received.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RecvStream {
     /// The sender's SSRC, signalled or learnt from the first packet with its RID.
     pub ssrc: Option<u32>,
@@ -36,6 +37,8 @@ pub struct RecvStream {
     pub last_packet: Option<Instant>,
     /// Media packets received.
     pub packets: u64,
+    /// Reception statistics, NACKs and score (RTCP towards the sender).
+    pub stats: RecvStats,
 }
 
 impl RecvStream {
@@ -97,21 +100,53 @@ fn ext_id(params: &RtpParameters, uri: &str) -> Option<u8> {
         .map(|e| e.id)
 }
 
+/// What a producer is made from.
+#[derive(Debug)]
+pub struct ProducerInit<'a> {
+    /// Its id.
+    pub id: ProducerId,
+    /// Its room.
+    pub room: RoomId,
+    /// Its peer.
+    pub peer: PeerId,
+    /// The transport it receives on.
+    pub transport: TransportId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The client's parameters (after mapping).
+    pub rtp_parameters: RtpParameters,
+    /// Its streams in router terms.
+    pub consumable: RtpParameters,
+    /// Payload types and SSRCs, client side to router side.
+    pub mapping: RtpMapping,
+    /// The router's capabilities (header extension ids).
+    pub router: &'a RtpCapabilities,
+    /// Created paused.
+    pub paused: bool,
+}
+
 impl Producer {
     /// A producer from mapped parameters (see `ortc::producer_rtp_mapping`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: ProducerId,
-        room: RoomId,
-        peer: PeerId,
-        transport: TransportId,
-        kind: MediaKind,
-        rtp_parameters: RtpParameters,
-        consumable: RtpParameters,
-        mapping: RtpMapping,
-        router: &RtpCapabilities,
-        paused: bool,
-    ) -> Self {
+    pub fn new(init: ProducerInit<'_>) -> Self {
+        let ProducerInit {
+            id,
+            room,
+            peer,
+            transport,
+            kind,
+            rtp_parameters,
+            consumable,
+            mapping,
+            router,
+            paused,
+        } = init;
+        let media_codec = rtp_parameters.codecs.first();
+        let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
+        let nack = media_codec.is_some_and(|c| {
+            c.rtcp_feedback
+                .iter()
+                .any(|f| f.kind == "nack" && f.parameter.is_empty())
+        });
         let codec = rtp_parameters
             .codecs
             .first()
@@ -146,6 +181,7 @@ impl Producer {
                 mapped_ssrc: m.mapped_ssrc,
                 last_packet: None,
                 packets: 0,
+                stats: RecvStats::new(clock_rate, nack),
             })
             .collect();
         Producer {
@@ -250,10 +286,14 @@ impl Producer {
             Some(c) => frame_info(c, packet.payload()),
             None => FrameInfo::default(),
         };
-        if !repaired {
-            let s = &mut self.streams[stream];
+        let (seq, ts) = (packet.sequence_number(), packet.timestamp());
+        let s = &mut self.streams[stream];
+        if repaired {
+            s.stats.on_retransmission(now, seq, frame.key_frame);
+        } else {
             s.last_packet = Some(now);
             s.packets += 1;
+            s.stats.on_packet(now, seq, ts, frame.key_frame);
         }
         Some(Ingress {
             stream,

@@ -49,6 +49,8 @@ pub struct WorkerCounters {
     pub transport_dropped: u64,
     /// Decrypted RTP that no producer of its transport claimed.
     pub unknown_ssrc: u64,
+    /// Decrypted RTCP compound packets that did not parse to the end.
+    pub malformed_rtcp: u64,
 }
 
 pub(super) struct TransportEntry {
@@ -114,7 +116,13 @@ pub struct WorkerCore {
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<EngineEvent>,
     pub(super) counters: WorkerCounters,
+    /// When timers were last served.
+    last_tick: Option<Instant>,
 }
+
+/// Granularity of the worker's timers (ICE consent, DTLS retransmissions, transport-cc
+/// feedback, NACKs, reports, key-frame requests): a deadline is served at most this late.
+pub const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The SSRC the worker signs its RTCP feedback with.
 pub(super) const FEEDBACK_SENDER_SSRC: u32 = 1;
@@ -140,6 +148,7 @@ impl WorkerCore {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: WorkerCounters::default(),
+            last_tick: None,
         }
     }
 
@@ -518,8 +527,22 @@ impl WorkerCore {
         }
     }
 
-    /// When [`WorkerCore::handle_timeout`] must next run.
+    /// When [`WorkerCore::handle_timeout`] must next run: every [`TIMER_TICK`] while
+    /// there are transports (each tick serves every deadline that is due, so the scan
+    /// costs O(transports) per tick, never per packet); before the first tick, the exact
+    /// earliest deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.transports.is_empty() && self.media.key_frames.is_empty() {
+            return None;
+        }
+        match self.last_tick {
+            Some(t) => Some(t + TIMER_TICK),
+            None => self.earliest_deadline(),
+        }
+    }
+
+    /// The earliest deadline of every timer of the core.
+    pub fn earliest_deadline(&self) -> Option<Instant> {
         self.transports
             .values()
             .flat_map(|e| {
@@ -534,8 +557,9 @@ impl WorkerCore {
             .min()
     }
 
-    /// Drives every transport's timers that are due.
+    /// Drives every timer that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_tick = Some(now);
         let due: Vec<TransportId> = self
             .transports
             .iter()
@@ -562,25 +586,43 @@ impl WorkerCore {
             self.close_transport(now, id, true);
         }
         let mut feedback = Vec::new();
-        for entry in self.transports.values_mut() {
-            if entry.twcc.poll_timeout().is_none_or(|t| t > now) {
-                continue;
+        let due: Vec<TransportId> = self
+            .transports
+            .iter()
+            .filter(|(_, e)| e.twcc.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(entry) = self.transports.get_mut(&id) {
+                entry
+                    .twcc
+                    .poll_feedback(now, FEEDBACK_SENDER_SSRC, &mut feedback);
             }
-            feedback.clear();
-            entry
-                .twcc
-                .poll_feedback(now, FEEDBACK_SENDER_SSRC, &mut feedback);
-            let Some(tuple) = entry.transport.selected_tuple() else {
-                continue;
-            };
             tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
-            for mut p in feedback.drain(..) {
-                if entry.transport.protect_rtcp(&mut p) {
-                    self.transmits.push_back(Transmit { tuple, data: p });
-                }
+            for p in feedback.drain(..) {
+                self.send_rtcp_on(id, p);
             }
         }
         self.handle_key_frame_timers(now);
+    }
+
+    /// Protects `packet` (RTCP) and queues it to `transport`'s selected tuple.
+    pub(super) fn send_rtcp_on(&mut self, transport: TransportId, mut packet: Vec<u8>) {
+        let Some(entry) = self.transports.get_mut(&transport) else {
+            return;
+        };
+        if !entry.transport.is_connected() {
+            return;
+        }
+        let Some(tuple) = entry.transport.selected_tuple() else {
+            return;
+        };
+        if entry.transport.protect_rtcp(&mut packet) {
+            self.transmits.push_back(Transmit {
+                tuple,
+                data: packet,
+            });
+        }
     }
 
     /// The next datagram to send.

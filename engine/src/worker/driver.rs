@@ -20,6 +20,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::core::{WorkerCore, WorkerSettings};
+use super::udp_batch::UdpBatch;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 use crate::transport::{Tuple, TupleProtocol};
@@ -109,6 +110,7 @@ impl WorkerHandle {
             backlog: VecDeque::new(),
             notify,
             stop: stop.clone(),
+            udp_out: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("media-worker-{index}"))
@@ -164,6 +166,8 @@ struct Driver {
     backlog: VecDeque<EngineEvent>,
     notify: Notify,
     stop: Arc<AtomicBool>,
+    /// UDP datagrams of one round, sent together.
+    udp_out: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl Driver {
@@ -176,6 +180,8 @@ impl Driver {
             .register(&mut self.listener, TCP_LISTENER, Interest::READABLE)?;
         let mut events = Events::with_capacity(256);
         let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
+        // Made here, on the worker's thread: its system-call headers hold raw pointers.
+        let mut batch = UdpBatch::new(MAX_DATAGRAM);
         while !self.stop.load(Ordering::Acquire) {
             let mut timeout = self
                 .core
@@ -194,7 +200,7 @@ impl Driver {
             let now = Instant::now();
             for ev in events.iter() {
                 match ev.token() {
-                    UDP => self.read_udp(now, &mut buf),
+                    UDP => self.read_udp(now, &mut batch),
                     TCP_LISTENER => self.accept(),
                     WAKER => {}
                     token => {
@@ -213,21 +219,22 @@ impl Driver {
             if self.core.poll_timeout().is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now);
             }
-            self.send_all();
+            self.send_all(&mut batch);
             self.publish_events();
         }
         Ok(())
     }
 
-    fn read_udp(&mut self, now: Instant, buf: &mut Vec<u8>) {
+    fn read_udp(&mut self, now: Instant, batch: &mut UdpBatch) {
+        let Self { udp, core, .. } = self;
         loop {
-            buf.resize(MAX_DATAGRAM, 0);
-            match self.udp.recv_from(buf) {
-                Ok((n, from)) => {
-                    buf.truncate(n);
-                    let tuple = self.core.tuple(TupleProtocol::Udp, from);
-                    self.core.handle_datagram(now, tuple, buf);
-                }
+            let read = batch.recv(udp, |from, buf| {
+                let tuple = core.tuple(TupleProtocol::Udp, from);
+                core.handle_datagram(now, tuple, buf);
+            });
+            match read {
+                Ok(n) if n < super::udp_batch::BATCH => return,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -322,15 +329,12 @@ impl Driver {
         }
     }
 
-    fn send_all(&mut self) {
+    fn send_all(&mut self, batch: &mut UdpBatch) {
         let mut touched = Vec::new();
+        let mut udp_out = std::mem::take(&mut self.udp_out);
         while let Some(t) = self.core.poll_transmit() {
             match t.tuple.protocol {
-                TupleProtocol::Udp => {
-                    if let Err(e) = self.udp.send_to(&t.data, t.tuple.remote) {
-                        tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP send failed");
-                    }
-                }
+                TupleProtocol::Udp => udp_out.push((t.tuple.remote, t.data)),
                 TupleProtocol::Tcp => {
                     if let Some(token) = self.queue_tcp(&t.tuple, &t.data) {
                         touched.push(token);
@@ -338,6 +342,16 @@ impl Driver {
                 }
             }
         }
+        if !udp_out.is_empty() {
+            let views: Vec<(SocketAddr, &[u8])> =
+                udp_out.iter().map(|(a, d)| (*a, &d[..])).collect();
+            let (sent, failed) = batch.send(&self.udp, &views);
+            if sent + failed < views.len() {
+                tracing::debug!(target: "kolabmeet::worker", dropped = views.len() - sent - failed, "UDP send buffer full");
+            }
+        }
+        udp_out.clear();
+        self.udp_out = udp_out;
         touched.dedup();
         for token in touched {
             self.flush_tcp(token);

@@ -16,7 +16,7 @@ use crate::ortc::{
     MediaKind, RtpCapabilities, RtpParameters, ScalabilityMode, can_consume,
     consumable_rtp_parameters, consumer_rtp_parameters, producer_rtp_mapping,
 };
-use crate::router::{Consumer, ConsumerInit, Forwarded, Producer, SendContext};
+use crate::router::{Consumer, ConsumerInit, Forwarded, Producer, ProducerInit, SendContext};
 
 /// Producers one transport may carry.
 pub const MAX_PRODUCERS_PER_TRANSPORT: usize = 32;
@@ -94,9 +94,18 @@ impl WorkerCore {
         let consumable = consumable_rtp_parameters(kind, &params, &caps, &mapping)
             .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
         let id = ProducerId::random();
-        let producer = Producer::new(
-            id, room, peer, transport, kind, params, consumable, mapping, &caps, paused,
-        );
+        let producer = Producer::new(ProducerInit {
+            id,
+            room,
+            peer,
+            transport,
+            kind,
+            rtp_parameters: params,
+            consumable,
+            mapping,
+            router: &caps,
+            paused,
+        });
         for ssrc in producer.known_ssrcs() {
             if self.media.ssrc_table.contains_key(&(transport, ssrc)) {
                 return Err(EngineError::InvalidParameters(format!(

@@ -7,7 +7,10 @@ pub mod driver;
 mod engine;
 mod media;
 mod rtcp_feedback;
+mod udp_batch;
 
-pub use self::core::{ABANDONED_AFTER, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
+pub use self::core::{
+    ABANDONED_AFTER, TIMER_TICK, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes,
+};
 pub use driver::{Notify, WorkerHandle};
 pub use engine::WorkerEngine;

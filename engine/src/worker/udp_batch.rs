@@ -1,0 +1,202 @@
+//! Batched UDP I/O for the media port: `recvmmsg(2)` and `sendmmsg(2)` on Linux (through
+//! `nix`'s safe wrappers), one datagram per system call elsewhere. A worker reads up to
+//! [`BATCH`] datagrams per call and writes everything a round of routing produced in as
+//! few calls as the batch size allows.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+
+/// Datagrams per system call.
+pub const BATCH: usize = 32;
+
+/// Reusable buffers for reading and writing batches.
+pub struct UdpBatch {
+    bufs: Vec<Vec<u8>>,
+    max_datagram: usize,
+    #[cfg(target_os = "linux")]
+    recv_headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+    #[cfg(target_os = "linux")]
+    send_headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+}
+
+impl UdpBatch {
+    /// Buffers for [`BATCH`] datagrams of up to `max_datagram` bytes.
+    pub fn new(max_datagram: usize) -> Self {
+        UdpBatch {
+            bufs: (0..BATCH).map(|_| vec![0; max_datagram]).collect(),
+            max_datagram,
+            #[cfg(target_os = "linux")]
+            recv_headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+            #[cfg(target_os = "linux")]
+            send_headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+        }
+    }
+
+    /// Reads up to [`BATCH`] datagrams and hands each (source, bytes) to `f`, which may
+    /// rewrite the buffer in place. Returns how many were read (0: nothing waiting).
+    pub fn recv(
+        &mut self,
+        socket: &UdpSocket,
+        mut f: impl FnMut(SocketAddr, &mut Vec<u8>),
+    ) -> io::Result<usize> {
+        let got = self.recv_raw(socket)?;
+        let n = got.len();
+        for (i, (len, from)) in got.into_iter().enumerate() {
+            let buf = &mut self.bufs[i];
+            buf.truncate(len);
+            f(from, buf);
+            buf.resize(self.max_datagram, 0);
+        }
+        Ok(n)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn recv_raw(&mut self, socket: &UdpSocket) -> io::Result<Vec<(usize, SocketAddr)>> {
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+
+        use nix::sys::socket::{MsgFlags, recvmmsg};
+
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
+            .bufs
+            .iter_mut()
+            .map(|b| [IoSliceMut::new(&mut b[..])])
+            .collect();
+        let results = recvmmsg(
+            socket.as_raw_fd(),
+            &mut self.recv_headers,
+            iovs.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        Ok(results
+            .filter_map(|m| Some((m.bytes, storage_to_addr(m.address.as_ref()?)?)))
+            .collect())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn recv_raw(&mut self, socket: &UdpSocket) -> io::Result<Vec<(usize, SocketAddr)>> {
+        let (n, from) = socket.recv_from(&mut self.bufs[0])?;
+        Ok(vec![(n, from)])
+    }
+
+    /// Sends `datagrams` (destination, bytes), [`BATCH`] per call; returns how many the
+    /// kernel took. A datagram the kernel refuses (e.g. an unreachable destination) is
+    /// skipped and counted in the error count returned second.
+    pub fn send(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[(SocketAddr, &[u8])],
+    ) -> (usize, usize) {
+        let (mut sent, mut failed) = (0, 0);
+        let mut at = 0;
+        while at < datagrams.len() {
+            let end = (at + BATCH).min(datagrams.len());
+            match self.send_raw(socket, &datagrams[at..end]) {
+                Ok(0) => break, // the socket buffer is full: drop the rest (UDP)
+                Ok(n) => {
+                    sent += n;
+                    at += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(target: "kolabmeet::worker", error = %e, to = %datagrams[at].0, "UDP send failed");
+                    failed += 1;
+                    at += 1;
+                }
+            }
+        }
+        (sent, failed)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn send_raw(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[(SocketAddr, &[u8])],
+    ) -> io::Result<usize> {
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmmsg};
+
+        let iovs: Vec<[IoSlice<'_>; 1]> =
+            datagrams.iter().map(|(_, d)| [IoSlice::new(d)]).collect();
+        let addrs: Vec<Option<SockaddrStorage>> = datagrams
+            .iter()
+            .map(|(a, _)| Some(SockaddrStorage::from(*a)))
+            .collect();
+        let cmsgs: [ControlMessage<'_>; 0] = [];
+        let results = sendmmsg(
+            socket.as_raw_fd(),
+            &mut self.send_headers,
+            iovs.iter(),
+            &addrs,
+            cmsgs,
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        Ok(results.count())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send_raw(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[(SocketAddr, &[u8])],
+    ) -> io::Result<usize> {
+        let (to, data) = datagrams[0];
+        socket.send_to(data, to).map(|_| 1)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn storage_to_addr(s: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(SocketAddr::V4(std::net::SocketAddrV4::from(*v4)));
+    }
+    s.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6(std::net::SocketAddrV6::from(*v6)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_over_loopback() {
+        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = b.local_addr().unwrap();
+        let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 10 + usize::from(i)]).collect();
+        let datagrams: Vec<(SocketAddr, &[u8])> = payloads.iter().map(|p| (to, &p[..])).collect();
+        let mut batch = UdpBatch::new(2048);
+        assert_eq!(batch.send(&a, &datagrams), (100, 0));
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut calls = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 100 && std::time::Instant::now() < deadline {
+            match batch.recv(&b, |from, buf| {
+                assert_eq!(from, a.local_addr().unwrap());
+                got.push(buf.clone());
+            }) {
+                Ok(_) => calls += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, payloads, "every datagram, in order, at its length");
+        assert!(calls <= 100 / BATCH + 2, "read in batches ({calls} calls)");
+        // Nothing left: would block.
+        assert_eq!(
+            batch.recv(&b, |_, _| {}).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+    }
+}
