@@ -35,6 +35,8 @@ const UDP: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
 const WAKER: Token = Token(2);
 const FIRST_CONN: usize = 3;
+/// UDP batches read before the worker sends what they produced and serves its timers.
+const MAX_BATCHES_PER_ROUND: usize = 8;
 
 /// Largest datagram read; WebRTC keeps packets under the path MTU.
 const MAX_DATAGRAM: usize = 4096;
@@ -182,11 +184,15 @@ impl Driver {
         let mut buf: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
         // Made here, on the worker's thread: its system-call headers hold raw pointers.
         let mut batch = UdpBatch::new(MAX_DATAGRAM);
+        let mut udp_more = false;
         while !self.stop.load(Ordering::Acquire) {
             let mut timeout = self
                 .core
                 .poll_timeout()
                 .map(|t| t.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
+            if udp_more {
+                timeout = Some(Duration::ZERO);
+            }
             if !self.backlog.is_empty() {
                 // The shared event queue was full: try again soon.
                 timeout = Some(timeout.map_or(BACKLOG_RETRY, |t| t.min(BACKLOG_RETRY)));
@@ -198,9 +204,13 @@ impl Driver {
                 return Err(e);
             }
             let now = Instant::now();
+            let mut udp_read = false;
             for ev in events.iter() {
                 match ev.token() {
-                    UDP => self.read_udp(now, &mut batch),
+                    UDP => {
+                        udp_more = self.read_udp(now, &mut batch);
+                        udp_read = true;
+                    }
                     TCP_LISTENER => self.accept(),
                     WAKER => {}
                     token => {
@@ -212,6 +222,9 @@ impl Driver {
                         }
                     }
                 }
+            }
+            if udp_more && !udp_read {
+                udp_more = self.read_udp(now, &mut batch);
             }
             while let Some(cmd) = self.commands.pop() {
                 self.core.handle_command(now, cmd);
@@ -225,22 +238,31 @@ impl Driver {
         Ok(())
     }
 
-    fn read_udp(&mut self, now: Instant, batch: &mut UdpBatch) {
+    /// Reads at most [`MAX_BATCHES_PER_ROUND`] batches, so that routing's output is sent
+    /// and timers run between them under overload; returns whether the socket may hold
+    /// more (the loop then polls without waiting, since readiness is edge-triggered).
+    fn read_udp(&mut self, now: Instant, batch: &mut UdpBatch) -> bool {
         let Self { udp, core, .. } = self;
+        let mut rounds = 0;
         loop {
             let read = batch.recv(udp, |from, buf| {
                 let tuple = core.tuple(TupleProtocol::Udp, from);
                 core.handle_datagram(now, tuple, buf);
             });
             match read {
-                Ok(n) if n < super::udp_batch::BATCH => return,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Ok(n) if n < super::udp_batch::BATCH => return false,
+                Ok(_) => {
+                    rounds += 1;
+                    if rounds == MAX_BATCHES_PER_ROUND {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // ICMP errors (port unreachable) surface here on Linux: not fatal.
                     tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP receive error");
-                    return;
+                    return true;
                 }
             }
         }
