@@ -142,6 +142,12 @@ pub struct Consumer {
     pub stream: SendStream,
 }
 
+/// `ntp` (64-bit fixed point seconds, RFC 5905 §6) plus `d`.
+pub fn ntp_add(ntp: u64, d: std::time::Duration) -> u64 {
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    ntp.wrapping_add(d.as_secs() << 32).wrapping_add(frac)
+}
+
 fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
     params
         .header_extensions
@@ -259,6 +265,34 @@ impl Consumer {
     pub fn reset_layer(&mut self) {
         self.current = None;
         self.stream.clear();
+    }
+
+    /// The NTP and RTP timestamps of this consumer's next sender report (RFC 3550 §6.4.1).
+    /// While the layer it forwards has had a sender report from the producer, that
+    /// report's own NTP/RTP pair carried forward by the time since it arrived, its RTP
+    /// side moved by this consumer's timestamp offset: receivers then keep the sender's
+    /// lip sync between its audio and video. Otherwise `wall_ntp` with the RTP clock
+    /// extrapolated from the last packet sent. `None` before anything was sent.
+    pub fn sender_report_clock(
+        &self,
+        now: Instant,
+        streams: &[RecvStream],
+        wall_ntp: u64,
+    ) -> Option<(u64, u32)> {
+        let own = self.stream.rtp_time_at(now)?;
+        let mapped = self
+            .current
+            .and_then(|i| streams.get(i))
+            .and_then(|s| s.stats.last_sr)
+            .map(|(ntp, rtp, at)| {
+                let elapsed = now.saturating_duration_since(at);
+                let ticks = (elapsed.as_secs_f64() * f64::from(self.clock_rate)) as u64;
+                (
+                    ntp_add(ntp, elapsed),
+                    rtp.wrapping_add(ticks as u32).wrapping_add(self.ts_offset),
+                )
+            });
+        Some(mapped.unwrap_or((wall_ntp, own)))
     }
 
     /// The transport-cc extension id this consumer writes (for retransmissions).

@@ -163,6 +163,7 @@ impl WorkerCore {
             consumers: self.media.consumers.len(),
             routes: self.media.ssrc_table.len()
                 + self.media.mid_table.len()
+                + self.media.consumer_ssrcs.len()
                 + self.media.fanout.len(),
             key_frame_timers: self.media.key_frames.len(),
             per_transport: self.media.next_mid.len()
@@ -554,6 +555,7 @@ impl WorkerCore {
             })
             .flatten()
             .chain(self.key_frame_timeout())
+            .chain(self.media.next_report)
             .min()
     }
 
@@ -604,6 +606,10 @@ impl WorkerCore {
             }
         }
         self.handle_key_frame_timers(now);
+        self.send_nacks(now);
+        if self.media.next_report.is_some_and(|t| t <= now) {
+            self.send_reports(now);
+        }
     }
 
     /// Protects `packet` (RTCP) and queues it to `transport`'s selected tuple.

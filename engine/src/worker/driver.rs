@@ -98,7 +98,12 @@ impl WorkerHandle {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let commands = Arc::new(ArrayQueue::new(COMMAND_QUEUE));
         let stop = Arc::new(AtomicBool::new(false));
-        let core = WorkerCore::new(settings, certificate, StdRng::from_os_rng());
+        let mut core = WorkerCore::new(settings, certificate, StdRng::from_os_rng());
+        // The one wall clock read: NTP timestamps of sender reports count from it.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        core.set_wall_clock(Instant::now(), since_epoch);
         let mut driver = Driver {
             poll,
             udp,

@@ -45,6 +45,12 @@ pub(super) struct MediaState {
     pub tcc_seq: HashMap<TransportId, u16>,
     /// Last key frame request per (producer, stream), and whether another is owed.
     pub key_frames: HashMap<(ProducerId, usize), (Instant, bool)>,
+    /// Per sending transport: consumer SSRC -> consumer (RTCP feedback names them).
+    pub consumer_ssrcs: HashMap<(TransportId, u32), ConsumerId>,
+    /// When the next round of RTCP reports is due (set once media flows).
+    pub next_report: Option<Instant>,
+    /// The wall clock at one instant (time since the Unix epoch), for NTP timestamps.
+    pub wall_clock: Option<(Instant, Duration)>,
     /// Scratch buffer for per-consumer packets.
     pub out: Vec<u8>,
 }
@@ -198,6 +204,9 @@ impl WorkerCore {
             producer_paused,
         });
         let consumer_type = consumer.consumer_type.as_str();
+        self.media
+            .consumer_ssrcs
+            .insert((transport, consumer.ssrc), id);
         self.media.consumers.insert(id, consumer);
         if let Some(list) = self.media.fanout.get_mut(&producer_id) {
             list.push(id);
@@ -284,6 +293,7 @@ impl WorkerCore {
         self.media.key_frames.retain(|(pid, _), _| *pid != id);
         for cid in self.media.fanout.remove(&id).unwrap_or_default() {
             if let Some(c) = self.media.consumers.remove(&cid) {
+                self.media.consumer_ssrcs.remove(&(c.transport, c.ssrc));
                 self.events.push_back(EngineEvent::ConsumerClosed {
                     peer: c.peer,
                     consumer: cid,
@@ -295,9 +305,11 @@ impl WorkerCore {
 
     /// Closes a consumer without telling its peer (it asked, or never acked).
     pub(super) fn close_consumer(&mut self, id: ConsumerId) {
-        if let Some(c) = self.media.consumers.remove(&id)
-            && let Some(list) = self.media.fanout.get_mut(&c.producer)
-        {
+        let Some(c) = self.media.consumers.remove(&id) else {
+            return;
+        };
+        self.media.consumer_ssrcs.remove(&(c.transport, c.ssrc));
+        if let Some(list) = self.media.fanout.get_mut(&c.producer) {
             list.retain(|x| *x != id);
         }
     }
@@ -368,6 +380,9 @@ impl WorkerCore {
         let Ok(packet) = RtpPacket::parse(&buf[..]) else {
             return;
         };
+        self.media
+            .next_report
+            .get_or_insert(now + super::rtcp_reports::REPORT_INTERVAL);
         if paused {
             return;
         }

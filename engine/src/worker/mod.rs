@@ -7,6 +7,7 @@ pub mod driver;
 mod engine;
 mod media;
 mod rtcp_feedback;
+mod rtcp_reports;
 mod udp_batch;
 
 pub use self::core::{

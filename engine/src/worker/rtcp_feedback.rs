@@ -1,81 +1,151 @@
-//! RTCP that the worker acts on so far: key frame requests from receivers (PLI, RFC 4585
-//! §6.3.1; FIR, RFC 5104 §4.3.1) aimed at a consumer's SSRC become a key frame request
-//! to its producer. Reports and the other feedback types are read in the next steps.
+//! RTCP the worker receives, read through the `kolabmeet_net::rtcp` views (contract
+//! section 6, "Loss and key frames"):
+//! - from receivers of its consumers: PLI (RFC 4585 §6.3.1) and FIR (RFC 5104 §4.3.1)
+//!   become one key frame request to the producer per `keyFrameRequestDelay`; generic
+//!   NACK (RFC 4585 §6.2.1) is answered from the consumer's retransmission buffer (over
+//!   RTX where negotiated); report blocks (RFC 3550 §6.4) give the consumer's RTT and
+//!   score (`consumerScoreChanged`);
+//! - from senders of its producers: SR (RFC 3550 §6.4.1), whose NTP/RTP pair the
+//!   consumers' own SRs carry on and whose time the RR blocks echo (LSR/DLSR).
+//!
+//! REMB and transport-cc feedback from receivers wait for bandwidth estimation (next
+//! issue). A compound packet that does not parse to its end is counted
+//! (`malformed_rtcp`); the packets before the fault still count.
 
 use std::time::Instant;
 
+use kolabmeet_net::rtcp::{RtcpPacket, packets};
+
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, TransportId};
-
-/// PSFB (RFC 4585 §6.1).
-const PT_PSFB: u8 = 206;
-const FMT_PLI: u8 = 1;
-const FMT_FIR: u8 = 4;
-
-/// Media SSRCs named by the PLIs and FIRs of a compound packet. Walks the RTCP headers
-/// (RFC 3550 §6.4.1) and stops at the first malformed one.
-fn key_frame_requests(buf: &[u8], out: &mut Vec<u32>) {
-    let mut at = 0;
-    while at + 4 <= buf.len() {
-        let (b0, pt) = (buf[at], buf[at + 1]);
-        let len = 4 * (usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]])) + 1);
-        if b0 >> 6 != 2 || at + len > buf.len() {
-            return;
-        }
-        let pkt = &buf[at..at + len];
-        if pt == PT_PSFB && len >= 12 {
-            match b0 & 0x1f {
-                FMT_PLI => out.push(u32::from_be_bytes([pkt[8], pkt[9], pkt[10], pkt[11]])),
-                FMT_FIR => {
-                    // FCI entries: SSRC (4) + seq nr (1) + reserved (3).
-                    for fci in pkt[12..].chunks_exact(8) {
-                        out.push(u32::from_be_bytes([fci[0], fci[1], fci[2], fci[3]]));
-                    }
-                }
-                _ => {}
-            }
-        }
-        at += len;
-    }
-}
+use crate::router::ReportFigures;
+use crate::transport::Transmit;
 
 impl WorkerCore {
     /// Decrypted RTCP from `transport`.
     pub(super) fn handle_rtcp(&mut self, now: Instant, transport: TransportId, buf: &[u8]) {
-        let mut ssrcs = Vec::new();
-        key_frame_requests(buf, &mut ssrcs);
-        for ssrc in ssrcs {
-            let consumer: Option<ConsumerId> = self
-                .media
-                .consumers
-                .values()
-                .find(|c| c.transport == transport && c.ssrc == ssrc)
-                .map(|c| c.id);
-            if let Some(c) = consumer {
-                self.request_key_frame_for(now, c);
+        for packet in packets(buf) {
+            match packet {
+                Err(e) => {
+                    self.counters.malformed_rtcp += 1;
+                    tracing::debug!(target: "kolabmeet::rtcp", %transport, error = %e, "malformed RTCP dropped");
+                }
+                Ok(RtcpPacket::SenderReport(sr)) => {
+                    self.on_sender_report(now, transport, sr.ssrc(), sr.ntp(), sr.rtp_time());
+                    for b in sr.blocks() {
+                        self.on_report_block(now, transport, b.data());
+                    }
+                }
+                Ok(RtcpPacket::ReceiverReport(rr)) => {
+                    for b in rr.blocks() {
+                        self.on_report_block(now, transport, b.data());
+                    }
+                }
+                Ok(RtcpPacket::Pli(pli)) => {
+                    if let Some(c) = self.consumer_by_ssrc(transport, pli.media_ssrc()) {
+                        self.request_key_frame_for(now, c);
+                    }
+                }
+                Ok(RtcpPacket::Fir(fir)) => {
+                    for (ssrc, _) in fir.entries() {
+                        if let Some(c) = self.consumer_by_ssrc(transport, ssrc) {
+                            self.request_key_frame_for(now, c);
+                        }
+                    }
+                }
+                Ok(RtcpPacket::Nack(nack)) => {
+                    if let Some(c) = self.consumer_by_ssrc(transport, nack.media_ssrc()) {
+                        self.retransmit(now, c, nack.lost());
+                    }
+                }
+                Ok(_) => {}
             }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn consumer_by_ssrc(&self, transport: TransportId, ssrc: u32) -> Option<ConsumerId> {
+        self.media.consumer_ssrcs.get(&(transport, ssrc)).copied()
+    }
 
-    #[test]
-    fn finds_pli_and_fir_targets() {
-        let mut buf = vec![0x80, 201, 0, 1, 0, 0, 0, 9]; // RR, no blocks
-        buf.extend_from_slice(&[0x81, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 42]); // PLI 42
-        buf.extend_from_slice(&[
-            0x84, 206, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 3, 0, 0, 0,
-        ]);
-        let mut out = Vec::new();
-        key_frame_requests(&buf, &mut out);
-        assert_eq!(out, vec![42, 7]);
-        out.clear();
-        key_frame_requests(&[0x81, 206, 0, 9, 0], &mut out); // length past the end
-        key_frame_requests(&[0x41, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 42], &mut out); // version 1
-        key_frame_requests(&[], &mut out);
-        assert!(out.is_empty());
+    /// An SR from the sender of one of the transport's producer streams.
+    fn on_sender_report(
+        &mut self,
+        now: Instant,
+        transport: TransportId,
+        ssrc: u32,
+        ntp: u64,
+        rtp: u32,
+    ) {
+        let Some(pid) = self.media.ssrc_table.get(&(transport, ssrc)) else {
+            return;
+        };
+        if let Some(p) = self.media.producers.get_mut(pid)
+            && let Some(s) = p.streams.iter_mut().find(|s| s.ssrc == Some(ssrc))
+        {
+            s.stats.on_sender_report(now, ntp, rtp);
+        }
+    }
+
+    /// A report block about one of the transport's consumer streams.
+    fn on_report_block(
+        &mut self,
+        now: Instant,
+        transport: TransportId,
+        b: kolabmeet_net::rtcp::ReportBlockData,
+    ) {
+        let Some(id) = self.consumer_by_ssrc(transport, b.ssrc) else {
+            return;
+        };
+        let Some(c) = self.media.consumers.get_mut(&id) else {
+            return;
+        };
+        let changed = c.stream.on_receiver_report(
+            now,
+            ReportFigures {
+                cumulative_lost: b.cumulative_lost,
+                last_sr: b.last_sr,
+                delay_since_last_sr: b.delay_since_last_sr,
+            },
+        );
+        if changed.is_some() {
+            self.emit_consumer_score(id);
+        }
+    }
+
+    /// Resends what a receiver NACKed from the consumer's retransmission buffer, each
+    /// with a fresh transport-wide sequence number (RFC 4588 RTX where negotiated).
+    fn retransmit(&mut self, now: Instant, id: ConsumerId, lost: impl Iterator<Item = u16>) {
+        let Some(c) = self.media.consumers.get_mut(&id) else {
+            return;
+        };
+        let Some(entry) = self.transports.get_mut(&c.transport) else {
+            return;
+        };
+        let Some(tuple) = entry.transport.selected_tuple() else {
+            return;
+        };
+        let tcc_ext = c.transport_cc_ext();
+        let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
+        let mut out = std::mem::take(&mut self.media.out);
+        // A NACK names at most 17 packets per entry; a hostile one cannot make more
+        // work than its own size, and the buffer answers each packet once per RTT.
+        for lost in lost {
+            if !c
+                .stream
+                .retransmit(now, lost, tcc_ext.map(|x| (x, *seq)), &mut out)
+            {
+                continue;
+            }
+            if tcc_ext.is_some() {
+                *seq = seq.wrapping_add(1);
+            }
+            if entry.transport.protect_rtp(&mut out) {
+                self.transmits.push_back(Transmit {
+                    tuple,
+                    data: out.clone(),
+                });
+            }
+        }
+        self.media.out = out;
     }
 }

@@ -1,0 +1,321 @@
+//! Loss and reports through a worker core in memory (contract section 6, "Loss and key
+//! frames"): a receiver's NACK answered from the retransmission buffer over RTX, gaps in
+//! a producer's stream NACKed to its sender and filled by its RTX, sender reports with
+//! CNAME and the producer's NTP/RTP mapping, receiver reports with the losses, and
+//! `consumerScoreChanged` from a lossy receiver report. Packets are bytes; time is virtual.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+use kolabmeet_engine::ortc::{MediaKind, RtpParameters};
+use kolabmeet_engine::{EngineCommand, EngineEvent, PeerId, RoomId, TransportId};
+use kolabmeet_net::rtcp::{
+    ReportBlockData, RtcpPacket, SenderReportData, packets, write_nack, write_receiver_report,
+    write_sender_report,
+};
+use kolabmeet_net::rtp::RtpPacket;
+use serde_json::{Value, json};
+
+const SSRC: u32 = 1111;
+const RTX_SSRC: u32 = 2222;
+const SENDER: u16 = 5000;
+const RECEIVER: u16 = 6000;
+
+/// One VP8 encoding with its RTX stream, as Chrome signals a non-simulcast webcam.
+fn vp8_params() -> RtpParameters {
+    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }, { "type": "ccm", "parameter": "fir" }]);
+    serde_json::from_value(json!({
+        "mid": "0",
+        "codecs": [
+            { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
+            { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
+        ],
+        "headerExtensions": [
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
+            { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 },
+            { "uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", "id": 3 }
+        ],
+        "encodings": [{ "ssrc": SSRC, "rtx": { "ssrc": RTX_SSRC } }],
+        "rtcp": { "cname": "sender-cname" }
+    }))
+    .unwrap()
+}
+
+struct Call {
+    sim: Sim,
+    receiver: PeerId,
+    consumed: Value,
+}
+
+fn call() -> Call {
+    let mut sim = Sim::new();
+    let room = RoomId::random();
+    sim.core
+        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let (sender, sender_t) = sim.connect_peer(room, SENDER);
+    let (receiver, receiver_t): (PeerId, TransportId) = sim.connect_peer(room, RECEIVER);
+    let producer = sim
+        .produce(sender, sender_t, MediaKind::Video, vp8_params())
+        .unwrap();
+    let consumed = sim.consume(receiver, receiver_t, producer).unwrap();
+    Call {
+        sim,
+        receiver,
+        consumed,
+    }
+}
+
+fn video(seq: u16, key: bool) -> Vec<u8> {
+    chrome_packet(
+        96,
+        seq,
+        3000 * u32::from(seq),
+        SSRC,
+        "0",
+        None,
+        &vp8(key, seq as u8),
+    )
+}
+
+/// Every RTCP packet a browser received, flattened out of their compound packets.
+fn rtcp_of(sim: &mut Sim, port: u16) -> Vec<Vec<u8>> {
+    let b = sim.browsers.get_mut(&tuple(port)).unwrap();
+    std::mem::take(&mut b.rtcp)
+}
+
+#[test]
+fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
+    let Call {
+        mut sim, consumed, ..
+    } = call();
+    let enc = &consumed["rtpParameters"]["encodings"][0];
+    let (ssrc, rtx_ssrc) = (
+        enc["ssrc"].as_u64().unwrap() as u32,
+        enc["rtx"]["ssrc"].as_u64().unwrap() as u32,
+    );
+    let rtx_pt = consumed["rtpParameters"]["codecs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["mimeType"] == "video/rtx")
+        .map(|c| c["payloadType"].as_u64().unwrap() as u8)
+        .unwrap();
+    for seq in 100..110 {
+        sim.send(SENDER, video(seq, seq == 100));
+        sim.now += Duration::from_millis(5);
+    }
+    let sent = sim.take_rtp(RECEIVER);
+    assert_eq!(sent.len(), 10);
+    let lost = RtpPacket::parse(&sent[4][..]).unwrap();
+    let (lost_seq, lost_payload) = (lost.sequence_number(), lost.payload().to_vec());
+
+    let mut nack = Vec::new();
+    write_nack(
+        &mut nack,
+        0x55,
+        ssrc,
+        &[lost_seq, lost_seq.wrapping_add(400)],
+    );
+    sim.send_rtcp(RECEIVER, nack.clone());
+    let resent = sim.take_rtp(RECEIVER);
+    assert_eq!(resent.len(), 1, "one packet resent; the unknown one is not");
+    let r = RtpPacket::parse(&resent[0][..]).unwrap();
+    assert_eq!((r.ssrc(), r.payload_type()), (rtx_ssrc, rtx_pt));
+    assert_eq!(&r.payload()[..2], &lost_seq.to_be_bytes(), "OSN first");
+    assert_eq!(&r.payload()[2..], &lost_payload[..]);
+
+    // Asked again at once: not resent (once per RTT); later it is, with the next RTX
+    // sequence number.
+    sim.send_rtcp(RECEIVER, nack.clone());
+    assert!(sim.take_rtp(RECEIVER).is_empty());
+    sim.now += Duration::from_millis(300);
+    sim.send_rtcp(RECEIVER, nack);
+    let again = sim.take_rtp(RECEIVER);
+    assert_eq!(again.len(), 1);
+    let a = RtpPacket::parse(&again[0][..]).unwrap();
+    assert_eq!(a.sequence_number(), r.sequence_number().wrapping_add(1));
+}
+
+#[test]
+fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
+    let Call { mut sim, .. } = call();
+    for seq in [200, 201, 203, 204] {
+        sim.send(SENDER, video(seq, seq == 200));
+    }
+    let first = sim.take_rtp(RECEIVER);
+    assert_eq!(first.len(), 4);
+    let (media_pt, media_ssrc) = {
+        let p = RtpPacket::parse(&first[2][..]).unwrap();
+        (p.payload_type(), p.ssrc())
+    };
+    rtcp_of(&mut sim, SENDER);
+    sim.advance(Duration::from_millis(50));
+    let nacked: Vec<u16> = rtcp_of(&mut sim, SENDER)
+        .iter()
+        .flat_map(|c| {
+            packets(c)
+                .filter_map(|p| match p.unwrap() {
+                    RtcpPacket::Nack(n) if n.media_ssrc() == SSRC => Some(n.lost().collect()),
+                    _ => None,
+                })
+                .collect::<Vec<Vec<u16>>>()
+        })
+        .flatten()
+        .collect();
+    assert_eq!(nacked, vec![202], "the gap, and only it");
+
+    // The sender answers over RTX (payload type 97, OSN first).
+    let original = video(202, false);
+    let header_len = RtpPacket::parse(&original[..]).unwrap().header_len();
+    let mut rtx = original[..header_len].to_vec();
+    rtx[1] = 97;
+    rtx[2..4].copy_from_slice(&7u16.to_be_bytes());
+    rtx[8..12].copy_from_slice(&RTX_SSRC.to_be_bytes());
+    rtx.extend_from_slice(&202u16.to_be_bytes());
+    rtx.extend_from_slice(&original[header_len..]);
+    sim.send(SENDER, rtx);
+    let repaired = sim.take_rtp(RECEIVER);
+    assert_eq!(
+        repaired.len(),
+        1,
+        "the repaired packet reaches the consumer"
+    );
+    let p = RtpPacket::parse(&repaired[0][..]).unwrap();
+    assert_eq!(p.payload(), &vp8(false, 202)[..]);
+    assert_eq!((p.payload_type(), p.ssrc()), (media_pt, media_ssrc));
+    assert_eq!(
+        p.sequence_number(),
+        RtpPacket::parse(&first[2][..])
+            .unwrap()
+            .sequence_number()
+            .wrapping_sub(1),
+        "in its place, between 201 and 203"
+    );
+}
+
+#[test]
+fn reports_carry_counts_losses_cname_and_the_producers_clock() {
+    let Call {
+        mut sim, consumed, ..
+    } = call();
+    let ssrc = consumer_ssrc(&consumed);
+    sim.core
+        .set_wall_clock(sim.now, Duration::from_secs(1_700_000_000));
+    // The sender's SR: its NTP time X is RTP time 300,000.
+    let x: u64 = 0x1234_5678_0000_0000;
+    let mut sr = Vec::new();
+    write_sender_report(
+        &mut sr,
+        &SenderReportData {
+            ssrc: SSRC,
+            ntp: x,
+            rtp_time: 300_000,
+            packets: 1,
+            octets: 1,
+        },
+        &[],
+    );
+    // Packets 0..20 but 5 and 6, never repaired.
+    for seq in (0..20).filter(|s| *s != 5 && *s != 6) {
+        sim.send(SENDER, video(seq, seq == 0));
+    }
+    sim.send_rtcp(SENDER, sr);
+    let sr_at = sim.now;
+    sim.take_rtp(RECEIVER);
+    rtcp_of(&mut sim, RECEIVER);
+    rtcp_of(&mut sim, SENDER);
+    sim.advance(Duration::from_millis(1100));
+
+    let mut got_sr = None;
+    let mut cname = None;
+    for c in rtcp_of(&mut sim, RECEIVER) {
+        for p in packets(&c) {
+            match p.unwrap() {
+                RtcpPacket::SenderReport(s) if s.ssrc() == ssrc => {
+                    got_sr = Some((s.ntp(), s.rtp_time(), s.packets(), s.octets()));
+                }
+                RtcpPacket::Sdes(s) => cname = s.cname(ssrc).map(<[u8]>::to_vec),
+                _ => {}
+            }
+        }
+    }
+    let (ntp, rtp, count, octets) = got_sr.expect("an SR for the consumer's stream");
+    assert_eq!(count, 18);
+    assert_eq!(octets, 18 * 5);
+    assert_eq!(cname.as_deref(), Some(&b"sender-cname"[..]));
+    // 1.1 s after the sender's SR: its clock pair carried forward (the consumer started
+    // on the producer's own timestamps, offset 0).
+    let elapsed = sim.now - sr_at;
+    assert_eq!(rtp, 300_000 + (elapsed.as_secs_f64() * 90_000.0) as u32);
+    let expect_ntp = x + ((elapsed.as_nanos() << 32) / 1_000_000_000) as u64;
+    assert!(
+        ntp.abs_diff(expect_ntp) < 1 << 16,
+        "{ntp:x} vs {expect_ntp:x}"
+    );
+
+    let mut block = None;
+    for c in rtcp_of(&mut sim, SENDER) {
+        for p in packets(&c) {
+            if let RtcpPacket::ReceiverReport(rr) = p.unwrap() {
+                block = rr.blocks().map(|b| b.data()).find(|b| b.ssrc == SSRC);
+            }
+        }
+    }
+    let b = block.expect("an RR block for the producer's stream");
+    assert_eq!(b.cumulative_lost, 2);
+    assert_eq!(b.highest_seq, 19);
+    assert_eq!(b.fraction_lost, (2 * 256 / 20) as u8);
+    assert_eq!(b.last_sr, (x >> 16) as u32, "LSR echoes the sender's SR");
+    let dlsr = f64::from(b.delay_since_last_sr) / 65536.0;
+    assert!((dlsr - elapsed.as_secs_f64()).abs() < 0.01, "{dlsr}");
+}
+
+#[test]
+fn a_lossy_receiver_report_lowers_the_consumer_score() {
+    let Call {
+        mut sim,
+        consumed,
+        receiver,
+        ..
+    } = call();
+    let ssrc = consumer_ssrc(&consumed);
+    for seq in 0..100 {
+        sim.send(SENDER, video(seq, seq == 0));
+    }
+    sim.events.clear();
+    let mut rr = Vec::new();
+    write_receiver_report(
+        &mut rr,
+        0x55,
+        &[ReportBlockData {
+            ssrc,
+            fraction_lost: 128,
+            cumulative_lost: 50,
+            highest_seq: 99,
+            ..Default::default()
+        }],
+    );
+    sim.send_rtcp(RECEIVER, rr);
+    let scores: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ConsumerScoreChanged { peer, score, .. } if *peer == receiver => {
+                Some(score.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scores.len(), 1, "{:?}", sim.events);
+    assert!(scores[0].score < 10, "{:?}", scores[0]);
+    assert_eq!(scores[0].producer_scores.len(), 1);
+    // Junk after a valid packet is counted, the valid part still acted upon.
+    let before = sim.core.counters().malformed_rtcp;
+    let mut junk = Vec::new();
+    write_receiver_report(&mut junk, 0x55, &[]);
+    junk.extend_from_slice(&[0x81, 206, 0, 9, 1, 2, 3, 4]);
+    sim.send_rtcp(RECEIVER, junk);
+    assert_eq!(sim.core.counters().malformed_rtcp, before + 1);
+}
