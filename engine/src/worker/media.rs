@@ -583,9 +583,8 @@ impl WorkerCore {
             return false;
         };
         let transport = p.transport;
-        // RFC 4585 §6.3.1: PT=PSFB (206), FMT=1, length 2, sender SSRC, media SSRC.
-        let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 1];
-        pli.extend_from_slice(&media_ssrc.to_be_bytes());
+        let mut pli = Vec::with_capacity(12);
+        kolabmeet_net::rtcp::write_pli(&mut pli, super::core::FEEDBACK_SENDER_SSRC, media_ssrc);
         if let Some(t) = self.transports.get_mut(&transport)
             && t.transport.protect_rtcp(&mut pli)
             && let Some(tuple) = t.transport.selected_tuple()
