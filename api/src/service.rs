@@ -100,6 +100,28 @@ fn eio_error(status: u16, code: u8, message: &str) -> HttpResponse {
     )
 }
 
+/// Runs one API request handler, turning a panic in it into the internal failure of
+/// contract section 3: 500 `{"error":"internal error","trackingId":"<uuid v4>"}` with
+/// `Strict-Transport-Security`, and the same tracking id logged at error level with the
+/// request's method and target. A handler that returns is answered as it is.
+fn guarded(method: &str, target: &str, handler: impl FnOnce() -> HttpResponse) -> HttpResponse {
+    match catch_unwind(AssertUnwindSafe(handler)) {
+        Ok(resp) => resp,
+        Err(_) => {
+            let tracking = uuid::Uuid::new_v4();
+            tracing::error!(tracking_id = %tracking, method = %method, target = %target, "internal error while handling an API request");
+            HttpResponse::new(500)
+                .with_header("Strict-Transport-Security", routes::HSTS)
+                .with_body(
+                    "application/json",
+                    json!({ "error": "internal error", "trackingId": tracking })
+                        .to_string()
+                        .into_bytes(),
+                )
+        }
+    }
+}
+
 impl Service for ServerService {
     fn http(&mut self, req: HttpRequest, now: Instant) -> HttpResponse {
         let now = now_at(now);
@@ -108,24 +130,9 @@ impl Service for ServerService {
             // Long-polling is not offered (contract section 4: WebSocket only).
             return eio_error(400, 0, "Transport unknown: only websocket is supported");
         }
-        let result = catch_unwind(AssertUnwindSafe(|| {
+        guarded(&req.method, &req.target, || {
             routes::handle(&mut self.control, &self.token, &req, now)
-        }));
-        match result {
-            Ok(resp) => resp,
-            Err(_) => {
-                let tracking = uuid::Uuid::new_v4();
-                tracing::error!(tracking_id = %tracking, method = %req.method, target = %req.target, "internal error while handling an API request");
-                HttpResponse::new(500)
-                    .with_header("Strict-Transport-Security", routes::HSTS)
-                    .with_body(
-                        "application/json",
-                        json!({ "error": "internal error", "trackingId": tracking })
-                            .to_string()
-                            .into_bytes(),
-                    )
-            }
-        }
+        })
     }
 
     fn ws_open(&mut self, conn: ConnId, req: &HttpRequest, now: Instant) -> WsDecision {
@@ -191,5 +198,118 @@ impl Service for ServerService {
 
     fn wake(&mut self, now: Instant) {
         self.control.pump_engine(now_at(now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    /// An in-memory log sink: every writer the subscriber makes appends to one buffer.
+    #[derive(Clone, Default)]
+    struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for LogBuffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` with a thread-scoped fmt subscriber (no global state) and returns its
+    /// result and what it logged. Every test that reaches the `error!` callsite goes
+    /// through here, so that callsite is never first registered while no subscriber
+    /// exists (which could cache it as disabled while another test's subscriber is
+    /// being set up on another thread).
+    fn captured<R>(f: impl FnOnce() -> R) -> (R, String) {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let result = tracing::subscriber::with_default(subscriber, f);
+        let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        (result, log)
+    }
+
+    fn header<'a>(resp: &'a HttpResponse, name: &str) -> Option<&'a str> {
+        resp.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The tracking id of a 500 body, checked to be a UUID.
+    fn tracking_id(resp: &HttpResponse) -> uuid::Uuid {
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(body["error"], "internal error");
+        uuid::Uuid::parse_str(body["trackingId"].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn panic_becomes_500_with_tracking_id() {
+        let (resp, _) =
+            captured(|| guarded("GET", "/meetmedia/api/health", || panic!("handler failed")));
+        assert_eq!(resp.status, 500);
+        assert_eq!(header(&resp, "Content-Type"), Some("application/json"));
+        assert_eq!(
+            header(&resp, "Strict-Transport-Security"),
+            Some(routes::HSTS)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(body.as_object().unwrap().len(), 2, "body: {body}");
+        tracking_id(&resp);
+    }
+
+    #[test]
+    fn tracking_id_is_logged_with_method_and_target() {
+        let (resp, log) = captured(|| {
+            guarded("POST", "/meetmedia/api/sessions?x=1", || {
+                panic!("handler failed")
+            })
+        });
+        let id = tracking_id(&resp);
+        let line = log
+            .lines()
+            .find(|l| l.contains("internal error while handling an API request"))
+            .unwrap_or_else(|| panic!("no error line in log: {log:?}"));
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(line.contains(&format!("tracking_id={id}")), "{line}");
+        assert!(line.contains("method=POST"), "{line}");
+        assert!(
+            line.contains("target=/meetmedia/api/sessions?x=1"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn returning_handler_passes_through() {
+        let expected = HttpResponse::new(201)
+            .with_header("X-Test", "yes")
+            .with_body("text/plain", b"hello".to_vec());
+        let (resp, log) = captured(|| guarded("GET", "/meetmedia/api/ping", || expected.clone()));
+        assert_eq!(resp, expected);
+        assert!(log.is_empty(), "unexpected log: {log:?}");
+    }
+
+    #[test]
+    fn each_panic_gets_its_own_tracking_id() {
+        let ((first, second), log) = captured(|| {
+            (
+                guarded("GET", "/a", || panic!("first")),
+                guarded("GET", "/b", || panic!("second")),
+            )
+        });
+        let (a, b) = (tracking_id(&first), tracking_id(&second));
+        assert_ne!(a, b);
+        assert!(log.contains(&format!("tracking_id={a}")), "{log}");
+        assert!(log.contains(&format!("tracking_id={b}")), "{log}");
     }
 }
