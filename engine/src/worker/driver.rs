@@ -94,6 +94,8 @@ impl WorkerHandle {
     ) -> io::Result<Self> {
         let (udp, listener, port) = bind_pair(&settings)?;
         settings.port = port;
+        let granted = super::udp_batch::enlarge_buffers(&udp);
+        tracing::debug!(target: "kolabmeet::worker", worker = index, port, ?granted, "media port socket buffers (receive, send)");
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let commands = Arc::new(ArrayQueue::new(COMMAND_QUEUE));

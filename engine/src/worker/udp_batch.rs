@@ -11,6 +11,36 @@ use mio::net::UdpSocket;
 /// Datagrams per system call.
 pub const BATCH: usize = 32;
 
+/// Socket buffer size asked for the media port, each way. The kernel default (about
+/// 208 KiB) holds some 170 full-size datagrams: a burst of key frames towards many
+/// consumers, or a scheduling hiccup of a few milliseconds at 100,000 packets per
+/// second, overflows it and drops packets. Linux caps the request at
+/// `net.core.rmem_max` / `wmem_max` (and doubles it for bookkeeping).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Asks for [`SOCKET_BUFFER`]-sized send and receive buffers on the media port; returns
+/// the sizes the kernel granted (receive, send), or `None` where it cannot tell.
+pub fn enlarge_buffers(udp: &UdpSocket) -> Option<(usize, usize)> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+        if let Err(e) = setsockopt(udp, sockopt::RcvBuf, &SOCKET_BUFFER) {
+            tracing::warn!(target: "kolabmeet::worker", error = %e, "media port: receive buffer not enlarged");
+        }
+        if let Err(e) = setsockopt(udp, sockopt::SndBuf, &SOCKET_BUFFER) {
+            tracing::warn!(target: "kolabmeet::worker", error = %e, "media port: send buffer not enlarged");
+        }
+        let rcv = getsockopt(udp, sockopt::RcvBuf).ok()?;
+        let snd = getsockopt(udp, sockopt::SndBuf).ok()?;
+        Some((rcv, snd))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = udp;
+        None
+    }
+}
+
 /// Reusable buffers for reading and writing batches.
 pub struct UdpBatch {
     bufs: Vec<Vec<u8>>,
@@ -198,5 +228,23 @@ mod tests {
             batch.recv(&b, |_, _| {}).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn buffers_grow_past_the_kernel_default() {
+        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let default = nix::sys::socket::getsockopt(&a, nix::sys::socket::sockopt::RcvBuf).unwrap();
+        let (rcv, snd) = enlarge_buffers(&a).expect("Linux reports the sizes");
+        // Whatever rmem_max allows, the request never shrinks the buffer, and on any
+        // machine whose limit is above the default it grows.
+        let max: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(rcv >= default && snd > 0, "{default} -> {rcv}, {snd}");
+        if max > default {
+            assert!(rcv > default, "{default} -> {rcv} (rmem_max {max})");
+        }
     }
 }
