@@ -116,6 +116,8 @@ pub struct WorkerCore {
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<EngineEvent>,
     pub(super) counters: WorkerCounters,
+    /// Packet buffers recycled between the forwarding path and the driver.
+    pub(super) pool: super::buffer_pool::BufferPool,
     /// When timers were last served.
     last_tick: Option<Instant>,
 }
@@ -148,6 +150,7 @@ impl WorkerCore {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: WorkerCounters::default(),
+            pool: super::buffer_pool::BufferPool::default(),
             last_tick: None,
         }
     }
@@ -634,6 +637,11 @@ impl WorkerCore {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
+    }
+
+    /// Gives the buffer of a sent datagram back for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.pool.give(buf);
     }
 
     /// The next event for the control plane.

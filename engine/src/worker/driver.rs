@@ -368,6 +368,7 @@ impl Driver {
                     if let Some(token) = self.queue_tcp(&t.tuple, &t.data) {
                         touched.push(token);
                     }
+                    self.core.recycle(t.data);
                 }
             }
         }
@@ -379,7 +380,9 @@ impl Driver {
                 tracing::debug!(target: "kolabmeet::worker", dropped = views.len() - sent - failed, "UDP send buffer full");
             }
         }
-        udp_out.clear();
+        for (_, data) in udp_out.drain(..) {
+            self.core.recycle(data);
+        }
         self.udp_out = udp_out;
         touched.dedup();
         for token in touched {

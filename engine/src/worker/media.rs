@@ -51,8 +51,6 @@ pub(super) struct MediaState {
     pub next_report: Option<Instant>,
     /// The wall clock at one instant (time since the Unix epoch), for NTP timestamps.
     pub wall_clock: Option<(Instant, Duration)>,
-    /// Scratch buffer for per-consumer packets.
-    pub out: Vec<u8>,
 }
 
 impl WorkerCore {
@@ -386,11 +384,12 @@ impl WorkerCore {
         if paused {
             return;
         }
-        let consumers = self.media.fanout.get(&pid).cloned().unwrap_or_default();
+        // Taken out for the loop (nothing in it changes the fan-out) and put back after.
+        let consumers = self.media.fanout.get_mut(&pid).map(std::mem::take);
+        let consumers = consumers.unwrap_or_default();
         let abs_send_time = self.abs_send_time(now);
-        let mut out = std::mem::take(&mut self.media.out);
         let mut key_frame_needed = Vec::new();
-        for cid in consumers {
+        for &cid in &consumers {
             let Some(c) = self.media.consumers.get_mut(&cid) else {
                 continue;
             };
@@ -409,8 +408,10 @@ impl WorkerCore {
                 transport_seq: *seq,
                 abs_send_time,
             };
+            let mut out = self.pool.take();
             let forwarded = c.forward(now, &ingress, &packet, ctx, &mut out);
             let Forwarded::Yes { layer, switched } = forwarded else {
+                self.pool.give(out);
                 // Still waiting for a key frame on its layer: keep asking (throttled).
                 if let Some(stream) = c.waiting_for_key_frame() {
                     key_frame_needed.push(stream);
@@ -435,16 +436,17 @@ impl WorkerCore {
                     }),
                 });
             }
-            if tentry.transport.protect_rtp(&mut out)
-                && let Some(tuple) = tentry.transport.selected_tuple()
-            {
-                self.transmits.push_back(crate::transport::Transmit {
-                    tuple,
-                    data: out.clone(),
-                });
+            match tentry.transport.selected_tuple() {
+                Some(tuple) if tentry.transport.protect_rtp(&mut out) => {
+                    self.transmits
+                        .push_back(crate::transport::Transmit { tuple, data: out });
+                }
+                _ => self.pool.give(out),
             }
         }
-        self.media.out = out;
+        if let Some(list) = self.media.fanout.get_mut(&pid) {
+            *list = consumers;
+        }
         key_frame_needed.sort_unstable();
         key_frame_needed.dedup();
         for stream in key_frame_needed {

@@ -2,6 +2,7 @@
 //! core ([`core`]) that hosts whole rooms; [`WorkerEngine`] is the control plane's view of
 //! them all (the [`MediaEngine`](crate::MediaEngine) trait).
 
+mod buffer_pool;
 pub mod core;
 pub mod driver;
 mod engine;

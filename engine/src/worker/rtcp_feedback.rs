@@ -126,26 +126,25 @@ impl WorkerCore {
         };
         let tcc_ext = c.transport_cc_ext();
         let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
-        let mut out = std::mem::take(&mut self.media.out);
         // A NACK names at most 17 packets per entry; a hostile one cannot make more
         // work than its own size, and the buffer answers each packet once per RTT.
         for lost in lost {
-            if !c
+            let mut out = self.pool.take();
+            let resent = c
                 .stream
-                .retransmit(now, lost, tcc_ext.map(|x| (x, *seq)), &mut out)
-            {
+                .retransmit(now, lost, tcc_ext.map(|x| (x, *seq)), &mut out);
+            if !resent {
+                self.pool.give(out);
                 continue;
             }
             if tcc_ext.is_some() {
                 *seq = seq.wrapping_add(1);
             }
             if entry.transport.protect_rtp(&mut out) {
-                self.transmits.push_back(Transmit {
-                    tuple,
-                    data: out.clone(),
-                });
+                self.transmits.push_back(Transmit { tuple, data: out });
+            } else {
+                self.pool.give(out);
             }
         }
-        self.media.out = out;
     }
 }
