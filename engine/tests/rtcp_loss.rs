@@ -319,3 +319,27 @@ fn a_lossy_receiver_report_lowers_the_consumer_score() {
     sim.send_rtcp(RECEIVER, junk);
     assert_eq!(sim.core.counters().malformed_rtcp, before + 1);
 }
+
+#[test]
+fn a_gap_too_large_to_nack_asks_the_sender_for_a_key_frame() {
+    let Call { mut sim, .. } = call();
+    sim.send(SENDER, video(0, true));
+    // Past the key-frame request delay of the consumer's start.
+    sim.advance(Duration::from_secs(4));
+    sim.send(SENDER, video(1, false));
+    rtcp_of(&mut sim, SENDER);
+    let plis = |sim: &mut Sim| {
+        rtcp_of(sim, SENDER)
+            .iter()
+            .flat_map(|c| packets(c).collect::<Vec<_>>())
+            .filter(|p| matches!(p, Ok(RtcpPacket::Pli(p)) if p.media_ssrc() == SSRC))
+            .count()
+    };
+    // 1,500 packets missing: more than the NACK list holds.
+    sim.send(SENDER, video(1502, false));
+    assert_eq!(plis(&mut sim), 1, "a PLI instead of 1,500 NACKs");
+    // A small gap is NACKed, not answered with a key frame request.
+    sim.send(SENDER, video(1505, false));
+    sim.advance(Duration::from_millis(50));
+    assert_eq!(plis(&mut sim), 0);
+}

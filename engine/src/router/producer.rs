@@ -58,6 +58,8 @@ pub struct Ingress {
     pub frame: FrameInfo,
     /// It arrived over RTX (a retransmission).
     pub repaired: bool,
+    /// It revealed a gap too large to repair by NACK: the stream needs a key frame.
+    pub key_frame_required: bool,
 }
 
 /// A producer.
@@ -288,17 +290,19 @@ impl Producer {
         };
         let (seq, ts) = (packet.sequence_number(), packet.timestamp());
         let s = &mut self.streams[stream];
+        let mut key_frame_required = false;
         if repaired {
             s.stats.on_retransmission(now, seq, frame.key_frame);
         } else {
             s.last_packet = Some(now);
             s.packets += 1;
-            s.stats.on_packet(now, seq, ts, frame.key_frame);
+            key_frame_required = s.stats.on_packet(now, seq, ts, frame.key_frame);
         }
         Some(Ingress {
             stream,
             frame,
             repaired,
+            key_frame_required,
         })
     }
 }

@@ -77,8 +77,9 @@ impl RecvStats {
         self.score.score()
     }
 
-    /// A media packet (`seq`, RTP timestamp `ts`) arrived now.
-    pub fn on_packet(&mut self, now: Instant, seq: u16, ts: u32, key_frame: bool) {
+    /// A media packet (`seq`, RTP timestamp `ts`) arrived now. Returns whether the gap
+    /// it revealed is too large to repair by NACK, so a key frame is needed.
+    pub fn on_packet(&mut self, now: Instant, seq: u16, ts: u32, key_frame: bool) -> bool {
         let ext = self.unwrapper.unwrap(seq);
         self.base = Some(self.base.map_or(ext, |b| b.min(ext)));
         self.first.get_or_insert((ext, seq));
@@ -98,9 +99,9 @@ impl RecvStats {
                 .wrapping_sub((self.jitter_q4 + 8) >> 4);
         }
         self.last_transit = Some(transit);
-        if let Some(n) = self.nack.as_mut() {
-            n.received(now, seq, key_frame, false);
-        }
+        self.nack
+            .as_mut()
+            .is_some_and(|n| n.received(now, seq, key_frame, false).key_frame_required)
     }
 
     /// A packet recovered over RTX arrived now.

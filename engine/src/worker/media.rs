@@ -447,6 +447,9 @@ impl WorkerCore {
         if let Some(list) = self.media.fanout.get_mut(&pid) {
             *list = consumers;
         }
+        if ingress.key_frame_required {
+            key_frame_needed.push(ingress.stream);
+        }
         key_frame_needed.sort_unstable();
         key_frame_needed.dedup();
         for stream in key_frame_needed {
