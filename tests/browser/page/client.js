@@ -183,10 +183,49 @@ async function transportStats() {
   return out;
 }
 
+/**
+ * What the server's RTCP told this browser: per producer, the `remote-inbound-rtp` stats
+ * that Chromium builds from the server's receiver reports (round-trip time from LSR/DLSR,
+ * losses); per consumer, the `remote-outbound-rtp` stats it builds from the server's
+ * sender reports, next to what it received.
+ */
+async function rtcpStats() {
+  const producers = [];
+  for (const [source, p] of state.producers) {
+    for (const r of (await p.getStats()).values()) {
+      if (r.type !== 'remote-inbound-rtp') continue;
+      producers.push({
+        source,
+        kind: r.kind,
+        ssrc: r.ssrc,
+        roundTripTime: r.roundTripTime,
+        rttMeasurements: r.roundTripTimeMeasurements ?? 0,
+        packetsLost: r.packetsLost,
+      });
+    }
+  }
+  const consumers = [];
+  for (const [id, { consumer, kind }] of state.consumers) {
+    const report = await consumer.getStats();
+    const inbound = [...report.values()].find((r) => r.type === 'inbound-rtp');
+    for (const r of report.values()) {
+      if (r.type !== 'remote-outbound-rtp') continue;
+      consumers.push({
+        id,
+        kind,
+        packetsSent: r.packetsSent,
+        reportsSent: r.reportsSent,
+        packetsReceived: inbound?.packetsReceived ?? 0,
+      });
+    }
+  }
+  return { producers, consumers };
+}
+
 function leave() {
   state.socket.disconnect();
   state.sendTransport?.close();
   state.recvTransport?.close();
 }
 
-window.kolab = { start, stats, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state, log: () => state.log };
+window.kolab = { start, stats, rtcpStats, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state, log: () => state.log };
