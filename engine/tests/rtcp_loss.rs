@@ -125,6 +125,20 @@ fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
     assert_eq!((r.ssrc(), r.payload_type()), (rtx_ssrc, rtx_pt));
     assert_eq!(&r.payload()[..2], &lost_seq.to_be_bytes(), "OSN first");
     assert_eq!(&r.payload()[2..], &lost_payload[..]);
+    // Its transport-wide sequence number is a fresh one, after the last forwarded
+    // packet's (the receiver's bandwidth estimation counts every packet on the wire).
+    let tcc_id = consumed["rtpParameters"]["headerExtensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["uri"].as_str().unwrap().contains("transport-wide-cc"))
+        .map(|e| e["id"].as_u64().unwrap() as u8)
+        .unwrap();
+    let tcc =
+        |p: &RtpPacket<&[u8]>| u16::from_be_bytes(p.extension(tcc_id).unwrap().try_into().unwrap());
+    let last = RtpPacket::parse(&sent[9][..]).unwrap();
+    assert_eq!(tcc(&r), tcc(&last).wrapping_add(1));
+    assert_eq!(r.timestamp(), lost.timestamp(), "sent with its timestamp");
 
     // Asked again at once: not resent (once per RTT); later it is, with the next RTX
     // sequence number.

@@ -3,6 +3,7 @@
 //! buffer with its SSRC, sequence numbers and timestamps, so that the receiver sees one
 //! continuous stream across simulcast layer switches (which happen only on key frames).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
@@ -295,9 +296,31 @@ impl Consumer {
         Some(mapped.unwrap_or((wall_ntp, own)))
     }
 
-    /// The transport-cc extension id this consumer writes (for retransmissions).
-    pub fn transport_cc_ext(&self) -> Option<u8> {
-        self.tcc_ext
+    /// Writes into `out` the retransmission of the packet this consumer sent as `seq`, if
+    /// it is kept and may be resent now: the router's packet written again with the same
+    /// sequence number and timestamp and fresh per-send values (`ctx`: transport-wide
+    /// sequence number, abs-send-time), then wrapped in RTX where negotiated.
+    pub fn retransmit(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        ctx: SendContext,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some(stored) = self.stream.resend(now, seq) else {
+            return false;
+        };
+        let Ok(src) = RtpPacket::parse(&stored.packet[..]) else {
+            return false;
+        };
+        self.write(&src, seq, stored.timestamp, ctx, out);
+        self.stream.wrap_retransmission(seq, out)
+    }
+
+    /// Whether this consumer keeps what it sends for NACK answers (so forwarding should
+    /// share the router's packet with it).
+    pub fn keeps_sent_packets(&self) -> bool {
+        self.stream.keeps_sent_packets()
     }
 
     /// Forwards `packet` (in router terms, from `ingress.stream`) if this consumer wants it,
@@ -307,6 +330,7 @@ impl Consumer {
         now: Instant,
         ingress: &Ingress,
         packet: &RtpPacket<&[u8]>,
+        source: Option<&Arc<[u8]>>,
         ctx: SendContext,
         out: &mut Vec<u8>,
     ) -> Forwarded {
@@ -353,7 +377,7 @@ impl Consumer {
         let out_seq = in_seq.wrapping_add(self.seq_offset);
         let out_ts = packet.timestamp().wrapping_add(self.ts_offset);
         self.write(packet, out_seq, out_ts, ctx, out);
-        self.stream.on_sent(now, out);
+        self.stream.on_sent(now, out, source);
         if self
             .last_seq
             .is_none_or(|l| out_seq.wrapping_sub(l) < 0x8000)

@@ -3,11 +3,14 @@
 //! (RFC 3550 §6.4.1), and its score from the receiver's reports (mediasoup's
 //! `RtpStreamSend`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtp::RtpPacket;
 
-use crate::rtp_stream::{RetransmissionBuffer, RetransmissionBufferConfig, StreamScore};
+use crate::rtp_stream::{
+    RetransmissionBuffer, RetransmissionBufferConfig, StoredPacket, StreamScore,
+};
 
 /// A receiver report block about this stream, as the worker read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +83,19 @@ impl SendStream {
         self.rtt
     }
 
+    /// Whether sent packets are kept for NACK answers.
+    pub fn keeps_sent_packets(&self) -> bool {
+        self.buffer.is_some()
+    }
+
     /// Whether anything was sent (an SR is due only then).
     pub fn has_sent(&self) -> bool {
         self.last.is_some()
     }
 
-    /// `packet` (a complete RTP packet, not yet protected) was sent now.
-    pub fn on_sent(&mut self, now: Instant, packet: &[u8]) {
+    /// `packet` (a complete RTP packet, not yet protected) was sent now, written from
+    /// `source` (the router's packet): the source is kept, shared, for NACK answers.
+    pub fn on_sent(&mut self, now: Instant, packet: &[u8], source: Option<&Arc<[u8]>>) {
         let Ok(p) = RtpPacket::parse(packet) else {
             return;
         };
@@ -98,39 +107,33 @@ impl SendStream {
         if newer {
             self.last = Some((p.timestamp(), now));
         }
-        if let Some(b) = self.buffer.as_mut() {
+        if let Some(b) = self.buffer.as_mut()
+            && let Some(source) = source
+        {
+            let stored = StoredPacket {
+                packet: source.clone(),
+                timestamp: p.timestamp(),
+            };
             // A duplicate or a too old number is simply not kept.
-            let _ = b.insert(now, p.sequence_number(), packet);
+            let _ = b.insert(now, p.sequence_number(), stored);
         }
     }
 
-    /// Writes into `out` the resend of `seq` (an RTX packet carrying the original
-    /// sequence number first, or the original packet again without RTX), if it is kept
-    /// and may be resent now (not within one RTT of its last resend). `tcc` is the
-    /// transport-cc extension id and the new transport-wide sequence number the resend
-    /// gets (the sender's bandwidth estimation counts every packet on the wire).
-    pub fn retransmit(
-        &mut self,
-        now: Instant,
-        seq: u16,
-        tcc: Option<(u8, u16)>,
-        out: &mut Vec<u8>,
-    ) -> bool {
-        let Some(stored) = self.buffer.as_mut().and_then(|b| b.resend(now, seq)) else {
-            return false;
-        };
-        out.clear();
-        out.extend_from_slice(stored);
+    /// The packet sent as `seq`, if it is kept and may be resent now (not within one RTT
+    /// of its last resend, not too often); the consumer writes it again and hands it to
+    /// [`SendStream::wrap_retransmission`].
+    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<StoredPacket> {
+        self.buffer.as_mut().and_then(|b| b.resend(now, seq))
+    }
+
+    /// Turns the rewritten packet `seq` in `out` into its retransmission: an RTX packet
+    /// (RFC 4588 §4: RTX SSRC, payload type and sequence number, the original sequence
+    /// number first in the payload) where RTX was negotiated, else the packet as it was.
+    pub fn wrap_retransmission(&mut self, seq: u16, out: &mut Vec<u8>) -> bool {
         let header_len = {
             let Ok(mut p) = RtpPacket::parse(&mut out[..]) else {
                 return false;
             };
-            if let Some((id, n)) = tcc
-                && let Some(v) = p.extension_mut(id)
-                && v.len() == 2
-            {
-                v.copy_from_slice(&n.to_be_bytes());
-            }
             if let Some((rtx_ssrc, rtx_pt, next)) = self.rtx.as_mut() {
                 p.set_ssrc(*rtx_ssrc);
                 p.set_payload_type(*rtx_pt);
@@ -140,7 +143,6 @@ impl SendStream {
             p.header_len()
         };
         if self.rtx.is_some() {
-            // RFC 4588 §4: the original sequence number leads the payload.
             out.splice(header_len..header_len, seq.to_be_bytes());
         }
         self.retransmitted += 1;
@@ -211,51 +213,83 @@ mod tests {
         p
     }
 
+    /// What the consumer does with a NACKed number: takes the kept source, writes it
+    /// again (here: the sent packet, rebuilt), and wraps it.
+    fn resend(s: &mut SendStream, now: Instant, seq: u16, out: &mut Vec<u8>) -> bool {
+        let Some(stored) = s.resend(now, seq) else {
+            return false;
+        };
+        *out = packet(seq, stored.timestamp);
+        s.wrap_retransmission(seq, out)
+    }
+
     #[test]
-    fn answers_nacks_over_rtx_once_per_rtt() {
+    fn keeps_sources_shared_and_answers_nacks_over_rtx_once_per_rtt() {
         let t0 = Instant::now();
         let mut s = SendStream::new(555, 90_000, true, Some((666, 102)));
+        let sources: Vec<Arc<[u8]>> = (0..10u8).map(|i| Arc::from(&[i; 30][..])).collect();
         for i in 0..10u16 {
-            s.on_sent(t0, &packet(100 + i, 3000 * u32::from(i)));
+            let source = &sources[usize::from(i)];
+            s.on_sent(t0, &packet(100 + i, 3000 * u32::from(i)), Some(source));
         }
         assert_eq!((s.packets, s.octets), (10, 40));
-        let mut out = Vec::new();
-        assert!(s.retransmit(t0, 104, Some((5, 900)), &mut out));
+        let stored = s.resend(t0, 104).unwrap();
+        assert!(
+            Arc::ptr_eq(&stored.packet, &sources[4]),
+            "the source itself, not a copy"
+        );
+        assert_eq!(stored.timestamp, 12_000, "the timestamp it was sent with");
+        let mut out = packet(104, 12_000);
+        assert!(s.wrap_retransmission(104, &mut out));
         let p = RtpPacket::parse(&out[..]).unwrap();
         assert_eq!(
             (p.ssrc(), p.payload_type(), p.sequence_number()),
             (666, 102, 0)
         );
         assert_eq!(p.payload(), &[0, 104, 1, 2, 3, 4], "OSN, then the payload");
-        assert_eq!(
-            p.extension(5),
-            Some(&900u16.to_be_bytes()[..]),
-            "new transport seq"
-        );
         assert_eq!(p.timestamp(), 12_000);
         // Within an RTT: not again; after: yes, with the next RTX number.
-        assert!(!s.retransmit(t0 + Duration::from_millis(50), 104, None, &mut out));
-        assert!(s.retransmit(t0 + Duration::from_millis(150), 104, None, &mut out));
+        assert!(!resend(
+            &mut s,
+            t0 + Duration::from_millis(50),
+            104,
+            &mut out
+        ));
+        assert!(resend(
+            &mut s,
+            t0 + Duration::from_millis(150),
+            104,
+            &mut out
+        ));
         assert_eq!(RtpPacket::parse(&out[..]).unwrap().sequence_number(), 1);
         // Never sent, or too old: nothing.
-        assert!(!s.retransmit(t0, 99, None, &mut out));
-        assert!(!s.retransmit(t0 + Duration::from_secs(3), 105, None, &mut out));
+        assert!(!resend(&mut s, t0, 99, &mut out));
+        assert!(!resend(&mut s, t0 + Duration::from_secs(3), 105, &mut out));
         assert_eq!(s.retransmitted, 2);
+        drop(stored);
+        s.clear();
+        assert_eq!(Arc::strong_count(&sources[4]), 1, "released on clear");
     }
 
     #[test]
     fn without_rtx_the_packet_is_resent_as_it_was() {
         let t0 = Instant::now();
         let mut s = SendStream::new(555, 90_000, true, None);
-        s.on_sent(t0, &packet(7, 1));
+        let source: Arc<[u8]> = Arc::from(&b"src"[..]);
+        s.on_sent(t0, &packet(7, 1), Some(&source));
         let mut out = Vec::new();
-        assert!(s.retransmit(t0, 7, None, &mut out));
+        assert!(resend(&mut s, t0, 7, &mut out));
         assert_eq!(out, packet(7, 1));
         // Audio without NACK keeps nothing.
         let mut a = SendStream::new(1, 48_000, false, None);
-        a.on_sent(t0, &packet(7, 1));
-        assert!(!a.retransmit(t0, 7, None, &mut out));
+        a.on_sent(t0, &packet(7, 1), Some(&source));
+        assert!(!resend(&mut a, t0, 7, &mut out));
         assert_eq!(a.packets, 1);
+        assert_eq!(
+            Arc::strong_count(&source),
+            2,
+            "only the video stream holds it"
+        );
     }
 
     #[test]
@@ -264,7 +298,7 @@ mod tests {
         let mut s = SendStream::new(555, 90_000, true, None);
         assert_eq!(s.rtp_time_at(t0), None);
         for i in 0..100u16 {
-            s.on_sent(t0, &packet(i, 1000));
+            s.on_sent(t0, &packet(i, 1000), None);
         }
         assert_eq!(s.rtp_time_at(t0 + Duration::from_millis(100)), Some(10_000));
         let ntp: u64 = 0x0123_4567_89ab_cdef;

@@ -30,7 +30,8 @@ pub use key_frame_requests::KeyFrameRequestManager;
 pub use nack_generator::{NackGenerator, NackOutcome};
 pub use rate_calculator::RateCalculator;
 pub use retransmission_buffer::{
-    RetransmissionBuffer, RetransmissionBufferConfig, RetransmissionBufferError, StoredPacketInfo,
+    RetransmissionBuffer, RetransmissionBufferConfig, RetransmissionBufferError, StoredPacket,
+    StoredPacketInfo,
 };
 pub use seq_manager::SeqManager;
 pub use seq_num::{SeqUnwrapper, TimestampUnwrapper, seq_delta, seq_newer, seq_older, ts_newer};

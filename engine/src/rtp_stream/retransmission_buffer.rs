@@ -11,14 +11,17 @@
 //!   timestamp, here by the injected time of storage);
 //! * packets larger than [`MAX_PACKET_LEN`] are refused.
 //!
-//! Packet bytes are copied into `Vec<u8>`s taken from a small pool of recycled buffers,
-//! so in steady state (one eviction per insertion) nothing is allocated.
+//! A slot holds a shared reference to the packet as the router received it (the same
+//! allocation for every consumer of the packet, as mediasoup's buffers share one packet)
+//! and the timestamp it was sent with; the consumer rewrites it again when resending.
+//! Storing costs a reference count per consumer, not a copy.
 //!
 //! Resending follows mediasoup: a packet is not resent again within one RTT of its last
 //! resend (default RTT 100 ms when unknown), and here also at most
 //! [`RetransmissionBufferConfig::max_resends`] times.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::seq_num::seq_newer;
@@ -35,8 +38,16 @@ pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
 pub const DEFAULT_MAX_RESENDS: u8 = 10;
 /// Largest packet stored (mediasoup `MtuSize`).
 pub const MAX_PACKET_LEN: usize = 1500;
-/// Most recycled buffers kept for reuse.
-const POOL_MAX: usize = 64;
+
+/// A packet kept for resending: the router's packet, shared, and the timestamp the
+/// stream sent it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPacket {
+    /// The packet in router terms (before the consumer's rewriting).
+    pub packet: Arc<[u8]>,
+    /// The RTP timestamp it was sent with.
+    pub timestamp: u32,
+}
 
 /// Limits of a [`RetransmissionBuffer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +106,7 @@ pub struct StoredPacketInfo {
 
 #[derive(Debug)]
 struct Slot {
-    data: Vec<u8>,
+    data: StoredPacket,
     info: StoredPacketInfo,
 }
 
@@ -109,7 +120,6 @@ pub struct RetransmissionBuffer {
     slots: VecDeque<Option<Slot>>,
     oldest_seq: u16,
     stored: usize,
-    pool: Vec<Vec<u8>>,
 }
 
 impl RetransmissionBuffer {
@@ -121,7 +131,6 @@ impl RetransmissionBuffer {
             slots: VecDeque::new(),
             oldest_seq: 0,
             stored: 0,
-            pool: Vec::new(),
         }
     }
 
@@ -138,10 +147,10 @@ impl RetransmissionBuffer {
         &mut self,
         now: Instant,
         seq: u16,
-        packet: &[u8],
+        packet: StoredPacket,
     ) -> Result<(), RetransmissionBufferError> {
-        if packet.len() > MAX_PACKET_LEN {
-            return Err(RetransmissionBufferError::TooLarge(packet.len()));
+        if packet.packet.len() > MAX_PACKET_LEN {
+            return Err(RetransmissionBufferError::TooLarge(packet.packet.len()));
         }
         self.expire(now);
         let max = usize::from(self.config.max_items.max(1));
@@ -196,8 +205,8 @@ impl RetransmissionBuffer {
     }
 
     /// The stored packet with sequence number `seq`.
-    pub fn get(&self, seq: u16) -> Option<&[u8]> {
-        self.slot(seq).map(|s| s.data.as_slice())
+    pub fn get(&self, seq: u16) -> Option<&StoredPacket> {
+        self.slot(seq).map(|s| &s.data)
     }
 
     /// Bookkeeping of the stored packet with sequence number `seq`.
@@ -229,9 +238,9 @@ impl RetransmissionBuffer {
     }
 
     /// [`Self::mark_resent`] and, if allowed, the packet to resend.
-    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<&[u8]> {
+    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<StoredPacket> {
         if self.mark_resent(now, seq) {
-            self.get(seq)
+            self.get(seq).cloned()
         } else {
             None
         }
@@ -248,13 +257,9 @@ impl RetransmissionBuffer {
         }
     }
 
-    /// Evicts everything (buffers are kept for reuse).
+    /// Evicts everything.
     pub fn clear(&mut self) {
-        while let Some(entry) = self.slots.pop_front() {
-            if let Some(slot) = entry {
-                self.recycle(slot);
-            }
-        }
+        self.slots.clear();
         self.stored = 0;
     }
 
@@ -273,13 +278,10 @@ impl RetransmissionBuffer {
         self.slots.get(idx).and_then(Option::as_ref)
     }
 
-    fn make_slot(&mut self, now: Instant, packet: &[u8]) -> Slot {
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(packet);
+    fn make_slot(&mut self, now: Instant, packet: StoredPacket) -> Slot {
         self.stored += 1;
         Slot {
-            data,
+            data: packet,
             info: StoredPacketInfo {
                 stored_at: now,
                 resent_at: None,
@@ -288,17 +290,10 @@ impl RetransmissionBuffer {
         }
     }
 
-    fn recycle(&mut self, slot: Slot) {
-        self.stored = self.stored.saturating_sub(1);
-        if self.pool.len() < POOL_MAX {
-            self.pool.push(slot.data);
-        }
-    }
-
     /// Removes the oldest packet and the empty slots after it.
     fn remove_oldest(&mut self) {
-        if let Some(Some(slot)) = self.slots.pop_front() {
-            self.recycle(slot);
+        if let Some(Some(_)) = self.slots.pop_front() {
+            self.stored = self.stored.saturating_sub(1);
         }
         self.oldest_seq = self.oldest_seq.wrapping_add(1);
         while let Some(None) = self.slots.front() {
@@ -316,6 +311,17 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    fn pk(bytes: &[u8]) -> StoredPacket {
+        StoredPacket {
+            packet: Arc::from(bytes),
+            timestamp: 0,
+        }
+    }
+
+    fn bytes(b: &RetransmissionBuffer, seq: u16) -> Option<&[u8]> {
+        b.get(seq).map(|p| &p.packet[..])
+    }
+
     fn buf(max_items: u16) -> RetransmissionBuffer {
         RetransmissionBuffer::new(RetransmissionBufferConfig {
             max_items,
@@ -328,13 +334,14 @@ mod tests {
         let t0 = Instant::now();
         let mut b = buf(100);
         for (i, seq) in [65534u16, 65535, 0, 1].into_iter().enumerate() {
-            b.insert(t0 + ms(i as u64), seq, &[seq as u8; 3]).unwrap();
+            b.insert(t0 + ms(i as u64), seq, pk(&[seq as u8; 3]))
+                .unwrap();
         }
         assert_eq!(b.len(), 4);
-        assert_eq!(b.get(65535), Some(&[255u8; 3][..]));
-        assert_eq!(b.get(1), Some(&[1u8; 3][..]));
-        assert_eq!(b.get(2), None);
-        assert_eq!(b.get(65533), None);
+        assert_eq!(bytes(&b, 65535), Some(&[255u8; 3][..]));
+        assert_eq!(bytes(&b, 1), Some(&[1u8; 3][..]));
+        assert_eq!(bytes(&b, 2), None);
+        assert_eq!(bytes(&b, 65533), None);
         assert_eq!(b.info(0).map(|i| i.stored_at), Some(t0 + ms(2)));
     }
 
@@ -342,30 +349,30 @@ mod tests {
     fn duplicates_gaps_and_out_of_order() {
         let t0 = Instant::now();
         let mut b = buf(100);
-        b.insert(t0, 10, b"a").unwrap();
-        b.insert(t0, 13, b"d").unwrap();
-        assert_eq!(b.get(11), None);
+        b.insert(t0, 10, pk(b"a")).unwrap();
+        b.insert(t0, 13, pk(b"d")).unwrap();
+        assert_eq!(bytes(&b, 11), None);
         // Fill a gap.
-        b.insert(t0, 12, b"c").unwrap();
-        assert_eq!(b.get(12), Some(&b"c"[..]));
+        b.insert(t0, 12, pk(b"c")).unwrap();
+        assert_eq!(bytes(&b, 12), Some(&b"c"[..]));
         assert_eq!(
-            b.insert(t0, 13, b"x"),
+            b.insert(t0, 13, pk(b"x")),
             Err(RetransmissionBufferError::Duplicate(13))
         );
         // Older than the oldest, still fits.
-        b.insert(t0, 8, b"z").unwrap();
-        assert_eq!(b.get(8), Some(&b"z"[..]));
-        assert_eq!(b.get(9), None);
+        b.insert(t0, 8, pk(b"z")).unwrap();
+        assert_eq!(bytes(&b, 8), Some(&b"z"[..]));
+        assert_eq!(bytes(&b, 9), None);
         assert_eq!(b.len(), 4);
         // 44 behind the oldest still fits; 5544 behind does not.
-        b.insert(t0, 65500, b"w").unwrap();
+        b.insert(t0, 65500, pk(b"w")).unwrap();
         assert_eq!(b.len(), 5);
         assert_eq!(
-            b.insert(t0, 60000, b"o"),
+            b.insert(t0, 60000, pk(b"o")),
             Err(RetransmissionBufferError::TooOld(60000))
         );
         assert_eq!(
-            b.insert(t0, 1, &[0; MAX_PACKET_LEN + 1]),
+            b.insert(t0, 1, pk(&[0; MAX_PACKET_LEN + 1])),
             Err(RetransmissionBufferError::TooLarge(MAX_PACKET_LEN + 1))
         );
     }
@@ -375,20 +382,20 @@ mod tests {
         let t0 = Instant::now();
         let mut b = buf(50);
         for i in 0..500u16 {
-            b.insert(t0, i.wrapping_add(65400), b"p").unwrap();
+            b.insert(t0, i.wrapping_add(65400), pk(b"p")).unwrap();
             assert!(b.slots.len() <= 50);
         }
         assert_eq!(b.len(), 50);
-        assert!(b.get(65400u16.wrapping_add(449)).is_none());
-        assert!(b.get(65400u16.wrapping_add(450)).is_some());
+        assert!(bytes(&b, 65400u16.wrapping_add(449)).is_none());
+        assert!(bytes(&b, 65400u16.wrapping_add(450)).is_some());
         // A jump larger than the buffer clears it.
-        b.insert(t0, 30000, b"j").unwrap();
+        b.insert(t0, 30000, pk(b"j")).unwrap();
         assert_eq!(b.len(), 1);
         // A gap evicts just enough.
-        b.insert(t0, 30040, b"k").unwrap();
-        b.insert(t0, 30060, b"l").unwrap();
-        assert_eq!(b.get(30000), None);
-        assert!(b.get(30040).is_some());
+        b.insert(t0, 30040, pk(b"k")).unwrap();
+        b.insert(t0, 30060, pk(b"l")).unwrap();
+        assert_eq!(bytes(&b, 30000), None);
+        assert!(bytes(&b, 30040).is_some());
         assert!(b.slots.len() <= 50);
     }
 
@@ -396,15 +403,15 @@ mod tests {
     fn bounded_by_age() {
         let t0 = Instant::now();
         let mut b = RetransmissionBuffer::new(RetransmissionBufferConfig::audio());
-        b.insert(t0, 1, b"1").unwrap();
-        b.insert(t0 + ms(500), 2, b"2").unwrap();
-        b.insert(t0 + ms(1000), 3, b"3").unwrap();
+        b.insert(t0, 1, pk(b"1")).unwrap();
+        b.insert(t0 + ms(500), 2, pk(b"2")).unwrap();
+        b.insert(t0 + ms(1000), 3, pk(b"3")).unwrap();
         // 1 expired at insertion time.
-        assert_eq!(b.get(1), None);
+        assert_eq!(bytes(&b, 1), None);
         assert_eq!(b.len(), 2);
         b.expire(t0 + ms(1600));
-        assert_eq!(b.get(2), None);
-        assert!(b.get(3).is_some());
+        assert_eq!(bytes(&b, 2), None);
+        assert!(bytes(&b, 3).is_some());
         // Too old to resend even before expire().
         assert!(!b.mark_resent(t0 + ms(2000), 3));
         b.expire(t0 + ms(2000));
@@ -418,8 +425,8 @@ mod tests {
             max_resends: 3,
             ..RetransmissionBufferConfig::video()
         });
-        b.insert(t0, 7, b"seven").unwrap();
-        assert_eq!(b.resend(t0 + ms(10), 7), Some(&b"seven"[..]));
+        b.insert(t0, 7, pk(b"seven")).unwrap();
+        assert_eq!(b.resend(t0 + ms(10), 7), Some(pk(b"seven")));
         // Within the default 100 ms RTT.
         assert_eq!(b.resend(t0 + ms(110), 7), None);
         assert!(b.mark_resent(t0 + ms(111), 7));
@@ -434,22 +441,34 @@ mod tests {
     }
 
     #[test]
-    fn reuses_buffers() {
+    fn shares_packets_and_releases_them_on_eviction() {
         let t0 = Instant::now();
-        let mut b = buf(4);
-        for i in 0..4u16 {
-            b.insert(t0, i, &[1; 1200]).unwrap();
+        let shared: Arc<[u8]> = Arc::from(&[1u8; 1200][..]);
+        let mut a = buf(4);
+        let mut b2 = buf(4);
+        for (i, x) in [&mut a, &mut b2].into_iter().enumerate() {
+            let p = StoredPacket {
+                packet: shared.clone(),
+                timestamp: 90 * i as u32,
+            };
+            x.insert(t0, 7, p).unwrap();
         }
-        for i in 4..100u16 {
-            b.insert(t0, i, &[2; 1200]).unwrap();
-            assert!(b.pool.len() <= 1);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            3,
+            "one allocation, two references"
+        );
+        assert_eq!(a.get(7).unwrap().timestamp, 0);
+        assert_eq!(b2.get(7).unwrap().timestamp, 90);
+        for i in 8..20u16 {
+            a.insert(t0, i, pk(b"x")).unwrap();
         }
-        b.clear();
-        assert!(b.is_empty());
-        assert_eq!(b.pool.len(), 4);
-        assert!(b.pool.iter().all(|v| v.capacity() >= 1200));
-        b.insert(t0, 5, b"x").unwrap();
-        assert_eq!(b.pool.len(), 3);
+        b2.clear();
+        assert_eq!(
+            Arc::strong_count(&shared),
+            1,
+            "evicted and cleared: released"
+        );
     }
 
     #[test]
@@ -460,7 +479,7 @@ mod tests {
         for i in 0..20_000u64 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let seq = (x >> 12) as u16;
-            let _ = b.insert(t0 + ms(i / 10), seq, &[0; 16]);
+            let _ = b.insert(t0 + ms(i / 10), seq, pk(&[0; 16]));
             let _ = b.resend(t0 + ms(i / 10), seq.wrapping_add(3));
             assert!(b.slots.len() <= usize::from(DEFAULT_MAX_ITEMS));
             assert!(b.len() <= b.slots.len());

@@ -389,6 +389,9 @@ impl WorkerCore {
         let consumers = consumers.unwrap_or_default();
         let abs_send_time = self.abs_send_time(now);
         let mut key_frame_needed = Vec::new();
+        // The router's packet, shared by every consumer that keeps what it sends for
+        // NACK answers: one allocation per packet, not one copy per consumer.
+        let mut source: Option<std::sync::Arc<[u8]>> = None;
         for &cid in &consumers {
             let Some(c) = self.media.consumers.get_mut(&cid) else {
                 continue;
@@ -409,7 +412,10 @@ impl WorkerCore {
                 abs_send_time,
             };
             let mut out = self.pool.take();
-            let forwarded = c.forward(now, &ingress, &packet, ctx, &mut out);
+            if source.is_none() && c.keeps_sent_packets() {
+                source = Some(std::sync::Arc::from(packet.as_bytes()));
+            }
+            let forwarded = c.forward(now, &ingress, &packet, source.as_ref(), ctx, &mut out);
             let Forwarded::Yes { layer, switched } = forwarded else {
                 self.pool.give(out);
                 // Still waiting for a key frame on its layer: keep asking (throttled).
@@ -499,7 +505,7 @@ impl WorkerCore {
     }
 
     /// abs-send-time now: 6.18 fixed-point seconds, 24 bits.
-    fn abs_send_time(&mut self, now: Instant) -> u32 {
+    pub(super) fn abs_send_time(&mut self, now: Instant) -> u32 {
         let epoch = *self.epoch.get_or_insert(now);
         let d = now.saturating_duration_since(epoch);
         let fixed = (d.as_secs() << 18) + ((u64::from(d.subsec_nanos()) << 18) / 1_000_000_000);

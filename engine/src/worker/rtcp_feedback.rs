@@ -18,7 +18,7 @@ use kolabmeet_net::rtcp::{RtcpPacket, packets};
 
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, TransportId};
-use crate::router::ReportFigures;
+use crate::router::{ReportFigures, SendContext};
 use crate::transport::Transmit;
 
 impl WorkerCore {
@@ -115,6 +115,7 @@ impl WorkerCore {
     /// Resends what a receiver NACKed from the consumer's retransmission buffer, each
     /// with a fresh transport-wide sequence number (RFC 4588 RTX where negotiated).
     fn retransmit(&mut self, now: Instant, id: ConsumerId, lost: impl Iterator<Item = u16>) {
+        let abs_send_time = self.abs_send_time(now);
         let Some(c) = self.media.consumers.get_mut(&id) else {
             return;
         };
@@ -124,22 +125,20 @@ impl WorkerCore {
         let Some(tuple) = entry.transport.selected_tuple() else {
             return;
         };
-        let tcc_ext = c.transport_cc_ext();
         let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
         // A NACK names at most 17 packets per entry; a hostile one cannot make more
         // work than its own size, and the buffer answers each packet once per RTT.
         for lost in lost {
             let mut out = self.pool.take();
-            let resent = c
-                .stream
-                .retransmit(now, lost, tcc_ext.map(|x| (x, *seq)), &mut out);
-            if !resent {
+            let ctx = SendContext {
+                transport_seq: *seq,
+                abs_send_time,
+            };
+            if !c.retransmit(now, lost, ctx, &mut out) {
                 self.pool.give(out);
                 continue;
             }
-            if tcc_ext.is_some() {
-                *seq = seq.wrapping_add(1);
-            }
+            *seq = seq.wrapping_add(1);
             if entry.transport.protect_rtp(&mut out) {
                 self.transmits.push_back(Transmit { tuple, data: out });
             } else {
