@@ -36,7 +36,10 @@ const TCP_LISTENER: Token = Token(1);
 const WAKER: Token = Token(2);
 const FIRST_CONN: usize = 3;
 /// UDP batches read before the worker sends what they produced and serves its timers.
-const MAX_BATCHES_PER_ROUND: usize = 8;
+/// One: a batch of 32 datagrams fanned out to tens of consumers is already hundreds of
+/// packets, and every further batch read first would add its processing time to the
+/// latency of all of them (measured: p99 of several ms at 50,000 packets/s with 8).
+const MAX_BATCHES_PER_ROUND: usize = 1;
 
 /// Largest datagram read; WebRTC keeps packets under the path MTU.
 const MAX_DATAGRAM: usize = 4096;
