@@ -16,14 +16,9 @@
 //! producer's packet (client side) happens in criterion's untimed setup; sequence
 //! numbers increase on every packet (libsrtp replay protection).
 //!
-//! Engine workaround: a consumer drops every packet whose sequence number is 32768 or more
-//! past the one its layer started at (`Consumer::forward`'s "older than the layer switch"
-//! test on `layer_start_seq`), so after 32768 packets a long stream stops flowing for the
-//! next 32768. To keep measuring forwarding, every [`RESTART_EVERY`] packets the producer
-//! sends a key frame and, just before it, every consumer is paused and resumed (which
-//! restarts its layer there); that costs two commands per consumer per
-//! [`RESTART_EVERY`] packets, inside the timing. After each benchmark the datagrams out
-//! per packet in are printed, to show that every packet was forwarded.
+//! The transmits' buffers go back to the core after the send (`WorkerCore::recycle`), as
+//! the driver does, so the steady state allocates no packet buffer. After each benchmark
+//! the datagrams out per packet in are printed, to show that every packet was forwarded.
 //!
 //! ```text
 //! cargo bench -p kolabmeet-benches --bench forwarding
@@ -40,7 +35,6 @@ use kolabmeet_benches::media_peer::{
 use kolabmeet_benches::sys::{MmsgSender, set_buffers};
 use kolabmeet_engine::crypto::{SrtpKeyMaterial, SrtpProfile, SrtpSession};
 use kolabmeet_engine::transport::Tuple;
-use kolabmeet_engine::{ConsumerId, EngineCommand, PeerId, RequestTag};
 use rand::RngCore;
 
 /// Consumers per producer.
@@ -49,8 +43,6 @@ const COUNTS: [usize; 3] = [1, 10, 50];
 const PAYLOAD: usize = 1100;
 /// The producer's SSRC.
 const SSRC: u32 = 1111;
-/// Packets between layer restarts (see the module's doc).
-const RESTART_EVERY: u64 = 16_384;
 
 /// Where every datagram goes: a bound socket nobody reads.
 struct Sink {
@@ -73,8 +65,6 @@ impl Sink {
 struct Core {
     worker: MemoryWorker,
     from: Tuple,
-    /// (peer, consumer) of every consumer.
-    consumers: Vec<(PeerId, ConsumerId)>,
     packets_in: u64,
     datagrams_out: u64,
     socket: UdpSocket,
@@ -91,39 +81,20 @@ struct Source {
 }
 
 impl Source {
-    /// The next protected packet, and whether its consumers' layers restart on it.
-    fn next(&mut self) -> (Vec<u8>, bool) {
-        if self.maker.made.is_multiple_of(RESTART_EVERY) {
-            self.maker.key_frame_next = true;
-        }
-        let restart = self.maker.key_frame_next && self.maker.at_frame_start();
+    /// The next protected packet.
+    fn next(&mut self) -> Vec<u8> {
         self.maker.next(0, &mut self.plain);
         let mut p = self.plain.clone();
         self.srtp.protect_rtp(&mut p).expect("protect");
-        (p, restart)
+        p
     }
 }
 
 impl Core {
     /// One packet through the worker and out of the socket; how many datagrams left.
-    fn forward(&mut self, (mut packet, restart): (Vec<u8>, bool)) -> usize {
+    fn forward(&mut self, mut packet: Vec<u8>) -> usize {
         let now = Instant::now();
         let core = &mut self.worker.core;
-        if restart {
-            for &(peer, consumer) in &self.consumers {
-                for paused in [true, false] {
-                    core.handle_command(
-                        now,
-                        EngineCommand::SetConsumerPaused {
-                            tag: RequestTag(0),
-                            peer,
-                            consumer,
-                            paused,
-                        },
-                    );
-                }
-            }
-        }
         core.handle_datagram(now, self.from, &mut packet);
         if core.poll_timeout().is_some_and(|t| t <= now) {
             core.handle_timeout(now);
@@ -136,7 +107,9 @@ impl Core {
             .sender
             .send_to(&self.socket, self.sink, &self.out)
             .expect("sendmmsg");
-        self.out.clear();
+        for buf in self.out.drain(..) {
+            core.recycle(buf);
+        }
         self.packets_in += 1;
         self.datagrams_out += n as u64;
         n
@@ -175,10 +148,6 @@ fn setup(n: usize, sink: SocketAddr) -> (Core, Source, Vec<u8>, SrtpProfile) {
     let core = Core {
         worker,
         from,
-        consumers: subscribers
-            .iter()
-            .map(|s| (s.peer.peer, s.consumer))
-            .collect(),
         packets_in: 0,
         datagrams_out: 0,
         socket,

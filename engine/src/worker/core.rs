@@ -445,8 +445,9 @@ impl WorkerCore {
     /// Handles a datagram (or a TCP frame) that arrived on the worker's port. RTP and RTCP
     /// are decrypted in place; routing them comes with producers and consumers.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
-        let id = match self.by_tuple.get(&tuple) {
-            Some(id) => *id,
+        let mapped = self.by_tuple.get(&tuple).copied();
+        let id = match mapped {
+            Some(id) => id,
             None => {
                 // Unknown source: only a STUN request naming a transport may come in.
                 let found = (buf.first().is_some_and(|b| *b < 4))
@@ -466,7 +467,9 @@ impl WorkerCore {
             return;
         };
         let received = entry.transport.handle_datagram(now, tuple, buf);
-        if entry.transport.is_valid_tuple(&tuple) && entry.tuples.insert(tuple) {
+        // A mapped tuple is in `entry.tuples` already (both are unmapped together).
+        if mapped.is_none() && entry.transport.is_valid_tuple(&tuple) && entry.tuples.insert(tuple)
+        {
             self.by_tuple.insert(tuple, id);
         }
         self.drain_transport(now, id);

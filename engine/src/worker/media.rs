@@ -357,7 +357,7 @@ impl WorkerCore {
     /// router terms and write it once per consumer.
     pub(super) fn route_rtp(&mut self, now: Instant, transport: TransportId, buf: &mut Vec<u8>) {
         self.record_transport_cc(now, transport, buf);
-        let Some(pid) = self.producer_of(transport, buf) else {
+        let Some((pid, by_ssrc)) = self.producer_of(transport, buf) else {
             self.counters.unknown_ssrc += 1;
             return;
         };
@@ -368,11 +368,15 @@ impl WorkerCore {
             self.counters.unknown_ssrc += 1;
             return;
         };
-        for ssrc in producer.known_ssrcs() {
-            self.media
-                .ssrc_table
-                .entry((transport, ssrc))
-                .or_insert(pid);
+        if !by_ssrc {
+            // Found by MID: the producer learnt this packet's SSRC (by RID); route it
+            // directly from now on.
+            for ssrc in producer.known_ssrcs() {
+                self.media
+                    .ssrc_table
+                    .entry((transport, ssrc))
+                    .or_insert(pid);
+            }
         }
         let paused = producer.paused;
         let Ok(packet) = RtpPacket::parse(&buf[..]) else {
@@ -484,11 +488,12 @@ impl WorkerCore {
         }
     }
 
-    /// The producer a packet on `transport` belongs to: by SSRC, else by its MID.
-    fn producer_of(&self, transport: TransportId, buf: &[u8]) -> Option<ProducerId> {
+    /// The producer a packet on `transport` belongs to, and whether its SSRC named it
+    /// (else its MID did).
+    fn producer_of(&self, transport: TransportId, buf: &[u8]) -> Option<(ProducerId, bool)> {
         let packet = RtpPacket::parse(buf).ok()?;
         if let Some(p) = self.media.ssrc_table.get(&(transport, packet.ssrc())) {
-            return Some(*p);
+            return Some((*p, true));
         }
         // Unknown SSRC: every producer of this transport that reads a MID from it.
         self.media
@@ -500,7 +505,7 @@ impl WorkerCore {
                 self.media
                     .mid_table
                     .get(&(transport, mid.to_vec()))
-                    .copied()
+                    .map(|p| (*p, false))
             })
     }
 
