@@ -120,6 +120,8 @@ pub struct WorkerCore {
     pub(super) pool: super::buffer_pool::BufferPool,
     /// When timers were last served.
     last_tick: Option<Instant>,
+    /// Each transport's next deadline.
+    timers: super::timers::TransportTimers,
 }
 
 /// Granularity of the worker's timers (ICE consent, DTLS retransmissions, transport-cc
@@ -152,6 +154,7 @@ impl WorkerCore {
             counters: WorkerCounters::default(),
             pool: super::buffer_pool::BufferPool::default(),
             last_tick: None,
+            timers: super::timers::TransportTimers::default(),
         }
     }
 
@@ -171,7 +174,8 @@ impl WorkerCore {
             key_frame_timers: self.media.key_frames.len(),
             per_transport: self.media.next_mid.len()
                 + self.media.cname.len()
-                + self.media.tcc_seq.len(),
+                + self.media.tcc_seq.len()
+                + self.timers.len(),
         }
     }
 
@@ -413,6 +417,7 @@ impl WorkerCore {
             .connect(now, dtls)
             .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
         self.drain_transport(now, id);
+        self.schedule(id);
         Ok(Value::Null)
     }
 
@@ -420,6 +425,7 @@ impl WorkerCore {
     /// plane (`TransportClosed`).
     fn close_transport(&mut self, now: Instant, id: TransportId, by_itself: bool) {
         self.close_transport_media(id);
+        self.timers.remove(id);
         let Some(mut entry) = self.transports.remove(&id) else {
             return;
         };
@@ -479,6 +485,11 @@ impl WorkerCore {
             Received::Dropped(_) => self.counters.transport_dropped += 1,
             Received::Handled => {}
         }
+        match received {
+            // Media changes no ICE or DTLS deadline; transport-cc feedback may start.
+            Received::Rtp | Received::Rtcp => self.schedule_twcc(id),
+            _ => self.schedule(id),
+        }
     }
 
     /// A TCP connection of the worker closed.
@@ -489,6 +500,7 @@ impl WorkerCore {
             entry.tuples.remove(&tuple);
             entry.transport.remove_tuple(now, &tuple);
             self.drain_transport(now, id);
+            self.schedule(id);
         }
     }
 
@@ -534,85 +546,94 @@ impl WorkerCore {
         }
     }
 
-    /// When [`WorkerCore::handle_timeout`] must next run: every [`TIMER_TICK`] while
-    /// there are transports (each tick serves every deadline that is due, so the scan
-    /// costs O(transports) per tick, never per packet); before the first tick, the exact
-    /// earliest deadline.
+    /// When [`WorkerCore::handle_timeout`] must next run: the earliest deadline, but not
+    /// sooner than [`TIMER_TICK`] after the last run (deadlines close together are
+    /// served in one run).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.transports.is_empty() && self.media.key_frames.is_empty() {
-            return None;
-        }
-        match self.last_tick {
-            Some(t) => Some(t + TIMER_TICK),
-            None => self.earliest_deadline(),
-        }
+        let earliest = self.earliest_deadline()?;
+        Some(match self.last_tick {
+            Some(t) => earliest.max(t + TIMER_TICK),
+            None => earliest,
+        })
     }
 
     /// The earliest deadline of every timer of the core.
     pub fn earliest_deadline(&self) -> Option<Instant> {
-        self.transports
-            .values()
-            .flat_map(|e| {
-                [
-                    e.transport.poll_timeout(),
-                    e.twcc.poll_timeout(),
-                    e.disconnected_since.map(|t| t + ABANDONED_AFTER),
-                ]
-            })
-            .flatten()
-            .chain(self.key_frame_timeout())
-            .chain(self.media.next_report)
-            .min()
+        [
+            self.timers.next(),
+            self.key_frame_timeout(),
+            self.media.nack_due,
+            self.media.next_report,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Drives every timer that is due.
+    /// A transport's next deadline: ICE consent expiry, DTLS retransmission,
+    /// transport-cc feedback, abandonment.
+    pub(super) fn schedule(&mut self, id: TransportId) {
+        let deadline = self.transports.get(&id).and_then(|e| {
+            [
+                e.transport.poll_timeout(),
+                e.twcc.poll_timeout(),
+                e.disconnected_since.map(|t| t + ABANDONED_AFTER),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        });
+        self.timers.schedule(id, deadline);
+    }
+
+    /// After media on `id`: only its transport-cc feedback deadline may have come
+    /// earlier.
+    fn schedule_twcc(&mut self, id: TransportId) {
+        if let Some(t) = self.transports.get(&id).and_then(|e| e.twcc.poll_timeout()) {
+            self.timers.schedule_earlier(id, t);
+        }
+    }
+
+    /// Drives every timer that is due: only the transports whose deadline came.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_tick = Some(now);
-        let due: Vec<TransportId> = self
-            .transports
-            .iter()
-            .filter(|(_, e)| e.transport.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = Vec::new();
+        self.timers.take_due(now, &mut due);
+        let mut feedback = Vec::new();
         for id in due {
-            if let Some(entry) = self.transports.get_mut(&id) {
+            let Some(entry) = self.transports.get_mut(&id) else {
+                continue;
+            };
+            if entry.transport.poll_timeout().is_some_and(|t| t <= now) {
                 entry.transport.handle_timeout(now);
             }
             self.drain_transport(now, id);
-        }
-        let abandoned: Vec<TransportId> = self
-            .transports
-            .iter()
-            .filter(|(_, e)| {
-                e.disconnected_since
-                    .is_some_and(|t| now >= t + ABANDONED_AFTER)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in abandoned {
-            tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
-            self.close_transport(now, id, true);
-        }
-        let mut feedback = Vec::new();
-        let due: Vec<TransportId> = self
-            .transports
-            .iter()
-            .filter(|(_, e)| e.twcc.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(entry) = self.transports.get_mut(&id) {
+            let Some(entry) = self.transports.get_mut(&id) else {
+                continue; // DTLS failed or closed: the transport closed.
+            };
+            if entry
+                .disconnected_since
+                .is_some_and(|t| now >= t + ABANDONED_AFTER)
+            {
+                tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
+                self.close_transport(now, id, true);
+                continue;
+            }
+            if entry.twcc.poll_timeout().is_some_and(|t| t <= now) {
                 entry
                     .twcc
                     .poll_feedback(now, FEEDBACK_SENDER_SSRC, &mut feedback);
+                tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
+                for p in feedback.drain(..) {
+                    self.send_rtcp_on(id, p);
+                }
             }
-            tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
-            for p in feedback.drain(..) {
-                self.send_rtcp_on(id, p);
-            }
+            self.schedule(id);
         }
         self.handle_key_frame_timers(now);
-        self.send_nacks(now);
+        if self.media.nack_due.is_some_and(|t| t <= now) {
+            self.send_nacks(now);
+        }
         if self.media.next_report.is_some_and(|t| t <= now) {
             self.send_reports(now);
         }

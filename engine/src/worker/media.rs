@@ -49,6 +49,9 @@ pub(super) struct MediaState {
     pub consumer_ssrcs: HashMap<(TransportId, u32), ConsumerId>,
     /// When the next round of RTCP reports is due (set once media flows).
     pub next_report: Option<Instant>,
+    /// The earliest NACK deadline of any producer stream (may be early: a visit then
+    /// finds nothing due and recomputes it).
+    pub nack_due: Option<Instant>,
     /// The wall clock at one instant (time since the Unix epoch), for NTP timestamps.
     pub wall_clock: Option<(Instant, Duration)>,
 }
@@ -368,6 +371,11 @@ impl WorkerCore {
             self.counters.unknown_ssrc += 1;
             return;
         };
+        if let Some(t) = producer.streams[ingress.stream].stats.poll_timeout()
+            && self.media.nack_due.is_none_or(|d| t < d)
+        {
+            self.media.nack_due = Some(t);
+        }
         if !by_ssrc {
             // Found by MID: the producer learnt this packet's SSRC (by RID); route it
             // directly from now on.

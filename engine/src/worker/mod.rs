@@ -9,6 +9,7 @@ mod engine;
 mod media;
 mod rtcp_feedback;
 mod rtcp_reports;
+mod timers;
 mod udp_batch;
 
 pub use self::core::{

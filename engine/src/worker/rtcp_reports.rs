@@ -192,7 +192,7 @@ impl WorkerCore {
     }
 
     /// NACKs towards producers for every stream whose NACK generator has sequence
-    /// numbers due.
+    /// numbers due; runs only while some stream has a NACK deadline.
     pub(super) fn send_nacks(&mut self, now: Instant) {
         let mut out = Vec::new();
         let mut seqs = Vec::new();
@@ -218,5 +218,11 @@ impl WorkerCore {
         for (t, buf) in out {
             self.send_rtcp_on(t, buf);
         }
+        self.media.nack_due = self
+            .media
+            .producers
+            .values()
+            .flat_map(|p| p.streams.iter().filter_map(|s| s.stats.poll_timeout()))
+            .min();
     }
 }
