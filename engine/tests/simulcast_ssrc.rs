@@ -1,0 +1,190 @@
+//! Simulcast signalled by SSRC (no RID, as Firefox and older clients send it), and
+//! retransmissions identified by `repaired-rtp-stream-id` (RFC 8852 §3.2), through a
+//! worker core in memory: the consumer forwards the highest layer, RTX is undone into
+//! the packet it repairs, and the repaired packet reaches the consumer in its place.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+use kolabmeet_engine::ortc::{MediaKind, RtpParameters};
+use kolabmeet_engine::{EngineCommand, RoomId};
+use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
+use serde_json::json;
+
+fn ssrc_simulcast_params() -> RtpParameters {
+    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }]);
+    serde_json::from_value(json!({
+        "mid": "0",
+        "codecs": [
+            { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
+            { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
+        ],
+        "headerExtensions": [
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
+            { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 }
+        ],
+        "encodings": [
+            { "ssrc": 1111, "rtx": { "ssrc": 1112 } },
+            { "ssrc": 2222, "rtx": { "ssrc": 2223 } }
+        ],
+        "rtcp": { "cname": "ff" }
+    }))
+    .unwrap()
+}
+
+/// The RTX packet (RFC 4588 §4) repairing `original`: payload type 97, its own SSRC and
+/// sequence number, `exts` as its extensions, the original sequence number first.
+fn rtx_of(original: &[u8], ssrc: u32, seq: u16, exts: &[(u8, &[u8])]) -> Vec<u8> {
+    let o = RtpPacket::parse(original).unwrap();
+    let mut p = vec![0x90, 97];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&o.timestamp().to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    let mut block = [0u8; 64];
+    let n = write_extension_block(exts, &mut block).unwrap();
+    p.extend_from_slice(&block[..n]);
+    p.extend_from_slice(&o.sequence_number().to_be_bytes());
+    p.extend_from_slice(o.payload());
+    p
+}
+
+/// A sender at 5000 producing `params`, a receiver at 6000 consuming it.
+fn call(params: RtpParameters) -> Sim {
+    let mut sim = Sim::new();
+    let room = RoomId::random();
+    sim.core
+        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let (alice, alice_t) = sim.connect_peer(room, 5000);
+    let (bob, bob_t) = sim.connect_peer(room, 6000);
+    let producer = sim
+        .produce(alice, alice_t, MediaKind::Video, params)
+        .unwrap();
+    let consumed = sim.consume(bob, bob_t, producer).unwrap();
+    assert_eq!(consumed["type"], "simulcast");
+    sim
+}
+
+fn payloads(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    packets
+        .iter()
+        .map(|p| RtpPacket::parse(&p[..]).unwrap().payload().to_vec())
+        .collect()
+}
+
+#[test]
+fn simulcast_by_ssrc_forwards_the_top_layer_and_its_rtx_repairs() {
+    let mut sim = call(ssrc_simulcast_params());
+    // Both layers: 10 frames each, layer 1's payloads marked 0xb0 + n.
+    let mut sent_top = Vec::new();
+    let mut lost = None;
+    for i in 0..10u16 {
+        sim.now += Duration::from_millis(33);
+        let low = chrome_packet(
+            96,
+            100 + i,
+            3000 * u32::from(i),
+            1111,
+            "0",
+            None,
+            &vp8(i == 0, 0xa0 + i as u8),
+        );
+        sim.send(5000, low);
+        let top = chrome_packet(
+            96,
+            7000 + i,
+            9000 * u32::from(i),
+            2222,
+            "0",
+            None,
+            &vp8(i == 0, 0xb0 + i as u8),
+        );
+        if i == 5 {
+            lost = Some(top.clone()); // lost on the way in
+        } else {
+            sim.send(5000, top.clone());
+        }
+        sent_top.push(vp8(i == 0, 0xb0 + i as u8));
+    }
+    let got = sim.take_rtp(6000);
+    // The first key frame to arrive starts the consumer (layer 0's, before layer 1 was
+    // seen), then it moves up at layer 1's key frame and stays there.
+    let mut expected = vec![vp8(true, 0xa0)];
+    expected.extend(sent_top.iter().cloned());
+    expected.remove(6);
+    assert_eq!(
+        payloads(&got),
+        expected,
+        "the top layer, told apart by its SSRC"
+    );
+
+    // The sender repairs the loss over its RTX SSRC for layer 1.
+    let rtx = rtx_of(&lost.unwrap(), 2223, 1, &[(4, b"0")]);
+    sim.send(5000, rtx);
+    let repaired = sim.take_rtp(6000);
+    assert_eq!(payloads(&repaired), vec![sent_top[5].clone()]);
+    let seq_of = |p: &Vec<u8>| RtpPacket::parse(&p[..]).unwrap().sequence_number();
+    assert_eq!(
+        seq_of(&repaired[0]),
+        seq_of(&got[5]).wrapping_add(1),
+        "in its place"
+    );
+}
+
+#[test]
+fn rtx_named_by_repaired_rid_is_undone_into_the_packet_it_repairs() {
+    let mut sim = call(simulcast_params());
+    let mut lost = None;
+    for i in 0..8u16 {
+        sim.now += Duration::from_millis(33);
+        let low = chrome_packet(
+            96,
+            100 + i,
+            3000 * u32::from(i),
+            1111,
+            "0",
+            Some("r0"),
+            &vp8(i == 0, 0xa0 + i as u8),
+        );
+        sim.send(5000, low);
+        let top = chrome_packet(
+            96,
+            7000 + i,
+            9000 * u32::from(i),
+            2222,
+            "0",
+            Some("r1"),
+            &vp8(i == 0, 0xb0 + i as u8),
+        );
+        if i == 3 {
+            lost = Some(top);
+        } else {
+            sim.send(5000, top);
+        }
+    }
+    let got = sim.take_rtp(6000);
+    assert_eq!(
+        got.len(),
+        8,
+        "layer 0's first key frame, then layer 1 but the lost one"
+    );
+    // RTX from an SSRC never signalled: repaired-rid (id 11) names the layer.
+    let rtx = rtx_of(&lost.unwrap(), 4444, 50, &[(4, b"0"), (11, b"r1")]);
+    sim.send(5000, rtx);
+    let repaired = sim.take_rtp(6000);
+    assert_eq!(payloads(&repaired), vec![vp8(false, 0xb3)]);
+    let r = RtpPacket::parse(&repaired[0][..]).unwrap();
+    let before = RtpPacket::parse(&got[3][..]).unwrap();
+    assert_eq!(
+        r.sequence_number(),
+        before.sequence_number().wrapping_add(1)
+    );
+    assert_eq!(r.ssrc(), before.ssrc());
+    // An RTX packet whose repaired-rid names no layer is dropped and counted.
+    let unknown_before = sim.core.counters().unknown_ssrc;
+    let junk = rtx_of(&got[0], 5555, 1, &[(4, b"0"), (11, b"r9")]);
+    sim.send(5000, junk);
+    assert!(sim.take_rtp(6000).is_empty());
+    assert_eq!(sim.core.counters().unknown_ssrc, unknown_before + 1);
+}
