@@ -837,6 +837,8 @@ struct ScriptedEngine {
     caps: RtpCapabilities,
     events: VecDeque<EngineEvent>,
     log: Arc<Mutex<Vec<String>>>,
+    /// Events the test injects, delivered after the scripted ones.
+    inject: Arc<Mutex<VecDeque<EngineEvent>>>,
 }
 
 impl MediaEngine for ScriptedEngine {
@@ -874,17 +876,21 @@ impl MediaEngine for ScriptedEngine {
     }
 
     fn poll_event(&mut self) -> Option<EngineEvent> {
-        self.events.pop_front()
+        self.events
+            .pop_front()
+            .or_else(|| self.inject.lock().unwrap().pop_front())
     }
 }
 
 #[test]
 fn consumer_flow_with_new_consumer_request() {
     let log = Arc::new(Mutex::new(Vec::new()));
+    let inject = Arc::new(Mutex::new(VecDeque::new()));
     let engine = ScriptedEngine {
         caps: router_rtp_capabilities(),
         events: VecDeque::new(),
         log: log.clone(),
+        inject: inject.clone(),
     };
     let mut h = Harness::with(config(), Box::new(engine));
     let room = h.room();
@@ -927,6 +933,44 @@ fn consumer_flow_with_new_consumer_request() {
         log.lock()
             .unwrap()
             .contains(&"consumer paused=false".to_owned())
+    );
+    // The engine's score and layer changes reach B as the contract's notifications.
+    let consumer: ConsumerId = serde_json::from_value(v[1]["data"]["id"].clone()).unwrap();
+    inject.lock().unwrap().extend([
+        EngineEvent::ConsumerScoreChanged {
+            peer: b,
+            consumer,
+            score: kolabmeet_engine::media_engine::ConsumerScore {
+                score: 7,
+                producer_score: 9,
+                producer_scores: vec![9, 10],
+            },
+        },
+        EngineEvent::ConsumerLayersChanged {
+            peer: b,
+            consumer,
+            layers: Some(kolabmeet_engine::media_engine::ConsumerLayers {
+                spatial_layer: 1,
+                temporal_layer: 2,
+            }),
+        },
+    ]);
+    h.cp.pump_engine(h.now);
+    h.drain();
+    let notes = h.notifications(cb);
+    assert!(
+        notes.contains(&(
+            "consumerScoreChanged".to_owned(),
+            json!({"consumerId": consumer, "score": {"score": 7, "producerScore": 9, "producerScores": [9, 10]}})
+        )),
+        "{notes:?}"
+    );
+    assert!(
+        notes.contains(&(
+            "consumerLayersChanged".to_owned(),
+            json!({"consumerId": consumer, "layers": {"spatialLayer": 1, "temporalLayer": 2}})
+        )),
+        "{notes:?}"
     );
     // A second producer whose newConsumer is never acked: tried 3 times, then closed.
     let p = h.request(ca, "produce", json!({"transportId": TransportId::random(), "kind": "video", "rtpParameters": rtp, "appData": {"source": "screen"}}));
