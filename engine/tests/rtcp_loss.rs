@@ -25,13 +25,9 @@ const RECEIVER: u16 = 6000;
 
 /// One VP8 encoding with its RTX stream, as Chrome signals a non-simulcast webcam.
 fn vp8_params() -> RtpParameters {
-    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }, { "type": "ccm", "parameter": "fir" }]);
     serde_json::from_value(json!({
         "mid": "0",
-        "codecs": [
-            { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
-            { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
-        ],
+        "codecs": vp8_rtx_codecs(),
         "headerExtensions": [
             { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
             { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 },

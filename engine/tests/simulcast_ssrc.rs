@@ -14,13 +14,9 @@ use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
 use serde_json::json;
 
 fn ssrc_simulcast_params() -> RtpParameters {
-    let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }]);
     serde_json::from_value(json!({
         "mid": "0",
-        "codecs": [
-            { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
-            { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
-        ],
+        "codecs": vp8_rtx_codecs(),
         "headerExtensions": [
             { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
             { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 }
@@ -73,40 +69,36 @@ fn payloads(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Sends `n` frames on both layers (layer 0 at SSRC 1111, layer 1 at 2222, RIDs `r0`/`r1`
+/// when `rids`), each layer starting with a key frame; layer 1's payloads are marked
+/// `0xb0 + i`. Layer 1's frame `lose` is not sent but returned, with every layer-1
+/// payload meant.
+fn send_layers(sim: &mut Sim, n: u16, rids: bool, lose: u16) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut lost = Vec::new();
+    let mut top_payloads = Vec::new();
+    for i in 0..n {
+        sim.now += Duration::from_millis(33);
+        for (layer, ssrc, seq, rid) in [(0u8, 1111, 100 + i, "r0"), (1, 2222, 7000 + i, "r1")] {
+            let payload = vp8(i == 0, 0xa0 + 0x10 * layer + i as u8);
+            let ts = 3000 * u32::from(i);
+            let p = chrome_packet(96, seq, ts, ssrc, "0", rids.then_some(rid), &payload);
+            if layer == 1 {
+                top_payloads.push(payload);
+                if i == lose {
+                    lost = p;
+                    continue;
+                }
+            }
+            sim.send(5000, p);
+        }
+    }
+    (lost, top_payloads)
+}
+
 #[test]
 fn simulcast_by_ssrc_forwards_the_top_layer_and_its_rtx_repairs() {
     let mut sim = call(ssrc_simulcast_params());
-    // Both layers: 10 frames each, layer 1's payloads marked 0xb0 + n.
-    let mut sent_top = Vec::new();
-    let mut lost = None;
-    for i in 0..10u16 {
-        sim.now += Duration::from_millis(33);
-        let low = chrome_packet(
-            96,
-            100 + i,
-            3000 * u32::from(i),
-            1111,
-            "0",
-            None,
-            &vp8(i == 0, 0xa0 + i as u8),
-        );
-        sim.send(5000, low);
-        let top = chrome_packet(
-            96,
-            7000 + i,
-            9000 * u32::from(i),
-            2222,
-            "0",
-            None,
-            &vp8(i == 0, 0xb0 + i as u8),
-        );
-        if i == 5 {
-            lost = Some(top.clone()); // lost on the way in
-        } else {
-            sim.send(5000, top.clone());
-        }
-        sent_top.push(vp8(i == 0, 0xb0 + i as u8));
-    }
+    let (lost, sent_top) = send_layers(&mut sim, 10, false, 5);
     let got = sim.take_rtp(6000);
     // The first key frame to arrive starts the consumer (layer 0's, before layer 1 was
     // seen), then it moves up at layer 1's key frame and stays there.
@@ -120,7 +112,7 @@ fn simulcast_by_ssrc_forwards_the_top_layer_and_its_rtx_repairs() {
     );
 
     // The sender repairs the loss over its RTX SSRC for layer 1.
-    let rtx = rtx_of(&lost.unwrap(), 2223, 1, &[(4, b"0")]);
+    let rtx = rtx_of(&lost, 2223, 1, &[(4, b"0")]);
     sim.send(5000, rtx);
     let repaired = sim.take_rtp(6000);
     assert_eq!(payloads(&repaired), vec![sent_top[5].clone()]);
@@ -135,34 +127,7 @@ fn simulcast_by_ssrc_forwards_the_top_layer_and_its_rtx_repairs() {
 #[test]
 fn rtx_named_by_repaired_rid_is_undone_into_the_packet_it_repairs() {
     let mut sim = call(simulcast_params());
-    let mut lost = None;
-    for i in 0..8u16 {
-        sim.now += Duration::from_millis(33);
-        let low = chrome_packet(
-            96,
-            100 + i,
-            3000 * u32::from(i),
-            1111,
-            "0",
-            Some("r0"),
-            &vp8(i == 0, 0xa0 + i as u8),
-        );
-        sim.send(5000, low);
-        let top = chrome_packet(
-            96,
-            7000 + i,
-            9000 * u32::from(i),
-            2222,
-            "0",
-            Some("r1"),
-            &vp8(i == 0, 0xb0 + i as u8),
-        );
-        if i == 3 {
-            lost = Some(top);
-        } else {
-            sim.send(5000, top);
-        }
-    }
+    let (lost, _) = send_layers(&mut sim, 8, true, 3);
     let got = sim.take_rtp(6000);
     assert_eq!(
         got.len(),
@@ -170,7 +135,7 @@ fn rtx_named_by_repaired_rid_is_undone_into_the_packet_it_repairs() {
         "layer 0's first key frame, then layer 1 but the lost one"
     );
     // RTX from an SSRC never signalled: repaired-rid (id 11) names the layer.
-    let rtx = rtx_of(&lost.unwrap(), 4444, 50, &[(4, b"0"), (11, b"r1")]);
+    let rtx = rtx_of(&lost, 4444, 50, &[(4, b"0"), (11, b"r1")]);
     sim.send(5000, rtx);
     let repaired = sim.take_rtp(6000);
     assert_eq!(payloads(&repaired), vec![vp8(false, 0xb3)]);

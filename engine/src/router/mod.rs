@@ -8,5 +8,5 @@ pub mod send_stream;
 
 pub use consumer::{Consumer, ConsumerInit, ConsumerType, Forwarded, SendContext};
 pub use producer::{Ingress, Producer, ProducerInit, RecvStream};
-pub use recv_stats::{BlockFigures, RecvStats};
+pub use recv_stats::RecvStats;
 pub use send_stream::{ReportFigures, SendStream};

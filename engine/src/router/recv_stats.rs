@@ -6,24 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::rtp_stream::{NackGenerator, SeqUnwrapper, StreamScore};
+use kolabmeet_net::rtcp::ReportBlockData;
 
-/// A receiver report block's figures (the SSRC is the caller's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BlockFigures {
-    /// Fraction lost since the previous report, in 1/256.
-    pub fraction_lost: u8,
-    /// Cumulative packets lost (24-bit signed, clamped).
-    pub cumulative_lost: i32,
-    /// Extended highest sequence number received.
-    pub highest_seq: u32,
-    /// Interarrival jitter in timestamp units.
-    pub jitter: u32,
-    /// Middle 32 bits of the last SR's NTP time (0: none yet).
-    pub last_sr: u32,
-    /// Delay since that SR arrived, in 1/65536 s.
-    pub delay_since_last_sr: u32,
-}
+use crate::rtp_stream::{NackGenerator, SeqUnwrapper, StreamScore};
 
 /// Reception state of one producer stream.
 #[derive(Debug)]
@@ -136,9 +121,10 @@ impl RecvStats {
         }
     }
 
-    /// The figures of a receiver report block now, which also closes an interval of the
-    /// score. `None` before the first packet. The score's change comes second.
-    pub fn report(&mut self, now: Instant) -> Option<(BlockFigures, Option<u8>)> {
+    /// The receiver report block about this stream (the sender's `ssrc`) now, which also
+    /// closes an interval of the score. `None` before the first packet. The score's
+    /// change comes second.
+    pub fn report(&mut self, now: Instant, ssrc: u32) -> Option<(ReportBlockData, Option<u8>)> {
         let base = self.base?;
         let highest = self.unwrapper.max()?;
         let expected = highest - base + 1;
@@ -165,7 +151,8 @@ impl RecvStats {
             self.retransmitted,
         );
         Some((
-            BlockFigures {
+            ReportBlockData {
+                ssrc,
                 fraction_lost,
                 cumulative_lost: lost.min(0x7f_ffff) as i32,
                 highest_seq: self
@@ -188,7 +175,7 @@ mod tests {
     fn counts_loss_and_nacks_gaps() {
         let t0 = Instant::now();
         let mut s = RecvStats::new(90_000, true);
-        assert!(s.report(t0).is_none());
+        assert!(s.report(t0, 1).is_none());
         // 65530..=65535 then 0..=9 with 2, 3 and 4 lost: across the wrap.
         let seqs: Vec<u16> = (65530..=65535).chain([0, 1]).chain(5..10).collect();
         for (i, seq) in seqs.iter().enumerate() {
@@ -199,7 +186,7 @@ mod tests {
         let mut nacks = Vec::new();
         s.poll_nacks(later, &mut nacks);
         assert_eq!(nacks, vec![2, 3, 4]);
-        let (b, _) = s.report(later).unwrap();
+        let (b, _) = s.report(later, 1).unwrap();
         assert_eq!(b.highest_seq, 65536 + 9);
         assert_eq!(b.cumulative_lost, 3);
         assert_eq!(b.fraction_lost, (3 * 256 / 16) as u8);
@@ -209,7 +196,7 @@ mod tests {
         for seq in 10..20u16 {
             s.on_packet(later, seq, 0, false);
         }
-        let (b, _) = s.report(later).unwrap();
+        let (b, _) = s.report(later, 1).unwrap();
         assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 3));
     }
 
@@ -219,7 +206,7 @@ mod tests {
         let mut s = RecvStats::new(48_000, false);
         s.on_packet(t0, 1, 0, false);
         s.on_sender_report(t0, 0xaaaa_bbbb_cccc_dddd, 77);
-        let (b, _) = s.report(t0 + Duration::from_millis(500)).unwrap();
+        let (b, _) = s.report(t0 + Duration::from_millis(500), 1).unwrap();
         assert_eq!(b.last_sr, 0xbbbb_cccc);
         assert_eq!(b.delay_since_last_sr, 32768);
         let mut nacks = Vec::new();
@@ -237,7 +224,7 @@ mod tests {
             at += Duration::from_millis(if i % 3 == 0 { 40 } else { 10 });
             s.on_packet(at, i * 2, u32::from(i) * 1800, false);
         }
-        let (b, score) = s.report(at).unwrap();
+        let (b, score) = s.report(at, 1).unwrap();
         assert!(b.jitter > 100, "{}", b.jitter);
         assert!(score.is_some_and(|v| v < 10), "{score:?}");
         assert!(s.score() < 10);

@@ -8,8 +8,7 @@
 use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtcp::{
-    ReportBlockData, SenderReportData, write_nack, write_receiver_report, write_sdes_cname,
-    write_sender_report,
+    SenderReportData, write_nack, write_receiver_report, write_sdes_cname, write_sender_report,
 };
 
 use super::core::{FEEDBACK_SENDER_SSRC, WorkerCore};
@@ -125,16 +124,8 @@ impl WorkerCore {
                 let Some(ssrc) = s.ssrc else {
                     continue;
                 };
-                if let Some((f, score)) = s.stats.report(now) {
-                    blocks.push(ReportBlockData {
-                        ssrc,
-                        fraction_lost: f.fraction_lost,
-                        cumulative_lost: f.cumulative_lost,
-                        highest_seq: f.highest_seq,
-                        jitter: f.jitter,
-                        last_sr: f.last_sr,
-                        delay_since_last_sr: f.delay_since_last_sr,
-                    });
+                if let Some((block, score)) = s.stats.report(now, ssrc) {
+                    blocks.push(block);
                     changed |= score.is_some();
                 }
             }

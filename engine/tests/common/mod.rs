@@ -273,14 +273,20 @@ pub fn vp8(key: bool, marker_byte: u8) -> Vec<u8> {
     vec![0x10, if key { 0x00 } else { 0x01 }, marker_byte, 0xaa, 0xbb]
 }
 
-pub fn simulcast_params() -> RtpParameters {
+/// VP8 (payload type 96, with NACK, PLI and FIR feedback) and its RTX (97), as Chrome
+/// sends them through mediasoup-client.
+pub fn vp8_rtx_codecs() -> Value {
     let fb = json!([{ "type": "nack" }, { "type": "nack", "parameter": "pli" }, { "type": "ccm", "parameter": "fir" }]);
+    json!([
+        { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
+        { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
+    ])
+}
+
+pub fn simulcast_params() -> RtpParameters {
     serde_json::from_value(json!({
         "mid": "0",
-        "codecs": [
-            { "mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000, "rtcpFeedback": fb },
-            { "mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": { "apt": 96 } }
-        ],
+        "codecs": vp8_rtx_codecs(),
         "headerExtensions": [
             { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
             { "uri": "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "id": 10 },
