@@ -9,14 +9,14 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-use kolabmeet_engine::ortc::{MediaKind, RtpParameters};
-use kolabmeet_engine::{EngineCommand, EngineEvent, PeerId, RoomId, TransportId};
+use kolabmeet_engine::EngineEvent;
+use kolabmeet_engine::ortc::RtpParameters;
 use kolabmeet_net::rtcp::{
     ReportBlockData, RtcpPacket, SenderReportData, packets, write_nack, write_receiver_report,
     write_sender_report,
 };
 use kolabmeet_net::rtp::RtpPacket;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SSRC: u32 = 1111;
 const RTX_SSRC: u32 = 2222;
@@ -39,28 +39,8 @@ fn vp8_params() -> RtpParameters {
     .unwrap()
 }
 
-struct Call {
-    sim: Sim,
-    receiver: PeerId,
-    consumed: Value,
-}
-
-fn call() -> Call {
-    let mut sim = Sim::new();
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
-    let (sender, sender_t) = sim.connect_peer(room, SENDER);
-    let (receiver, receiver_t): (PeerId, TransportId) = sim.connect_peer(room, RECEIVER);
-    let producer = sim
-        .produce(sender, sender_t, MediaKind::Video, vp8_params())
-        .unwrap();
-    let consumed = sim.consume(receiver, receiver_t, producer).unwrap();
-    Call {
-        sim,
-        receiver,
-        consumed,
-    }
+fn call() -> VideoCall {
+    VideoCall::new(vp8_params())
 }
 
 fn video(seq: u16, key: bool) -> Vec<u8> {
@@ -83,7 +63,7 @@ fn rtcp_of(sim: &mut Sim, port: u16) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
-    let Call {
+    let VideoCall {
         mut sim, consumed, ..
     } = call();
     let enc = &consumed["rtpParameters"]["encodings"][0];
@@ -150,7 +130,7 @@ fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
 
 #[test]
 fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
-    let Call { mut sim, .. } = call();
+    let VideoCall { mut sim, .. } = call();
     for seq in [200, 201, 203, 204] {
         sim.send(SENDER, video(seq, seq == 200));
     }
@@ -207,7 +187,7 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
 
 #[test]
 fn reports_carry_counts_losses_cname_and_the_producers_clock() {
-    let Call {
+    let VideoCall {
         mut sim, consumed, ..
     } = call();
     let ssrc = consumer_ssrc(&consumed);
@@ -284,7 +264,7 @@ fn reports_carry_counts_losses_cname_and_the_producers_clock() {
 
 #[test]
 fn a_lossy_receiver_report_lowers_the_consumer_score() {
-    let Call {
+    let VideoCall {
         mut sim,
         consumed,
         receiver,
@@ -332,7 +312,7 @@ fn a_lossy_receiver_report_lowers_the_consumer_score() {
 
 #[test]
 fn a_gap_too_large_to_nack_asks_the_sender_for_a_key_frame() {
-    let Call { mut sim, .. } = call();
+    let VideoCall { mut sim, .. } = call();
     sim.send(SENDER, video(0, true));
     // Past the key-frame request delay of the consumer's start.
     sim.advance(Duration::from_secs(4));

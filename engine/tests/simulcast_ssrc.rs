@@ -8,8 +8,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-use kolabmeet_engine::ortc::{MediaKind, RtpParameters};
-use kolabmeet_engine::{EngineCommand, RoomId};
+use kolabmeet_engine::ortc::RtpParameters;
 use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
 use serde_json::json;
 
@@ -46,20 +45,11 @@ fn rtx_of(original: &[u8], ssrc: u32, seq: u16, exts: &[(u8, &[u8])]) -> Vec<u8>
     p
 }
 
-/// A sender at 5000 producing `params`, a receiver at 6000 consuming it.
+/// A sender at 5000 producing `params`, a receiver at 6000 consuming it (simulcast).
 fn call(params: RtpParameters) -> Sim {
-    let mut sim = Sim::new();
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
-    let (alice, alice_t) = sim.connect_peer(room, 5000);
-    let (bob, bob_t) = sim.connect_peer(room, 6000);
-    let producer = sim
-        .produce(alice, alice_t, MediaKind::Video, params)
-        .unwrap();
-    let consumed = sim.consume(bob, bob_t, producer).unwrap();
-    assert_eq!(consumed["type"], "simulcast");
-    sim
+    let call = VideoCall::new(params);
+    assert_eq!(call.consumed["type"], "simulcast");
+    call.sim
 }
 
 fn payloads(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {

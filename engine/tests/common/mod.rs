@@ -335,6 +335,41 @@ pub fn opus_packet(seq: u16, ssrc: u32) -> Vec<u8> {
     p
 }
 
+/// A call in memory: a sender (browser at port 5000) producing video, a receiver (6000)
+/// consuming it.
+pub struct VideoCall {
+    pub sim: Sim,
+    pub receiver: PeerId,
+    /// The `consume` answer.
+    pub consumed: Value,
+}
+
+impl VideoCall {
+    /// The sender produces `params` (video); the receiver consumes it.
+    pub fn new(params: RtpParameters) -> Self {
+        let mut sim = Sim::new();
+        let room = RoomId::random();
+        sim.core
+            .handle_command(sim.now, EngineCommand::CreateRouter { room });
+        let (sender, sender_t) = sim.connect_peer(room, 5000);
+        let (receiver, receiver_t) = sim.connect_peer(room, 6000);
+        let producer = sim
+            .produce(
+                sender,
+                sender_t,
+                kolabmeet_engine::ortc::MediaKind::Video,
+                params,
+            )
+            .unwrap();
+        let consumed = sim.consume(receiver, receiver_t, producer).unwrap();
+        VideoCall {
+            sim,
+            receiver,
+            consumed,
+        }
+    }
+}
+
 impl Sim {
     /// `peer` produces `params` of `kind` on `transport`.
     pub fn produce(
