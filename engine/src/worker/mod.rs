@@ -6,6 +6,7 @@ mod buffer_pool;
 pub mod core;
 pub mod driver;
 mod engine;
+mod key_frames;
 mod media;
 mod rtcp_feedback;
 mod rtcp_reports;

@@ -1,4 +1,5 @@
-//! The worker's transport timers: one deadline per transport (the earliest of its ICE
+//! The worker's timers (issue #4: "timers on a wheel or heap"). Transport timers: one
+//! deadline per transport (the earliest of its ICE
 //! consent expiry, DTLS retransmission, transport-cc feedback and abandonment timers), kept
 //! ordered so that serving timers costs O(due transports · log n), not a scan of every
 //! transport (a worker may host 20,000). Deadlines that move later than scheduled are
@@ -8,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use super::core::{ABANDONED_AFTER, FEEDBACK_SENDER_SSRC, TIMER_TICK, WorkerCore};
 use crate::ids::TransportId;
 
 /// Scheduled deadlines by transport, ordered by time.
@@ -74,6 +76,101 @@ impl TransportTimers {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.at.is_empty()
+    }
+}
+
+impl WorkerCore {
+    /// When [`WorkerCore::handle_timeout`] must next run: the earliest deadline, but not
+    /// sooner than [`TIMER_TICK`] after the last run (deadlines close together are
+    /// served in one run).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let earliest = self.earliest_deadline()?;
+        Some(match self.last_tick {
+            Some(t) => earliest.max(t + TIMER_TICK),
+            None => earliest,
+        })
+    }
+
+    /// The earliest deadline of every timer of the core.
+    pub fn earliest_deadline(&self) -> Option<Instant> {
+        [
+            self.timers.next(),
+            self.key_frame_timeout(),
+            self.media.nack_due,
+            self.media.next_report,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A transport's next deadline: ICE consent expiry, DTLS retransmission,
+    /// transport-cc feedback, abandonment.
+    pub(super) fn schedule(&mut self, id: TransportId) {
+        let deadline = self.transports.get(&id).and_then(|e| {
+            [
+                e.transport.poll_timeout(),
+                e.twcc.poll_timeout(),
+                e.disconnected_since.map(|t| t + ABANDONED_AFTER),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        });
+        self.timers.schedule(id, deadline);
+    }
+
+    /// After media on `id`: only its transport-cc feedback deadline may have come
+    /// earlier.
+    pub(super) fn schedule_twcc(&mut self, id: TransportId) {
+        if let Some(t) = self.transports.get(&id).and_then(|e| e.twcc.poll_timeout()) {
+            self.timers.schedule_earlier(id, t);
+        }
+    }
+
+    /// Drives every timer that is due: only the transports whose deadline came.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_tick = Some(now);
+        let mut due = Vec::new();
+        self.timers.take_due(now, &mut due);
+        let mut feedback = Vec::new();
+        for id in due {
+            let Some(entry) = self.transports.get_mut(&id) else {
+                continue;
+            };
+            if entry.transport.poll_timeout().is_some_and(|t| t <= now) {
+                entry.transport.handle_timeout(now);
+            }
+            self.drain_transport(now, id);
+            let Some(entry) = self.transports.get_mut(&id) else {
+                continue; // DTLS failed or closed: the transport closed.
+            };
+            if entry
+                .disconnected_since
+                .is_some_and(|t| now >= t + ABANDONED_AFTER)
+            {
+                tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
+                self.close_transport(now, id, true);
+                continue;
+            }
+            if entry.twcc.poll_timeout().is_some_and(|t| t <= now) {
+                entry
+                    .twcc
+                    .poll_feedback(now, FEEDBACK_SENDER_SSRC, &mut feedback);
+                tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
+                for p in feedback.drain(..) {
+                    self.send_rtcp_on(id, p);
+                }
+            }
+            self.schedule(id);
+        }
+        self.handle_key_frame_timers(now);
+        if self.media.nack_due.is_some_and(|t| t <= now) {
+            self.send_nacks(now);
+        }
+        if self.media.next_report.is_some_and(|t| t <= now) {
+            self.send_reports(now);
+        }
     }
 }
 
