@@ -39,6 +39,18 @@ impl<K: Ord + Clone> TimerHeap<K> {
         }
     }
 
+    /// Keeps only the entries for which `keep(at, key)` is true, and gives back the
+    /// capacity a burst of stale entries left behind. Used to drop cancelled entries
+    /// (lazy cancellation otherwise keeps them until they come due, which for long
+    /// timers can be an hour).
+    pub fn retain(&mut self, mut keep: impl FnMut(Instant, &K) -> bool) {
+        self.heap.retain(|Reverse((at, key))| keep(*at, key));
+        let floor = self.heap.len().saturating_mul(2).max(64);
+        if self.heap.capacity() > floor.saturating_mul(2) {
+            self.heap.shrink_to(floor);
+        }
+    }
+
     /// Entries held (live and stale).
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -67,5 +79,19 @@ mod tests {
         assert_eq!(h.pop_due(t0 + Duration::from_secs(5)).unwrap().1, 1);
         assert_eq!(h.pop_due(t0 + Duration::from_secs(5)).unwrap().1, 2);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn retain_drops_stale_entries_and_capacity() {
+        let t0 = Instant::now();
+        let mut h = TimerHeap::default();
+        for i in 0..10_000u32 {
+            h.push(t0 + Duration::from_millis(u64::from(i)), i);
+        }
+        h.retain(|_, k| k % 1000 == 0);
+        assert_eq!(h.len(), 10);
+        assert!(h.heap.capacity() < 1000);
+        assert_eq!(h.pop_due(t0 + Duration::from_secs(60)).unwrap().1, 0);
+        assert_eq!(h.pop_due(t0 + Duration::from_secs(60)).unwrap().1, 1000);
     }
 }

@@ -517,11 +517,11 @@ impl Conn {
                 }
             }
         }
-        self.ws_flush()
+        self.ws_flush(svc, now)
     }
 
     /// Queues a text message (flushed by [`Conn::ws_flush`]).
-    pub fn ws_send(&mut self, text: String) -> ConnStatus {
+    pub fn ws_send<S: Service>(&mut self, text: String, svc: &mut S, now: Instant) -> ConnStatus {
         let Phase::Ws(ws) = &mut self.phase else {
             return ConnStatus::Open;
         };
@@ -534,12 +534,12 @@ impl Conn {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 ConnStatus::Open
             }
-            Err(_) => self.ws_drop(false),
+            Err(_) => self.ws_write_failed(svc, now),
         }
     }
 
     /// Writes what is queued, as far as the socket takes it.
-    pub fn ws_flush(&mut self) -> ConnStatus {
+    pub fn ws_flush<S: Service>(&mut self, svc: &mut S, now: Instant) -> ConnStatus {
         let Phase::Ws(ws) = &mut self.phase else {
             return ConnStatus::Open;
         };
@@ -548,8 +548,34 @@ impl Conn {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 ConnStatus::Open
             }
-            Err(_) => self.ws_drop(false),
+            Err(_) => self.ws_write_failed(svc, now),
         }
+    }
+
+    /// A write failed (the peer reset or closed the connection): before dropping the
+    /// socket, hands the service the messages the peer sent before it went away and that
+    /// are still unread. A client that sends `41` (leave) and closes while it has unread
+    /// input resets the connection; if a notification to it is written before its
+    /// readiness is handled, the write fails first, and without this its leave would be
+    /// lost and its peer kept for the reconnection grace instead of closed at once.
+    fn ws_write_failed<S: Service>(&mut self, svc: &mut S, now: Instant) -> ConnStatus {
+        let mut clean = false;
+        if let Phase::Ws(ws) = &mut self.phase {
+            // Bounded: the kernel's receive queue of a reset socket is finite and
+            // tungstenite stops at the first error (the reset itself).
+            loop {
+                match ws.read() {
+                    Ok(Message::Text(t)) => svc.ws_text(self.id, t.as_str(), now),
+                    Ok(Message::Close(_)) => {
+                        clean = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        self.ws_drop(clean)
     }
 
     /// The server closes the WebSocket: a close frame with `code`, our sending side shut,

@@ -237,6 +237,7 @@ impl Front {
                     state.finish(&self.poll, token, status, svc, now);
                 }
             }
+            state.maybe_compact_deadlines();
             state.apply_outputs(&self.poll, svc, now);
         }
         if let Some((_, path)) = &self.console {
@@ -346,6 +347,24 @@ struct LoopState {
 }
 
 impl LoopState {
+    /// Drops deadline entries that no longer match their connection once they outnumber
+    /// the connections. Every readiness of an HTTP connection pushes its new deadline and
+    /// old ones stay until they come due (up to the 60 s idle timeout), so under steady
+    /// connection churn the heap would hold the churn of the last minute and keep that
+    /// capacity; this bounds it by the open connections.
+    fn maybe_compact_deadlines(&mut self) {
+        if self.deadlines.len() <= 2 * self.conns.len() + 1024 {
+            return;
+        }
+        let conns = &self.conns;
+        self.deadlines
+            .retain(|Reverse((t, token))| conns.get(token).is_some_and(|c| c.deadline == Some(*t)));
+        let floor = self.deadlines.len().saturating_mul(2).max(64);
+        if self.deadlines.capacity() > floor.saturating_mul(2) {
+            self.deadlines.shrink_to(floor);
+        }
+    }
+
     /// Removes a closed connection and reports a closed WebSocket to the service.
     fn finish<S: Service>(
         &mut self,
@@ -389,7 +408,7 @@ impl LoopState {
                         if let Some(conn) = self.conns.get_mut(&token)
                             && conn.is_ws()
                         {
-                            let status = conn.ws_send(text);
+                            let status = conn.ws_send(text, svc, now);
                             self.dirty.insert(token);
                             self.finish(poll, token, status, svc, now);
                         }
@@ -413,7 +432,7 @@ impl LoopState {
             let dirty: Vec<usize> = self.dirty.drain().collect();
             for token in dirty {
                 if let Some(conn) = self.conns.get_mut(&token) {
-                    let status = conn.ws_flush();
+                    let status = conn.ws_flush(svc, now);
                     self.finish(poll, token, status, svc, now);
                 }
             }

@@ -96,7 +96,9 @@ pub trait Service {
     fn http(&mut self, req: HttpRequest, now: Instant) -> HttpResponse;
     /// A WebSocket upgrade request (a GET with `Upgrade: websocket`).
     fn ws_open(&mut self, conn: ConnId, req: &HttpRequest, now: Instant) -> WsDecision;
-    /// One complete text message. Binary messages close the socket (1003).
+    /// One complete text message. Binary messages close the socket (1003). Also called
+    /// while the loop applies outputs, for the messages still unread on a socket whose
+    /// write has just failed (they are delivered before its `ws_closed`).
     fn ws_text(&mut self, conn: ConnId, text: &str, now: Instant);
     /// Called exactly once for every accepted WebSocket when it is gone, whatever the
     /// cause. `clean` is true only when the peer sent a Close frame.

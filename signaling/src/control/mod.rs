@@ -36,6 +36,9 @@ pub const MAX_ROOMS: usize = 100_000;
 /// Signaling sockets the control plane keeps at most.
 pub const MAX_SOCKETS: usize = 100_000;
 
+/// Output queue capacity kept once the queue is drained (more is given back).
+const OUTPUTS_KEPT_CAPACITY: usize = 1024;
+
 /// The current time as both clocks the control plane needs: monotonic for timers, unix
 /// seconds for `createdAt` and TURN credential expiry. Read once by the driver.
 #[derive(Debug, Clone, Copy)]
@@ -200,12 +203,40 @@ impl ControlPlane {
 
     /// The next thing to do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        if out.is_none() && self.outputs.capacity() > OUTPUTS_KEPT_CAPACITY {
+            // A burst (a room closing, many peers timing out at once) grew the queue;
+            // do not keep its high-water capacity for the life of the process.
+            self.outputs.shrink_to(OUTPUTS_KEPT_CAPACITY);
+        }
+        out
     }
 
     /// When [`ControlPlane::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek()
+    }
+
+    /// Drops cancelled timer entries once they outnumber the live ones. Timers are
+    /// cancelled lazily (an entry is checked when it fires), so without this every
+    /// socket that closes leaves its heartbeat entry for up to a ping interval and every
+    /// room that empties and fills again leaves an idle-expiry entry for an hour: under
+    /// steady churn the heap (and its capacity) grows with the churn rate, not with what
+    /// the server holds.
+    fn maybe_compact_timers(&mut self) {
+        let live_bound = self.sockets.len() + self.peer_rooms.len() + self.rooms.len();
+        if self.timers.len() <= 2 * live_bound + 1024 {
+            return;
+        }
+        let (rooms, sockets) = (&self.rooms, &self.sockets);
+        self.timers.retain(|at, key| match key {
+            TimerKey::Socket(conn) => sockets.get(conn).is_some_and(|r| r.timer_is_live(at)),
+            TimerKey::Peer(room, peer) => rooms
+                .get(room)
+                .and_then(|r| r.peers.get(peer))
+                .is_some_and(|p| p.grace_until == Some(at)),
+            TimerKey::Room(room) => rooms.get(room).is_some_and(|r| r.close_at == Some(at)),
+        });
     }
 
     /// Runs every timer due at `now`.
@@ -227,6 +258,7 @@ impl ControlPlane {
                 }
             }
         }
+        self.maybe_compact_timers();
     }
 
     // ---- HTTP API side (contract section 3) ----

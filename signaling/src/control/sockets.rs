@@ -44,6 +44,14 @@ pub(super) struct SocketRec {
     detached: bool,
 }
 
+impl SocketRec {
+    /// Whether a timer entry at `at` for this socket would still do something when it
+    /// fires (see [`ControlPlane::socket_timer`]).
+    pub(super) fn timer_is_live(&self, at: Instant) -> bool {
+        self.scheduled == at && !self.detached
+    }
+}
+
 impl ControlPlane {
     /// A WebSocket was accepted: starts its Engine.IO session. For Engine.IO v3 the
     /// Socket.IO default namespace connects at once, so the checks run now.
@@ -79,6 +87,7 @@ impl ControlPlane {
         if version == EioVersion::V3 {
             self.connect_socket(conn, now);
         }
+        self.maybe_compact_timers();
     }
 
     /// One text frame from a socket.
@@ -201,7 +210,7 @@ impl ControlPlane {
         let Some(rec) = self.sockets.get_mut(&conn) else {
             return;
         };
-        if rec.scheduled != at || rec.detached {
+        if !rec.timer_is_live(at) {
             return;
         }
         if rec.linger_until.is_some_and(|t| t <= now.mono) {
