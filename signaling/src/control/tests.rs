@@ -989,3 +989,28 @@ fn consumer_flow_with_new_consumer_request() {
     assert_eq!(tries, 3);
     assert!(log.lock().unwrap().contains(&"close consumer".to_owned()));
 }
+
+#[test]
+fn timers_stay_bounded_under_socket_churn() {
+    // Timers are cancelled lazily; sockets that open and close faster than their
+    // heartbeat and grace timers come due must not pile entries up without bound.
+    let mut h = Harness::new();
+    let room = h.room();
+    let (p, t) = h.peer(room, Role::PUBLISHER);
+    let mut most = 0;
+    for _ in 0..5000 {
+        h.now.mono += Duration::from_millis(1);
+        let c = h.connect(room, p, &t);
+        h.cp.socket_closed(c, h.now);
+        h.drain();
+        most = most.max(h.cp.timers.len());
+    }
+    let live = h.cp.sockets.len() + h.cp.peer_rooms.len() + h.cp.rooms.len();
+    assert!(
+        most <= 2 * live + 1024 + 8,
+        "{most} timers for {live} live sockets, peers and rooms"
+    );
+    // Still working: the peer comes back and joins.
+    let c = h.connect(room, p, &t);
+    assert!(ok(&h.request(c, "join", json!({"nickname": "back"}))));
+}
