@@ -5,6 +5,7 @@
 //! timer tick, generic NACKs (RFC 4585 §6.2.1) towards producers for the gaps their
 //! streams' NACK generators found.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtcp::{
@@ -49,32 +50,39 @@ impl WorkerCore {
     /// Sends one round of reports on every connected transport, and schedules the next
     /// while any producer or consumer is left.
     pub(super) fn send_reports(&mut self, now: Instant) {
-        let transports: Vec<TransportId> = self
-            .transports
-            .iter()
-            .filter(|(_, e)| e.transport.is_connected())
-            .map(|(id, _)| *id)
-            .collect();
-        for t in transports {
-            self.send_sender_reports(now, t);
-            self.send_receiver_reports(now, t);
+        // One pass over consumers and one over producers, grouped by transport (not a
+        // scan of every consumer per transport).
+        let mut senders: HashMap<TransportId, Vec<ConsumerId>> = HashMap::new();
+        for c in self
+            .media
+            .consumers
+            .values()
+            .filter(|c| c.stream.has_sent())
+        {
+            senders.entry(c.transport).or_default().push(c.id);
+        }
+        let mut receivers: HashMap<TransportId, Vec<ProducerId>> = HashMap::new();
+        for p in self.media.producers.values() {
+            receivers.entry(p.transport).or_default().push(p.id);
+        }
+        for (t, ids) in senders {
+            self.send_sender_reports(now, t, &ids);
+        }
+        for (t, ids) in receivers {
+            self.send_receiver_reports(now, t, &ids);
         }
         let media = !self.media.producers.is_empty() || !self.media.consumers.is_empty();
         self.media.next_report = media.then_some(now + REPORT_INTERVAL);
     }
 
-    /// SR + SDES CNAME for every consumer of `transport` that has sent something.
-    fn send_sender_reports(&mut self, now: Instant, transport: TransportId) {
+    /// SR + SDES CNAME for the consumers `ids` of `transport` (those that sent something).
+    fn send_sender_reports(&mut self, now: Instant, transport: TransportId, ids: &[ConsumerId]) {
+        if !self.is_connected(transport) {
+            return;
+        }
         let wall = self.ntp_time(now);
-        let ids: Vec<ConsumerId> = self
-            .media
-            .consumers
-            .values()
-            .filter(|c| c.transport == transport && c.stream.has_sent())
-            .map(|c| c.id)
-            .collect();
         let mut buf = Vec::new();
-        for id in ids {
+        for &id in ids {
             let Some(c) = self.media.consumers.get(&id) else {
                 continue;
             };
@@ -108,17 +116,18 @@ impl WorkerCore {
         }
     }
 
-    /// RRs (31 blocks each at most) for every stream received on `transport`; producers
-    /// whose stream scores changed tell their consumers.
-    fn send_receiver_reports(&mut self, now: Instant, transport: TransportId) {
+    /// RRs (31 blocks each at most) for every stream of the producers `ids` received on
+    /// `transport`; producers whose stream scores changed tell their consumers.
+    fn send_receiver_reports(&mut self, now: Instant, transport: TransportId, ids: &[ProducerId]) {
+        if !self.is_connected(transport) {
+            return;
+        }
         let mut blocks = Vec::new();
         let mut rescored = Vec::new();
-        for p in self
-            .media
-            .producers
-            .values_mut()
-            .filter(|p| p.transport == transport)
-        {
+        for id in ids {
+            let Some(p) = self.media.producers.get_mut(id) else {
+                continue;
+            };
             let mut changed = false;
             for s in &mut p.streams {
                 let Some(ssrc) = s.ssrc else {
@@ -133,7 +142,7 @@ impl WorkerCore {
                 rescored.push(p.id);
             }
         }
-        for chunk in blocks.chunks(31) {
+        for chunk in blocks.chunks(kolabmeet_net::rtcp::report_block::MAX_REPORT_BLOCKS) {
             let mut buf = Vec::new();
             write_receiver_report(&mut buf, FEEDBACK_SENDER_SSRC, chunk);
             self.send_rtcp_on(transport, buf);
@@ -141,6 +150,12 @@ impl WorkerCore {
         for p in rescored {
             self.emit_producer_score(p);
         }
+    }
+
+    fn is_connected(&self, transport: TransportId) -> bool {
+        self.transports
+            .get(&transport)
+            .is_some_and(|e| e.transport.is_connected())
     }
 
     /// `consumerScoreChanged` for every consumer of `producer`.
