@@ -183,6 +183,23 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
             .wrapping_sub(1),
         "in its place, between 201 and 203"
     );
+    // The repaired packet is not reported lost to the sender.
+    sim.advance(Duration::from_millis(1100));
+    let block = rtcp_of(&mut sim, SENDER)
+        .iter()
+        .flat_map(|c| {
+            packets(c)
+                .filter_map(|p| match p.unwrap() {
+                    RtcpPacket::ReceiverReport(rr) => {
+                        rr.blocks().map(|b| b.data()).find(|b| b.ssrc == SSRC)
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .next()
+        .expect("an RR block");
+    assert_eq!((block.cumulative_lost, block.highest_seq), (0, 204));
 }
 
 #[test]

@@ -19,10 +19,12 @@ pub struct RecvStats {
     /// The first packet: its unwrapped and its raw sequence number (the extended numbers
     /// of reports start from the raw one, RFC 3550 §A.1).
     first: Option<(u64, u16)>,
-    /// Media packets received (not RTX).
+    /// Media packets received, and RTX packets that filled a gap.
     pub received: u64,
-    /// Packets recovered by RTX.
+    /// RTX packets received.
     pub retransmitted: u64,
+    /// Packets that arrived over RTX and filled a gap (also counted in `received`).
+    pub repaired: u64,
     prior_expected: u64,
     prior_received: u64,
     /// RFC 3550 §A.8, scaled by 16 as in the RFC's integer form.
@@ -46,6 +48,7 @@ impl RecvStats {
             first: None,
             received: 0,
             retransmitted: 0,
+            repaired: 0,
             prior_expected: 0,
             prior_received: 0,
             jitter_q4: 0,
@@ -89,11 +92,18 @@ impl RecvStats {
             .is_some_and(|n| n.received(now, seq, key_frame, false).key_frame_required)
     }
 
-    /// A packet recovered over RTX arrived now.
+    /// A packet recovered over RTX arrived now. One that fills a gap counts as
+    /// received (RFC 3550 §6.4.1: the loss reported is what never arrived, however it
+    /// came), and as repaired for the score; a duplicate counts only as retransmitted.
     pub fn on_retransmission(&mut self, now: Instant, seq: u16, key_frame: bool) {
         self.retransmitted += 1;
-        if let Some(n) = self.nack.as_mut() {
-            n.received(now, seq, key_frame, true);
+        let filled = self
+            .nack
+            .as_mut()
+            .is_some_and(|n| n.received(now, seq, key_frame, true).filled_gap);
+        if filled {
+            self.received += 1;
+            self.repaired += 1;
         }
     }
 
@@ -146,8 +156,8 @@ impl RecvStats {
         };
         let score = self.score.on_receive_interval(
             expected,
-            self.received + self.retransmitted,
-            self.retransmitted,
+            self.received,
+            self.repaired,
             self.retransmitted,
         );
         Some((
