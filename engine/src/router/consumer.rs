@@ -9,7 +9,7 @@ use std::time::Instant;
 use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
 
 use super::producer::{Ingress, RecvStream};
-use super::send_stream::SendStream;
+use super::send_stream::{SendStream, rtp_ticks};
 use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
 use crate::ortc::{MediaKind, RtpParameters};
 
@@ -287,10 +287,10 @@ impl Consumer {
             .and_then(|s| s.stats.last_sr)
             .map(|(ntp, rtp, at)| {
                 let elapsed = now.saturating_duration_since(at);
-                let ticks = (elapsed.as_secs_f64() * f64::from(self.clock_rate)) as u64;
+                let ticks = rtp_ticks(elapsed, self.clock_rate);
                 (
                     ntp_add(ntp, elapsed),
-                    rtp.wrapping_add(ticks as u32).wrapping_add(self.ts_offset),
+                    rtp.wrapping_add(ticks).wrapping_add(self.ts_offset),
                 )
             });
         Some(mapped.unwrap_or((wall_ntp, own)))

@@ -12,6 +12,12 @@ use crate::rtp_stream::{
     RetransmissionBuffer, RetransmissionBufferConfig, StoredPacket, StreamScore,
 };
 
+/// `elapsed` on an RTP clock of `clock_rate` Hz, in ticks (modulo 2^32, as RTP
+/// timestamps wrap).
+pub fn rtp_ticks(elapsed: Duration, clock_rate: u32) -> u32 {
+    (elapsed.as_secs_f64() * f64::from(clock_rate)) as u64 as u32
+}
+
 /// A receiver report block about this stream, as the worker read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportFigures {
@@ -154,9 +160,10 @@ impl SendStream {
     /// sent timestamp advanced by the time since it was sent.
     pub fn rtp_time_at(&self, now: Instant) -> Option<u32> {
         let (ts, at) = self.last?;
-        let elapsed = now.saturating_duration_since(at);
-        let ticks = (elapsed.as_secs_f64() * f64::from(self.clock_rate)) as u64;
-        Some(ts.wrapping_add(ticks as u32))
+        Some(ts.wrapping_add(rtp_ticks(
+            now.saturating_duration_since(at),
+            self.clock_rate,
+        )))
     }
 
     /// An SR with NTP time `ntp` (64-bit) is being sent now: remember it for the RTT.

@@ -292,9 +292,7 @@ impl WebRtcTransport {
                 let Some(srtp) = self.srtp.as_mut() else {
                     return self.drop(DropReason::NotConnected);
                 };
-                // RFC 5761 §4: payload types 192-223 are RTCP.
-                let is_rtcp = buf.len() >= 2 && (192..=223).contains(&buf[1]);
-                let result = if is_rtcp {
+                let result = if kolabmeet_net::rtcp::is_rtcp(buf) {
                     srtp.unprotect_rtcp(buf).map(|_| Received::Rtcp)
                 } else {
                     srtp.unprotect_rtp(buf).map(|_| Received::Rtp)

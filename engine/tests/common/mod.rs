@@ -104,7 +104,7 @@ impl Sim {
                     128..=191 => {
                         let mut d = t.data.clone();
                         let srtp = b.srtp.as_mut().expect("SRTP before media");
-                        if (192..=223).contains(&d[1]) {
+                        if kolabmeet_net::rtcp::is_rtcp(&d) {
                             srtp.unprotect_rtcp(&mut d).unwrap();
                             b.rtcp.push(d);
                         } else {
