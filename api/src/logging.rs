@@ -43,11 +43,7 @@ impl LogControl {
     }
 
     fn directives(&self) -> String {
-        let mut d = self.level.directive().to_owned();
-        for t in &self.tags {
-            d.push_str(&format!(",kolabmeet::{t}=debug"));
-        }
-        d
+        directives(self.level, &self.tags)
     }
 
     fn apply(&self) -> Result<(), String> {
@@ -96,9 +92,32 @@ impl LogControl {
     }
 }
 
+/// The DTLS stack (`rtc-dtls`, through the `log` bridge) writes lines such as `WARN
+/// Unsupported Extension Type` for every Chrome handshake: at the default level nothing per
+/// handshake or per packet may reach the log, so its own lines are kept to errors unless the
+/// `dtls` tag is on.
+const STACK_TARGETS: &[&str] = &["rtc_dtls", "rtc_shared"];
+
+/// The filter directives for a level and the debug tags on.
+fn directives(level: LogLevel, tags: &[String]) -> String {
+    let mut d = level.directive().to_owned();
+    let stack = if tags.iter().any(|t| t == "dtls") {
+        "debug"
+    } else {
+        "error"
+    };
+    for target in STACK_TARGETS {
+        d.push_str(&format!(",{target}={stack}"));
+    }
+    for t in tags {
+        d.push_str(&format!(",kolabmeet::{t}=debug"));
+    }
+    d
+}
+
 /// Installs the global subscriber (logs to stderr) and returns its control.
 pub fn init(level: LogLevel) -> LogControl {
-    let filter = EnvFilter::new(level.directive());
+    let filter = EnvFilter::new(directives(level, &[]));
     let (layer, handle) = reload::Layer::new(filter);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -127,9 +146,46 @@ mod tests {
         assert_eq!(c.set_tags("ice,dtls").unwrap(), "logTags: ice,dtls");
         assert_eq!(
             c.directives(),
-            "debug,kolabmeet::ice=debug,kolabmeet::dtls=debug"
+            "debug,rtc_dtls=debug,rtc_shared=debug,kolabmeet::ice=debug,kolabmeet::dtls=debug"
         );
         assert!(c.set_tags("ice,bogus").is_err());
         assert_eq!(c.set_tags("none").unwrap(), "logTags: none");
+    }
+
+    /// Issue 8: the DTLS stack's per-handshake warnings stay out of the log at the default
+    /// level (and at `debug`), our own warnings do not.
+    #[test]
+    fn dtls_stack_warnings_are_filtered_by_default() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::Layer;
+
+        struct Capture(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> Layer<S> for Capture {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(event.metadata().target().to_owned());
+            }
+        }
+        for level in [LogLevel::Info, LogLevel::Debug] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let filter = EnvFilter::new(directives(level, &[]));
+            let subscriber =
+                tracing_subscriber::registry().with(Capture(seen.clone()).with_filter(filter));
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::warn!(target: "rtc_dtls::handshake", "Unsupported Extension Type 35 0");
+                tracing::warn!(target: "kolabmeet::worker", "ours");
+            });
+            assert_eq!(
+                *seen.lock().unwrap(),
+                vec!["kolabmeet::worker"],
+                "{level:?}"
+            );
+        }
     }
 }

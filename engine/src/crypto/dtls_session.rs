@@ -26,6 +26,7 @@ use rtc_shared::TransportProtocol;
 use rtc_shared::error::Error as StackError;
 
 use super::certificate::DtlsCertificate;
+use super::client_hello::offered_srtp_profiles;
 use super::dtls_record::check_datagram;
 use super::error::DtlsError;
 use super::fingerprint::RemoteFingerprints;
@@ -85,6 +86,9 @@ pub struct DtlsSession {
     remote_fingerprints: Arc<RemoteFingerprints>,
     /// Set by the in-handshake certificate check when it rejects the peer certificate.
     fingerprint_rejected: Arc<AtomicBool>,
+    /// A server's configuration ingredients until the first `ClientHello` arrives: the
+    /// endpoint is then rebuilt to accept only our preferred profile among those offered.
+    server_setup: Option<ConfigSetup>,
     profile: Option<SrtpProfile>,
     events: VecDeque<DtlsEvent>,
 }
@@ -112,8 +116,9 @@ impl DtlsSession {
     }
 
     /// [`Self::new`] offering (client) or accepting (server) only `profiles`, in preference
-    /// order. The server picks the first of the client's list it supports (RFC 5764 §4.1.1),
-    /// so the client's order wins.
+    /// order. As a server, our order wins (RFC 5764 §4.1.1 leaves the choice to the
+    /// server): the first `ClientHello` is read before the stack sees it, and the session
+    /// then accepts only the first of `profiles` the client offers.
     pub fn with_profiles(
         role: DtlsRole,
         certificate: &DtlsCertificate,
@@ -132,40 +137,25 @@ impl DtlsSession {
         let remote_fingerprints =
             Arc::new(RemoteFingerprints::from_signalled(remote_fingerprints)?);
         let fingerprint_rejected = Arc::new(AtomicBool::new(false));
-        let verify: VerifyPeerCertificateFn = {
-            let remote = remote_fingerprints.clone();
-            let rejected = fingerprint_rejected.clone();
-            Arc::new(move |chain: &[Vec<u8>], _verified_chains: &[_]| {
-                if remote.matches_chain(chain) {
-                    Ok(())
-                } else {
-                    rejected.store(true, Ordering::Relaxed);
-                    Err(StackError::ErrInvalidCertificate)
-                }
-            })
+        let setup = ConfigSetup {
+            certificate: certificate.clone(),
+            remote_fingerprints: remote_fingerprints.clone(),
+            fingerprint_rejected: fingerprint_rejected.clone(),
         };
-        let config = ConfigBuilder::default()
-            .with_crypto_provider(certificate.provider().clone())
-            .with_certificates(vec![certificate.certificate().clone()])
-            .with_srtp_protection_profiles(profiles.iter().map(|p| to_stack(*p)).collect())
-            // No CA chain: the fingerprint check below replaces it (RFC 5763 §5).
-            .with_insecure_skip_verify(true)
-            // A server must request the client certificate to check its fingerprint.
-            .with_client_auth(ClientAuthType::RequireAnyClientCert)
-            .with_verify_peer_certificate(Some(verify))
-            .with_server_name(SERVER_NAME.to_owned())
-            .build(is_client, Some(REMOTE))
-            .map_err(|e| DtlsError::Config(e.to_string()))?;
-        let config = Arc::new(config);
         let endpoint = if is_client {
             let mut endpoint = Endpoint::new(LOCAL, TransportProtocol::UDP, None);
             endpoint
-                .connect(now, REMOTE, config, None)
+                .connect(now, REMOTE, setup.build(true, profiles)?, None)
                 .map_err(|e| DtlsError::Config(e.to_string()))?;
             endpoint
         } else {
-            Endpoint::new(LOCAL, TransportProtocol::UDP, Some(config))
+            Endpoint::new(
+                LOCAL,
+                TransportProtocol::UDP,
+                Some(setup.build(false, profiles)?),
+            )
         };
+        let server_setup = (!is_client).then_some(setup);
         Ok(Self {
             role,
             state: DtlsState::Connecting,
@@ -173,6 +163,7 @@ impl DtlsSession {
             profiles: profiles.to_vec(),
             remote_fingerprints,
             fingerprint_rejected,
+            server_setup,
             profile: None,
             events: VecDeque::new(),
         })
@@ -208,6 +199,9 @@ impl DtlsSession {
             return Err(DtlsError::NotActive);
         }
         check_datagram(data)?;
+        if self.server_setup.is_some() {
+            self.apply_server_preference(data)?;
+        }
         match self.endpoint.read(now, REMOTE, None, BytesMut::from(data)) {
             Ok(events) => {
                 for event in events {
@@ -284,6 +278,29 @@ impl DtlsSession {
             let _ = self.endpoint.stop(now, REMOTE);
             self.state = DtlsState::Closed;
         }
+    }
+
+    /// On a server's first `ClientHello`: rebuilds the (still empty) endpoint to accept only
+    /// the first of our profiles that the client offers, so that the stack, which takes the
+    /// client's order, can pick nothing else. Without a readable offer, or with no profile
+    /// in common, the stack keeps the full list and decides (and fails) as usual.
+    fn apply_server_preference(&mut self, datagram: &[u8]) -> Result<(), DtlsError> {
+        let Some(offered) = offered_srtp_profiles(datagram) else {
+            return Ok(());
+        };
+        let Some(setup) = self.server_setup.take() else {
+            return Ok(());
+        };
+        if let Some(best) = self
+            .profiles
+            .iter()
+            .copied()
+            .find(|p| offered.contains(&p.id()))
+        {
+            let config = setup.build(false, &[best])?;
+            self.endpoint = Endpoint::new(LOCAL, TransportProtocol::UDP, Some(config));
+        }
+        Ok(())
     }
 
     fn fail(&mut self, error: DtlsError) {
@@ -387,6 +404,48 @@ impl std::fmt::Debug for DtlsSession {
     }
 }
 
+/// What a stack configuration is built from.
+struct ConfigSetup {
+    certificate: DtlsCertificate,
+    remote_fingerprints: Arc<RemoteFingerprints>,
+    fingerprint_rejected: Arc<AtomicBool>,
+}
+
+impl ConfigSetup {
+    /// The stack configuration for one side, offering or accepting `profiles`.
+    fn build(
+        &self,
+        is_client: bool,
+        profiles: &[SrtpProfile],
+    ) -> Result<Arc<rtc_dtls::config::HandshakeConfig>, DtlsError> {
+        let verify: VerifyPeerCertificateFn = {
+            let remote = self.remote_fingerprints.clone();
+            let rejected = self.fingerprint_rejected.clone();
+            Arc::new(move |chain: &[Vec<u8>], _verified_chains: &[_]| {
+                if remote.matches_chain(chain) {
+                    Ok(())
+                } else {
+                    rejected.store(true, Ordering::Relaxed);
+                    Err(StackError::ErrInvalidCertificate)
+                }
+            })
+        };
+        let config = ConfigBuilder::default()
+            .with_crypto_provider(self.certificate.provider().clone())
+            .with_certificates(vec![self.certificate.certificate().clone()])
+            .with_srtp_protection_profiles(profiles.iter().map(|p| to_stack(*p)).collect())
+            // No CA chain: the fingerprint check replaces it (RFC 5763 §5).
+            .with_insecure_skip_verify(true)
+            // A server must request the client certificate to check its fingerprint.
+            .with_client_auth(ClientAuthType::RequireAnyClientCert)
+            .with_verify_peer_certificate(Some(verify))
+            .with_server_name(SERVER_NAME.to_owned())
+            .build(is_client, Some(REMOTE))
+            .map_err(|e| DtlsError::Config(e.to_string()))?;
+        Ok(Arc::new(config))
+    }
+}
+
 fn to_stack(profile: SrtpProfile) -> SrtpProtectionProfile {
     match profile {
         SrtpProfile::AeadAes256Gcm => SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm,
@@ -429,6 +488,82 @@ mod tests {
             DtlsSession::with_profiles(DtlsRole::Server, &cert, fps, &[], now).err(),
             Some(DtlsError::NoSrtpProfiles)
         );
+    }
+
+    /// Runs a handshake between two sessions until both are connected (or `rounds` pass).
+    fn handshake(client: &mut DtlsSession, server: &mut DtlsSession, now: Instant) {
+        for _ in 0..20 {
+            while let Some(d) = client.poll_transmit() {
+                let _ = server.handle_datagram(now, &d);
+            }
+            while let Some(d) = server.poll_transmit() {
+                let _ = client.handle_datagram(now, &d);
+            }
+            if client.state() == DtlsState::Connected && server.state() == DtlsState::Connected {
+                return;
+            }
+        }
+        panic!("no handshake: {client:?} {server:?}");
+    }
+
+    /// RFC 5764 §4.1.1: the server chooses. A client listing AES-CM first (as Chromium
+    /// does) still gets our first choice among what it offers, in both directions' keys.
+    #[test]
+    fn server_preference_wins_over_the_client_order() {
+        let now = Instant::now();
+        let (client_cert, server_cert) = (
+            DtlsCertificate::generate().unwrap(),
+            DtlsCertificate::generate().unwrap(),
+        );
+        let cases: [(&[SrtpProfile], SrtpProfile); 3] = [
+            (
+                &[
+                    SrtpProfile::Aes128CmHmacSha1_80,
+                    SrtpProfile::AeadAes128Gcm,
+                    SrtpProfile::AeadAes256Gcm,
+                ],
+                SrtpProfile::AeadAes256Gcm,
+            ),
+            (
+                &[SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes128Gcm],
+                SrtpProfile::AeadAes128Gcm,
+            ),
+            (
+                &[SrtpProfile::Aes128CmHmacSha1_80],
+                SrtpProfile::Aes128CmHmacSha1_80,
+            ),
+        ];
+        for (offer, expected) in cases {
+            let mut client = DtlsSession::with_profiles(
+                DtlsRole::Client,
+                &client_cert,
+                server_cert.fingerprints(),
+                offer,
+                now,
+            )
+            .unwrap();
+            let mut server = DtlsSession::new(
+                DtlsRole::Server,
+                &server_cert,
+                client_cert.fingerprints(),
+                now,
+            )
+            .unwrap();
+            handshake(&mut client, &mut server, now);
+            assert_eq!(client.srtp_profile(), Some(expected), "offer {offer:?}");
+            assert_eq!(server.srtp_profile(), Some(expected), "offer {offer:?}");
+            let keys = |s: &mut DtlsSession| match s.poll_event() {
+                Some(DtlsEvent::Connected {
+                    local_keys,
+                    remote_keys,
+                    ..
+                }) => (local_keys, remote_keys),
+                other => panic!("{other:?}"),
+            };
+            let (c_local, c_remote) = keys(&mut client);
+            let (s_local, s_remote) = keys(&mut server);
+            assert_eq!((c_local, c_remote), (s_remote, s_local));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! * [`SrtpSession`]: protects and unprotects RTP and RTCP with those keys (libsrtp2).
 
 mod certificate;
+mod client_hello;
 mod dtls_record;
 mod dtls_session;
 mod error;

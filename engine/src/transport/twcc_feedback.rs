@@ -53,8 +53,16 @@ impl TwccFeedback {
                 h + diff
             }
         };
-        if self.next_base.is_some_and(|b| ext < b) {
-            return; // already reported (or far too old)
+        if let Some(base) = self.next_base {
+            if ext < base - MAX_STATUSES as i64 {
+                // Far behind what was reported: the sender restarted its numbering
+                // (a new sender behind the same transport). Start over from it.
+                self.arrivals.clear();
+                self.highest = Some(ext);
+                self.next_base = Some(ext);
+            } else if ext < base {
+                return; // already reported (or lost and given up on)
+            }
         }
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         self.next_base.get_or_insert(ext);
@@ -104,8 +112,15 @@ impl TwccFeedback {
     /// Writes one feedback packet covering sequence numbers from `next_base`, and forgets
     /// what it reported.
     fn write_one(&mut self, sender_ssrc: u32) -> Option<Vec<u8>> {
-        let base = self.next_base?;
-        let (_, &first_at) = self.arrivals.range(base..).next()?;
+        let mut base = self.next_base?;
+        let (&first, &first_at) = self.arrivals.range(base..).next()?;
+        if first - base >= MAX_STATUSES as i64 {
+            // A gap longer than one packet can describe (the sender jumped ahead, or a
+            // burst was lost whole): report from the first arrival after it, so feedback
+            // resumes at once; the numbers in the gap are never acknowledged, which the
+            // sender's estimator treats like any unreported packet.
+            base = first;
+        }
         // Reference time: 64 ms units, 24 bits; deltas run from it.
         let reference = first_at / 64_000;
         let mut prev_ticks = reference * 64_000 / TICK_US;
@@ -250,6 +265,35 @@ mod tests {
         // Already reported numbers are ignored.
         f.on_packet(t0 + Duration::from_secs(2), 10, 1);
         assert_eq!(f.poll_timeout(), None);
+    }
+
+    /// Issue 8: after a jump of more than 1,000 sequence numbers, feedback resumes with the
+    /// next poll instead of stalling until 2,048 arrivals pushed the gap out.
+    #[test]
+    fn feedback_resumes_at_once_after_a_long_gap() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut f = TwccFeedback::new();
+        for seq in 0..10u16 {
+            f.on_packet(ms(u64::from(seq)), seq, 5);
+        }
+        let mut out = Vec::new();
+        assert_eq!(f.poll_feedback(ms(100), 1, &mut out), 1);
+        for (i, seq) in (1510..1520u16).enumerate() {
+            f.on_packet(ms(200 + i as u64), seq, 5);
+        }
+        out.clear();
+        assert_eq!(f.poll_feedback(ms(300), 1, &mut out), 1, "feedback at once");
+        let (base, symbols, _) = decode(&out[0]);
+        assert_eq!((base, symbols), (1510, vec![1; 10]));
+        // A sender that restarts its numbering far behind is followed too.
+        for (i, seq) in (100..105u16).enumerate() {
+            f.on_packet(ms(400 + i as u64), seq, 5);
+        }
+        out.clear();
+        assert_eq!(f.poll_feedback(ms(500), 1, &mut out), 1);
+        let (base, symbols, _) = decode(&out[0]);
+        assert_eq!((base, symbols), (100, vec![1; 5]));
     }
 
     #[test]

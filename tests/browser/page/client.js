@@ -177,6 +177,9 @@ async function transportStats() {
         protocol: local?.protocol,
         relayProtocol: local?.relayProtocol,
         availableOutgoingBitrate: pair.availableOutgoingBitrate,
+        srtpCipher: transport.srtpCipher,
+        dtlsCipher: transport.dtlsCipher,
+        dtlsRole: transport.dtlsRole,
       };
     }
   }

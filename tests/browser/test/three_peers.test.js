@@ -48,6 +48,14 @@ test('three participants see and hear each other over UDP', { timeout: 120000 },
     }
     const t = await r.pages[0].evaluate(() => window.kolab.transportStats());
     assert.equal(t.send.protocol, 'udp');
+    // Issue 8: the server's SRTP preference (AEAD first) wins over Chromium's order, in
+    // whichever DTLS role each side ends up.
+    for (const page of r.pages) {
+      const ts = await page.evaluate(() => window.kolab.transportStats());
+      for (const dir of ['send', 'recv']) {
+        assert.equal(ts[dir].srtpCipher, 'AEAD_AES_256_GCM', `${dir} transport: ${JSON.stringify(ts[dir])}`);
+      }
+    }
   } finally {
     await r.close();
   }
