@@ -1,9 +1,12 @@
 //! The operator console (contract section 7): one command per line over the unix socket,
 //! answered as text. `connect` is its client.
 
-use kolabmeet_engine::RoomId;
+use std::time::Duration;
 
-use crate::service::ServerService;
+use kolabmeet_engine::RoomId;
+use kolabmeet_signaling::control::ControlPlane;
+
+use crate::logging::LogControl;
 
 /// `help` text.
 pub const HELP: &str = "commands:
@@ -65,8 +68,14 @@ pub fn usage(uptime_secs: f64) -> String {
     )
 }
 
-/// Runs one console line; `None` closes the console connection.
-pub fn execute(service: &mut ServerService, line: &str) -> Option<String> {
+/// Runs one console line against the control plane and the log filter (`uptime` is the
+/// server's, for `usage`); `None` closes the console connection.
+pub fn execute(
+    control: &ControlPlane,
+    log: &mut LogControl,
+    uptime: Duration,
+    line: &str,
+) -> Option<String> {
     let mut words = line.split_whitespace();
     let Some(cmd) = words.next() else {
         return Some(String::new());
@@ -76,21 +85,20 @@ pub fn execute(service: &mut ServerService, line: &str) -> Option<String> {
     Some(match cmd {
         "help" | "h" | "?" => HELP.to_owned(),
         "quit" | "exit" => return None,
-        "usage" => usage(service.uptime().as_secs_f64()),
+        "usage" => usage(uptime.as_secs_f64()),
         "stats" => {
-            let (rooms, peers) = service.control().counts();
+            let (rooms, peers) = control.counts();
             format!("rooms:{rooms}\npeers:{peers}")
         }
-        "dumpRooms" => service.control().dump_rooms().trim_end().to_owned(),
-        "dumpPeers" => service.control().dump_peers().trim_end().to_owned(),
+        "dumpRooms" => control.dump_rooms().trim_end().to_owned(),
+        "dumpPeers" => control.dump_peers().trim_end().to_owned(),
         "dumpWorkers" => media_none.to_owned(),
-        "dumpInternals" => service.control().internal_counts(),
+        "dumpInternals" => control.internal_counts(),
         "dumpRouter" => match arg {
-            None => service.control().dump_rooms().trim_end().to_owned(),
+            None => control.dump_rooms().trim_end().to_owned(),
             Some(id) => match id.parse::<RoomId>() {
-                Ok(room) if service.control().room_exists(&room) => {
-                    serde_json::to_string_pretty(&service.control().room_stats(room))
-                        .unwrap_or_default()
+                Ok(room) if control.room_exists(&room) => {
+                    serde_json::to_string_pretty(&control.room_stats(room)).unwrap_or_default()
                 }
                 _ => format!("no router {id}"),
             },
@@ -102,24 +110,18 @@ pub fn execute(service: &mut ServerService, line: &str) -> Option<String> {
         },
         "statsRoom" => match arg.map(|a| a.parse::<RoomId>()) {
             None => "usage: statsRoom <roomId>".to_owned(),
-            Some(Ok(room)) if service.control().room_exists(&room) => {
-                serde_json::to_string_pretty(&service.control().room_stats(room))
-                    .unwrap_or_default()
+            Some(Ok(room)) if control.room_exists(&room) => {
+                serde_json::to_string_pretty(&control.room_stats(room)).unwrap_or_default()
             }
             Some(_) => format!("no room {}", arg.unwrap_or("")),
         },
         "logLevel" => match arg {
             None => "usage: logLevel <error|warn|info|debug|trace>".to_owned(),
-            Some(l) => service
-                .log_control()
-                .set_level(l)
-                .unwrap_or_else(|e| format!("error: {e}")),
+            Some(l) => log.set_level(l).unwrap_or_else(|e| format!("error: {e}")),
         },
         "logTags" => {
             let rest: Vec<&str> = line.split_whitespace().skip(1).collect();
-            service
-                .log_control()
-                .set_tags(&rest.join(","))
+            log.set_tags(&rest.join(","))
                 .unwrap_or_else(|e| format!("error: {e}"))
         }
         other => {

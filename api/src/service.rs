@@ -3,12 +3,13 @@
 //! outputs into frames, closes and webhooks. Everything runs on the loop's thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kolabmeet_signaling::ConnId as SigConn;
 use kolabmeet_signaling::control::{ControlPlane, HandshakeQuery, Now, Output as CtlOutput};
 use serde_json::json;
 
+use crate::console;
 use crate::front::{ConnId, HttpRequest, HttpResponse, Output, Service, WsDecision};
 use crate::logging::LogControl;
 use crate::memory::HeapTrimmer;
@@ -58,21 +59,6 @@ impl ServerService {
             started: Instant::now(),
             trimmer: HeapTrimmer::new(Instant::now()),
         }
-    }
-
-    /// The control plane (console).
-    pub fn control(&self) -> &ControlPlane {
-        &self.control
-    }
-
-    /// The log filter (console).
-    pub fn log_control(&mut self) -> &mut LogControl {
-        &mut self.log
-    }
-
-    /// Time since start.
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
     }
 }
 
@@ -171,7 +157,7 @@ impl Service for ServerService {
     }
 
     fn console_line(&mut self, line: &str, _now: Instant) -> Option<String> {
-        crate::console::execute(self, line)
+        console::execute(&self.control, &mut self.log, self.started.elapsed(), line)
     }
 
     fn poll_output(&mut self) -> Option<Output> {
