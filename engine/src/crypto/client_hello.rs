@@ -1,5 +1,5 @@
-//! A read-only view of the SRTP protection profiles a DTLS `ClientHello` offers in its
-//! `use_srtp` extension (RFC 5764 §4.1.1), read before the datagram reaches the DTLS stack.
+//! The SRTP protection profiles a DTLS `ClientHello` offers in its `use_srtp` extension
+//! (RFC 5764 §4.1.1), read (and reassembled from its fragments) before the stack sees it.
 //!
 //! RFC 5764 §4.1.1 lets the server choose among the profiles the client offers; the stack
 //! picks the first of the *client's* list it supports, so Chromium (which lists
@@ -16,46 +16,109 @@ const HANDSHAKE: u8 = 22;
 const CLIENT_HELLO: u8 = 1;
 /// DTLS handshake header: type, length, message_seq, fragment_offset, fragment_length
 /// (RFC 6347 §4.2.2).
+#[cfg(test)]
 const HANDSHAKE_HEADER_LEN: usize = 12;
 /// `use_srtp` extension type (RFC 5764 §9).
 const USE_SRTP: u16 = 14;
 
-/// The profile ids the first unfragmented `ClientHello` in `datagram` offers in `use_srtp`,
-/// in the client's order. `None` when the datagram holds no such `ClientHello`, or it has no
-/// (well-formed) `use_srtp` extension: the caller then leaves the choice to the stack.
-pub(crate) fn offered_srtp_profiles(datagram: &[u8]) -> Option<Vec<u16>> {
-    let mut rest = datagram;
-    while rest.len() >= RECORD_HEADER_LEN {
-        let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
-        let body = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len)?;
-        let epoch = u16::from_be_bytes([rest[3], rest[4]]);
-        if rest[0] == HANDSHAKE
-            && epoch == 0
-            && let Some(profiles) = client_hello_profiles(body)
-        {
-            return Some(profiles);
-        }
-        rest = &rest[RECORD_HEADER_LEN + len..];
-    }
-    None
+/// Largest `ClientHello` reassembled (a post-quantum key share makes Chromium's about
+/// 1.4 KB, split over two datagrams); a larger one is left to the stack.
+const MAX_HELLO_LEN: usize = 16 * 1024;
+/// Datagrams held back while a `ClientHello` is incomplete, at most.
+pub(crate) const MAX_HELD: usize = 8;
+
+/// What [`ClientHelloReader::push`] made of a datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HelloProgress {
+    /// The datagram holds no `ClientHello` fragment.
+    NotHello,
+    /// Part of a `ClientHello` arrived; the rest is still missing.
+    Incomplete,
+    /// The whole `ClientHello` is here: the profile ids its `use_srtp` offers, in the
+    /// client's order (`None`: no well-formed `use_srtp`).
+    Complete(Option<Vec<u16>>),
+    /// Fragments that do not fit together or exceed the bound: give up.
+    Invalid,
 }
 
-/// Reads a handshake record body holding one whole `ClientHello` (RFC 5246 §7.4.1.2,
-/// RFC 6347 §4.2.1).
-fn client_hello_profiles(record: &[u8]) -> Option<Vec<u16>> {
-    let mut r = Reader(record);
-    if r.u8()? != CLIENT_HELLO {
-        return None;
+/// Reassembles the first `ClientHello` (RFC 6347 §4.2.3: handshake messages may be
+/// fragmented over several records and datagrams) to read its `use_srtp` offer.
+#[derive(Debug, Default)]
+pub(crate) struct ClientHelloReader {
+    /// `(message_seq, body)` of the message being reassembled.
+    message: Option<(u16, Vec<u8>)>,
+    /// Which body bytes arrived.
+    filled: Vec<bool>,
+    missing: usize,
+}
+
+impl ClientHelloReader {
+    /// Takes the `ClientHello` fragments of one datagram.
+    pub(crate) fn push(&mut self, datagram: &[u8]) -> HelloProgress {
+        let mut rest = datagram;
+        let mut seen = false;
+        while rest.len() >= RECORD_HEADER_LEN {
+            let len = usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+            let Some(body) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
+                break;
+            };
+            let epoch = u16::from_be_bytes([rest[3], rest[4]]);
+            if rest[0] == HANDSHAKE && epoch == 0 && body.first() == Some(&CLIENT_HELLO) {
+                seen = true;
+                if !self.add_fragment(body) {
+                    return HelloProgress::Invalid;
+                }
+            }
+            rest = &rest[RECORD_HEADER_LEN + len..];
+        }
+        match &self.message {
+            Some((_, body)) if self.missing == 0 => {
+                HelloProgress::Complete(client_hello_profiles(body))
+            }
+            _ if seen => HelloProgress::Incomplete,
+            _ => HelloProgress::NotHello,
+        }
     }
-    let length = r.u24()?;
-    let _message_seq = r.u16()?;
-    let fragment_offset = r.u24()?;
-    let fragment_length = r.u24()?;
-    if fragment_offset != 0 || fragment_length != length {
-        return None; // fragmented: not worth reassembling for a preference
+
+    /// Copies one handshake fragment in; `false` when it does not fit the message.
+    fn add_fragment(&mut self, record: &[u8]) -> bool {
+        let mut r = Reader(record);
+        let header = (|| {
+            let _type = r.u8()?;
+            Some((r.u24()?, r.u16()?, r.u24()?, r.u24()?))
+        })();
+        let Some((length, seq, offset, fragment_len)) = header else {
+            return false;
+        };
+        let Some(fragment) = r.take(fragment_len) else {
+            return false;
+        };
+        if length > MAX_HELLO_LEN || offset + fragment_len > length {
+            return false;
+        }
+        let (message_seq, body) = self.message.get_or_insert_with(|| {
+            self.filled = vec![false; length];
+            self.missing = length;
+            (seq, vec![0; length])
+        });
+        if *message_seq != seq || body.len() != length {
+            return false;
+        }
+        body[offset..offset + fragment_len].copy_from_slice(fragment);
+        for f in &mut self.filled[offset..offset + fragment_len] {
+            if !*f {
+                *f = true;
+                self.missing -= 1;
+            }
+        }
+        true
     }
-    debug_assert_eq!(record.len() - r.0.len(), HANDSHAKE_HEADER_LEN);
-    let mut r = Reader(r.take(length)?);
+}
+
+/// The `use_srtp` profile ids of a whole `ClientHello` body (RFC 5246 §7.4.1.2,
+/// RFC 6347 §4.2.1: after the handshake header).
+fn client_hello_profiles(body: &[u8]) -> Option<Vec<u16>> {
+    let mut r = Reader(body);
     r.take(2 + 32)?; // client_version, random
     let session_id = usize::from(r.u8()?);
     r.take(session_id)?;
@@ -116,6 +179,31 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Test support: splits a one-record handshake datagram into `n` fragments, one record
+/// (datagram) each, as a client with a large `ClientHello` sends it.
+#[cfg(test)]
+pub(crate) fn fragments(hello: &[u8], n: usize) -> Vec<Vec<u8>> {
+    let hs = &hello[RECORD_HEADER_LEN..];
+    let body = &hs[HANDSHAKE_HEADER_LEN..];
+    let step = body.len().div_ceil(n);
+    body.chunks(step)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let offset = i * step;
+            let mut f = hs[..6].to_vec(); // type, length, message_seq
+            f.extend_from_slice(&[(offset >> 16) as u8, (offset >> 8) as u8, offset as u8]);
+            let l = chunk.len();
+            f.extend_from_slice(&[(l >> 16) as u8, (l >> 8) as u8, l as u8]);
+            f.extend_from_slice(chunk);
+            let mut rec = hello[..11].to_vec();
+            rec[10] = rec[10].wrapping_add(i as u8); // each record its own sequence number
+            rec.extend_from_slice(&(f.len() as u16).to_be_bytes());
+            rec.extend_from_slice(&f);
+            rec
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,35 +235,78 @@ mod tests {
         rec
     }
 
+    fn offered(datagrams: &[Vec<u8>]) -> HelloProgress {
+        let mut r = ClientHelloReader::default();
+        let mut last = HelloProgress::NotHello;
+        for d in datagrams {
+            last = r.push(d);
+        }
+        last
+    }
+
     #[test]
     fn reads_the_offered_profiles_in_order() {
         assert_eq!(
-            offered_srtp_profiles(&hello(&[1, 8, 7])),
-            Some(vec![1, 8, 7])
+            offered(&[hello(&[1, 8, 7])]),
+            HelloProgress::Complete(Some(vec![1, 8, 7]))
+        );
+    }
+
+    /// Chromium's ClientHello (with a post-quantum key share) comes in two datagrams.
+    #[test]
+    fn reassembles_fragments_in_any_order_with_repeats() {
+        let parts = fragments(&hello(&[1, 7, 8]), 3);
+        assert_eq!(offered(&parts[..2]), HelloProgress::Incomplete);
+        let shuffled = [
+            parts[2].clone(),
+            parts[0].clone(),
+            parts[2].clone(),
+            parts[1].clone(),
+        ];
+        assert_eq!(
+            offered(&shuffled),
+            HelloProgress::Complete(Some(vec![1, 7, 8]))
+        );
+        // Two fragments in one datagram.
+        let joined = [parts[0].clone(), parts[1].clone()].concat();
+        assert_eq!(
+            offered(&[joined, parts[2].clone()]),
+            HelloProgress::Complete(Some(vec![1, 7, 8]))
         );
     }
 
     #[test]
-    fn every_truncation_is_refused_without_panic() {
+    fn every_truncation_is_handled_without_panic() {
         let full = hello(&[1, 7]);
         for n in 0..full.len() {
-            assert_eq!(offered_srtp_profiles(&full[..n]), None, "cut at {n}");
+            assert_ne!(
+                offered(&[full[..n].to_vec()]),
+                HelloProgress::Complete(Some(vec![1, 7])),
+                "cut at {n}"
+            );
         }
     }
 
     #[test]
-    fn fragments_other_records_and_odd_lists_are_ignored() {
-        let mut fragment = hello(&[1]);
-        fragment[RECORD_HEADER_LEN + 8] = 1; // fragment_offset 1
-        assert_eq!(offered_srtp_profiles(&fragment), None);
+    fn mismatched_fragments_other_records_and_odd_lists() {
+        let parts = fragments(&hello(&[1]), 2);
+        let mut other_seq = parts[1].clone();
+        other_seq[RECORD_HEADER_LEN + 5] = 1; // message_seq 1
+        assert_eq!(
+            offered(&[parts[0].clone(), other_seq]),
+            HelloProgress::Invalid
+        );
+        let mut too_long = parts[1].clone();
+        too_long[RECORD_HEADER_LEN + 8] = 0xff; // offset past the end
+        assert_eq!(offered(&[too_long]), HelloProgress::Invalid);
         let mut alert = hello(&[1]);
         alert[0] = 21;
-        assert_eq!(offered_srtp_profiles(&alert), None);
+        assert_eq!(offered(&[alert]), HelloProgress::NotHello);
         // A change_cipher_spec record before the hello is skipped.
         let ccs = vec![20, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1];
         assert_eq!(
-            offered_srtp_profiles(&[ccs, hello(&[8])].concat()),
-            Some(vec![8])
+            offered(&[[ccs, hello(&[8])].concat()]),
+            HelloProgress::Complete(Some(vec![8]))
         );
     }
 }

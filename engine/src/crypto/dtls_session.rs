@@ -26,7 +26,7 @@ use rtc_shared::TransportProtocol;
 use rtc_shared::error::Error as StackError;
 
 use super::certificate::DtlsCertificate;
-use super::client_hello::offered_srtp_profiles;
+use super::client_hello::{ClientHelloReader, HelloProgress, MAX_HELD};
 use super::dtls_record::check_datagram;
 use super::error::DtlsError;
 use super::fingerprint::RemoteFingerprints;
@@ -86,9 +86,10 @@ pub struct DtlsSession {
     remote_fingerprints: Arc<RemoteFingerprints>,
     /// Set by the in-handshake certificate check when it rejects the peer certificate.
     fingerprint_rejected: Arc<AtomicBool>,
-    /// A server's configuration ingredients until the first `ClientHello` arrives: the
-    /// endpoint is then rebuilt to accept only our preferred profile among those offered.
-    server_setup: Option<ConfigSetup>,
+    /// A server's configuration ingredients and the `ClientHello` being read, until it is
+    /// whole: the endpoint is then rebuilt to accept only our preferred profile among those
+    /// offered.
+    server_setup: Option<ServerGate>,
     profile: Option<SrtpProfile>,
     events: VecDeque<DtlsEvent>,
 }
@@ -155,7 +156,11 @@ impl DtlsSession {
                 Some(setup.build(false, profiles)?),
             )
         };
-        let server_setup = (!is_client).then_some(setup);
+        let server_setup = (!is_client).then(|| ServerGate {
+            setup,
+            hello: ClientHelloReader::default(),
+            held: Vec::new(),
+        });
         Ok(Self {
             role,
             state: DtlsState::Connecting,
@@ -199,9 +204,17 @@ impl DtlsSession {
             return Err(DtlsError::NotActive);
         }
         check_datagram(data)?;
-        if self.server_setup.is_some() {
-            self.apply_server_preference(data)?;
+        if self.server_setup.is_none() {
+            return self.read(now, data);
         }
+        for datagram in self.server_hello_gate(data)? {
+            self.read(now, &datagram)?;
+        }
+        Ok(())
+    }
+
+    /// Hands one datagram to the stack.
+    fn read(&mut self, now: Instant, data: &[u8]) -> Result<(), DtlsError> {
         match self.endpoint.read(now, REMOTE, None, BytesMut::from(data)) {
             Ok(events) => {
                 for event in events {
@@ -280,27 +293,43 @@ impl DtlsSession {
         }
     }
 
-    /// On a server's first `ClientHello`: rebuilds the (still empty) endpoint to accept only
-    /// the first of our profiles that the client offers, so that the stack, which takes the
-    /// client's order, can pick nothing else. Without a readable offer, or with no profile
-    /// in common, the stack keeps the full list and decides (and fails) as usual.
-    fn apply_server_preference(&mut self, datagram: &[u8]) -> Result<(), DtlsError> {
-        let Some(offered) = offered_srtp_profiles(datagram) else {
-            return Ok(());
+    /// A server's first `ClientHello`, possibly in fragments over several datagrams, is held
+    /// back from the stack until it is whole; the (still empty) endpoint is then rebuilt to
+    /// accept only the first of our profiles that the client offers, so that the stack,
+    /// which takes the client's order, can pick nothing else, and the held datagrams are
+    /// fed to it. Without a readable offer, or with no profile in common, the stack keeps the
+    /// full list and decides (and fails) as usual. Returns the datagrams to feed now.
+    fn server_hello_gate(&mut self, datagram: &[u8]) -> Result<Vec<Vec<u8>>, DtlsError> {
+        let Some(gate) = self.server_setup.as_mut() else {
+            return Ok(vec![datagram.to_vec()]);
         };
-        let Some(setup) = self.server_setup.take() else {
-            return Ok(());
+        let offered = match gate.hello.push(datagram) {
+            HelloProgress::NotHello if gate.held.is_empty() => {
+                return Ok(vec![datagram.to_vec()]);
+            }
+            HelloProgress::NotHello | HelloProgress::Incomplete if gate.held.len() < MAX_HELD => {
+                gate.held.push(datagram.to_vec());
+                return Ok(Vec::new());
+            }
+            HelloProgress::Complete(offered) => offered,
+            // Too many pieces, or pieces that do not fit: the stack judges them.
+            _ => None,
         };
-        if let Some(best) = self
-            .profiles
-            .iter()
-            .copied()
-            .find(|p| offered.contains(&p.id()))
-        {
-            let config = setup.build(false, &[best])?;
+        let Some(gate) = self.server_setup.take() else {
+            return Ok(Vec::new());
+        };
+        let mut feed = gate.held;
+        feed.push(datagram.to_vec());
+        if let Some(best) = offered.and_then(|offered| {
+            self.profiles
+                .iter()
+                .copied()
+                .find(|p| offered.contains(&p.id()))
+        }) {
+            let config = gate.setup.build(false, &[best])?;
             self.endpoint = Endpoint::new(LOCAL, TransportProtocol::UDP, Some(config));
         }
-        Ok(())
+        Ok(feed)
     }
 
     fn fail(&mut self, error: DtlsError) {
@@ -404,6 +433,14 @@ impl std::fmt::Debug for DtlsSession {
     }
 }
 
+/// A server session before its first whole `ClientHello`.
+struct ServerGate {
+    setup: ConfigSetup,
+    hello: ClientHelloReader,
+    /// Datagrams held back from the stack until the `ClientHello` is whole.
+    held: Vec<Vec<u8>>,
+}
+
 /// What a stack configuration is built from.
 struct ConfigSetup {
     certificate: DtlsCertificate,
@@ -462,6 +499,7 @@ fn from_stack(profile: SrtpProtectionProfile) -> Option<SrtpProfile> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::dtls_record::RECORD_HEADER_LEN;
     use super::*;
 
     fn assert_send<T: Send>() {}
@@ -564,6 +602,60 @@ mod tests {
             let (s_local, s_remote) = keys(&mut server);
             assert_eq!((c_local, c_remote), (s_remote, s_local));
         }
+    }
+
+    /// Chromium's ClientHello (with a post-quantum key share) is fragmented over two
+    /// datagrams; the server still reads the whole offer and its preference still wins.
+    #[test]
+    fn server_preference_wins_over_a_fragmented_client_hello() {
+        let now = Instant::now();
+        let (client_cert, server_cert) = (
+            DtlsCertificate::generate().unwrap(),
+            DtlsCertificate::generate().unwrap(),
+        );
+        let mut client = DtlsSession::with_profiles(
+            DtlsRole::Client,
+            &client_cert,
+            server_cert.fingerprints(),
+            &[SrtpProfile::Aes128CmHmacSha1_80, SrtpProfile::AeadAes256Gcm],
+            now,
+        )
+        .unwrap();
+        let mut server = DtlsSession::new(
+            DtlsRole::Server,
+            &server_cert,
+            client_cert.fingerprints(),
+            now,
+        )
+        .unwrap();
+        let hello = client.poll_transmit().unwrap();
+        let parts = super::super::client_hello::fragments(&hello, 2);
+        server.handle_datagram(now, &parts[0]).unwrap();
+        assert!(server.poll_transmit().is_none(), "held until whole");
+        server.handle_datagram(now, &parts[1]).unwrap();
+        // The two fragments used record sequence numbers 0 and 1 of epoch 0: the client's
+        // later epoch-0 records, numbered from 1 on, move one up so none looks replayed.
+        let bump = |mut d: Vec<u8>| {
+            let mut at = 0;
+            while at + RECORD_HEADER_LEN <= d.len() {
+                if d[at + 3..at + 5] == [0, 0] {
+                    d[at + 10] += 1;
+                }
+                at += RECORD_HEADER_LEN + usize::from(u16::from_be_bytes([d[at + 11], d[at + 12]]));
+            }
+            d
+        };
+        for _ in 0..20 {
+            while let Some(d) = server.poll_transmit() {
+                let _ = client.handle_datagram(now, &d);
+            }
+            while let Some(d) = client.poll_transmit() {
+                let _ = server.handle_datagram(now, &bump(d));
+            }
+        }
+        assert_eq!(server.state(), DtlsState::Connected);
+        assert_eq!(server.srtp_profile(), Some(SrtpProfile::AeadAes256Gcm));
+        assert_eq!(client.srtp_profile(), Some(SrtpProfile::AeadAes256Gcm));
     }
 
     #[test]

@@ -90,6 +90,17 @@ impl SrtpSession {
             .remove_stream(network_order(ssrc))
             .map_err(SrtpError::from_libsrtp)
     }
+
+    /// Whether the context of one direction holds a stream for `ssrc`.
+    pub fn has_stream(&mut self, ssrc: u32, outbound: bool) -> bool {
+        let session = if outbound {
+            &mut self.outbound
+        } else {
+            &mut self.inbound
+        };
+        // Unlike `srtp_remove_stream`, `srtp_get_stream_roc` takes the host-order SSRC.
+        session.get_stream_roc(ssrc).is_ok()
+    }
 }
 
 impl fmt::Debug for SrtpSession {
@@ -174,8 +185,11 @@ mod tests {
         assert_eq!(packet.len(), plain.len() + 10);
         rx.unprotect_rtp(&mut packet).unwrap();
         assert_eq!(packet, plain);
+        assert!(tx.has_stream(7, true) && rx.has_stream(7, false));
+        assert!(!tx.has_stream(7, false) && !tx.has_stream(8, true));
         tx.remove_outbound_ssrc(7).unwrap();
         rx.remove_inbound_ssrc(7).unwrap();
+        assert!(!tx.has_stream(7, true) && !rx.has_stream(7, false));
         assert_eq!(
             tx.remove_outbound_ssrc(7),
             Err(SrtpError::Libsrtp("NO_CTX"))

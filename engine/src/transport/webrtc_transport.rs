@@ -336,6 +336,31 @@ impl WebRtcTransport {
         }
     }
 
+    /// Frees libsrtp's per-SSRC state of streams that ended: `outbound` SSRCs of a closed
+    /// consumer (media and RTX), `inbound` SSRCs of a closed producer. libsrtp's wildcard
+    /// templates create a stream for every new SSRC and never drop one, so without this a
+    /// transport that sees many consumers come and go grows without bound.
+    pub fn forget_srtp_streams(&mut self, outbound: &[u32], inbound: &[u32]) {
+        let Some(srtp) = self.srtp.as_mut() else {
+            return;
+        };
+        // A stream that never carried a packet has no state: NO_CTX is expected.
+        for &ssrc in outbound {
+            let _ = srtp.remove_outbound_ssrc(ssrc);
+        }
+        for &ssrc in inbound {
+            let _ = srtp.remove_inbound_ssrc(ssrc);
+        }
+    }
+
+    /// Whether libsrtp holds state for `ssrc` in the given direction (tests of bounded
+    /// state).
+    pub fn has_srtp_stream(&mut self, ssrc: u32, outbound: bool) -> bool {
+        self.srtp
+            .as_mut()
+            .is_some_and(|s| s.has_stream(ssrc, outbound))
+    }
+
     /// Forgets a tuple whose TCP connection closed.
     pub fn remove_tuple(&mut self, now: Instant, tuple: &Tuple) {
         self.ice.remove_tuple(tuple);

@@ -288,9 +288,14 @@ impl WorkerCore {
         self.media.ssrc_table.retain(|_, v| *v != id);
         self.media.mid_table.retain(|_, v| *v != id);
         self.media.key_frames.retain(|(pid, _), _| *pid != id);
+        let ssrcs: Vec<u32> = p.known_ssrcs().collect();
+        if let Some(entry) = self.transports.get_mut(&p.transport) {
+            entry.transport.forget_srtp_streams(&[], &ssrcs);
+        }
         for cid in self.media.fanout.remove(&id).unwrap_or_default() {
             if let Some(c) = self.media.consumers.remove(&cid) {
                 self.media.consumer_ssrcs.remove(&(c.transport, c.ssrc));
+                self.forget_consumer_streams(&c);
                 self.events.push_back(EngineEvent::ConsumerClosed {
                     peer: c.peer,
                     consumer: cid,
@@ -306,8 +311,17 @@ impl WorkerCore {
             return;
         };
         self.media.consumer_ssrcs.remove(&(c.transport, c.ssrc));
+        self.forget_consumer_streams(&c);
         if let Some(list) = self.media.fanout.get_mut(&c.producer) {
             list.retain(|x| *x != id);
+        }
+    }
+
+    /// Frees the SRTP state of a closed consumer's SSRCs on its transport.
+    fn forget_consumer_streams(&mut self, c: &Consumer) {
+        if let Some(entry) = self.transports.get_mut(&c.transport) {
+            let ssrcs: Vec<u32> = [Some(c.ssrc), c.rtx_ssrc].into_iter().flatten().collect();
+            entry.transport.forget_srtp_streams(&ssrcs, &[]);
         }
     }
 

@@ -53,7 +53,7 @@ test('three participants see and hear each other over UDP', { timeout: 120000 },
     for (const page of r.pages) {
       const ts = await page.evaluate(() => window.kolab.transportStats());
       for (const dir of ['send', 'recv']) {
-        assert.equal(ts[dir].srtpCipher, 'AEAD_AES_256_GCM', `${dir} transport: ${JSON.stringify(ts[dir])}`);
+        assert.equal(ts[dir].srtpCipher, 'SRTP_AEAD_AES_256_GCM', `${dir} transport: ${JSON.stringify(ts[dir])}`);
       }
     }
   } finally {
