@@ -4,7 +4,7 @@
 //! lock-free queue (and the waker); events go out through another, with a notification
 //! that wakes the control loop.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +19,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::command_queue::{CommandQueue, Pushed};
 use super::core::{WorkerCore, WorkerSettings};
+use super::event_outbox::EventOutbox;
 use super::udp_batch::UdpBatch;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
@@ -47,8 +49,6 @@ const MAX_DATAGRAM: usize = 4096;
 const MAX_TCP_CONNECTIONS: usize = 4096;
 /// Bytes queued towards one TCP connection before packets are dropped.
 const MAX_TCP_PENDING: usize = 1 << 20;
-/// Events kept when the shared event queue is full, before the oldest are dropped.
-const MAX_EVENT_BACKLOG: usize = 65_536;
 /// How soon a worker retries publishing held-back events.
 const BACKLOG_RETRY: Duration = Duration::from_millis(10);
 
@@ -62,7 +62,7 @@ struct TcpConn {
 
 /// A running worker thread.
 pub struct WorkerHandle {
-    commands: Arc<ArrayQueue<EngineCommand>>,
+    commands: CommandQueue,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -119,7 +119,7 @@ impl WorkerHandle {
             core,
             commands: commands.clone(),
             events,
-            backlog: VecDeque::new(),
+            backlog: EventOutbox::default(),
             notify,
             stop: stop.clone(),
             udp_out: Vec::new(),
@@ -132,7 +132,7 @@ impl WorkerHandle {
                 }
             })?;
         Ok(WorkerHandle {
-            commands,
+            commands: CommandQueue::new(commands),
             waker,
             stop,
             thread: Some(thread),
@@ -145,13 +145,20 @@ impl WorkerHandle {
         self.port
     }
 
-    /// Queues a command; `false` (and the command dropped) when the queue is full.
-    pub fn submit(&self, command: EngineCommand) -> bool {
-        if self.commands.push(command).is_err() {
-            return false;
+    /// Queues a command (see [`CommandQueue`] for what a full queue does).
+    pub fn submit(&mut self, command: EngineCommand) -> Pushed {
+        let pushed = self.commands.push(command);
+        if pushed == Pushed::Queued {
+            let _ = self.waker.wake();
         }
-        let _ = self.waker.wake();
-        true
+        pushed
+    }
+
+    /// Moves deferred commands to the worker as it drains its queue.
+    pub fn flush(&mut self) {
+        if self.commands.deferred() > 0 && self.commands.flush() {
+            let _ = self.waker.wake();
+        }
     }
 }
 
@@ -175,7 +182,7 @@ struct Driver {
     core: WorkerCore,
     commands: Arc<ArrayQueue<EngineCommand>>,
     events: Arc<ArrayQueue<EngineEvent>>,
-    backlog: VecDeque<EngineEvent>,
+    backlog: EventOutbox,
     notify: Notify,
     stop: Arc<AtomicBool>,
     /// UDP datagrams of one round, sent together.
@@ -236,8 +243,15 @@ impl Driver {
             if udp_more && !udp_read {
                 udp_more = self.read_udp(now, &mut batch);
             }
+            let mut drained = 0;
             while let Some(cmd) = self.commands.pop() {
                 self.core.handle_command(now, cmd);
+                drained += 1;
+            }
+            if drained >= COMMAND_QUEUE {
+                // The queue was full: the control plane may hold deferred commands that
+                // now fit; wake it so that it moves them.
+                (self.notify)();
             }
             if self.core.poll_timeout().is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now);
@@ -443,20 +457,9 @@ impl Driver {
 
     fn publish_events(&mut self) {
         while let Some(e) = self.core.poll_event() {
-            if self.backlog.len() == MAX_EVENT_BACKLOG {
-                self.backlog.pop_front();
-            }
-            self.backlog.push_back(e);
+            self.backlog.push(e);
         }
-        let mut pushed = false;
-        while let Some(e) = self.backlog.pop_front() {
-            if let Err(e) = self.events.push(e) {
-                self.backlog.push_front(e);
-                break;
-            }
-            pushed = true;
-        }
-        if pushed {
+        if self.backlog.publish(&self.events) {
             (self.notify)();
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
+use super::command_queue::Pushed;
 use super::core::WorkerSettings;
 use super::driver::{Notify, WorkerHandle};
 use crate::crypto::DtlsCertificate;
@@ -129,9 +130,7 @@ impl MediaEngine for WorkerEngine {
             }
             return;
         };
-        if !self.workers[w].submit(command)
-            && let Some(tag) = tag
-        {
+        if let Pushed::Refused(tag) = self.workers[w].submit(command) {
             self.local.push_back(EngineEvent::Reply {
                 tag,
                 result: Err(EngineError::Busy),
@@ -140,6 +139,9 @@ impl MediaEngine for WorkerEngine {
     }
 
     fn poll_event(&mut self) -> Option<EngineEvent> {
+        for worker in &mut self.workers {
+            worker.flush();
+        }
         self.local.pop_front().or_else(|| self.events.pop())
     }
 }

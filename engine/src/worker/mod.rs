@@ -3,9 +3,11 @@
 //! them all (the [`MediaEngine`](crate::MediaEngine) trait).
 
 mod buffer_pool;
+mod command_queue;
 pub mod core;
 pub mod driver;
 mod engine;
+mod event_outbox;
 mod key_frames;
 mod media;
 mod rtcp_feedback;
