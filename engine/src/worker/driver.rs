@@ -456,8 +456,12 @@ impl Driver {
     }
 
     fn publish_events(&mut self) {
+        let dropped = self.backlog.dropped();
         while let Some(e) = self.core.poll_event() {
             self.backlog.push(e);
+        }
+        if self.backlog.dropped() > dropped {
+            tracing::warn!(target: "kolabmeet::worker", total = self.backlog.dropped(), "control plane lagging: superseded score/layer events dropped");
         }
         if self.backlog.publish(&self.events) {
             (self.notify)();

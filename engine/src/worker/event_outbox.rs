@@ -75,6 +75,7 @@ impl EventOutbox {
     }
 
     /// Events still held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.held.len()
     }
