@@ -67,7 +67,17 @@ pub(super) struct TransportEntry {
     /// Since when ICE has been disconnected (consent lost on every tuple) after having
     /// been connected: see [`ABANDONED_AFTER`].
     pub disconnected_since: Option<Instant>,
+    /// Until when a transport the client asked to connect may take to complete ICE and
+    /// DTLS: see [`CONNECT_TIMEOUT`].
+    pub connect_deadline: Option<Instant>,
 }
+
+/// A transport whose client sent `connectWebRtcTransport` but that has not completed ICE
+/// and DTLS this long after is abandoned (closes by itself, `TransportClosed`): a client
+/// that gave up, or a peer that cannot reach the server, must not keep state forever. A
+/// transport never asked to connect is kept: `mediasoup-client` connects its receiving
+/// transport only at the first `consume`, and the peer's own objects are bounded.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A transport that lost ICE consent (RFC 7675: no valid check for 30 s) and hears no
 /// check for this much longer is abandoned (a browser that went away without a word, its
@@ -393,6 +403,7 @@ impl WorkerCore {
                 twcc: TwccFeedback::new(),
                 twcc_ext: None,
                 disconnected_since: None,
+                connect_deadline: None,
             },
         );
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
@@ -416,6 +427,7 @@ impl WorkerCore {
             .transport
             .connect(now, dtls)
             .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        entry.connect_deadline = Some(now + CONNECT_TIMEOUT);
         self.drain_transport(now, id);
         self.schedule(id);
         Ok(Value::Null)

@@ -112,6 +112,7 @@ impl WorkerCore {
                 e.transport.poll_timeout(),
                 e.twcc.poll_timeout(),
                 e.disconnected_since.map(|t| t + ABANDONED_AFTER),
+                e.connect_deadline,
             ]
             .into_iter()
             .flatten()
@@ -150,6 +151,13 @@ impl WorkerCore {
                 .is_some_and(|t| now >= t + ABANDONED_AFTER)
             {
                 tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
+                self.close_transport(now, id, true);
+                continue;
+            }
+            if entry.connect_deadline.is_some() && entry.transport.is_connected() {
+                entry.connect_deadline = None;
+            } else if entry.connect_deadline.is_some_and(|t| now >= t) {
+                tracing::debug!(target: "kolabmeet::transport", transport = %id, "never connected: transport closed");
                 self.close_transport(now, id, true);
                 continue;
             }
@@ -210,6 +218,87 @@ mod tests {
         assert_eq!(timers.next(), None);
         timers.schedule(c, None);
         assert!(timers.is_empty());
+    }
+
+    /// Issue 8: a transport asked to connect that never completes ICE and DTLS closes by
+    /// itself after [`CONNECT_TIMEOUT`] and tells the control plane; one never asked to
+    /// connect stays (mediasoup-client connects its receiving transport at first consume).
+    #[test]
+    fn transports_that_never_connect_are_abandoned() {
+        use super::super::core::{CONNECT_TIMEOUT, WorkerSettings};
+        use crate::crypto::DtlsCertificate;
+        use crate::ids::{PeerId, RoomId};
+        use crate::media_engine::{EngineCommand, EngineEvent, RequestTag};
+        use crate::ortc::{DtlsParameters, DtlsRole};
+        use rand::SeedableRng;
+
+        let t0 = Instant::now();
+        let cert = DtlsCertificate::generate().unwrap();
+        let settings = WorkerSettings {
+            listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            announced_address: "127.0.0.1".into(),
+            port: 40000,
+        };
+        let mut core =
+            WorkerCore::new(settings, cert.clone(), rand::rngs::StdRng::seed_from_u64(1));
+        let (room, peer) = (RoomId::random(), PeerId::random());
+        core.handle_command(t0, EngineCommand::CreateRouter { room });
+        let mut ids = Vec::new();
+        for tag in 0..2 {
+            core.handle_command(
+                t0,
+                EngineCommand::CreateWebRtcTransport {
+                    tag: RequestTag(tag),
+                    room,
+                    peer,
+                    force_tcp: false,
+                    producing: true,
+                    consuming: true,
+                },
+            );
+            let Some(EngineEvent::Reply { result: Ok(v), .. }) = core.poll_event() else {
+                panic!("no transport");
+            };
+            ids.push(v["id"].as_str().unwrap().parse::<TransportId>().unwrap());
+        }
+        core.handle_command(
+            t0,
+            EngineCommand::ConnectWebRtcTransport {
+                tag: RequestTag(9),
+                peer,
+                transport: ids[0],
+                dtls_parameters: DtlsParameters {
+                    role: DtlsRole::Client,
+                    fingerprints: cert.fingerprints().to_vec(),
+                },
+            },
+        );
+        assert!(matches!(
+            core.poll_event(),
+            Some(EngineEvent::Reply { result: Ok(_), .. })
+        ));
+        let mut now = t0;
+        let mut closed = Vec::new();
+        while now < t0 + CONNECT_TIMEOUT + Duration::from_secs(5) {
+            let Some(next) = core.poll_timeout() else {
+                break; // nothing left to time
+            };
+            now = next.max(now + Duration::from_millis(10));
+            core.handle_timeout(now);
+            while let Some(e) = core.poll_event() {
+                if let EngineEvent::TransportClosed { transport, .. } = e {
+                    closed.push((transport, now - t0));
+                }
+            }
+        }
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!(closed[0].0, ids[0]);
+        assert!(closed[0].1 >= CONNECT_TIMEOUT && closed[0].1 < CONNECT_TIMEOUT + TIMER_TICK * 2);
+        assert_eq!(
+            core.sizes().transports,
+            1,
+            "the unconnected, never asked one stays"
+        );
     }
 
     #[test]
