@@ -2,8 +2,6 @@
 //! it replies, consumers created for every joined peer that can consume a producer, the
 //! `newConsumer` server request (20 s, 3 tries) and the consumer notifications.
 
-use std::collections::HashMap;
-
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::{
     ConsumerId, EngineCommand, EngineError, EngineEvent, PeerId, ProducerId, RequestTag, RoomId,
@@ -11,95 +9,12 @@ use kolabmeet_engine::{
 };
 use serde_json::{Value, json};
 
-use super::requests::Answer;
+use super::answer::{Answer, Ctx, Pending, PendingKind};
+use super::media_book::{ConsumerOffer, ProducerInfo};
 use super::{ControlPlane, Now};
 use crate::ConnId;
 use crate::error::RequestError;
 use crate::peer::MAX_MEDIA_OBJECTS_PER_PEER;
-
-/// Who asked, and where the answer goes.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Ctx {
-    pub(super) conn: ConnId,
-    pub(super) ack: Option<u64>,
-    pub(super) room: RoomId,
-    pub(super) peer: PeerId,
-}
-
-/// What to do with an engine reply besides acking it.
-#[derive(Debug, Clone)]
-pub enum PendingKind {
-    /// Just ack.
-    Plain,
-    /// A transport was created; remember it (and whether it consumes).
-    CreateTransport {
-        /// Created with `consuming`.
-        consuming: bool,
-    },
-    /// A producer was created; remember it and create consumers for the others.
-    Produce {
-        /// Its kind.
-        kind: MediaKind,
-        /// Its appData, echoed in `newConsumer`.
-        app_data: Value,
-    },
-    /// A producer was closed; forget it.
-    CloseProducer {
-        /// Which.
-        producer: ProducerId,
-    },
-    /// A consumer was created for `peer`: send it `newConsumer`.
-    Consume {
-        /// The producer.
-        producer: ProducerId,
-        /// The producer's owner.
-        producer_peer: PeerId,
-        /// The producer's appData.
-        app_data: Value,
-        /// Created paused; resume when the client acks.
-        paused: bool,
-    },
-    /// No client waits for it.
-    Internal,
-}
-
-#[derive(Debug)]
-pub(super) struct Pending {
-    ctx: Ctx,
-    kind: PendingKind,
-}
-
-/// A producer the control plane knows of.
-#[derive(Debug, Clone)]
-pub(super) struct ProducerInfo {
-    room: RoomId,
-    peer: PeerId,
-    kind: MediaKind,
-    app_data: Value,
-}
-
-impl ProducerInfo {
-    /// The owning peer.
-    pub(super) fn peer_id(&self) -> PeerId {
-        self.peer
-    }
-}
-
-/// A `newConsumer` request waiting for its ack.
-#[derive(Debug, Clone)]
-pub(super) struct ConsumerOffer {
-    peer: PeerId,
-    consumer: ConsumerId,
-    resume: bool,
-}
-
-/// Producers and open `newConsumer` offers, by id.
-#[derive(Debug, Default)]
-pub(super) struct MediaBook {
-    pub(super) producers: HashMap<ProducerId, ProducerInfo>,
-    pub(super) offers: HashMap<u64, ConsumerOffer>,
-    pub(super) next_offer: u64,
-}
 
 impl ControlPlane {
     /// Forwards a request to the engine; the ack is sent when it replies.
@@ -238,7 +153,7 @@ impl ControlPlane {
             }
             PendingKind::CreateTransport { consuming } => {
                 if let Some(id) = id_of::<TransportId>(&value) {
-                    self.with_peer_mut(ctx.room, ctx.peer, |p| {
+                    self.with_peer(ctx.room, ctx.peer, |p| {
                         p.transports.push(id);
                         if consuming {
                             p.consuming_transport = Some(id);
@@ -248,7 +163,7 @@ impl ControlPlane {
             }
             PendingKind::Produce { kind, app_data } => {
                 if let Some(id) = id_of::<ProducerId>(&value) {
-                    self.with_peer_mut(ctx.room, ctx.peer, |p| p.producers.push(id));
+                    self.with_peer(ctx.room, ctx.peer, |p| p.producers.push(id));
                     self.media.producers.insert(
                         id,
                         ProducerInfo {
@@ -265,7 +180,7 @@ impl ControlPlane {
             }
             PendingKind::CloseProducer { producer } => {
                 self.media.producers.remove(&producer);
-                self.with_peer_mut(ctx.room, ctx.peer, |p| {
+                self.with_peer(ctx.room, ctx.peer, |p| {
                     p.producers.retain(|x| *x != producer)
                 });
                 answer = None;
@@ -283,7 +198,8 @@ impl ControlPlane {
         self.ack_answer(ctx, answer);
     }
 
-    fn ack_answer(&mut self, ctx: Ctx, answer: Option<Value>) {
+    /// Acks a request, if it wanted an ack and its socket is still there.
+    pub(super) fn ack_answer(&mut self, ctx: Ctx, answer: Option<Value>) {
         let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
             return;
         };
@@ -301,24 +217,9 @@ impl ControlPlane {
         self.push_frames(ctx.conn);
     }
 
-    fn with_peer_mut(
-        &mut self,
-        room: RoomId,
-        peer: PeerId,
-        f: impl FnOnce(&mut crate::peer::Peer),
-    ) {
-        if let Some(p) = self
-            .rooms
-            .get_mut(&room)
-            .and_then(|r| r.peers.get_mut(&peer))
-        {
-            f(p);
-        }
-    }
-
     fn forget_consumer(&mut self, peer: PeerId, consumer: ConsumerId) -> Option<RoomId> {
         let room = *self.peer_rooms.get(&peer)?;
-        self.with_peer_mut(room, peer, |p| p.consumers.retain(|c| *c != consumer));
+        self.with_peer(room, peer, |p| p.consumers.retain(|c| *c != consumer));
         Some(room)
     }
 
@@ -416,7 +317,7 @@ impl ControlPlane {
         let Some(consumer) = id_of::<ConsumerId>(&data) else {
             return;
         };
-        self.with_peer_mut(ctx.room, ctx.peer, |p| p.consumers.push(consumer));
+        self.with_peer(ctx.room, ctx.peer, |p| p.consumers.push(consumer));
         if let Value::Object(map) = &mut data {
             map.insert("peerId".into(), json!(producer_peer));
             map.insert("producerId".into(), json!(producer));

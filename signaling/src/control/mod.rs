@@ -9,8 +9,11 @@
 //! webhooks to post. Room state lives here only; nothing here writes to a socket or
 //! blocks, so no lock is ever held while writing.
 
+mod answer;
 mod media;
+mod media_book;
 mod requests;
+mod socket_rec;
 mod sockets;
 mod stats;
 
@@ -20,6 +23,9 @@ use std::time::{Duration, Instant};
 use kolabmeet_engine::{MediaEngine, PeerId, RequestTag, RoomId};
 use serde_json::Value;
 
+use self::answer::Pending;
+use self::media_book::MediaBook;
+use self::socket_rec::SocketRec;
 use crate::ConnId;
 use crate::peer::Peer;
 use crate::roles::Role;
@@ -27,8 +33,8 @@ use crate::room::{MAX_PEERS_PER_ROOM, Room};
 use crate::session::{SessionConfig, notification_frame};
 use crate::timers::TimerHeap;
 
-pub use media::PendingKind;
-pub use sockets::HandshakeQuery;
+pub use answer::PendingKind;
+pub use socket_rec::HandshakeQuery;
 
 /// Rooms the server keeps at most (rooms are created by the authenticated API, but even
 /// so every map a client can grow is bounded).
@@ -169,10 +175,10 @@ pub struct ControlPlane {
     rooms: HashMap<RoomId, Room>,
     /// Which room each peer is in.
     peer_rooms: HashMap<PeerId, RoomId>,
-    sockets: HashMap<ConnId, sockets::SocketRec>,
+    sockets: HashMap<ConnId, SocketRec>,
     timers: TimerHeap<TimerKey>,
-    pending: HashMap<RequestTag, media::Pending>,
-    media: media::MediaBook,
+    pending: HashMap<RequestTag, Pending>,
+    media: MediaBook,
     next_tag: u64,
     outputs: VecDeque<Output>,
     scratch: Vec<String>,
@@ -189,7 +195,7 @@ impl ControlPlane {
             sockets: HashMap::new(),
             timers: TimerHeap::default(),
             pending: HashMap::new(),
-            media: media::MediaBook::default(),
+            media: MediaBook::default(),
             next_tag: 1,
             outputs: VecDeque::new(),
             scratch: Vec::new(),
@@ -361,6 +367,17 @@ impl ControlPlane {
     fn push_frames(&mut self, conn: ConnId) {
         for f in self.scratch.drain(..) {
             self.outputs.push_back(Output::Frame(conn, f));
+        }
+    }
+
+    /// Changes a peer, if it exists.
+    fn with_peer(&mut self, room: RoomId, peer: PeerId, f: impl FnOnce(&mut Peer)) {
+        if let Some(p) = self
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.peers.get_mut(&peer))
+        {
+            f(p);
         }
     }
 

@@ -7,6 +7,7 @@ use kolabmeet_engine::{PeerId, RoomId};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::socket_rec::{HandshakeQuery, SocketRec};
 use super::{ControlPlane, MAX_SOCKETS, Now, Output, TimerKey};
 use crate::ConnId;
 use crate::engineio::EioVersion;
@@ -16,41 +17,6 @@ use crate::turn_credentials::ice_server;
 /// How long a socket whose connection was refused may stay open (the client normally
 /// closes it itself after its `connect_error`).
 const REFUSED_SOCKET_LINGER: Duration = Duration::from_secs(5);
-
-/// The handshake query of a signaling socket (`peerId`, `roomId`, `authToken`, `EIO`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HandshakeQuery {
-    /// `peerId`.
-    pub peer_id: Option<String>,
-    /// `roomId`.
-    pub room_id: Option<String>,
-    /// `authToken`.
-    pub auth_token: Option<String>,
-    /// `EIO`.
-    pub eio: Option<String>,
-}
-
-#[derive(Debug)]
-pub(super) struct SocketRec {
-    pub(super) session: Session,
-    query: HandshakeQuery,
-    /// The peer this socket speaks for, once connected.
-    pub(super) bound: Option<(RoomId, PeerId)>,
-    /// The deadline currently in the timer heap for this socket.
-    scheduled: Instant,
-    /// Set when the connection was refused: close at this time.
-    linger_until: Option<Instant>,
-    /// Set once the socket's end has been decided (its peer is no longer affected).
-    detached: bool,
-}
-
-impl SocketRec {
-    /// Whether a timer entry at `at` for this socket would still do something when it
-    /// fires (see [`ControlPlane::socket_timer`]).
-    pub(super) fn timer_is_live(&self, at: Instant) -> bool {
-        self.scheduled == at && !self.detached
-    }
-}
 
 impl ControlPlane {
     /// A WebSocket was accepted: starts its Engine.IO session. For Engine.IO v3 the
