@@ -16,7 +16,7 @@ use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
 use crate::ortc::{DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
 
 /// Pairs a command with its reply. Chosen by the control plane, echoed by the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestTag(pub u64);
 
 /// Why the engine could not do what was asked. Its `Display` text goes into the failure
@@ -300,12 +300,18 @@ pub enum EngineEvent {
         /// The score object.
         score: ConsumerScore,
     },
-    /// A transport closed by itself (ICE consent timeout, DTLS failure).
+    /// A transport closed by itself (ICE consent timeout, DTLS failure, never connected),
+    /// with the producers and consumers it carried. The consumers of those producers on
+    /// other transports are reported closed on their own ([`EngineEvent::ConsumerClosed`]).
     TransportClosed {
         /// The owning peer.
         peer: PeerId,
         /// The transport.
         transport: TransportId,
+        /// Its producers, closed with it.
+        producers: Vec<ProducerId>,
+        /// Its consumers, closed with it.
+        consumers: Vec<ConsumerId>,
     },
 }
 

@@ -436,7 +436,7 @@ impl WorkerCore {
     /// Closes a transport and forgets its routes; `by_itself` reports it to the control
     /// plane (`TransportClosed`).
     pub(super) fn close_transport(&mut self, now: Instant, id: TransportId, by_itself: bool) {
-        self.close_transport_media(id);
+        let (producers, consumers) = self.close_transport_media(id);
         self.timers.remove(id);
         let Some(mut entry) = self.transports.remove(&id) else {
             return;
@@ -456,6 +456,8 @@ impl WorkerCore {
             self.events.push_back(EngineEvent::TransportClosed {
                 peer: entry.peer,
                 transport: id,
+                producers,
+                consumers,
             });
         }
     }

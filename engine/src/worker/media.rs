@@ -325,8 +325,11 @@ impl WorkerCore {
         }
     }
 
-    /// Closes everything a transport carried.
-    pub(super) fn close_transport_media(&mut self, transport: TransportId) {
+    /// Closes everything a transport carried; returns the producers and consumers closed.
+    pub(super) fn close_transport_media(
+        &mut self,
+        transport: TransportId,
+    ) -> (Vec<ProducerId>, Vec<ConsumerId>) {
         let producers: Vec<ProducerId> = self
             .media
             .producers
@@ -334,8 +337,8 @@ impl WorkerCore {
             .filter(|p| p.transport == transport)
             .map(|p| p.id)
             .collect();
-        for p in producers {
-            self.close_producer(p);
+        for p in &producers {
+            self.close_producer(*p);
         }
         let consumers: Vec<ConsumerId> = self
             .media
@@ -344,12 +347,13 @@ impl WorkerCore {
             .filter(|c| c.transport == transport)
             .map(|c| c.id)
             .collect();
-        for c in consumers {
-            self.close_consumer(c);
+        for c in &consumers {
+            self.close_consumer(*c);
         }
         self.media.next_mid.remove(&transport);
         self.media.tcc_seq.remove(&transport);
         self.media.cname.remove(&transport);
+        (producers, consumers)
     }
 
     /// Closes every producer of a peer (its PUBLISHER role was taken away).

@@ -30,6 +30,8 @@ pub(super) struct Ctx {
 pub(super) struct Pending {
     pub(super) ctx: Ctx,
     pub(super) kind: PendingKind,
+    /// When the request fails with a timeout if the engine has not replied.
+    pub(super) deadline: std::time::Instant,
 }
 
 /// What to do with an engine reply besides acking it.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::answer::{Answer, Ctx, Pending, PendingKind};
 use super::media_book::{ConsumerOffer, ProducerInfo};
-use super::{ControlPlane, Now};
+use super::{ControlPlane, ENGINE_REPLY_TIMEOUT, Now, TimerKey};
 use crate::ConnId;
 use crate::error::RequestError;
 use crate::peer::MAX_MEDIA_OBJECTS_PER_PEER;
@@ -41,10 +41,37 @@ impl ControlPlane {
         }
         let tag = RequestTag(self.next_tag);
         self.next_tag += 1;
-        self.pending.insert(tag, Pending { ctx, kind });
+        self.await_reply(tag, ctx, kind, now);
         self.engine.submit(command(tag));
         self.pump_engine(now);
         Ok(Answer::Later)
+    }
+
+    /// Records a request to the engine and arms its reply deadline
+    /// ([`ENGINE_REPLY_TIMEOUT`]): every request is answered, by the engine or by the timer.
+    fn await_reply(&mut self, tag: RequestTag, ctx: Ctx, kind: PendingKind, now: Now) {
+        let deadline = now.mono + ENGINE_REPLY_TIMEOUT;
+        self.pending.insert(
+            tag,
+            Pending {
+                ctx,
+                kind,
+                deadline,
+            },
+        );
+        self.timers.push(deadline, TimerKey::Request(tag));
+    }
+
+    /// A request's reply deadline passed: its client gets a failure ack (504) and a late
+    /// reply is ignored. (An object the engine creates after that is closed with its peer.)
+    pub(super) fn engine_reply_timer(&mut self, tag: RequestTag, at: std::time::Instant) {
+        if self.pending.get(&tag).is_none_or(|p| p.deadline != at) {
+            return;
+        }
+        if let Some(p) = self.pending.remove(&tag) {
+            tracing::warn!(room = %p.ctx.room, peer = %p.ctx.peer, kind = ?p.kind, "media engine did not answer in time");
+            self.ack_error(p.ctx, &RequestError::EngineTimeout);
+        }
     }
 
     /// Drains the engine's events (call after every submit and when the engine wakes the
@@ -114,7 +141,17 @@ impl ControlPlane {
                     );
                 }
             }
-            EngineEvent::TransportClosed { peer, transport } => {
+            EngineEvent::TransportClosed {
+                peer,
+                transport,
+                producers,
+                consumers,
+            } => {
+                // Its producers are gone: later joins must not try to consume them (their
+                // other consumers are reported closed by the engine one by one).
+                for producer in &producers {
+                    self.media.producers.remove(producer);
+                }
                 let room = self.peer_rooms.get(&peer).copied();
                 if let Some(p) = room
                     .and_then(|r| self.rooms.get_mut(&r))
@@ -124,15 +161,28 @@ impl ControlPlane {
                     if p.consuming_transport == Some(transport) {
                         p.consuming_transport = None;
                     }
+                    p.producers.retain(|x| !producers.contains(x));
+                    p.consumers.retain(|x| !consumers.contains(x));
                 }
-                tracing::info!(peer = %peer, transport = %transport, "transport closed by the engine");
+                // Its own consumers: the client drops them.
+                if let Some(room) = room {
+                    for consumer in consumers {
+                        self.notify_peer(
+                            room,
+                            peer,
+                            "consumerClosed",
+                            &json!({ "consumerId": consumer }),
+                        );
+                    }
+                }
+                tracing::info!(peer = %peer, transport = %transport, producers = producers.len(), "transport closed by the engine");
             }
             _ => {}
         }
     }
 
     fn on_reply(&mut self, pending: Pending, result: Result<Value, EngineError>, now: Now) {
-        let Pending { ctx, kind } = pending;
+        let Pending { ctx, kind, .. } = pending;
         let value = match result {
             Ok(v) => v,
             Err(e) => {
@@ -275,22 +325,22 @@ impl ControlPlane {
         let paused = info.kind == MediaKind::Video;
         let tag = RequestTag(self.next_tag);
         self.next_tag += 1;
-        self.pending.insert(
+        let pending_ctx = Ctx {
+            conn,
+            ack: None,
+            room,
+            peer,
+        };
+        self.await_reply(
             tag,
-            Pending {
-                ctx: Ctx {
-                    conn,
-                    ack: None,
-                    room,
-                    peer,
-                },
-                kind: PendingKind::Consume {
-                    producer,
-                    producer_peer: info.peer,
-                    app_data: info.app_data.clone(),
-                    paused,
-                },
+            pending_ctx,
+            PendingKind::Consume {
+                producer,
+                producer_peer: info.peer,
+                app_data: info.app_data.clone(),
+                paused,
             },
+            now,
         );
         self.engine.submit(EngineCommand::Consume {
             tag,
@@ -370,18 +420,13 @@ impl ControlPlane {
             self.next_tag += 1;
             let room = self.peer_rooms.get(&offer.peer).copied();
             if let Some(room) = room {
-                self.pending.insert(
-                    tag,
-                    Pending {
-                        ctx: Ctx {
-                            conn: ConnId(u64::MAX),
-                            ack: None,
-                            room,
-                            peer: offer.peer,
-                        },
-                        kind: PendingKind::Internal,
-                    },
-                );
+                let pending_ctx = Ctx {
+                    conn: ConnId(u64::MAX),
+                    ack: None,
+                    room,
+                    peer: offer.peer,
+                };
+                self.await_reply(tag, pending_ctx, PendingKind::Internal, now);
             }
             self.engine.submit(EngineCommand::SetConsumerPaused {
                 tag,

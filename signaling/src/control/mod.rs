@@ -166,7 +166,13 @@ enum TimerKey {
     Socket(ConnId),
     Peer(RoomId, PeerId),
     Room(RoomId),
+    /// A media request's reply deadline.
+    Request(RequestTag),
 }
+
+/// How long a media request waits for the engine's reply before its client gets a failure
+/// ack (a worker that is stuck or gone must not leave requests unanswered).
+pub const ENGINE_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The control plane. See the module documentation.
 pub struct ControlPlane {
@@ -230,11 +236,12 @@ impl ControlPlane {
     /// steady churn the heap (and its capacity) grows with the churn rate, not with what
     /// the server holds.
     fn maybe_compact_timers(&mut self) {
-        let live_bound = self.sockets.len() + self.peer_rooms.len() + self.rooms.len();
+        let live_bound =
+            self.sockets.len() + self.peer_rooms.len() + self.rooms.len() + self.pending.len();
         if self.timers.len() <= 2 * live_bound + 1024 {
             return;
         }
-        let (rooms, sockets) = (&self.rooms, &self.sockets);
+        let (rooms, sockets, pending) = (&self.rooms, &self.sockets, &self.pending);
         self.timers.retain(|at, key| match key {
             TimerKey::Socket(conn) => sockets.get(conn).is_some_and(|r| r.timer_is_live(at)),
             TimerKey::Peer(room, peer) => rooms
@@ -242,6 +249,7 @@ impl ControlPlane {
                 .and_then(|r| r.peers.get(peer))
                 .is_some_and(|p| p.grace_until == Some(at)),
             TimerKey::Room(room) => rooms.get(room).is_some_and(|r| r.close_at == Some(at)),
+            TimerKey::Request(tag) => pending.get(tag).is_some_and(|p| p.deadline == at),
         });
     }
 
@@ -251,6 +259,7 @@ impl ControlPlane {
             match key {
                 TimerKey::Socket(conn) => self.socket_timer(conn, at, now),
                 TimerKey::Peer(room, peer) => self.peer_grace_timer(room, peer, now),
+                TimerKey::Request(tag) => self.engine_reply_timer(tag, at),
                 TimerKey::Room(room) => {
                     let due = self
                         .rooms
