@@ -6,14 +6,15 @@
 
 pub mod codecs;
 pub mod crypto;
-pub mod ids;
-pub mod media_engine;
-pub mod ortc;
 pub mod router;
 pub mod rtp_stream;
 pub mod transport;
-pub mod unavailable;
 pub mod worker;
 
-pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};
-pub use media_engine::{EngineCommand, EngineError, EngineEvent, MediaEngine, RequestTag};
+// The shared types live in their own crate (the control plane uses them without the media
+// stack); the engine's users keep naming them through it.
+pub use kolabmeet_media_types::{ids, media_engine, ortc, unavailable};
+pub use kolabmeet_media_types::{
+    ConsumerId, EngineCommand, EngineError, EngineEvent, EngineReply, MediaEngine, PeerId,
+    ProducerId, RequestTag, RoomId, RouterId, TransportId,
+};

@@ -1,7 +1,7 @@
 //! Why a client request failed: turned into the failure ack `(code, message)` of
 //! contract section 4 ("improvement: say why in the message").
 
-use kolabmeet_engine::EngineError;
+use kolabmeet_media_types::EngineError;
 
 /// A request failure. [`RequestError::code`] is the number in the failure ack and the
 /// `Display` text its message.
@@ -71,8 +71,9 @@ impl RequestError {
                 EngineError::TransportNotFound(_)
                 | EngineError::ProducerNotFound(_)
                 | EngineError::ConsumerNotFound(_) => 404,
-                EngineError::InvalidParameters(_) => 400,
-                _ => 500,
+                EngineError::InvalidParameters(_)
+                | EngineError::Refused(_)
+                | EngineError::Transport(_) => 400,
             },
             Self::EngineTimeout => 504,
         }

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use kolabmeet_engine::ortc::RtpCapabilities;
-use kolabmeet_engine::{ConsumerId, PeerId, ProducerId, TransportId};
+use kolabmeet_media_types::ortc::RtpCapabilities;
+use kolabmeet_media_types::{ConsumerId, PeerId, ProducerId, TransportId};
 use serde_json::{Value, json};
 
 use crate::ConnId;

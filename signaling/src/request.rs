@@ -6,8 +6,8 @@
 
 use std::net::IpAddr;
 
-use kolabmeet_engine::ortc::{DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
-use kolabmeet_engine::{ConsumerId, PeerId, ProducerId, TransportId};
+use kolabmeet_media_types::ortc::{DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
+use kolabmeet_media_types::{ConsumerId, PeerId, ProducerId, TransportId};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

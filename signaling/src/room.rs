@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::{PeerId, RoomId};
 
 use crate::peer::Peer;
 

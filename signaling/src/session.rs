@@ -366,7 +366,7 @@ impl Session {
     pub fn send_request(
         &mut self,
         method: &str,
-        data: &Value,
+        data: &impl serde::Serialize,
         token: u64,
         now: Instant,
         out: &mut Vec<String>,

@@ -27,24 +27,7 @@ const PASS_THROUGH_URIS: &[&str] = &[
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
 ];
 
-/// `simple` or `simulcast` (the contract's `type` of `newConsumer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsumerType {
-    /// One stream.
-    Simple,
-    /// Several encodings; one is forwarded at a time.
-    Simulcast,
-}
-
-impl ConsumerType {
-    /// The name in `newConsumer`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsumerType::Simple => "simple",
-            ConsumerType::Simulcast => "simulcast",
-        }
-    }
-}
+pub use kolabmeet_media_types::replies::ConsumerType;
 
 /// Per-packet values the sending transport supplies.
 #[derive(Debug, Clone, Copy)]

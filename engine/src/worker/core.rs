@@ -11,13 +11,15 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
-use serde_json::{Value, json};
 
 use super::media::MediaState;
 use crate::crypto::DtlsCertificate;
 use crate::crypto::DtlsState;
 use crate::ids::{PeerId, RoomId, TransportId};
-use crate::media_engine::{EngineCommand, EngineError, EngineEvent, RequestTag};
+use crate::media_engine::{
+    EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, RequestTag,
+};
+use kolabmeet_media_types::replies::{IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo};
 use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
 use crate::transport::ice_lite::IceState;
 use crate::transport::ice_lite::peek_local_ufrag;
@@ -211,7 +213,7 @@ impl WorkerCore {
         self.transports.get(&id).map(|e| e.transport.drops())
     }
 
-    fn reply(&mut self, tag: RequestTag, result: Result<Value, EngineError>) {
+    fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {
         self.events.push_back(EngineEvent::Reply { tag, result });
     }
 
@@ -272,9 +274,9 @@ impl WorkerCore {
                                 // switches; older ones go.
                                 self.by_ufrag.retain(|u, t| *t != transport || *u == old);
                                 self.by_ufrag.insert(creds.ufrag.clone(), transport);
-                                Ok(ice_parameters(&creds))
+                                Ok(EngineReply::IceRestarted(ice_parameters(&creds)))
                             }
-                            Err(e) => Err(EngineError::InvalidParameters(e.to_string())),
+                            Err(e) => Err(EngineError::Transport(ErrorSource::new(e))),
                         }
                     }
                 };
@@ -311,7 +313,7 @@ impl WorkerCore {
                 let result = match self.media.producers.get(&producer) {
                     Some(p) if p.peer == peer => {
                         self.close_producer(producer);
-                        Ok(Value::Null)
+                        Ok(EngineReply::Done)
                     }
                     _ => Err(EngineError::ProducerNotFound(producer)),
                 };
@@ -366,7 +368,7 @@ impl WorkerCore {
         room: RoomId,
         peer: PeerId,
         force_tcp: bool,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<EngineReply, EngineError> {
         if self.transports.len() >= MAX_TRANSPORTS {
             return Err(EngineError::Busy);
         }
@@ -375,22 +377,31 @@ impl WorkerCore {
             creds = IceCredentials::random(&mut self.rng);
         }
         let transport = WebRtcTransport::new(creds.clone(), self.certificate.clone())
-            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
         let id = TransportId::random();
         let dtls = transport.local_dtls_parameters();
         let mut candidates = Vec::new();
         let addr = &self.settings.announced_address;
         let port = self.settings.port;
+        let candidate = |foundation, priority, protocol, tcp_type| IceCandidate {
+            foundation,
+            priority,
+            address: addr.clone(),
+            ip: addr.clone(),
+            protocol,
+            port,
+            candidate_type: "host",
+            tcp_type,
+        };
         if !force_tcp {
-            candidates.push(json!({
-                "foundation": "udpcandidate", "priority": UDP_PRIORITY, "address": addr, "ip": addr,
-                "protocol": "udp", "port": port, "type": "host"
-            }));
+            candidates.push(candidate("udpcandidate", UDP_PRIORITY, IceProtocol::Udp, None));
         }
-        candidates.push(json!({
-            "foundation": "tcpcandidate", "priority": TCP_PRIORITY, "address": addr, "ip": addr,
-            "protocol": "tcp", "port": port, "type": "host", "tcpType": "passive"
-        }));
+        candidates.push(candidate(
+            "tcpcandidate",
+            TCP_PRIORITY,
+            IceProtocol::Tcp,
+            Some("passive"),
+        ));
         self.by_ufrag.insert(creds.ufrag.clone(), id);
         self.rooms.entry(room).or_default().insert(id);
         self.transports.insert(
@@ -407,11 +418,11 @@ impl WorkerCore {
             },
         );
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
-        Ok(json!({
-            "id": id.to_string(),
-            "iceParameters": ice_parameters(&creds),
-            "iceCandidates": candidates,
-            "dtlsParameters": dtls,
+        Ok(EngineReply::WebRtcTransportCreated(WebRtcTransportInfo {
+            id,
+            ice_parameters: ice_parameters(&creds),
+            ice_candidates: candidates,
+            dtls_parameters: dtls,
         }))
     }
 
@@ -421,16 +432,16 @@ impl WorkerCore {
         peer: PeerId,
         id: TransportId,
         dtls: DtlsParameters,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<EngineReply, EngineError> {
         let entry = self.owned(peer, id)?;
         entry
             .transport
             .connect(now, dtls)
-            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
         entry.connect_deadline = Some(now + CONNECT_TIMEOUT);
         self.drain_transport(now, id);
         self.schedule(id);
-        Ok(Value::Null)
+        Ok(EngineReply::Done)
     }
 
     /// Closes a transport and forgets its routes; `by_itself` reports it to the control
@@ -605,6 +616,10 @@ impl WorkerCore {
 }
 
 /// `iceParameters` as mediasoup-client expects them.
-fn ice_parameters(creds: &IceCredentials) -> Value {
-    json!({ "usernameFragment": creds.ufrag, "password": creds.pwd, "iceLite": true })
+fn ice_parameters(creds: &IceCredentials) -> IceParameters {
+    IceParameters {
+        username_fragment: creds.ufrag.clone(),
+        password: creds.pwd.clone(),
+        ice_lite: true,
+    }
 }

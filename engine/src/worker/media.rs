@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtp::RtpPacket;
 use rand::Rng;
-use serde_json::{Value, json};
 
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
-use crate::media_engine::{ConsumerLayers, EngineError, EngineEvent};
+use crate::media_engine::{ConsumerLayers, EngineError, EngineEvent, EngineReply};
+use kolabmeet_media_types::replies::ConsumerInfo;
 use crate::ortc::{
     MediaKind, RtpCapabilities, RtpParameters, ScalabilityMode, can_consume,
     consumable_rtp_parameters, consumer_rtp_parameters, producer_rtp_mapping,
@@ -62,7 +62,7 @@ impl WorkerCore {
         kind: MediaKind,
         mut params: RtpParameters,
         paused: bool,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<EngineReply, EngineError> {
         let room = self.transport_room(peer, transport)?;
         let owned = self
             .media
@@ -71,7 +71,7 @@ impl WorkerCore {
             .filter(|p| p.transport == transport)
             .count();
         if owned >= MAX_PRODUCERS_PER_TRANSPORT {
-            return Err(EngineError::InvalidParameters(
+            return Err(EngineError::Refused(
                 "too many producers on this transport".into(),
             ));
         }
@@ -93,9 +93,9 @@ impl WorkerCore {
         let caps = self.capabilities.clone();
         let first_ssrc = self.rng.random_range(100_000_000..900_000_000);
         let mapping = producer_rtp_mapping(&mut params, &caps, first_ssrc)
-            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+            .map_err(EngineError::InvalidParameters)?;
         let consumable = consumable_rtp_parameters(kind, &params, &caps, &mapping)
-            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+            .map_err(EngineError::InvalidParameters)?;
         let id = ProducerId::random();
         let producer = Producer::new(ProducerInit {
             id,
@@ -111,7 +111,7 @@ impl WorkerCore {
         });
         for ssrc in producer.known_ssrcs() {
             if self.media.ssrc_table.contains_key(&(transport, ssrc)) {
-                return Err(EngineError::InvalidParameters(format!(
+                return Err(EngineError::Refused(format!(
                     "ssrc {ssrc} already in use"
                 )));
             }
@@ -119,7 +119,7 @@ impl WorkerCore {
         if let Some(mid) = producer.mid() {
             let key = (transport, mid.as_bytes().to_vec());
             if self.media.mid_table.contains_key(&key) {
-                return Err(EngineError::InvalidParameters(format!(
+                return Err(EngineError::Refused(format!(
                     "mid {mid} already in use"
                 )));
             }
@@ -136,7 +136,7 @@ impl WorkerCore {
         tracing::debug!(target: "kolabmeet::producer", %room, %peer, producer = %id, ?kind, "producer created");
         self.media.producers.insert(id, producer);
         self.media.fanout.insert(id, Vec::new());
-        Ok(json!({ "id": id.to_string() }))
+        Ok(EngineReply::ProducerCreated(id))
     }
 
     /// `consume`: a consumer of `producer` on the peer's transport, in the parameters the
@@ -149,7 +149,7 @@ impl WorkerCore {
         producer_id: ProducerId,
         caps: &RtpCapabilities,
         paused: bool,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<EngineReply, EngineError> {
         let room = self.transport_room(peer, transport)?;
         let producer = self
             .media
@@ -164,14 +164,14 @@ impl WorkerCore {
             .filter(|c| c.transport == transport)
             .count();
         if count >= MAX_CONSUMERS_PER_TRANSPORT {
-            return Err(EngineError::InvalidParameters(
+            return Err(EngineError::Refused(
                 "too many consumers on this transport".into(),
             ));
         }
         if !can_consume(&producer.consumable, caps)
-            .map_err(|e| EngineError::InvalidParameters(e.to_string()))?
+            .map_err(EngineError::InvalidParameters)?
         {
-            return Err(EngineError::InvalidParameters(
+            return Err(EngineError::Refused(
                 "the device cannot receive this producer's codecs".into(),
             ));
         }
@@ -182,7 +182,7 @@ impl WorkerCore {
             producer.kind == MediaKind::Video,
             ssrc,
         )
-        .map_err(|e| EngineError::InvalidParameters(e.to_string()))?;
+        .map_err(EngineError::InvalidParameters)?;
         let mid = self.media.next_mid.entry(transport).or_insert(0);
         params.mid = Some(mid.to_string());
         *mid += 1;
@@ -200,7 +200,7 @@ impl WorkerCore {
             paused,
             producer_paused,
         });
-        let consumer_type = consumer.consumer_type.as_str();
+        let consumer_type = consumer.consumer_type;
         self.media
             .consumer_ssrcs
             .insert((transport, consumer.ssrc), id);
@@ -211,12 +211,12 @@ impl WorkerCore {
         if !paused {
             self.request_key_frame_for(now, id);
         }
-        Ok(json!({
-            "id": id.to_string(),
-            "kind": kind,
-            "rtpParameters": params,
-            "type": consumer_type,
-            "producerPaused": producer_paused,
+        Ok(EngineReply::ConsumerCreated(ConsumerInfo {
+            id,
+            kind,
+            rtp_parameters: params,
+            consumer_type,
+            producer_paused,
         }))
     }
 
@@ -227,7 +227,7 @@ impl WorkerCore {
         peer: PeerId,
         id: ProducerId,
         paused: bool,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<EngineReply, EngineError> {
         let p = self
             .media
             .producers
@@ -235,7 +235,7 @@ impl WorkerCore {
             .filter(|p| p.peer == peer)
             .ok_or(EngineError::ProducerNotFound(id))?;
         if p.paused == paused {
-            return Ok(Value::Null);
+            return Ok(EngineReply::Done);
         }
         p.paused = paused;
         for cid in self.media.fanout.get(&id).cloned().unwrap_or_default() {
@@ -252,7 +252,7 @@ impl WorkerCore {
                 self.request_key_frame_for(now, cid);
             }
         }
-        Ok(Value::Null)
+        Ok(EngineReply::Done)
     }
 
     /// Pauses or resumes a consumer of `peer`; resuming asks for a key frame.
@@ -262,7 +262,7 @@ impl WorkerCore {
         peer: PeerId,
         id: ConsumerId,
         paused: bool,
-    ) -> Result<Value, EngineError> {
+    ) -> Result<EngineReply, EngineError> {
         let c = self
             .media
             .consumers
@@ -276,7 +276,7 @@ impl WorkerCore {
                 self.request_key_frame_for(now, id);
             }
         }
-        Ok(Value::Null)
+        Ok(EngineReply::Done)
     }
 
     /// Closes a producer: its consumers close too, and their peers are told

@@ -2,8 +2,8 @@
 //! replies ([`Answer::Later`], with a [`Pending`] entry saying who asked and what the reply
 //! changes).
 
-use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::{PeerId, ProducerId, RoomId};
+use kolabmeet_media_types::ortc::MediaKind;
+use kolabmeet_media_types::{PeerId, ProducerId, RoomId};
 use serde_json::Value;
 
 use crate::ConnId;

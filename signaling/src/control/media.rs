@@ -2,10 +2,11 @@
 //! it replies, consumers created for every joined peer that can consume a producer, the
 //! `newConsumer` server request (20 s, 3 tries) and the consumer notifications.
 
-use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::{
-    ConsumerId, EngineCommand, EngineError, EngineEvent, PeerId, ProducerId, RequestTag, RoomId,
-    TransportId,
+use kolabmeet_media_types::ortc::MediaKind;
+use kolabmeet_media_types::replies::ConsumerInfo;
+use kolabmeet_media_types::{
+    ConsumerId, EngineCommand, EngineError, EngineEvent, EngineReply, PeerId, ProducerId,
+    RequestTag, RoomId,
 };
 use serde_json::{Value, json};
 
@@ -177,14 +178,13 @@ impl ControlPlane {
                 }
                 tracing::info!(peer = %peer, transport = %transport, producers = producers.len(), "transport closed by the engine");
             }
-            _ => {}
         }
     }
 
-    fn on_reply(&mut self, pending: Pending, result: Result<Value, EngineError>, now: Now) {
+    fn on_reply(&mut self, pending: Pending, result: Result<EngineReply, EngineError>, now: Now) {
         let Pending { ctx, kind, .. } = pending;
-        let value = match result {
-            Ok(v) => v,
+        let reply = match result {
+            Ok(reply) => reply,
             Err(e) => {
                 let err = RequestError::Engine(e);
                 if let PendingKind::Consume { .. } = kind {
@@ -194,56 +194,61 @@ impl ControlPlane {
                 return;
             }
         };
-        let mut answer = Some(value.clone());
-        match kind {
-            PendingKind::Plain | PendingKind::Internal => {
-                if value.is_null() {
-                    answer = None;
-                }
+        // The mediasoup wire JSON is written here, at the signaling edge, from the typed
+        // reply (each type's `Serialize` is the wire format).
+        let answer = match (&kind, &reply) {
+            (_, EngineReply::Done) => None,
+            (_, EngineReply::WebRtcTransportCreated(info)) => serde_json::to_value(info).ok(),
+            (_, EngineReply::IceRestarted(ice)) => serde_json::to_value(ice).ok(),
+            (_, EngineReply::ProducerCreated(id)) => Some(json!({ "id": id })),
+            (_, EngineReply::ConsumerCreated(_)) => None,
+        };
+        match (kind, reply) {
+            (
+                PendingKind::CreateTransport { consuming },
+                EngineReply::WebRtcTransportCreated(info),
+            ) => {
+                self.with_peer(ctx.room, ctx.peer, |p| {
+                    p.transports.push(info.id);
+                    if consuming {
+                        p.consuming_transport = Some(info.id);
+                    }
+                });
             }
-            PendingKind::CreateTransport { consuming } => {
-                if let Some(id) = id_of::<TransportId>(&value) {
-                    self.with_peer(ctx.room, ctx.peer, |p| {
-                        p.transports.push(id);
-                        if consuming {
-                            p.consuming_transport = Some(id);
-                        }
-                    });
-                }
+            (PendingKind::Produce { kind, app_data }, EngineReply::ProducerCreated(id)) => {
+                self.with_peer(ctx.room, ctx.peer, |p| p.producers.push(id));
+                self.media.producers.insert(
+                    id,
+                    ProducerInfo {
+                        room: ctx.room,
+                        peer: ctx.peer,
+                        kind,
+                        app_data,
+                    },
+                );
+                self.ack_answer(ctx, answer);
+                self.consume_new_producer(id, now);
+                return;
             }
-            PendingKind::Produce { kind, app_data } => {
-                if let Some(id) = id_of::<ProducerId>(&value) {
-                    self.with_peer(ctx.room, ctx.peer, |p| p.producers.push(id));
-                    self.media.producers.insert(
-                        id,
-                        ProducerInfo {
-                            room: ctx.room,
-                            peer: ctx.peer,
-                            kind,
-                            app_data,
-                        },
-                    );
-                    self.ack_answer(ctx, answer);
-                    self.consume_new_producer(id, now);
-                    return;
-                }
-            }
-            PendingKind::CloseProducer { producer } => {
+            (PendingKind::CloseProducer { producer }, _) => {
                 self.media.producers.remove(&producer);
                 self.with_peer(ctx.room, ctx.peer, |p| {
                     p.producers.retain(|x| *x != producer)
                 });
-                answer = None;
             }
-            PendingKind::Consume {
-                producer,
-                producer_peer,
-                app_data,
-                paused,
-            } => {
-                self.offer_consumer(ctx, producer, producer_peer, app_data, paused, value, now);
+            (
+                PendingKind::Consume {
+                    producer,
+                    producer_peer,
+                    app_data,
+                    paused,
+                },
+                EngineReply::ConsumerCreated(info),
+            ) => {
+                self.offer_consumer(ctx, producer, producer_peer, app_data, paused, info, now);
                 return;
             }
+            _ => {}
         }
         self.ack_answer(ctx, answer);
     }
@@ -361,18 +366,17 @@ impl ControlPlane {
         producer_peer: PeerId,
         app_data: Value,
         paused: bool,
-        mut data: Value,
+        info: ConsumerInfo,
         now: Now,
     ) {
-        let Some(consumer) = id_of::<ConsumerId>(&data) else {
-            return;
-        };
+        let consumer = info.id;
         self.with_peer(ctx.room, ctx.peer, |p| p.consumers.push(consumer));
-        if let Value::Object(map) = &mut data {
-            map.insert("peerId".into(), json!(producer_peer));
-            map.insert("producerId".into(), json!(producer));
-            map.entry("appData").or_insert(app_data);
-        }
+        let data = NewConsumer {
+            peer_id: producer_peer,
+            producer_id: producer,
+            info: &info,
+            app_data: &app_data,
+        };
         let token = self.media.next_offer;
         self.media.next_offer += 1;
         let conn = self
@@ -459,6 +463,14 @@ impl ControlPlane {
     }
 }
 
-fn id_of<T: std::str::FromStr>(value: &Value) -> Option<T> {
-    value.get("id")?.as_str()?.parse().ok()
+/// The data of the `newConsumer` server request (contract section 5):
+/// `{peerId, producerId, id, kind, rtpParameters, type, appData, producerPaused}`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NewConsumer<'a> {
+    peer_id: PeerId,
+    producer_id: ProducerId,
+    #[serde(flatten)]
+    info: &'a ConsumerInfo,
+    app_data: &'a Value,
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::{ConsumerId, PeerId, ProducerId, RoomId};
+use kolabmeet_media_types::ortc::MediaKind;
+use kolabmeet_media_types::{ConsumerId, PeerId, ProducerId, RoomId};
 use serde_json::Value;
 
 /// A producer the control plane knows of.

@@ -20,7 +20,7 @@ mod stats;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::{MediaEngine, PeerId, RequestTag, RoomId};
+use kolabmeet_media_types::{MediaEngine, PeerId, RequestTag, RoomId};
 use serde_json::Value;
 
 use self::answer::Pending;
@@ -288,7 +288,7 @@ impl ControlPlane {
         self.rooms.insert(id, Room::new(id, now.unix, close_at));
         self.timers.push(close_at, TimerKey::Room(id));
         self.engine
-            .submit(kolabmeet_engine::EngineCommand::CreateRouter { room: id });
+            .submit(kolabmeet_media_types::EngineCommand::CreateRouter { room: id });
         tracing::info!(room = %id, "room created");
         self.pump_engine(now);
         Ok(id)
@@ -443,7 +443,7 @@ impl ControlPlane {
         self.peer_rooms.remove(&peer_id);
         self.forget_media_of(peer_id);
         self.engine
-            .submit(kolabmeet_engine::EngineCommand::ClosePeer {
+            .submit(kolabmeet_media_types::EngineCommand::ClosePeer {
                 room: room_id,
                 peer: peer_id,
             });
@@ -476,7 +476,7 @@ impl ControlPlane {
             }
         }
         self.engine
-            .submit(kolabmeet_engine::EngineCommand::CloseRouter { room: room_id });
+            .submit(kolabmeet_media_types::EngineCommand::CloseRouter { room: room_id });
         self.outputs
             .push_back(Output::Webhook(Webhook::RoomClosed { room: room_id }));
         tracing::info!(room = %room_id, "room closed");

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::{PeerId, RoomId};
 
 use crate::session::Session;
 

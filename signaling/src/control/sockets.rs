@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::{PeerId, RoomId};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 

@@ -1,7 +1,7 @@
 //! Stats and dumps: `GET /meetmedia/api/stats`, `dumpStats` and the console (contract
 //! sections 3, 5 and 7).
 
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::{PeerId, RoomId};
 use serde_json::{Value, json};
 
 use super::ControlPlane;

@@ -1,7 +1,7 @@
 //! Media requests: transports, producers and consumers. Each is forwarded to the engine
 //! and acked when it replies (see `control::media`).
 
-use kolabmeet_engine::EngineCommand;
+use kolabmeet_media_types::EngineCommand;
 
 use crate::control::answer::{Answer, Ctx, PendingKind};
 use crate::control::{ControlPlane, Now};
@@ -110,17 +110,13 @@ impl ControlPlane {
                 tracing::debug!(room = %room, peer = %peer, ?source, ?kind, "produce");
                 self.engine_request(
                     ctx,
-                    PendingKind::Produce {
-                        kind,
-                        app_data: app_data.clone(),
-                    },
+                    PendingKind::Produce { kind, app_data },
                     |tag| EngineCommand::Produce {
                         tag,
                         peer,
                         transport,
                         kind,
                         rtp_parameters: *rtp_parameters,
-                        app_data,
                     },
                     now,
                 )

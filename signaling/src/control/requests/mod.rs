@@ -8,7 +8,7 @@ mod moderation;
 mod peer;
 mod room;
 
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::{PeerId, RoomId};
 use serde_json::Value;
 
 use super::answer::{Answer, Ctx};

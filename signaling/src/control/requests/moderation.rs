@@ -1,7 +1,7 @@
 //! Moderation: the `moderator:*` requests. Roles, languages, join requests and kicks need
 //! MODERATOR; closing the room needs OWNER.
 
-use kolabmeet_engine::{EngineCommand, PeerId, RoomId};
+use kolabmeet_media_types::{EngineCommand, PeerId, RoomId};
 use serde_json::json;
 
 use crate::control::answer::{Answer, Ctx};

@@ -1,7 +1,7 @@
 //! Room requests: `ping`, `dumpStats`, `getRouterRtpCapabilities` and `join`.
 
-use kolabmeet_engine::ortc::RtpCapabilities;
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::ortc::RtpCapabilities;
+use kolabmeet_media_types::{PeerId, RoomId};
 use serde_json::Value;
 
 use crate::control::answer::{Answer, Ctx};

@@ -4,9 +4,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kolabmeet_engine::ortc::{RtpCapabilities, router_rtp_capabilities};
-use kolabmeet_engine::{
+use kolabmeet_media_types::ortc::{RtpCapabilities, router_rtp_capabilities};
+use kolabmeet_media_types::{
     ConsumerId, EngineCommand, EngineEvent, MediaEngine, ProducerId, TransportId,
+};
+use kolabmeet_media_types::EngineReply;
+use kolabmeet_media_types::replies::{
+    ConsumerInfo, ConsumerType, IceParameters, WebRtcTransportInfo,
 };
 use serde_json::{Value, json};
 
@@ -44,27 +48,44 @@ impl MediaEngine for ScriptedEngine {
     }
 
     fn submit(&mut self, command: EngineCommand) {
-        let reply = |tag, v: Value| EngineEvent::Reply { tag, result: Ok(v) };
+        let reply = |tag, r: EngineReply| EngineEvent::Reply { tag, result: Ok(r) };
         let mut log = self.log.lock().unwrap();
         match command {
             EngineCommand::CreateWebRtcTransport { tag, .. } => {
-                self.events
-                    .push_back(reply(tag, json!({"id": TransportId::random()})));
+                self.events.push_back(reply(
+                    tag,
+                    EngineReply::WebRtcTransportCreated(WebRtcTransportInfo {
+                        id: TransportId::random(),
+                        ice_parameters: IceParameters {
+                            username_fragment: "u".into(),
+                            password: "p".into(),
+                            ice_lite: true,
+                        },
+                        ice_candidates: Vec::new(),
+                        dtls_parameters: Default::default(),
+                    }),
+                ));
             }
             EngineCommand::Produce { tag, .. } => {
                 self.events
-                    .push_back(reply(tag, json!({"id": ProducerId::random()})));
+                    .push_back(reply(tag, EngineReply::ProducerCreated(ProducerId::random())));
             }
             EngineCommand::Consume { tag, paused, .. } => {
                 log.push(format!("consume paused={paused}"));
                 self.events.push_back(reply(
                     tag,
-                    json!({"id": ConsumerId::random(), "kind": "video", "rtpParameters": {}, "type": "simulcast", "producerPaused": false}),
+                    EngineReply::ConsumerCreated(ConsumerInfo {
+                        id: ConsumerId::random(),
+                        kind: kolabmeet_media_types::ortc::MediaKind::Video,
+                        rtp_parameters: Default::default(),
+                        consumer_type: ConsumerType::Simulcast,
+                        producer_paused: false,
+                    }),
                 ));
             }
             EngineCommand::SetConsumerPaused { tag, paused, .. } => {
                 log.push(format!("consumer paused={paused}"));
-                self.events.push_back(reply(tag, Value::Null));
+                self.events.push_back(reply(tag, EngineReply::Done));
             }
             EngineCommand::CloseConsumer { .. } => log.push("close consumer".into()),
             EngineCommand::ClosePeer { .. } => log.push("close peer".into()),
@@ -137,7 +158,7 @@ fn consumer_flow_with_new_consumer_request() {
         EngineEvent::ConsumerScoreChanged {
             peer: b,
             consumer,
-            score: kolabmeet_engine::media_engine::ConsumerScore {
+            score: kolabmeet_media_types::media_engine::ConsumerScore {
                 score: 7,
                 producer_score: 9,
                 producer_scores: vec![9, 10],
@@ -146,7 +167,7 @@ fn consumer_flow_with_new_consumer_request() {
         EngineEvent::ConsumerLayersChanged {
             peer: b,
             consumer,
-            layers: Some(kolabmeet_engine::media_engine::ConsumerLayers {
+            layers: Some(kolabmeet_media_types::media_engine::ConsumerLayers {
                 spatial_layer: 1,
                 temporal_layer: 2,
             }),

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::unavailable::UnavailableEngine;
-use kolabmeet_engine::{MediaEngine, PeerId, RoomId};
+use kolabmeet_media_types::unavailable::UnavailableEngine;
+use kolabmeet_media_types::{MediaEngine, PeerId, RoomId};
 use serde_json::{Value, json};
 
 use super::*;

@@ -1,6 +1,6 @@
 //! Moderation: roles, join requests, kicks and closing the room.
 
-use kolabmeet_engine::PeerId;
+use kolabmeet_media_types::PeerId;
 use serde_json::json;
 
 use super::*;

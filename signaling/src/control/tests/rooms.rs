@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use kolabmeet_engine::ortc::router_rtp_capabilities;
-use kolabmeet_engine::{RoomId, TransportId};
+use kolabmeet_media_types::ortc::router_rtp_capabilities;
+use kolabmeet_media_types::{RoomId, TransportId};
 use serde_json::{Value, json};
 
 use super::*;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use kolabmeet_engine::unavailable::UnavailableEngine;
-use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_media_types::unavailable::UnavailableEngine;
+use kolabmeet_media_types::{PeerId, RoomId};
 use serde_json::json;
 
 use super::*;

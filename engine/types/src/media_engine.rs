@@ -10,10 +10,10 @@
 //! request with a clear failure.
 
 use serde::Serialize;
-use serde_json::Value;
 
+pub use crate::replies::EngineReply;
 use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
-use crate::ortc::{DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
+use crate::ortc::{OrtcError, DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
 
 /// Pairs a command with its reply. Chosen by the control plane, echoed by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,7 +22,6 @@ pub struct RequestTag(pub u64);
 /// Why the engine could not do what was asked. Its `Display` text goes into the failure
 /// ack the client sees (contract section 4: "improvement: say why in the message").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum EngineError {
     /// No media engine is running in this server build.
     #[error("media is not available yet on this server")]
@@ -36,9 +35,17 @@ pub enum EngineError {
     /// The consumer does not exist (or was closed).
     #[error("consumer {0} not found")]
     ConsumerNotFound(ConsumerId),
-    /// Parameters the client sent were refused (ortc rules).
+    /// Parameters the client sent were refused by the ortc rules; the source says which.
     #[error("invalid parameters: {0}")]
-    InvalidParameters(String),
+    InvalidParameters(#[from] OrtcError),
+    /// A request the engine's own limits or state refuse (too many producers on a
+    /// transport, an SSRC or MID already in use, ...).
+    #[error("invalid parameters: {0}")]
+    Refused(String),
+    /// The transport refused the operation (its DTLS setup or ICE restart); the source is the
+    /// transport's own error.
+    #[error("transport: {0}")]
+    Transport(#[source] ErrorSource),
     /// The engine is overloaded (its command queue is full).
     #[error("media engine is busy, try again")]
     Busy,
@@ -47,9 +54,41 @@ pub enum EngineError {
     PlainTransportUnavailable,
 }
 
+/// An error of the engine's own layers (transport, DTLS), kept whole behind the
+/// [`EngineError`] that carries it across the crate boundary: `source()` leads to it, and
+/// two are equal when they say the same.
+#[derive(Debug, Clone)]
+pub struct ErrorSource(pub std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl ErrorSource {
+    /// Wraps an error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+}
+
+impl std::fmt::Display for ErrorSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for ErrorSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for ErrorSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ErrorSource {}
+
 /// A request of the control plane to the media engine.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum EngineCommand {
     /// Prepare a router for a room (contract section 6: a room lives on one or more routers).
     CreateRouter {
@@ -136,8 +175,6 @@ pub enum EngineCommand {
         kind: MediaKind,
         /// The sender's RTP parameters.
         rtp_parameters: RtpParameters,
-        /// Opaque application data (`{source}`), echoed in `newConsumer`.
-        app_data: Value,
     },
     /// Create a consumer of `producer` on the peer's consuming transport, created paused
     /// when `paused`; answer with the `newConsumer` data
@@ -229,7 +266,7 @@ impl EngineCommand {
             | EngineCommand::Consume { transport, .. } => {
                 EngineError::TransportNotFound(*transport)
             }
-            _ => EngineError::InvalidParameters("nothing of this peer exists".into()),
+            _ => EngineError::Refused("nothing of this peer exists".into()),
         }
     }
 
@@ -257,14 +294,13 @@ impl EngineCommand {
 
 /// Something the media engine reports to the control plane.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum EngineEvent {
-    /// The answer to a tagged command: the JSON the client gets in its success ack.
+    /// The answer to a tagged command.
     Reply {
         /// The command's tag.
         tag: RequestTag,
-        /// Success data or why it failed.
-        result: Result<Value, EngineError>,
+        /// What was done, or why it failed.
+        result: Result<EngineReply, EngineError>,
     },
     /// A consumer closed because its producer closed (`consumerClosed`).
     ConsumerClosed {
