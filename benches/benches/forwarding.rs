@@ -29,12 +29,12 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kolabmeet_benches::media_peer::{
-    Media, MemoryWorker, PacketMaker, create_room, setup_consumers, setup_producer,
-};
 use kolabmeet_benches::sys::{MmsgSender, set_buffers};
 use kolabmeet_engine::crypto::{SrtpKeyMaterial, SrtpProfile, SrtpSession};
 use kolabmeet_engine::transport::Tuple;
+use kolabmeet_testkit::{
+    Media, PacketMaker, Sim, create_room, setup_consumers, setup_producer, tuple,
+};
 use rand::RngCore;
 
 /// Consumers per producer.
@@ -63,7 +63,7 @@ impl Sink {
 
 /// A worker core with one VP8 producer and `n` consumers, in memory.
 struct Core {
-    worker: MemoryWorker,
+    worker: Sim,
     from: Tuple,
     packets_in: u64,
     datagrams_out: u64,
@@ -119,7 +119,7 @@ impl Core {
 /// Sets up the core; returns it, the producer's side, a packet as consumers get it
 /// (decrypted) and the SRTP profile the transports negotiated.
 fn setup(n: usize, sink: SocketAddr) -> (Core, Source, Vec<u8>, SrtpProfile) {
-    let mut worker = MemoryWorker::new().expect("worker");
+    let mut worker = Sim::new();
     let room = create_room(&mut worker);
     let publisher = setup_producer(&mut worker, room, Media::Vp8, SSRC).expect("producer");
     let subscribers = setup_consumers(&mut worker, room, publisher.producer, n).expect("consumers");
@@ -128,23 +128,21 @@ fn setup(n: usize, sink: SocketAddr) -> (Core, Source, Vec<u8>, SrtpProfile) {
     let mut maker = PacketMaker::new(Media::Vp8, SSRC, PAYLOAD);
     let mut first = Vec::new();
     maker.next(0, &mut first);
-    worker
-        .send_rtp(publisher.peer.addr, first)
-        .expect("first packet");
+    worker.send(publisher.peer.client, first);
     for s in &subscribers {
-        let got = worker.inbox.get(&s.peer.addr).map_or(0, |i| i.rtp.len());
+        let got = worker.endpoint(s.peer.client).rtp.len();
         assert_eq!(got, 1, "every consumer gets the key frame");
     }
-    let template = worker.inbox[&subscribers[0].peer.addr].rtp[0].clone();
+    let template = worker.endpoint(subscribers[0].peer.client).rtp[0].clone();
     let srtp = worker
-        .browsers
-        .get_mut(&publisher.peer.addr)
-        .and_then(|b| b.take_srtp())
+        .endpoint(publisher.peer.client)
+        .browser
+        .take_srtp()
         .expect("producer SRTP");
     let profile = srtp.profile();
     let socket = UdpSocket::bind("127.0.0.1:0").expect("socket");
     set_buffers(&socket, 4 << 20);
-    let from = worker.tuple(publisher.peer.addr);
+    let from = tuple(publisher.peer.client);
     let core = Core {
         worker,
         from,

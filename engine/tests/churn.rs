@@ -4,14 +4,12 @@
 //! closing, and transports abandoned by their browsers (ICE consent lost, then
 //! [`ABANDONED_AFTER`]). After every round the worker's tables are back to empty.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::worker::{ABANDONED_AFTER, WorkerSizes};
+use kolabmeet_engine::worker::ABANDONED_AFTER;
 use kolabmeet_engine::{EngineCommand, EngineEvent, PeerId, ProducerId, RoomId, TransportId};
+use kolabmeet_testkit::*;
 
 struct Member {
     peer: PeerId,
@@ -23,13 +21,11 @@ struct Member {
 /// A room of three members, each producing simulcast VP8 and Opus and consuming the
 /// other two; some media sent so every table has entries.
 fn full_room(sim: &mut Sim, round: u16) -> (RoomId, Vec<Member>) {
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let room = sim.room();
     let mut members = Vec::new();
     for i in 0..3u16 {
         let port = 10_000 + round * 10 + i;
-        let (peer, transport) = sim.connect_peer(room, port);
+        let (peer, transport) = sim.connect_peer_at(room, port);
         let video = sim
             .produce(peer, transport, MediaKind::Video, simulcast_params())
             .unwrap();
@@ -38,7 +34,7 @@ fn full_room(sim: &mut Sim, round: u16) -> (RoomId, Vec<Member>) {
                 peer,
                 transport,
                 MediaKind::Audio,
-                opus_params(4000 + u32::from(i)),
+                opus_params(4000 + u32::from(i), "1"),
             )
             .unwrap();
         members.push(Member {
@@ -84,20 +80,6 @@ fn full_room(sim: &mut Sim, round: u16) -> (RoomId, Vec<Member>) {
         );
     }
     (room, members)
-}
-
-fn tables(s: WorkerSizes) -> [usize; 9] {
-    [
-        s.rooms,
-        s.transports,
-        s.ufrags,
-        s.tuples,
-        s.producers,
-        s.consumers,
-        s.routes,
-        s.key_frame_timers,
-        s.per_transport,
-    ]
 }
 
 #[test]
@@ -172,13 +154,13 @@ fn every_closing_path_frees_everything() {
                     .filter(|e| matches!(e, EngineEvent::TransportClosed { .. }))
                     .count();
                 assert_eq!(closed, 3);
-                assert_eq!(tables(sim.core.sizes())[1..], [0; 8]);
+                assert_eq!(sim.tables()[1..], [0; 8]);
             }
         }
         sim.core
             .handle_command(sim.now, EngineCommand::CloseRouter { room });
         sim.pump();
-        assert_eq!(tables(sim.core.sizes()), [0; 9], "round {round}");
+        assert_eq!(sim.tables(), [0; 9], "round {round}");
         sim.advance(Duration::from_secs(5));
     }
 }
@@ -187,16 +169,7 @@ fn every_closing_path_frees_everything() {
 /// its consumer started, across the wrap, and a late packet within bounds still passes.
 #[test]
 fn a_long_stream_is_forwarded_past_half_the_sequence_space() {
-    let mut sim = Sim::new();
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
-    let (alice, alice_t) = sim.connect_peer(room, 5000);
-    let (bob, bob_t) = sim.connect_peer(room, 6000);
-    let p = sim
-        .produce(alice, alice_t, MediaKind::Audio, opus_params(99))
-        .unwrap();
-    sim.consume(bob, bob_t, p).unwrap();
+    let mut sim = Call::audio(opus_params(99, "1")).sim;
     let mut delivered = 0;
     for i in 0..70_000u32 {
         let seq = (i + 1000) as u16;

@@ -444,12 +444,7 @@ fn close_notify_closes_the_peer() {
 // SRTP
 
 fn rtp(ssrc: u32, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 96];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
+    kolabmeet_testkit::plain_rtp(seq, u32::from(seq) * 3000, ssrc, payload)
 }
 
 /// An RTCP sender report (RFC 3550 §6.4.1) without report blocks.

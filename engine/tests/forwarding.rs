@@ -2,24 +2,26 @@
 //! (ICE, DTLS client, SRTP from the same stacks), one producing simulcast VP8 by RID and
 //! Opus, the other consuming; checked at the receiver after decryption.
 
-mod common;
-
-use common::*;
+use kolabmeet_testkit::*;
 use std::time::Duration;
 
-use kolabmeet_engine::ortc::{RtpParameters, router_rtp_capabilities};
-use kolabmeet_engine::{ConsumerId, EngineCommand, EngineEvent, ProducerId, RoomId};
+use kolabmeet_engine::{
+    ConsumerId, EngineCommand, EngineEvent, PeerId, ProducerId, RoomId, TransportId,
+};
 use kolabmeet_net::rtp::RtpPacket;
-use serde_json::json;
+
+/// A room with Alice (browser at 5000) and Bob (6000) connected.
+fn alice_and_bob() -> (Sim, RoomId, (PeerId, TransportId), (PeerId, TransportId)) {
+    let mut sim = Sim::new();
+    let room = sim.room();
+    let alice = sim.connect_peer_at(room, 5000);
+    let bob = sim.connect_peer_at(room, 6000);
+    (sim, room, alice, bob)
+}
 
 #[test]
 fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
-    let mut sim = Sim::new();
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
-    let (alice, alice_t) = sim.connect_peer(room, 5000);
-    let (bob, bob_t) = sim.connect_peer(room, 6000);
+    let (mut sim, _, (alice, alice_t), (bob, bob_t)) = alice_and_bob();
     let produced = sim
         .command(|tag| EngineCommand::Produce {
             tag,
@@ -27,32 +29,12 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
             transport: alice_t,
             kind: kolabmeet_engine::ortc::MediaKind::Video,
             rtp_parameters: simulcast_params(),
-            app_data: json!({ "source": "webcam" }),
         })
         .unwrap();
-    let producer: ProducerId = produced["id"].as_str().unwrap().parse().unwrap();
+    let producer: ProducerId = setup::answer_id(&produced).unwrap();
     // Another peer may not consume on Alice's transport, nor an unknown producer.
-    assert!(
-        sim.command(|tag| EngineCommand::Consume {
-            tag,
-            peer: bob,
-            transport: alice_t,
-            producer,
-            rtp_capabilities: router_rtp_capabilities(),
-            paused: false,
-        })
-        .is_err()
-    );
-    let consumed = sim
-        .command(|tag| EngineCommand::Consume {
-            tag,
-            peer: bob,
-            transport: bob_t,
-            producer,
-            rtp_capabilities: router_rtp_capabilities(),
-            paused: false,
-        })
-        .unwrap();
+    assert!(sim.consume(bob, alice_t, producer).is_err());
+    let consumed = setup::wire(&sim.consume(bob, bob_t, producer).unwrap());
     assert_eq!(consumed["type"], "simulcast");
     assert_eq!(consumed["kind"], "video");
     assert_eq!(consumed["rtpParameters"]["mid"], "0");
@@ -134,7 +116,8 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
 
     // Alice's transport-wide sequence numbers come back as transport-cc feedback.
     sim.advance(Duration::from_millis(150));
-    let twcc: Vec<&Vec<u8>> = sim.browsers[&tuple(5000)]
+    let twcc: Vec<&Vec<u8>> = sim
+        .endpoint(5000)
         .rtcp
         .iter()
         .filter(|r| r[1] == 205 && r[0] & 0x1f == 15)
@@ -151,7 +134,8 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
         sim.now += Duration::from_millis(33);
         frame(&mut sim, 0, false);
     }
-    let plis: Vec<u32> = sim.browsers[&tuple(5000)]
+    let plis: Vec<u32> = sim
+        .endpoint(5000)
         .rtcp
         .iter()
         .filter(|r| r[1] == 206)
@@ -180,13 +164,13 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
     assert_ne!(first.timestamp(), last_ts);
 
     // Bob asks for a key frame: Alice gets a PLI for the layer Bob receives.
-    sim.browsers.get_mut(&tuple(5000)).unwrap().rtcp.clear();
+    sim.take_rtcp(5000);
     sim.advance(Duration::from_secs(4));
     let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 9];
     pli.extend_from_slice(&ssrc.to_be_bytes());
     sim.send_rtcp(6000, pli);
     assert!(
-        sim.browsers[&tuple(5000)]
+        sim.endpoint(5000)
             .rtcp
             .iter()
             .any(|r| r[1] == 206 && r[8..12] == ssrc0.to_be_bytes())
@@ -206,71 +190,18 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
 
 #[test]
 fn audio_pause_resume_and_churn_free_everything() {
-    let mut sim = Sim::new();
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
-    let (alice, alice_t) = sim.connect_peer(room, 5000);
-    let (bob, bob_t) = sim.connect_peer(room, 6000);
-    let params: RtpParameters = serde_json::from_value(json!({
-        "mid": "1",
-        "codecs": [{ "mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2,
-                     "parameters": { "useinbandfec": 1 }, "rtcpFeedback": [{ "type": "transport-cc" }] }],
-        "headerExtensions": [
-            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
-            { "uri": "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "id": 1 }
-        ],
-        "encodings": [{ "ssrc": 4242 }],
-        "rtcp": { "cname": "a" }
-    }))
-    .unwrap();
-    let producer: ProducerId = sim
-        .command(|tag| EngineCommand::Produce {
-            tag,
-            peer: alice,
-            transport: alice_t,
-            kind: kolabmeet_engine::ortc::MediaKind::Audio,
-            rtp_parameters: params.clone(),
-            app_data: json!({}),
-        })
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
+    let (mut sim, room, (alice, alice_t), (bob, bob_t)) = alice_and_bob();
+    let params = opus_params(4242, "1");
+    let audio_kind = kolabmeet_engine::ortc::MediaKind::Audio;
+    let producer = sim
+        .produce(alice, alice_t, audio_kind, params.clone())
         .unwrap();
     // The same SSRC again on that transport is refused.
-    assert!(
-        sim.command(|tag| EngineCommand::Produce {
-            tag,
-            peer: alice,
-            transport: alice_t,
-            kind: kolabmeet_engine::ortc::MediaKind::Audio,
-            rtp_parameters: params.clone(),
-            app_data: json!({}),
-        })
-        .is_err()
-    );
-    let consumed = sim
-        .command(|tag| EngineCommand::Consume {
-            tag,
-            peer: bob,
-            transport: bob_t,
-            producer,
-            rtp_capabilities: router_rtp_capabilities(),
-            paused: false,
-        })
-        .unwrap();
+    assert!(sim.produce(alice, alice_t, audio_kind, params).is_err());
+    let consumed = setup::wire(&sim.consume(bob, bob_t, producer).unwrap());
     assert_eq!(consumed["type"], "simple");
     let consumer: ConsumerId = consumed["id"].as_str().unwrap().parse().unwrap();
-    let audio = |seq: u16| {
-        let mut p = vec![0x90, 111];
-        p.extend_from_slice(&seq.to_be_bytes());
-        p.extend_from_slice(&(u32::from(seq) * 960).to_be_bytes());
-        p.extend_from_slice(&4242u32.to_be_bytes());
-        p.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0x85, 0, 0]); // audio level
-        p.extend_from_slice(&[7; 20]);
-        p
-    };
+    let audio = |seq: u16| opus_packet(seq, 4242);
     for s in 0..5 {
         sim.send(5000, audio(s));
     }
@@ -344,18 +275,6 @@ fn audio_pause_resume_and_churn_free_everything() {
     );
     sim.core
         .handle_command(sim.now, EngineCommand::CloseRouter { room });
-    let s = sim.core.sizes();
-    assert_eq!(
-        (
-            s.rooms,
-            s.transports,
-            s.ufrags,
-            s.tuples,
-            s.producers,
-            s.consumers,
-            s.routes
-        ),
-        (0, 0, 0, 0, 0, 0, 0)
-    );
+    assert_eq!(sim.tables(), [0; 9], "{:?}", sim.core.sizes());
     let _ = bob;
 }

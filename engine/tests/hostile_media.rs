@@ -3,33 +3,19 @@
 //! SRTP with bad tags, replays and floods from many addresses. Each is dropped and
 //! counted; the worker, the attacked transport and every other transport go on working.
 
-mod common;
-
-use common::*;
 use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::{EngineCommand, PeerId, RoomId};
+use kolabmeet_engine::{PeerId, RoomId};
+use kolabmeet_testkit::*;
 use rand::{Rng, SeedableRng};
-use stun_rs::attributes::ice::{IceControlling, Priority, UseCandidate};
-use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName};
-use stun_rs::methods::BINDING;
-use stun_rs::{HMACKey, MessageClass, MessageEncoderBuilder, StunMessageBuilder};
 
 const ALICE: u16 = 5000;
 const BOB: u16 = 6000;
 const MALLORY: u16 = 7000;
 
 /// A room where Alice's microphone reaches Bob; returns Alice's transport too.
-fn audio_room(sim: &mut Sim) -> (RoomId, kolabmeet_engine::TransportId) {
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
-    let (alice, alice_t) = sim.connect_peer(room, ALICE);
-    let (bob, bob_t) = sim.connect_peer(room, BOB);
-    let producer = sim
-        .produce(alice, alice_t, MediaKind::Audio, opus_params(4242))
-        .unwrap();
-    sim.consume(bob, bob_t, producer).unwrap();
-    (room, alice_t)
+fn audio_room() -> (Sim, RoomId, kolabmeet_engine::TransportId) {
+    let call = Call::audio(opus_params(4242, "1"));
+    (call.sim, call.room, call.sender.1)
 }
 
 /// Alice sends `n` packets from `seq`; how many reach Bob.
@@ -40,27 +26,16 @@ fn delivered(sim: &mut Sim, seq: u16, n: u16) -> usize {
     sim.take_rtp(BOB).len()
 }
 
+/// A nominating check for the transport `ufrag`, MESSAGE-INTEGRITY keyed with `pwd`.
 fn binding(ufrag: &str, pwd: &str) -> Vec<u8> {
-    let msg = StunMessageBuilder::new(BINDING, MessageClass::Request)
-        .with_attribute(UserName::new(format!("{ufrag}:m")).unwrap())
-        .with_attribute(Priority::from(1))
-        .with_attribute(IceControlling::from(1))
-        .with_attribute(UseCandidate::default())
-        .with_attribute(MessageIntegrity::new(HMACKey::new_short_term(pwd).unwrap()))
-        .with_attribute(Fingerprint::default())
-        .build();
-    let mut buf = [0u8; 256];
-    let n = MessageEncoderBuilder::default()
-        .build()
-        .encode(&mut buf, &msg)
-        .unwrap();
-    buf[..n].to_vec()
+    BindingRequest::new(&format!("{ufrag}:m"), pwd)
+        .nominating()
+        .encode()
 }
 
 #[test]
 fn garbage_from_strangers_is_counted_and_answers_nothing() {
-    let mut sim = Sim::new();
-    let (room, _) = audio_room(&mut sim);
+    let (mut sim, room, _) = audio_room();
     assert_eq!(delivered(&mut sim, 0, 3), 3);
     let before = sim.core.sizes();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
@@ -68,16 +43,10 @@ fn garbage_from_strangers_is_counted_and_answers_nothing() {
     // A transport nobody has connected to yet, whose username Mallory knows.
     let peer = PeerId::random();
     let v = sim
-        .command(|tag| EngineCommand::CreateWebRtcTransport {
-            tag,
-            room,
-            peer,
-            force_tcp: false,
-            producing: true,
-            consuming: true,
-        })
+        .command(|tag| setup::create_transport(tag, room, peer))
         .unwrap();
-    let fresh: kolabmeet_engine::TransportId = v["id"].as_str().unwrap().parse().unwrap();
+    let fresh: kolabmeet_engine::TransportId = setup::answer_id(&v).unwrap();
+    let v = setup::wire(&v);
     let ufrag = v["iceParameters"]["usernameFragment"].as_str().unwrap();
 
     // STUN naming it, with the wrong password: a 401 error response (RFC 8489 §9.1.3),
@@ -148,16 +117,13 @@ fn garbage_from_strangers_is_counted_and_answers_nothing() {
 
 #[test]
 fn bad_srtp_replays_and_junk_on_a_connected_tuple_are_dropped() {
-    let mut sim = Sim::new();
-    let (_, alice_t) = audio_room(&mut sim);
+    let (mut sim, _, alice_t) = audio_room();
     // A second room that must not notice anything.
-    let other = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room: other });
-    let (carol, carol_t) = sim.connect_peer(other, 8000);
-    let (dave, dave_t) = sim.connect_peer(other, 9000);
+    let other = sim.room();
+    let (carol, carol_t) = sim.connect_peer_at(other, 8000);
+    let (dave, dave_t) = sim.connect_peer_at(other, 9000);
     let p = sim
-        .produce(carol, carol_t, MediaKind::Audio, opus_params(77))
+        .produce(carol, carol_t, MediaKind::Audio, opus_params(77, "1"))
         .unwrap();
     sim.consume(dave, dave_t, p).unwrap();
 

@@ -1,19 +1,16 @@
 //! ICE-lite (RFC 8445 §7.3, RFC 7675) against Binding requests built the way a
 //! controlling browser builds them, with virtual time.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use kolabmeet_engine::transport::ice_lite::{
     CONSENT_TIMEOUT, IceError, MAX_TUPLES, peek_local_ufrag,
 };
 use kolabmeet_engine::transport::{
-    IceCredentials, IceEvent, IceLite, IceState, StunHandled, Tuple, TupleProtocol,
+    IceCredentials, IceEvent, IceLite, IceState, StunHandled, Tuple,
 };
-use stun_rs::attributes::ice::{IceControlled, IceControlling, Priority, UseCandidate};
-use stun_rs::attributes::stun::{
-    ErrorCode, Fingerprint, MessageIntegrity, UserName, XorMappedAddress,
-};
+use kolabmeet_testkit::{BindingRequest, tuple};
+use stun_rs::attributes::stun::{ErrorCode, XorMappedAddress};
 use stun_rs::methods::BINDING;
 use stun_rs::{
     DecoderContextBuilder, HMACKey, MessageClass, MessageDecoderBuilder, MessageEncoderBuilder,
@@ -27,67 +24,8 @@ fn creds(ufrag: &str, pwd: &str) -> IceCredentials {
     }
 }
 
-fn tuple(port: u16) -> Tuple {
-    Tuple {
-        protocol: TupleProtocol::Udp,
-        local: "127.0.0.1:44444".parse().unwrap(),
-        remote: SocketAddr::from(([127, 0, 0, 1], port)),
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Req<'a> {
-    username: Option<&'a str>,
-    pwd: &'a str,
-    nominate: bool,
-    controlled: bool,
-    priority: bool,
-    integrity: bool,
-    fingerprint: bool,
-}
-
-fn req<'a>(username: &'a str, pwd: &'a str) -> Req<'a> {
-    Req {
-        username: Some(username),
-        pwd,
-        nominate: false,
-        controlled: false,
-        priority: true,
-        integrity: true,
-        fingerprint: true,
-    }
-}
-
-fn encode(r: Req) -> Vec<u8> {
-    let mut b = StunMessageBuilder::new(BINDING, MessageClass::Request);
-    if let Some(u) = r.username {
-        b = b.with_attribute(UserName::new(u).unwrap());
-    }
-    if r.priority {
-        b = b.with_attribute(Priority::from(1_845_501_695));
-    }
-    b = if r.controlled {
-        b.with_attribute(IceControlled::from(7))
-    } else {
-        b.with_attribute(IceControlling::from(7))
-    };
-    if r.nominate {
-        b = b.with_attribute(UseCandidate::default());
-    }
-    if r.integrity {
-        b = b.with_attribute(MessageIntegrity::new(
-            HMACKey::new_short_term(r.pwd).unwrap(),
-        ));
-    }
-    if r.fingerprint {
-        b = b.with_attribute(Fingerprint::default());
-    }
-    let mut out = [0u8; 512];
-    let n = MessageEncoderBuilder::default()
-        .build()
-        .encode(&mut out, &b.build())
-        .unwrap();
-    out[..n].to_vec()
+fn req<'a>(username: &'a str, pwd: &'a str) -> BindingRequest<'a> {
+    BindingRequest::new(username, pwd)
 }
 
 const PWD: &str = "localpasswordlocalpassword123456";
@@ -100,9 +38,9 @@ fn events(ice: &mut IceLite) -> Vec<IceEvent> {
     std::iter::from_fn(|| ice.poll_event()).collect()
 }
 
-fn send(ice: &mut IceLite, now: Instant, t: Tuple, r: Req) -> (StunHandled, Vec<u8>) {
+fn send(ice: &mut IceLite, now: Instant, t: Tuple, r: BindingRequest) -> (StunHandled, Vec<u8>) {
     let mut out = [0u8; 256];
-    let h = ice.handle_stun(now, t, &encode(r), &mut out);
+    let h = ice.handle_stun(now, t, &r.encode(), &mut out);
     let len = match h {
         StunHandled::Accepted { response_len } | StunHandled::Refused { response_len, .. } => {
             response_len
@@ -219,7 +157,7 @@ fn refuses_bad_credentials_roles_and_missing_attributes() {
     }
     // A flipped bit inside the integrity-protected part (the PRIORITY value: after the
     // 20-byte header and the 4 + 20 bytes of USERNAME, 4 bytes of attribute header).
-    let mut bytes = encode(req("localufrag000000:b", PWD));
+    let mut bytes = req("localufrag000000:b", PWD).encode();
     bytes[50] ^= 1;
     let mut out = [0u8; 256];
     let h = ice.handle_stun(now, tuple(1), &bytes, &mut out);
@@ -376,7 +314,7 @@ fn tuple_table_is_bounded_and_closing_stops_answers() {
 #[test]
 fn peeks_the_local_ufrag_and_generates_credentials() {
     assert_eq!(
-        peek_local_ufrag(&encode(req("abc:def", PWD))).as_deref(),
+        peek_local_ufrag(&req("abc:def", PWD).encode()).as_deref(),
         Some("abc")
     );
     assert_eq!(peek_local_ufrag(&[1, 2, 3]), None);

@@ -4,43 +4,21 @@
 //! CNAME and the producer's NTP/RTP mapping, receiver reports with the losses, and
 //! `consumerScoreChanged` from a lossy receiver report. Packets are bytes; time is virtual.
 
-mod common;
-
-use common::*;
+use kolabmeet_testkit::*;
 use std::time::Duration;
 
 use kolabmeet_engine::EngineEvent;
-use kolabmeet_engine::ortc::RtpParameters;
 use kolabmeet_net::rtcp::{
     ReportBlockData, RtcpPacket, SenderReportData, packets, write_nack, write_receiver_report,
     write_sender_report,
 };
 use kolabmeet_net::rtp::RtpPacket;
-use serde_json::json;
 
 const SSRC: u32 = 1111;
 const RTX_SSRC: u32 = 2222;
-const SENDER: u16 = 5000;
-const RECEIVER: u16 = 6000;
 
-/// One VP8 encoding with its RTX stream, as Chrome signals a non-simulcast webcam.
-fn vp8_params() -> RtpParameters {
-    serde_json::from_value(json!({
-        "mid": "0",
-        "codecs": vp8_rtx_codecs(),
-        "headerExtensions": [
-            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
-            { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 },
-            { "uri": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01", "id": 3 }
-        ],
-        "encodings": [{ "ssrc": SSRC, "rtx": { "ssrc": RTX_SSRC } }],
-        "rtcp": { "cname": "sender-cname" }
-    }))
-    .unwrap()
-}
-
-fn call() -> VideoCall {
-    VideoCall::new(vp8_params())
+fn call() -> Call {
+    Call::video(vp8_params(SSRC, RTX_SSRC))
 }
 
 fn video(seq: u16, key: bool) -> Vec<u8> {
@@ -55,15 +33,9 @@ fn video(seq: u16, key: bool) -> Vec<u8> {
     )
 }
 
-/// Every RTCP packet a browser received, flattened out of their compound packets.
-fn rtcp_of(sim: &mut Sim, port: u16) -> Vec<Vec<u8>> {
-    let b = sim.browsers.get_mut(&tuple(port)).unwrap();
-    std::mem::take(&mut b.rtcp)
-}
-
 #[test]
 fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
-    let VideoCall {
+    let Call {
         mut sim, consumed, ..
     } = call();
     let enc = &consumed["rtpParameters"]["encodings"][0];
@@ -130,7 +102,7 @@ fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
 
 #[test]
 fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
-    let VideoCall { mut sim, .. } = call();
+    let Call { mut sim, .. } = call();
     for seq in [200, 201, 203, 204] {
         sim.send(SENDER, video(seq, seq == 200));
     }
@@ -140,9 +112,10 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
         let p = RtpPacket::parse(&first[2][..]).unwrap();
         (p.payload_type(), p.ssrc())
     };
-    rtcp_of(&mut sim, SENDER);
+    sim.take_rtcp(SENDER);
     sim.advance(Duration::from_millis(50));
-    let nacked: Vec<u16> = rtcp_of(&mut sim, SENDER)
+    let nacked: Vec<u16> = sim
+        .take_rtcp(SENDER)
         .iter()
         .flat_map(|c| {
             packets(c)
@@ -157,14 +130,7 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
     assert_eq!(nacked, vec![202], "the gap, and only it");
 
     // The sender answers over RTX (payload type 97, OSN first).
-    let original = video(202, false);
-    let header_len = RtpPacket::parse(&original[..]).unwrap().header_len();
-    let mut rtx = original[..header_len].to_vec();
-    rtx[1] = 97;
-    rtx[2..4].copy_from_slice(&7u16.to_be_bytes());
-    rtx[8..12].copy_from_slice(&RTX_SSRC.to_be_bytes());
-    rtx.extend_from_slice(&202u16.to_be_bytes());
-    rtx.extend_from_slice(&original[header_len..]);
+    let rtx = rtx_of(&video(202, false), RTX_SSRC, 7, &[(4, b"0")]);
     sim.send(SENDER, rtx);
     let repaired = sim.take_rtp(RECEIVER);
     assert_eq!(
@@ -185,7 +151,8 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
     );
     // The repaired packet is not reported lost to the sender.
     sim.advance(Duration::from_millis(1100));
-    let block = rtcp_of(&mut sim, SENDER)
+    let block = sim
+        .take_rtcp(SENDER)
         .iter()
         .flat_map(|c| {
             packets(c)
@@ -204,7 +171,7 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
 
 #[test]
 fn reports_carry_counts_losses_cname_and_the_producers_clock() {
-    let VideoCall {
+    let Call {
         mut sim, consumed, ..
     } = call();
     let ssrc = consumer_ssrc(&consumed);
@@ -231,13 +198,13 @@ fn reports_carry_counts_losses_cname_and_the_producers_clock() {
     sim.send_rtcp(SENDER, sr);
     let sr_at = sim.now;
     sim.take_rtp(RECEIVER);
-    rtcp_of(&mut sim, RECEIVER);
-    rtcp_of(&mut sim, SENDER);
+    sim.take_rtcp(RECEIVER);
+    sim.take_rtcp(SENDER);
     sim.advance(Duration::from_millis(1100));
 
     let mut got_sr = None;
     let mut cname = None;
-    for c in rtcp_of(&mut sim, RECEIVER) {
+    for c in sim.take_rtcp(RECEIVER) {
         for p in packets(&c) {
             match p.unwrap() {
                 RtcpPacket::SenderReport(s) if s.ssrc() == ssrc => {
@@ -263,7 +230,7 @@ fn reports_carry_counts_losses_cname_and_the_producers_clock() {
     );
 
     let mut block = None;
-    for c in rtcp_of(&mut sim, SENDER) {
+    for c in sim.take_rtcp(SENDER) {
         for p in packets(&c) {
             if let RtcpPacket::ReceiverReport(rr) = p.unwrap() {
                 block = rr.blocks().map(|b| b.data()).find(|b| b.ssrc == SSRC);
@@ -281,10 +248,10 @@ fn reports_carry_counts_losses_cname_and_the_producers_clock() {
 
 #[test]
 fn a_lossy_receiver_report_lowers_the_consumer_score() {
-    let VideoCall {
+    let Call {
         mut sim,
         consumed,
-        receiver,
+        receiver: (receiver, _),
         ..
     } = call();
     let ssrc = consumer_ssrc(&consumed);
@@ -329,14 +296,14 @@ fn a_lossy_receiver_report_lowers_the_consumer_score() {
 
 #[test]
 fn a_gap_too_large_to_nack_asks_the_sender_for_a_key_frame() {
-    let VideoCall { mut sim, .. } = call();
+    let Call { mut sim, .. } = call();
     sim.send(SENDER, video(0, true));
     // Past the key-frame request delay of the consumer's start.
     sim.advance(Duration::from_secs(4));
     sim.send(SENDER, video(1, false));
-    rtcp_of(&mut sim, SENDER);
+    sim.take_rtcp(SENDER);
     let plis = |sim: &mut Sim| {
-        rtcp_of(sim, SENDER)
+        sim.take_rtcp(SENDER)
             .iter()
             .flat_map(|c| packets(c).collect::<Vec<_>>())
             .filter(|p| matches!(p, Ok(RtcpPacket::Pli(p)) if p.media_ssrc() == SSRC))

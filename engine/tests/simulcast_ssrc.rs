@@ -3,13 +3,11 @@
 //! worker core in memory: the consumer forwards the highest layer, RTX is undone into
 //! the packet it repairs, and the repaired packet reaches the consumer in its place.
 
-mod common;
-
-use common::*;
+use kolabmeet_testkit::*;
 use std::time::Duration;
 
 use kolabmeet_engine::ortc::RtpParameters;
-use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
+use kolabmeet_net::rtp::RtpPacket;
 use serde_json::json;
 
 fn ssrc_simulcast_params() -> RtpParameters {
@@ -29,25 +27,9 @@ fn ssrc_simulcast_params() -> RtpParameters {
     .unwrap()
 }
 
-/// The RTX packet (RFC 4588 §4) repairing `original`: payload type 97, its own SSRC and
-/// sequence number, `exts` as its extensions, the original sequence number first.
-fn rtx_of(original: &[u8], ssrc: u32, seq: u16, exts: &[(u8, &[u8])]) -> Vec<u8> {
-    let o = RtpPacket::parse(original).unwrap();
-    let mut p = vec![0x90, 97];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&o.timestamp().to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    let mut block = [0u8; 64];
-    let n = write_extension_block(exts, &mut block).unwrap();
-    p.extend_from_slice(&block[..n]);
-    p.extend_from_slice(&o.sequence_number().to_be_bytes());
-    p.extend_from_slice(o.payload());
-    p
-}
-
 /// A sender at 5000 producing `params`, a receiver at 6000 consuming it (simulcast).
 fn call(params: RtpParameters) -> Sim {
-    let call = VideoCall::new(params);
+    let call = Call::video(params);
     assert_eq!(call.consumed["type"], "simulcast");
     call.sim
 }

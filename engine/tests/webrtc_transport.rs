@@ -4,83 +4,33 @@
 
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::crypto::{DtlsCertificate, DtlsEvent, DtlsSession, SrtpSession};
-use kolabmeet_engine::ortc::{DtlsParameters, DtlsRole};
+use kolabmeet_engine::crypto::DtlsCertificate;
+use kolabmeet_engine::ortc::DtlsRole;
 use kolabmeet_engine::transport::{
-    DropReason, IceCredentials, IceState, Received, TransportEvent, Tuple, TupleProtocol,
-    WebRtcTransport,
+    DropReason, IceCredentials, IceState, Received, TransportEvent, Tuple, WebRtcTransport,
 };
-use stun_rs::attributes::ice::{IceControlling, Priority, UseCandidate};
-use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, UserName};
-use stun_rs::methods::BINDING;
-use stun_rs::{HMACKey, MessageClass, MessageEncoderBuilder, StunMessageBuilder};
+use kolabmeet_testkit::{Browser, plain_rtp, tuple};
 
 const UFRAG: &str = "serverufrag00000";
 const PWD: &str = "serverpasswordserverpassword0000";
 
-fn tuple(port: u16) -> Tuple {
-    Tuple {
-        protocol: TupleProtocol::Udp,
-        local: "127.0.0.1:44444".parse().unwrap(),
-        remote: format!("127.0.0.1:{port}").parse().unwrap(),
-    }
-}
-
-fn binding(nominate: bool) -> Vec<u8> {
-    let mut b = StunMessageBuilder::new(BINDING, MessageClass::Request)
-        .with_attribute(UserName::new(format!("{UFRAG}:browser")).unwrap())
-        .with_attribute(Priority::from(100))
-        .with_attribute(IceControlling::from(1));
-    if nominate {
-        b = b.with_attribute(UseCandidate::default());
-    }
-    let msg = b
-        .with_attribute(MessageIntegrity::new(HMACKey::new_short_term(PWD).unwrap()))
-        .with_attribute(Fingerprint::default())
-        .build();
-    let mut out = [0u8; 256];
-    let n = MessageEncoderBuilder::default()
-        .build()
-        .encode(&mut out, &msg)
-        .unwrap();
-    out[..n].to_vec()
-}
-
 fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, 96];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&1234u32.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
+    plain_rtp(seq, 1234, ssrc, payload)
 }
 
-struct Browser {
-    dtls: DtlsSession,
-    srtp: Option<SrtpSession>,
-    params: DtlsParameters,
-}
-
-impl Browser {
-    /// A browser whose DTLS role is `role`, trusting the server's fingerprints.
-    fn new(role: DtlsRole, server: &WebRtcTransport, now: Instant) -> Self {
-        let cert = DtlsCertificate::generate().unwrap();
-        let dtls = DtlsSession::new(
-            role,
-            &cert,
-            &server.local_dtls_parameters().fingerprints,
-            now,
-        )
-        .unwrap();
-        Browser {
-            dtls,
-            srtp: None,
-            params: DtlsParameters {
-                role,
-                fingerprints: cert.fingerprints().to_vec(),
-            },
-        }
-    }
+/// A server transport, and a browser whose DTLS role is `role` trusting its
+/// fingerprints; the time they start at.
+fn server_and_browser(role: DtlsRole) -> (WebRtcTransport, Browser, Instant) {
+    let now = Instant::now();
+    let creds = IceCredentials {
+        ufrag: UFRAG.into(),
+        pwd: PWD.into(),
+    };
+    let server = WebRtcTransport::new(creds, DtlsCertificate::generate().unwrap()).unwrap();
+    let cert = DtlsCertificate::generate().unwrap();
+    let fps = &server.local_dtls_parameters().fingerprints;
+    let browser = Browser::with_role(role, &cert, fps, (UFRAG, PWD), now).unwrap();
+    (server, browser, now)
 }
 
 /// Moves DTLS between the two until neither has anything to say, advancing virtual time
@@ -88,33 +38,22 @@ impl Browser {
 fn pump(server: &mut WebRtcTransport, browser: &mut Browser, from: Tuple, now: &mut Instant) {
     for _ in 0..200 {
         let mut moved = false;
-        while let Some(t) = server.poll_transmit() {
+        while let Some(mut t) = server.poll_transmit() {
             assert_eq!(t.tuple, from);
             moved = true;
-            let _ = browser.dtls.handle_datagram(*now, &t.data);
+            browser.handle_datagram(*now, &mut t.data);
         }
-        while let Some(data) = browser.dtls.poll_transmit() {
+        while let Some(mut data) = browser.poll_transmit() {
             moved = true;
-            let mut buf = data;
-            server.handle_datagram(*now, from, &mut buf);
+            server.handle_datagram(*now, from, &mut data);
         }
-        while let Some(e) = browser.dtls.poll_event() {
-            if let DtlsEvent::Connected {
-                profile,
-                local_keys,
-                remote_keys,
-            } = e
-            {
-                browser.srtp = Some(SrtpSession::new(profile, &local_keys, &remote_keys).unwrap());
-            }
-        }
-        if server.is_connected() && browser.srtp.is_some() {
+        if server.is_connected() && browser.is_connected() {
             return;
         }
         if !moved {
             *now += Duration::from_millis(100);
             server.handle_timeout(*now);
-            browser.dtls.handle_timeout(*now);
+            browser.handle_timeout(*now);
         }
     }
     panic!("DTLS did not complete");
@@ -125,13 +64,7 @@ fn events(t: &mut WebRtcTransport) -> Vec<TransportEvent> {
 }
 
 fn connect(browser_role: DtlsRole) {
-    let mut now = Instant::now();
-    let creds = IceCredentials {
-        ufrag: UFRAG.into(),
-        pwd: PWD.into(),
-    };
-    let mut server = WebRtcTransport::new(creds, DtlsCertificate::generate().unwrap()).unwrap();
-    let mut browser = Browser::new(browser_role, &server, now);
+    let (mut server, mut browser, mut now) = server_and_browser(browser_role);
     let from = tuple(5000);
 
     // Media and DTLS from a tuple that has not passed ICE are dropped.
@@ -142,7 +75,7 @@ fn connect(browser_role: DtlsRole) {
     );
 
     // ICE: a nominating check is answered and selects the tuple.
-    let mut check = binding(true);
+    let mut check = browser.binding_request();
     assert_eq!(
         server.handle_datagram(now, from, &mut check),
         Received::Handled
@@ -152,9 +85,9 @@ fn connect(browser_role: DtlsRole) {
     assert_eq!(server.ice_state(), IceState::Completed);
 
     // connectWebRtcTransport, then the DTLS handshake.
-    server.connect(now, browser.params.clone()).unwrap();
+    server.connect(now, browser.dtls_parameters()).unwrap();
     assert!(
-        server.connect(now, browser.params.clone()).is_err(),
+        server.connect(now, browser.dtls_parameters()).is_err(),
         "connect twice"
     );
     pump(&mut server, &mut browser, from, &mut now);
@@ -163,7 +96,7 @@ fn connect(browser_role: DtlsRole) {
     assert!(ev.contains(&TransportEvent::SelectedTuple(from)));
 
     // SRTP browser -> server.
-    let browser_srtp = browser.srtp.as_mut().unwrap();
+    let browser_srtp = browser.srtp().unwrap();
     for seq in 0..5u16 {
         let mut p = rtp(seq, 0xabcd, b"hello media");
         browser_srtp.protect_rtp(&mut p).unwrap();
@@ -210,7 +143,7 @@ fn connect(browser_role: DtlsRole) {
     }
     assert!(server.is_connected());
     let mut p = rtp(10, 0xabcd, b"still fine");
-    browser.srtp.as_mut().unwrap().protect_rtp(&mut p).unwrap();
+    browser.protect_rtp(&mut p).unwrap();
     assert_eq!(server.handle_datagram(now, from, &mut p), Received::Rtp);
 
     // Closing stops everything.
@@ -235,24 +168,18 @@ fn browser_as_dtls_server() {
 
 #[test]
 fn early_client_hello_is_kept_until_connect() {
-    let mut now = Instant::now();
-    let creds = IceCredentials {
-        ufrag: UFRAG.into(),
-        pwd: PWD.into(),
-    };
-    let mut server = WebRtcTransport::new(creds, DtlsCertificate::generate().unwrap()).unwrap();
-    let mut browser = Browser::new(DtlsRole::Client, &server, now);
+    let (mut server, mut browser, mut now) = server_and_browser(DtlsRole::Client);
     let from = tuple(6000);
-    let mut check = binding(false);
+    let mut check = browser.binding().encode();
     server.handle_datagram(now, from, &mut check);
     assert_eq!(server.ice_state(), IceState::Connected);
     while server.poll_transmit().is_some() {}
     // The browser's ClientHello arrives before connectWebRtcTransport.
-    let hello = browser.dtls.poll_transmit().expect("ClientHello");
+    let hello = browser.poll_transmit().expect("ClientHello");
     let mut b = hello.clone();
     assert_eq!(server.handle_datagram(now, from, &mut b), Received::Handled);
     assert!(server.poll_transmit().is_none(), "no answer before connect");
-    server.connect(now, browser.params.clone()).unwrap();
+    server.connect(now, browser.dtls_parameters()).unwrap();
     // The kept ClientHello is answered at once, without waiting for a retransmission.
     assert!(server.poll_transmit().is_some_and(|t| t.data[0] == 22));
     pump(&mut server, &mut browser, from, &mut now);
@@ -261,26 +188,19 @@ fn early_client_hello_is_kept_until_connect() {
 
 #[test]
 fn wrong_fingerprint_fails_dtls() {
-    let mut now = Instant::now();
-    let creds = IceCredentials {
-        ufrag: UFRAG.into(),
-        pwd: PWD.into(),
-    };
-    let mut server = WebRtcTransport::new(creds, DtlsCertificate::generate().unwrap()).unwrap();
-    let mut browser = Browser::new(DtlsRole::Client, &server, now);
+    let (mut server, mut browser, mut now) = server_and_browser(DtlsRole::Client);
     let from = tuple(7000);
-    let mut check = binding(true);
+    let mut check = browser.binding_request();
     server.handle_datagram(now, from, &mut check);
     // The client announces another certificate's fingerprints.
-    let mut params = browser.params.clone();
+    let mut params = browser.dtls_parameters();
     params.fingerprints = DtlsCertificate::generate().unwrap().fingerprints().to_vec();
     server.connect(now, params).unwrap();
     for _ in 0..50 {
-        while let Some(t) = server.poll_transmit() {
-            let _ = browser.dtls.handle_datagram(now, &t.data);
+        while let Some(mut t) = server.poll_transmit() {
+            browser.handle_datagram(now, &mut t.data);
         }
-        while let Some(d) = browser.dtls.poll_transmit() {
-            let mut d = d;
+        while let Some(mut d) = browser.poll_transmit() {
             server.handle_datagram(now, from, &mut d);
         }
         now += Duration::from_millis(50);

@@ -3,24 +3,19 @@
 //! brings the transport-cc feedback and report deadlines in, and a consent timeout is
 //! still served on time among many idle transports.
 
-mod common;
-
-use common::*;
+use kolabmeet_testkit::*;
 use std::time::Duration;
 
 use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::{EngineCommand, RoomId};
 
 #[test]
 fn idle_transports_wake_the_worker_only_for_real_deadlines() {
     let mut sim = Sim::new();
-    let room = RoomId::random();
-    sim.core
-        .handle_command(sim.now, EngineCommand::CreateRouter { room });
+    let room = sim.room();
     let t0 = sim.now;
     let mut peers = Vec::new();
     for i in 0..50 {
-        peers.push(sim.connect_peer(room, 7000 + i));
+        peers.push(sim.connect_peer_at(room, 7000 + i));
     }
     // Connected and quiet: the next deadline is the first consent expiry (30 s after
     // its binding request), not a 10 ms tick.

@@ -38,16 +38,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kolabmeet_benches::media_peer::{
-    Media, MediaWorker, PacketMaker, UdpPeer, UdpWorker, consume, create_room, read_stamp,
-    setup_producer,
-};
 use kolabmeet_benches::sys::{
     MmsgReceiver, RECV_BATCH, enable_rx_timestamps, page_size, pin_thread, raise_open_files,
     set_buffers,
 };
 use kolabmeet_engine::crypto::SrtpSession;
 use kolabmeet_engine::{ConsumerId, ProducerId};
+use kolabmeet_testkit::{
+    Incoming, Media, MediaWorker, PacketMaker, UdpPeer, UdpWorker, consume, create_room,
+    read_stamp, setup_producer,
+};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
@@ -244,8 +244,8 @@ fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<Shared>) -> Vec<PubStat
         while k < due && burst < 1024 {
             let p = &mut pubs[(k % count) as usize];
             p.maker.next(realtime_ns(), &mut buf);
-            let ok =
-                p.peer.browser.protect_rtp(&mut buf).is_ok() && p.peer.socket.send(&buf).is_ok();
+            let ok = p.peer.client.browser.protect_rtp(&mut buf).is_ok()
+                && p.peer.client.socket.send(&buf).is_ok();
             if ok {
                 p.sent += 1;
             } else {
@@ -261,10 +261,13 @@ fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<Shared>) -> Vec<PubStat
             last_rtcp = Instant::now();
             for p in pubs.iter_mut() {
                 // Key frame requests (PLI, or FIR) get a key frame.
-                while let Ok(n) = p.peer.socket.recv(&mut rbuf) {
+                while let Ok(n) = p.peer.client.socket.recv(&mut rbuf) {
                     let mut d = rbuf[..n].to_vec();
-                    if p.peer.browser.handle_datagram(Instant::now(), &mut d)
-                        == kolabmeet_benches::media_peer::Incoming::Rtcp
+                    if p.peer
+                        .client
+                        .browser
+                        .handle_datagram(Instant::now(), &mut d)
+                        == Incoming::Rtcp
                         && rtcp_asks_key_frame(&d)
                     {
                         p.plis += 1;
@@ -276,7 +279,11 @@ fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<Shared>) -> Vec<PubStat
         if last_consent.elapsed() >= CONSENT_EVERY {
             last_consent = Instant::now();
             for p in pubs.iter() {
-                let _ = p.peer.socket.send(&p.peer.browser.binding_request());
+                let _ = p
+                    .peer
+                    .client
+                    .socket
+                    .send(&p.peer.client.browser.binding_request());
             }
         }
         let next = (k + 1) as f64 / rate;
@@ -537,16 +544,20 @@ fn run(o: &Opts) -> Result<(), String> {
     let mut groups: Vec<Vec<SubState>> = (0..o.receivers).map(|_| Vec::new()).collect();
     let mut sub_ports = Vec::new();
     for (i, (_, mut peer)) in sub_peers.into_iter().enumerate() {
-        let socket = peer.socket;
+        let socket = peer.client.socket;
         socket
             .set_nonblocking(true)
             .map_err(|e| format!("socket: {e}"))?;
         set_buffers(&socket, 4 << 20);
         enable_rx_timestamps(&socket).map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
         sub_ports.push(socket.local_addr().map_err(|e| e.to_string())?.port());
-        let srtp = peer.browser.take_srtp().ok_or("subscriber without SRTP")?;
+        let srtp = peer
+            .client
+            .browser
+            .take_srtp()
+            .ok_or("subscriber without SRTP")?;
         groups[i % o.receivers].push(SubState {
-            binding: peer.browser.binding_request(),
+            binding: peer.client.browser.binding_request(),
             socket,
             srtp,
             rtp: 0,
@@ -555,12 +566,14 @@ fn run(o: &Opts) -> Result<(), String> {
     let mut pub_ports = Vec::new();
     for p in &pubs {
         p.peer
+            .client
             .socket
             .set_nonblocking(true)
             .map_err(|e| format!("socket: {e}"))?;
-        set_buffers(&p.peer.socket, 4 << 20);
+        set_buffers(&p.peer.client.socket, 4 << 20);
         pub_ports.push(
             p.peer
+                .client
                 .socket
                 .local_addr()
                 .map_err(|e| e.to_string())?

@@ -19,13 +19,15 @@ use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::{
     EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, RequestTag,
 };
-use kolabmeet_media_types::replies::{IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo};
 use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
 use crate::transport::ice_lite::IceState;
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
     IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, TwccFeedback,
     WebRtcTransport,
+};
+use kolabmeet_media_types::replies::{
+    IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo,
 };
 
 /// Transports one worker hosts at most (every peer has two); beyond, creation fails.
@@ -394,7 +396,12 @@ impl WorkerCore {
             tcp_type,
         };
         if !force_tcp {
-            candidates.push(candidate("udpcandidate", UDP_PRIORITY, IceProtocol::Udp, None));
+            candidates.push(candidate(
+                "udpcandidate",
+                UDP_PRIORITY,
+                IceProtocol::Udp,
+                None,
+            ));
         }
         candidates.push(candidate(
             "tcpcandidate",

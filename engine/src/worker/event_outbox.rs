@@ -100,7 +100,7 @@ mod tests {
     fn reply(n: u64) -> EngineEvent {
         EngineEvent::Reply {
             tag: RequestTag(n),
-            result: Ok(serde_json::Value::Null),
+            result: Ok(crate::media_engine::EngineReply::Done),
         }
     }
 

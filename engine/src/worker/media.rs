@@ -11,12 +11,12 @@ use rand::Rng;
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
 use crate::media_engine::{ConsumerLayers, EngineError, EngineEvent, EngineReply};
-use kolabmeet_media_types::replies::ConsumerInfo;
 use crate::ortc::{
     MediaKind, RtpCapabilities, RtpParameters, ScalabilityMode, can_consume,
     consumable_rtp_parameters, consumer_rtp_parameters, producer_rtp_mapping,
 };
 use crate::router::{Consumer, ConsumerInit, Forwarded, Producer, ProducerInit, SendContext};
+use kolabmeet_media_types::replies::ConsumerInfo;
 
 /// Producers one transport may carry.
 pub const MAX_PRODUCERS_PER_TRANSPORT: usize = 32;
@@ -111,17 +111,13 @@ impl WorkerCore {
         });
         for ssrc in producer.known_ssrcs() {
             if self.media.ssrc_table.contains_key(&(transport, ssrc)) {
-                return Err(EngineError::Refused(format!(
-                    "ssrc {ssrc} already in use"
-                )));
+                return Err(EngineError::Refused(format!("ssrc {ssrc} already in use")));
             }
         }
         if let Some(mid) = producer.mid() {
             let key = (transport, mid.as_bytes().to_vec());
             if self.media.mid_table.contains_key(&key) {
-                return Err(EngineError::Refused(format!(
-                    "mid {mid} already in use"
-                )));
+                return Err(EngineError::Refused(format!("mid {mid} already in use")));
             }
             self.media.mid_table.insert(key, id);
         }
@@ -168,9 +164,7 @@ impl WorkerCore {
                 "too many consumers on this transport".into(),
             ));
         }
-        if !can_consume(&producer.consumable, caps)
-            .map_err(EngineError::InvalidParameters)?
-        {
+        if !can_consume(&producer.consumable, caps).map_err(EngineError::InvalidParameters)? {
             return Err(EngineError::Refused(
                 "the device cannot receive this producer's codecs".into(),
             ));

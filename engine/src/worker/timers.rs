@@ -228,7 +228,7 @@ mod tests {
         use super::super::core::{CONNECT_TIMEOUT, WorkerSettings};
         use crate::crypto::DtlsCertificate;
         use crate::ids::{PeerId, RoomId};
-        use crate::media_engine::{EngineCommand, EngineEvent, RequestTag};
+        use crate::media_engine::{EngineCommand, EngineEvent, EngineReply, RequestTag};
         use crate::ortc::{DtlsParameters, DtlsRole};
         use rand::SeedableRng;
 
@@ -256,10 +256,14 @@ mod tests {
                     consuming: true,
                 },
             );
-            let Some(EngineEvent::Reply { result: Ok(v), .. }) = core.poll_event() else {
+            let Some(EngineEvent::Reply {
+                result: Ok(EngineReply::WebRtcTransportCreated(t)),
+                ..
+            }) = core.poll_event()
+            else {
                 panic!("no transport");
             };
-            ids.push(v["id"].as_str().unwrap().parse::<TransportId>().unwrap());
+            ids.push(t.id);
         }
         core.handle_command(
             t0,

@@ -11,9 +11,9 @@
 
 use serde::Serialize;
 
-pub use crate::replies::EngineReply;
 use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
-use crate::ortc::{OrtcError, DtlsParameters, MediaKind, RtpCapabilities, RtpParameters};
+use crate::ortc::{DtlsParameters, MediaKind, OrtcError, RtpCapabilities, RtpParameters};
+pub use crate::replies::EngineReply;
 
 /// Pairs a command with its reply. Chosen by the control plane, echoed by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -4,13 +4,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kolabmeet_media_types::ortc::{RtpCapabilities, router_rtp_capabilities};
-use kolabmeet_media_types::{
-    ConsumerId, EngineCommand, EngineEvent, MediaEngine, ProducerId, TransportId,
-};
 use kolabmeet_media_types::EngineReply;
+use kolabmeet_media_types::ortc::{RtpCapabilities, router_rtp_capabilities};
 use kolabmeet_media_types::replies::{
     ConsumerInfo, ConsumerType, IceParameters, WebRtcTransportInfo,
+};
+use kolabmeet_media_types::{
+    ConsumerId, EngineCommand, EngineEvent, MediaEngine, ProducerId, TransportId,
 };
 use serde_json::{Value, json};
 
@@ -67,8 +67,10 @@ impl MediaEngine for ScriptedEngine {
                 ));
             }
             EngineCommand::Produce { tag, .. } => {
-                self.events
-                    .push_back(reply(tag, EngineReply::ProducerCreated(ProducerId::random())));
+                self.events.push_back(reply(
+                    tag,
+                    EngineReply::ProducerCreated(ProducerId::random()),
+                ));
             }
             EngineCommand::Consume { tag, paused, .. } => {
                 log.push(format!("consume paused={paused}"));

@@ -1,0 +1,40 @@
+//! The test kit of kolabmeet, shared by the engine's integration tests, the benches and
+//! the fuzz targets: browser-like media peers and the harnesses that connect them to a
+//! media worker.
+//!
+//! - [`Browser`]: the client end of one WebRTC transport (ICE checks, DTLS, SRTP), sans-IO.
+//! - [`Sim`]: a worker core in memory with virtual time and browsers at UDP ports;
+//!   [`Call`] sets up the usual sender and receiver in one.
+//! - [`UdpWorker`]: a real worker thread whose browsers talk to it over sockets ([`Pipe`]).
+//! - [`SimEngine`]: a [`kolabmeet_engine::MediaEngine`] over a [`Sim`], for driving the
+//!   control plane against the real core.
+//! - [`setup`]: rooms, producers and consumers on either harness ([`MediaWorker`]).
+//! - [`packets`], [`params`], [`PacketMaker`]: what browsers send and how they describe it.
+//! - [`BindingRequest`]: ICE Binding requests, valid or not.
+
+pub mod browser;
+pub mod call;
+pub mod packet_maker;
+pub mod packets;
+pub mod params;
+pub mod pipe;
+pub mod setup;
+pub mod sim;
+pub mod sim_engine;
+pub mod stun;
+pub mod udp_worker;
+
+pub use browser::{Browser, Incoming};
+pub use call::{Call, RECEIVER, SENDER};
+pub use packet_maker::{PacketMaker, read_stamp};
+pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, vp8};
+pub use params::{Media, consumer_ssrc, opus_params, simulcast_params, vp8_params, vp8_rtx_codecs};
+pub use pipe::Pipe;
+pub use setup::{
+    MediaWorker, Peer, Publisher, Subscriber, connect_peers, consume, create_room, setup_consumers,
+    setup_producer,
+};
+pub use sim::{Endpoint, SIM_PORT, Sim, tuple};
+pub use sim_engine::{SharedSim, SimEngine};
+pub use stun::BindingRequest;
+pub use udp_worker::{UdpClient, UdpPeer, UdpWorker};

@@ -1,0 +1,234 @@
+//! One real media worker thread in this process ([`WorkerEngine`], as the server runs
+//! it) on 127.0.0.1 and a free port, whose browser-like peers reach it over real sockets
+//! ([`Pipe`]: UDP, or ICE-TCP): for the socket tests and the media load tool.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use kolabmeet_engine::crypto::DtlsCertificate;
+use kolabmeet_engine::worker::{WorkerEngine, WorkerSettings};
+use kolabmeet_engine::{
+    EngineCommand, EngineError, EngineEvent, EngineReply, MediaEngine, PeerId, RequestTag, RoomId,
+    TransportId,
+};
+use serde_json::Value;
+
+use crate::browser::{Browser, Incoming};
+use crate::pipe::Pipe;
+use crate::setup::{MediaWorker, Peer, answer_id, connect_transport, create_transport};
+
+/// Events other than replies a [`UdpWorker`] keeps (it counts the rest).
+const KEPT_EVENTS: usize = 10_000;
+
+/// How long a peer waits for one datagram before it looks at its timers again.
+const READ_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// How often a peer repeats its ICE check until it is answered.
+const ICE_RETRY: Duration = Duration::from_millis(200);
+
+/// The client end of a peer of a [`UdpWorker`]: its browser and its own UDP socket,
+/// connected to the worker's port.
+pub struct UdpClient {
+    /// The browser (connected).
+    pub browser: Browser,
+    /// The socket (blocking, with a short read timeout).
+    pub socket: UdpSocket,
+}
+
+/// A peer of a [`UdpWorker`].
+pub type UdpPeer = Peer<UdpClient>;
+
+/// Wakes a thread waiting for the worker's events.
+#[derive(Default)]
+struct Wake {
+    flag: Mutex<bool>,
+    cond: Condvar,
+}
+
+/// One worker thread and the client side of its peers. See the module documentation.
+pub struct UdpWorker {
+    engine: WorkerEngine,
+    addr: SocketAddr,
+    wake: Arc<Wake>,
+    /// Events other than replies (the first [`KEPT_EVENTS`]).
+    pub events: Vec<EngineEvent>,
+    /// Events other than replies seen in all.
+    pub events_seen: u64,
+    next_tag: u64,
+    cert: DtlsCertificate,
+    /// How long one reply or one connection may take.
+    pub timeout: Duration,
+}
+
+impl UdpWorker {
+    /// Starts the worker (its thread is `media-worker-0`).
+    pub fn start() -> io::Result<Self> {
+        let wake = Arc::new(Wake::default());
+        let w = wake.clone();
+        let notify: kolabmeet_engine::worker::Notify = Arc::new(move || {
+            *w.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            w.cond.notify_all();
+        });
+        let settings = WorkerSettings {
+            listen_ip: [127, 0, 0, 1].into(),
+            announced_address: "127.0.0.1".into(),
+            port: 0,
+        };
+        let engine = WorkerEngine::start(settings, 1, notify)?;
+        let port = engine.ports()[0];
+        let cert = DtlsCertificate::generate()
+            .map_err(|e| io::Error::other(format!("certificate: {e}")))?;
+        Ok(UdpWorker {
+            engine,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            wake,
+            events: Vec::new(),
+            events_seen: 0,
+            next_tag: 0,
+            cert,
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// The worker's media address (UDP and TCP).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Takes the worker's pending events (keeping the first [`KEPT_EVENTS`] in `events`);
+    /// returns how many there were.
+    pub fn drain_events(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(e) = self.engine.poll_event() {
+            n += 1;
+            self.keep(e);
+        }
+        n
+    }
+
+    fn keep(&mut self, e: EngineEvent) {
+        self.events_seen += 1;
+        if self.events.len() < KEPT_EVENTS {
+            self.events.push(e);
+        }
+    }
+
+    fn wait_reply(&mut self, tag: RequestTag) -> Result<EngineReply, EngineError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            while let Some(e) = self.engine.poll_event() {
+                match e {
+                    EngineEvent::Reply { tag: t, result } if t == tag => return result,
+                    e => self.keep(e),
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(EngineError::Refused(format!(
+                    "no reply from the worker in {:?}",
+                    self.timeout
+                )));
+            }
+            let mut flag = self.wake.flag.lock().unwrap_or_else(|e| e.into_inner());
+            if !*flag {
+                flag = self
+                    .wake
+                    .cond
+                    .wait_timeout(flag, (deadline - now).min(READ_TIMEOUT))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            *flag = false;
+        }
+    }
+
+    /// Connects the transport of a `createWebRtcTransport` `answer` (of `peer`) over
+    /// `pipe`: ICE checks until one is answered, `connectWebRtcTransport` with a browser
+    /// as DTLS client, then the handshake. Returns the connected browser.
+    pub fn connect_over(
+        &mut self,
+        pipe: &mut Pipe,
+        answer: &Value,
+        peer: PeerId,
+    ) -> Result<Browser, String> {
+        let transport: TransportId = answer["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no transport id in {answer}"))?;
+        let mut browser = Browser::new(answer, &self.cert, Instant::now())?;
+        let io = |e: io::Error| format!("socket: {e}");
+        let deadline = Instant::now() + self.timeout;
+        'ice: loop {
+            if Instant::now() >= deadline {
+                return Err("no ICE binding response".into());
+            }
+            pipe.send(&browser.binding_request()).map_err(io)?;
+            let until = Instant::now() + ICE_RETRY;
+            while Instant::now() < until {
+                if let Some(mut d) = pipe.recv().map_err(io)?
+                    && browser.handle_datagram(Instant::now(), &mut d) == Incoming::StunResponse
+                {
+                    break 'ice;
+                }
+            }
+        }
+        let dtls_parameters = browser.dtls_parameters();
+        self.command(|tag| connect_transport(tag, peer, transport, dtls_parameters))
+            .map_err(|e| format!("connectWebRtcTransport: {e}"))?;
+        while !browser.is_connected() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err("DTLS did not connect in time".into());
+            }
+            if browser.poll_timeout().is_some_and(|t| t <= now) {
+                browser.handle_timeout(now);
+            }
+            while let Some(d) = browser.poll_transmit() {
+                pipe.send(&d).map_err(io)?;
+            }
+            if let Some(mut d) = pipe.recv().map_err(io)? {
+                browser.handle_datagram(Instant::now(), &mut d);
+            }
+        }
+        // The client's last flight may still be on its way; the worker is connected once
+        // it has it (DTLS 1.2: the server's Finished comes last, so it already is).
+        Ok(browser)
+    }
+}
+
+impl MediaWorker for UdpWorker {
+    type Client = UdpClient;
+
+    fn submit(&mut self, command: EngineCommand) {
+        self.engine.submit(command);
+    }
+
+    fn command(
+        &mut self,
+        make: impl FnOnce(RequestTag) -> EngineCommand,
+    ) -> Result<EngineReply, EngineError> {
+        self.next_tag += 1;
+        let tag = RequestTag(self.next_tag);
+        self.engine.submit(make(tag));
+        self.wait_reply(tag)
+    }
+
+    fn connect_peer(&mut self, room: RoomId) -> Result<UdpPeer, String> {
+        let peer = PeerId::random();
+        let v = self
+            .command(|tag| create_transport(tag, room, peer))
+            .map_err(|e| format!("createWebRtcTransport: {e}"))?;
+        let mut pipe = Pipe::udp(self.addr, READ_TIMEOUT).map_err(|e| format!("socket: {e}"))?;
+        let browser = self.connect_over(&mut pipe, &crate::setup::wire(&v), peer)?;
+        let Pipe::Udp(socket) = pipe else {
+            unreachable!("made as UDP above")
+        };
+        Ok(Peer {
+            peer,
+            transport: answer_id(&v)?,
+            client: UdpClient { browser, socket },
+        })
+    }
+}
