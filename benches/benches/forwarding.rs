@@ -12,6 +12,10 @@
 //! with its own `SrtpSession` (same profile as the worker negotiated) and sent with one
 //! `sendmmsg` to the same sink: the floor of what forwarding costs.
 //!
+//! Each runs twice: with Chromium's SRTP offer (the server picks `SRTP_AEAD_AES_256_GCM`,
+//! what real calls get) and with AES-CM + HMAC-SHA1 alone; the benchmark ids name the
+//! profile (`worker_core/aead256/10`, `bare_srtp/aescm/10`).
+//!
 //! Throughput is packets out per second (`Throughput::Elements(N)`). Protecting the
 //! producer's packet (client side) happens in criterion's untimed setup; sequence
 //! numbers increase on every packet (libsrtp replay protection).
@@ -33,9 +37,24 @@ use kolabmeet_benches::sys::{MmsgSender, set_buffers};
 use kolabmeet_engine::crypto::{SrtpKeyMaterial, SrtpProfile, SrtpSession};
 use kolabmeet_engine::transport::Tuple;
 use kolabmeet_testkit::{
-    Media, PacketMaker, Sim, create_room, setup_consumers, setup_producer, tuple,
+    CHROMIUM_SRTP_PROFILES, Media, PacketMaker, Sim, create_room, setup_consumers, setup_producer,
+    tuple,
 };
 use rand::RngCore;
+
+/// What the producer's and consumers' browsers offer: Chromium's list (AES-CM first; the
+/// server's preference picks `SRTP_AEAD_AES_256_GCM`, as in real calls), and AES-CM alone
+/// (what a server that follows the client's order, or an old client, ends up with).
+const OFFERS: [&[SrtpProfile]; 2] = [&CHROMIUM_SRTP_PROFILES, &[SrtpProfile::Aes128CmHmacSha1_80]];
+
+/// A short name of a profile for benchmark ids.
+fn short(profile: SrtpProfile) -> &'static str {
+    match profile {
+        SrtpProfile::AeadAes256Gcm => "aead256",
+        SrtpProfile::AeadAes128Gcm => "aead128",
+        SrtpProfile::Aes128CmHmacSha1_80 => "aescm",
+    }
+}
 
 /// Consumers per producer.
 const COUNTS: [usize; 3] = [1, 10, 50];
@@ -118,8 +137,13 @@ impl Core {
 
 /// Sets up the core; returns it, the producer's side, a packet as consumers get it
 /// (decrypted) and the SRTP profile the transports negotiated.
-fn setup(n: usize, sink: SocketAddr) -> (Core, Source, Vec<u8>, SrtpProfile) {
+fn setup(
+    n: usize,
+    offer: &[SrtpProfile],
+    sink: SocketAddr,
+) -> (Core, Source, Vec<u8>, SrtpProfile) {
     let mut worker = Sim::new();
+    worker.srtp_profiles = offer.to_vec();
     let room = create_room(&mut worker);
     let publisher = setup_producer(&mut worker, room, Media::Vp8, SSRC).expect("producer");
     let subscribers = setup_consumers(&mut worker, room, publisher.producer, n).expect("consumers");
@@ -223,8 +247,9 @@ fn forwarding(c: &mut Criterion) {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    for n in COUNTS {
-        let (mut core, mut source, template, profile) = setup(n, sink.addr);
+    for (offer, n) in OFFERS.iter().flat_map(|o| COUNTS.map(|n| (o, n))) {
+        let (mut core, mut source, template, profile) = setup(n, offer, sink.addr);
+        let name = |what: &str| format!("{what}/{}", short(profile));
         // Every packet leaves once per consumer (timers may add RTCP now and then).
         for _ in 0..10 {
             let p = source.next();
@@ -232,7 +257,7 @@ fn forwarding(c: &mut Criterion) {
         }
         group.throughput(Throughput::Elements(n as u64));
         let (packets0, out0) = (core.packets_in, core.datagrams_out);
-        group.bench_function(BenchmarkId::new("worker_core", n), |b| {
+        group.bench_function(BenchmarkId::new(name("worker_core"), n), |b| {
             b.iter_batched(
                 || source.next(),
                 |p| black_box(core.forward(p)),
@@ -241,11 +266,13 @@ fn forwarding(c: &mut Criterion) {
         });
         let (packets, out) = (core.packets_in - packets0, core.datagrams_out - out0);
         println!(
-            "worker_core/{n}: {packets} packets in, {out} datagrams out ({:.3} per packet, {n} consumers)",
-            out as f64 / packets.max(1) as f64
+            "worker_core/{}/{n}: {packets} packets in, {out} datagrams out ({:.3} per packet, {n} consumers; SRTP profile {})",
+            short(profile),
+            out as f64 / packets.max(1) as f64,
+            profile.name()
         );
         let mut bare = Bare::new(n, profile, template, sink.addr);
-        group.bench_function(BenchmarkId::new("bare_srtp", n), |b| {
+        group.bench_function(BenchmarkId::new(name("bare_srtp"), n), |b| {
             b.iter(|| black_box(bare.send_one()))
         });
     }

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use kolabmeet_engine::crypto::{DtlsCertificate, DtlsEvent, DtlsSession, SrtpSession};
+use kolabmeet_engine::crypto::{DtlsCertificate, DtlsEvent, DtlsSession, SrtpProfile, SrtpSession};
 use kolabmeet_engine::ortc::{DtlsFingerprint, DtlsParameters, DtlsRole};
 use serde_json::Value;
 
@@ -39,10 +39,30 @@ pub struct Browser {
     params: DtlsParameters,
 }
 
+/// The SRTP profiles Chromium offers in its `ClientHello`, in its order (seen on the wire:
+/// `use_srtp` 0x0001, 0x0008, 0x0007): AES-CM first, so a server that takes the client's
+/// order ends up with the slowest profile.
+pub const CHROMIUM_SRTP_PROFILES: [SrtpProfile; 3] = [
+    SrtpProfile::Aes128CmHmacSha1_80,
+    SrtpProfile::AeadAes256Gcm,
+    SrtpProfile::AeadAes128Gcm,
+];
+
 impl Browser {
     /// The DTLS client for the transport a `createWebRtcTransport` answer describes, with
-    /// the certificate `cert` (one may serve many browsers, to save setup time).
+    /// the certificate `cert` (one may serve many browsers, to save setup time), offering
+    /// Chromium's SRTP profiles in Chromium's order ([`CHROMIUM_SRTP_PROFILES`]).
     pub fn new(answer: &Value, cert: &DtlsCertificate, now: Instant) -> Result<Self, String> {
+        Self::offering(answer, cert, &CHROMIUM_SRTP_PROFILES, now)
+    }
+
+    /// [`Browser::new`] offering only `profiles`, in that order.
+    pub fn offering(
+        answer: &Value,
+        cert: &DtlsCertificate,
+        profiles: &[SrtpProfile],
+        now: Instant,
+    ) -> Result<Self, String> {
         let ice = &answer["iceParameters"];
         let ufrag = ice["usernameFragment"]
             .as_str()
@@ -51,7 +71,7 @@ impl Browser {
         let fps: Vec<DtlsFingerprint> =
             serde_json::from_value(answer["dtlsParameters"]["fingerprints"].clone())
                 .map_err(|e| format!("fingerprints: {e}"))?;
-        Browser::with_role(DtlsRole::Client, cert, &fps, (ufrag, pwd), now)
+        Browser::build(DtlsRole::Client, cert, &fps, (ufrag, pwd), profiles, now)
     }
 
     /// A browser in DTLS `role` trusting the server's `fingerprints`, checking ICE with the
@@ -60,10 +80,28 @@ impl Browser {
         role: DtlsRole,
         cert: &DtlsCertificate,
         fingerprints: &[DtlsFingerprint],
-        (ufrag, pwd): (&str, &str),
+        credentials: (&str, &str),
         now: Instant,
     ) -> Result<Self, String> {
-        let dtls = DtlsSession::new(role, cert, fingerprints, now)
+        Self::build(
+            role,
+            cert,
+            fingerprints,
+            credentials,
+            &CHROMIUM_SRTP_PROFILES,
+            now,
+        )
+    }
+
+    fn build(
+        role: DtlsRole,
+        cert: &DtlsCertificate,
+        fingerprints: &[DtlsFingerprint],
+        (ufrag, pwd): (&str, &str),
+        profiles: &[SrtpProfile],
+        now: Instant,
+    ) -> Result<Self, String> {
+        let dtls = DtlsSession::with_profiles(role, cert, fingerprints, profiles, now)
             .map_err(|e| format!("DTLS {role:?}: {e}"))?;
         Ok(Browser {
             dtls,

@@ -24,7 +24,7 @@ pub mod sim_engine;
 pub mod stun;
 pub mod udp_worker;
 
-pub use browser::{Browser, Incoming};
+pub use browser::{Browser, CHROMIUM_SRTP_PROFILES, Incoming};
 pub use call::{Call, RECEIVER, SENDER};
 pub use packet_maker::{PacketMaker, read_stamp};
 pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, vp8};

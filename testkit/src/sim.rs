@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::crypto::DtlsCertificate;
+use kolabmeet_engine::crypto::{DtlsCertificate, SrtpProfile};
 use kolabmeet_engine::ortc::{MediaKind, RtpParameters, router_rtp_capabilities};
 use kolabmeet_engine::transport::{Transmit, Tuple, TupleProtocol};
 use kolabmeet_engine::worker::{WorkerCore, WorkerSettings};
@@ -70,6 +70,8 @@ pub struct Sim {
     next_port: u16,
     /// The browsers' certificate (one for all, to save setup time).
     cert: DtlsCertificate,
+    /// The SRTP profiles new browsers offer, in order (Chromium's by default).
+    pub srtp_profiles: Vec<SrtpProfile>,
 }
 
 impl Default for Sim {
@@ -104,6 +106,7 @@ impl Sim {
             next_tag: 0,
             next_port: FIRST_AUTO_PORT,
             cert: browsers,
+            srtp_profiles: crate::browser::CHROMIUM_SRTP_PROFILES.to_vec(),
         }
     }
 
@@ -207,7 +210,12 @@ impl Sim {
             .command(|tag| create_transport(tag, room, peer))
             .map_err(|e| format!("createWebRtcTransport: {e}"))?;
         let transport = answer_id(&v)?;
-        let browser = Browser::new(&crate::setup::wire(&v), &self.cert, self.now)?;
+        let browser = Browser::offering(
+            &crate::setup::wire(&v),
+            &self.cert,
+            &self.srtp_profiles,
+            self.now,
+        )?;
         let mut stun = browser.binding_request();
         let dtls_parameters = browser.dtls_parameters();
         let t = tuple(port);

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::crypto::DtlsCertificate;
+use kolabmeet_engine::crypto::{DtlsCertificate, SrtpProfile};
 use kolabmeet_engine::worker::{WorkerEngine, WorkerSettings};
 use kolabmeet_engine::{
     EngineCommand, EngineError, EngineEvent, EngineReply, MediaEngine, PeerId, RequestTag, RoomId,
@@ -60,6 +60,8 @@ pub struct UdpWorker {
     cert: DtlsCertificate,
     /// How long one reply or one connection may take.
     pub timeout: Duration,
+    /// The SRTP profiles new browsers offer, in order (Chromium's by default).
+    pub srtp_profiles: Vec<SrtpProfile>,
 }
 
 impl UdpWorker {
@@ -89,6 +91,7 @@ impl UdpWorker {
             next_tag: 0,
             cert,
             timeout: Duration::from_secs(5),
+            srtp_profiles: crate::browser::CHROMIUM_SRTP_PROFILES.to_vec(),
         })
     }
 
@@ -157,7 +160,8 @@ impl UdpWorker {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("no transport id in {answer}"))?;
-        let mut browser = Browser::new(answer, &self.cert, Instant::now())?;
+        let mut browser =
+            Browser::offering(answer, &self.cert, &self.srtp_profiles, Instant::now())?;
         let io = |e: io::Error| format!("socket: {e}");
         let deadline = Instant::now() + self.timeout;
         'ice: loop {

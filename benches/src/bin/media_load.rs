@@ -42,7 +42,7 @@ use kolabmeet_benches::sys::{
     MmsgReceiver, RECV_BATCH, enable_rx_timestamps, page_size, pin_thread, raise_open_files,
     set_buffers,
 };
-use kolabmeet_engine::crypto::SrtpSession;
+use kolabmeet_engine::crypto::{SrtpProfile, SrtpSession};
 use kolabmeet_engine::{ConsumerId, ProducerId};
 use kolabmeet_testkit::{
     Incoming, Media, MediaWorker, PacketMaker, UdpPeer, UdpWorker, consume, create_room,
@@ -63,6 +63,8 @@ struct Opts {
     decrypt_every: u64,
     pin: bool,
     batch_us: u64,
+    /// What the clients offer: Chromium's list (the server picks AEAD-GCM) or AES-CM only.
+    aes_cm: bool,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -77,6 +79,7 @@ fn parse_opts() -> Result<Opts, String> {
         decrypt_every: 1,
         pin: std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         batch_us: 500,
+        aes_cm: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -95,9 +98,16 @@ fn parse_opts() -> Result<Opts, String> {
             "--pin" => o.pin = true,
             "--no-pin" => o.pin = false,
             "--batch-us" => o.batch_us = val()?.parse().map_err(|_| "bad --batch-us")?,
+            "--srtp" => {
+                o.aes_cm = match val()?.as_str() {
+                    "chromium" => false,
+                    "aes-cm" => true,
+                    _ => return Err("--srtp takes chromium or aes-cm".into()),
+                }
+            }
             "--help" | "-h" => {
                 println!(
-                    "media-load [--publishers 10] [--subscribers 10] [--pps 1000 (per publisher)] [--seconds 10] [--warmup 2] [--payload 1100] [--receivers 1 (client threads)] [--decrypt-every 1 (latency from every Nth packet per subscriber)] [--batch-us 500 (receivers read every so often)] [--pin | --no-pin (worker thread alone on the last CPU, clients on the others; default with 2+ CPUs)]"
+                    "media-load [--publishers 10] [--subscribers 10] [--pps 1000 (per publisher)] [--seconds 10] [--warmup 2] [--payload 1100] [--receivers 1 (client threads)] [--decrypt-every 1 (latency from every Nth packet per subscriber)] [--batch-us 500 (receivers read every so often)] [--srtp chromium|aes-cm (the clients offer Chromium's SRTP profiles, AES-CM first, or AES-CM only)] [--pin | --no-pin (worker thread alone on the last CPU, clients on the others; default with 2+ CPUs)]"
                 );
                 std::process::exit(0);
             }
@@ -477,6 +487,9 @@ fn run(o: &Opts) -> Result<(), String> {
         );
     }
     let mut worker = UdpWorker::start().map_err(|e| format!("worker: {e}"))?;
+    if o.aes_cm {
+        worker.srtp_profiles = vec![SrtpProfile::Aes128CmHmacSha1_80];
+    }
     println!(
         "worker: one media worker thread on {} (this process, pid {})",
         worker.addr(),
@@ -562,6 +575,12 @@ fn run(o: &Opts) -> Result<(), String> {
             srtp,
             rtp: 0,
         });
+    }
+    if let Some(s) = groups.iter().flatten().next() {
+        println!(
+            "srtp: {} (negotiated by every transport)",
+            s.srtp.profile().name()
+        );
     }
     let mut pub_ports = Vec::new();
     for p in &pubs {
