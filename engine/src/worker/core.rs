@@ -215,6 +215,14 @@ impl WorkerCore {
         self.transports.get(&id).map(|e| e.transport.drops())
     }
 
+    /// Whether libsrtp holds per-SSRC state for `ssrc` on a transport, outbound (what we
+    /// send) or inbound (tests of bounded state: closed consumers and producers free it).
+    pub fn has_srtp_stream(&mut self, id: TransportId, ssrc: u32, outbound: bool) -> bool {
+        self.transports
+            .get_mut(&id)
+            .is_some_and(|e| e.transport.has_srtp_stream(ssrc, outbound))
+    }
+
     fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {
         self.events.push_back(EngineEvent::Reply { tag, result });
     }
