@@ -125,3 +125,26 @@ fn rtx_named_by_repaired_rid_is_undone_into_the_packet_it_repairs() {
     assert!(sim.take_rtp(6000).is_empty());
     assert_eq!(sim.core.counters().unknown_ssrc, unknown_before + 1);
 }
+
+/// Issue 8, bounded learning: a sender that keeps sending RTX from new SSRCs, each naming
+/// a layer by repaired-rid, cannot make the worker learn SSRC after SSRC. The first RTX
+/// SSRC of a layer is bound (as mediasoup does) and the routing tables stay the size they
+/// were; later strangers are dropped and counted.
+#[test]
+fn rtx_ssrcs_are_learnt_once_per_layer() {
+    let mut sim = call(simulcast_params());
+    let (lost, _) = send_layers(&mut sim, 8, true, 3);
+    sim.take_rtp(6000);
+    let rtx = rtx_of(&lost, 4444, 50, &[(4, b"0"), (11, b"r1")]);
+    sim.send(5000, rtx);
+    assert_eq!(sim.take_rtp(6000).len(), 1, "the first RTX SSRC is learnt");
+    let routes = sim.core.sizes().routes;
+    let unknown = sim.core.counters().unknown_ssrc;
+    for i in 0..1000u32 {
+        let rtx = rtx_of(&lost, 10_000 + i, 60 + i as u16, &[(4, b"0"), (11, b"r1")]);
+        sim.send(5000, rtx);
+    }
+    assert!(sim.take_rtp(6000).is_empty(), "strangers repair nothing");
+    assert_eq!(sim.core.sizes().routes, routes, "no SSRC learnt");
+    assert_eq!(sim.core.counters().unknown_ssrc, unknown + 1000);
+}

@@ -230,7 +230,9 @@ impl Producer {
     }
 
     /// Which stream a packet belongs to, and whether it is RTX; learns SSRCs from RID and
-    /// repaired-RID (RFC 8852). `None` for a packet that names none of the encodings.
+    /// repaired-RID (RFC 8852), each at most once per encoding, so what is learnt stays
+    /// bounded by the encodings. `None` for a packet that names none of the encodings, or
+    /// a layer whose SSRC is already known from another SSRC.
     fn identify(&mut self, packet: &RtpPacket<&mut [u8]>) -> Option<(usize, bool)> {
         let ssrc = packet.ssrc();
         if let Some(i) = self.streams.iter().position(|s| s.ssrc == Some(ssrc)) {
@@ -250,7 +252,12 @@ impl Producer {
                 .position(|s| s.rid.as_deref().map(str::as_bytes) == Some(rid))
         };
         if is_rtx {
+            // Learnt once per layer (as mediasoup does): a sender that names the layer
+            // from ever new SSRCs must not make the worker learn SSRC after SSRC.
             let i = by_rid(self.rrid_ext)?;
+            if self.streams[i].rtx_ssrc.is_some() {
+                return None;
+            }
             self.streams[i].rtx_ssrc = Some(ssrc);
             return Some((i, true));
         }
