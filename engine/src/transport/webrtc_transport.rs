@@ -486,7 +486,7 @@ impl WebRtcTransport {
                     }
                 },
                 DtlsEvent::Failed(e) => {
-                    tracing::info!(target: "kolabmeet::dtls", error = %e, "DTLS failed");
+                    tracing::debug!(target: "kolabmeet::dtls", error = %e, "DTLS failed");
                     self.srtp = None;
                     self.events
                         .push_back(TransportEvent::DtlsState(DtlsState::Failed));

@@ -26,6 +26,7 @@ use crate::transport::{
     IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, TwccFeedback,
     WebRtcTransport,
 };
+use kolabmeet_media_types::log_limit::LogLimiter;
 use kolabmeet_media_types::replies::{
     IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo,
 };
@@ -136,6 +137,8 @@ pub struct WorkerCore {
     pub(super) last_tick: Option<Instant>,
     /// Each transport's next deadline.
     pub(super) timers: super::timers::TransportTimers,
+    /// Lines clients cause (transports closed by DTLS failures), rate-limited.
+    log_limit: LogLimiter,
 }
 
 /// Granularity of the worker's timers (ICE consent, DTLS retransmissions, transport-cc
@@ -169,6 +172,7 @@ impl WorkerCore {
             pool: super::buffer_pool::BufferPool::default(),
             last_tick: None,
             timers: super::timers::TransportTimers::default(),
+            log_limit: LogLimiter::per_second(),
         }
     }
 
@@ -581,7 +585,10 @@ impl WorkerCore {
             }
         }
         if dtls_over {
-            tracing::info!(target: "kolabmeet::transport", transport = %id, "DTLS over: transport closed");
+            // A failing or hostile client can make this happen at will: rate-limited.
+            if let Some(suppressed) = self.log_limit.allow(now) {
+                tracing::info!(target: "kolabmeet::transport", transport = %id, suppressed, "DTLS failed or closed by the peer: transport closed");
+            }
             self.close_transport(now, id, true);
         }
     }

@@ -8,8 +8,10 @@
 //! * [`media_engine`]: the engine interface: commands in, events out.
 //! * [`replies`]: the typed answers to commands, serializing to mediasoup's wire format.
 //! * [`unavailable`]: an engine that answers every media request with a clear failure.
+//! * [`log_limit`]: rate limits for the log lines clients cause.
 
 pub mod ids;
+pub mod log_limit;
 pub mod media_engine;
 pub mod ortc;
 pub mod replies;

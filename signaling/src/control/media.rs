@@ -71,7 +71,7 @@ impl ControlPlane {
         }
         if let Some(p) = self.pending.remove(&tag) {
             tracing::warn!(room = %p.ctx.room, peer = %p.ctx.peer, kind = ?p.kind, "media engine did not answer in time");
-            self.ack_error(p.ctx, &RequestError::EngineTimeout);
+            self.ack_error(p.ctx, &RequestError::EngineTimeout, at);
         }
     }
 
@@ -187,10 +187,12 @@ impl ControlPlane {
             Ok(reply) => reply,
             Err(e) => {
                 let err = RequestError::Engine(e);
-                if let PendingKind::Consume { .. } = kind {
-                    tracing::info!(room = %ctx.room, peer = %ctx.peer, error = %err, "consume failed");
+                if let PendingKind::Consume { .. } = kind
+                    && let Some(suppressed) = self.logs.request_failed.allow(now.mono)
+                {
+                    tracing::info!(room = %ctx.room, peer = %ctx.peer, error = %err, suppressed, "consume failed");
                 }
-                self.ack_error(ctx, &err);
+                self.ack_error(ctx, &err, now.mono);
                 return;
             }
         };
@@ -262,11 +264,13 @@ impl ControlPlane {
         self.push_frames(ctx.conn);
     }
 
-    fn ack_error(&mut self, ctx: Ctx, err: &RequestError) {
+    fn ack_error(&mut self, ctx: Ctx, err: &RequestError, now: std::time::Instant) {
         let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
             return;
         };
-        tracing::info!(room = %ctx.room, peer = %ctx.peer, code = err.code(), error = %err, "request failed");
+        if let Some(suppressed) = self.logs.request_failed.allow(now) {
+            tracing::info!(room = %ctx.room, peer = %ctx.peer, code = err.code(), error = %err, suppressed, "request failed");
+        }
         rec.session
             .ack_err(ack, err.code(), &err.to_string(), &mut self.scratch);
         self.push_frames(ctx.conn);

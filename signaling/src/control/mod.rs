@@ -20,6 +20,7 @@ mod stats;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use kolabmeet_media_types::log_limit::LogLimiter;
 use kolabmeet_media_types::{MediaEngine, PeerId, RequestTag, RoomId};
 use serde_json::Value;
 
@@ -188,6 +189,18 @@ pub struct ControlPlane {
     next_tag: u64,
     outputs: VecDeque<Output>,
     scratch: Vec<String>,
+    /// Rate limits of the log lines clients cause.
+    logs: ClientLogLimits,
+}
+
+/// One limiter per kind of log line a client can cause at will (refused connections, failed
+/// requests, too many sockets): a flood writes a few lines a second, saying how many it held
+/// back.
+#[derive(Debug, Default)]
+struct ClientLogLimits {
+    refused: LogLimiter,
+    request_failed: LogLimiter,
+    sockets_full: LogLimiter,
 }
 
 impl ControlPlane {
@@ -205,6 +218,7 @@ impl ControlPlane {
             next_tag: 1,
             outputs: VecDeque::new(),
             scratch: Vec::new(),
+            logs: ClientLogLimits::default(),
         }
     }
 

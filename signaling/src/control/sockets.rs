@@ -24,7 +24,9 @@ impl ControlPlane {
     pub fn socket_open(&mut self, conn: ConnId, query: HandshakeQuery, now: Now) {
         let version = EioVersion::from_query(query.eio.as_deref()).unwrap_or(EioVersion::V4);
         if self.sockets.len() >= MAX_SOCKETS {
-            tracing::warn!("too many signaling sockets, refusing one");
+            if let Some(suppressed) = self.logs.sockets_full.allow(now.mono) {
+                tracing::warn!(suppressed, "too many signaling sockets, refusing one");
+            }
             self.outputs.push_back(Output::Close(conn));
             return;
         }
@@ -225,7 +227,14 @@ impl ControlPlane {
         };
         match self.check_query(&rec.query) {
             Err(reason) => {
-                tracing::info!(conn = conn.0, reason, "signaling connection refused");
+                if let Some(suppressed) = self.logs.refused.allow(now.mono) {
+                    tracing::info!(
+                        conn = conn.0,
+                        reason,
+                        suppressed,
+                        "signaling connection refused"
+                    );
+                }
                 let rec = self.sockets.get_mut(&conn).expect("checked above");
                 rec.session.refuse_connect(reason, &mut self.scratch);
                 rec.linger_until = Some(now.mono + REFUSED_SOCKET_LINGER);

@@ -41,8 +41,10 @@ impl ControlPlane {
             Ok(Answer::Ok(v)) => rec.session.ack_ok(ack, v.as_ref(), &mut self.scratch),
             Ok(Answer::Later) => {}
             Err(e) => {
-                if !matches!(e, RequestError::RateLimited) {
-                    tracing::info!(room = %room, peer = %peer, code = e.code(), error = %e, "request failed");
+                if !matches!(e, RequestError::RateLimited)
+                    && let Some(suppressed) = self.logs.request_failed.allow(now.mono)
+                {
+                    tracing::info!(room = %room, peer = %peer, code = e.code(), error = %e, suppressed, "request failed");
                 }
                 rec.session
                     .ack_err(ack, e.code(), &e.to_string(), &mut self.scratch);

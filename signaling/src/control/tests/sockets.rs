@@ -294,3 +294,59 @@ fn timers_stay_bounded_under_socket_churn() {
     let c = h.connect(room, p, &t);
     assert!(ok(&h.request(c, "join", json!({"nickname": "back"}))));
 }
+
+/// Issue 8: lines caused by unauthenticated clients are rate-limited. 1,000 connections
+/// with a forged token within one second write ten "refused" lines, not 1,000; a line a
+/// second later says how many were held back.
+#[test]
+fn refused_connections_are_logged_at_a_bounded_rate() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    struct Capture(Arc<Mutex<Vec<String>>>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            struct Fields(String);
+            impl tracing::field::Visit for Fields {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={:?} ", f.name(), v));
+                }
+            }
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+    }
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        let mut h = Harness::new();
+        let room = h.room();
+        let (peer, _) = h.peer(room, Role::PUBLISHER);
+        let mut forged = |h: &mut Harness| {
+            let c = h.open(HandshakeQuery {
+                peer_id: Some(peer.to_string()),
+                room_id: Some(room.to_string()),
+                auth_token: Some("0".repeat(32)),
+                eio: Some("4".into()),
+            });
+            h.send(c, "40");
+        };
+        for _ in 0..1000 {
+            forged(&mut h);
+        }
+        h.now.mono += Duration::from_secs(1);
+        forged(&mut h);
+    });
+    let lines = lines.lock().unwrap();
+    let refused: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("signaling connection refused"))
+        .collect();
+    assert_eq!(refused.len(), 11, "{refused:?}");
+    assert!(refused[10].contains("suppressed=990"), "{}", refused[10]);
+}
