@@ -327,7 +327,7 @@ fn refused_connections_are_logged_at_a_bounded_rate() {
         let mut h = Harness::new();
         let room = h.room();
         let (peer, _) = h.peer(room, Role::PUBLISHER);
-        let mut forged = |h: &mut Harness| {
+        let forged = |h: &mut Harness| {
             let c = h.open(HandshakeQuery {
                 peer_id: Some(peer.to_string()),
                 room_id: Some(room.to_string()),
