@@ -1,7 +1,7 @@
 //! Goodbye, BYE (RFC 3550 §6.6): sources leaving, with an optional reason.
 
 use super::header::{RtcpHeader, begin, finish};
-use super::{RtcpError, be32, pt};
+use super::wire::{RtcpError, be32, need, pt};
 
 /// A BYE.
 #[derive(Debug, Clone, Copy)]
@@ -15,7 +15,7 @@ impl<'a> Bye<'a> {
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
         let count = usize::from(h.count());
-        super::need("BYE", body, 4 * count)?;
+        need("BYE", body, 4 * count)?;
         if let Some(&len) = body.get(4 * count)
             && body.len() < 4 * count + 1 + usize::from(len)
         {

@@ -2,7 +2,7 @@
 //! stream, each with a command sequence number.
 
 use super::header::{RtcpHeader, begin, finish};
-use super::{RtcpError, be32, fmt, pt};
+use super::wire::{RtcpError, be32, fmt, need, pt};
 
 /// A FIR.
 #[derive(Debug, Clone, Copy)]
@@ -14,7 +14,7 @@ impl<'a> Fir<'a> {
     /// Validates the SSRCs and whole 8-byte FCI entries (at least one).
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
-        super::need("FIR", body, 16)?;
+        need("FIR", body, 16)?;
         if !(body.len() - 8).is_multiple_of(8) {
             return Err(RtcpError::Malformed("FIR FCI"));
         }

@@ -1,6 +1,6 @@
 //! The common RTCP header (RFC 3550 §6.4.1) and RTP/RTCP demultiplexing (RFC 5761 §4).
 
-use super::{RtcpError, be16};
+use super::wire::{RtcpError, be16, need};
 
 /// Size of the common header.
 pub const HEADER_LEN: usize = 4;
@@ -23,7 +23,7 @@ impl<'a> RtcpHeader<'a> {
     /// Splits the first packet off `compound`: checks the version and that the length
     /// field and padding stay inside; returns the packet and what follows it.
     pub fn split(compound: &'a [u8]) -> Result<(Self, &'a [u8]), RtcpError> {
-        super::need("RTCP header", compound, HEADER_LEN)?;
+        need("RTCP header", compound, HEADER_LEN)?;
         if compound[0] >> 6 != 2 {
             return Err(RtcpError::BadVersion(compound[0] >> 6));
         }

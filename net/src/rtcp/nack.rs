@@ -2,7 +2,7 @@
 //! bitmask of the 16 that follow it.
 
 use super::header::{RtcpHeader, begin, finish};
-use super::{RtcpError, be16, be32, fmt, pt};
+use super::wire::{RtcpError, be16, be32, fmt, need, pt};
 
 /// FCI entries one NACK written here holds at most (4,096 packets).
 pub const MAX_NACK_ENTRIES: usize = 256;
@@ -17,7 +17,7 @@ impl<'a> Nack<'a> {
     /// Validates the SSRCs and at least one whole FCI entry.
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
-        super::need("NACK", body, 12)?;
+        need("NACK", body, 12)?;
         if !(body.len() - 8).is_multiple_of(4) {
             return Err(RtcpError::Malformed("NACK FCI"));
         }

@@ -1,7 +1,7 @@
 //! Picture loss indication, PLI (RFC 4585 §6.3.1): the receiver asks for a key frame.
 
 use super::header::{RtcpHeader, begin, finish};
-use super::{RtcpError, be32, fmt, pt};
+use super::wire::{RtcpError, be32, fmt, need, pt};
 
 /// A PLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +14,7 @@ impl Pli {
     /// Reads the two SSRCs.
     pub fn parse(h: RtcpHeader<'_>) -> Result<Self, RtcpError> {
         let body = h.body();
-        super::need("PLI", body, 8)?;
+        need("PLI", body, 8)?;
         Ok(Pli {
             sender: be32(body, 0),
             media: be32(body, 4),

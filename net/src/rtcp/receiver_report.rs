@@ -2,7 +2,7 @@
 
 use super::header::{RtcpHeader, begin, finish};
 use super::report_block::{MAX_REPORT_BLOCKS, REPORT_BLOCK_LEN, ReportBlockData, ReportBlocks};
-use super::{RtcpError, be32, pt};
+use super::wire::{RtcpError, be32, need, pt};
 
 /// An RR.
 #[derive(Debug, Clone, Copy)]
@@ -16,7 +16,7 @@ impl<'a> ReceiverReport<'a> {
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
         let count = usize::from(h.count());
-        super::need("RR", body, 4 + count * REPORT_BLOCK_LEN)?;
+        need("RR", body, 4 + count * REPORT_BLOCK_LEN)?;
         Ok(ReceiverReport { body, count })
     }
 

@@ -2,7 +2,7 @@
 //! PSFB application-layer feedback naming a bitrate and the streams it covers.
 
 use super::header::{RtcpHeader, begin, finish};
-use super::{RtcpError, be32, fmt, pt};
+use super::wire::{RtcpError, be32, fmt, need, pt};
 
 /// A REMB.
 #[derive(Debug, Clone, Copy)]
@@ -19,11 +19,11 @@ impl<'a> Remb<'a> {
     /// Validates the identifier and the SSRC list.
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
-        super::need("REMB", body, 16)?;
+        need("REMB", body, 16)?;
         if !Self::is_remb(&h) {
             return Err(RtcpError::Malformed("REMB identifier"));
         }
-        super::need("REMB SSRCs", body, 16 + 4 * usize::from(body[12]))?;
+        need("REMB SSRCs", body, 16 + 4 * usize::from(body[12]))?;
         Ok(Remb { body })
     }
 

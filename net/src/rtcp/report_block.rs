@@ -1,6 +1,6 @@
 //! The reception report block of SR and RR (RFC 3550 §6.4.1).
 
-use super::{RtcpError, be32};
+use super::wire::{RtcpError, be32, need};
 
 /// Size of one report block.
 pub const REPORT_BLOCK_LEN: usize = 24;
@@ -33,7 +33,7 @@ pub struct ReportBlockData {
 impl<'a> ReportBlock<'a> {
     /// The block at the start of `b`.
     pub(crate) fn at(b: &'a [u8]) -> Result<Self, RtcpError> {
-        super::need("report block", b, REPORT_BLOCK_LEN)?;
+        need("report block", b, REPORT_BLOCK_LEN)?;
         Ok(ReportBlock(&b[..REPORT_BLOCK_LEN]))
     }
 

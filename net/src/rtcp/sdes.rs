@@ -2,7 +2,7 @@
 //! the router reads and writes CNAME (§6.5.1).
 
 use super::header::{RtcpHeader, begin, finish};
-use super::{RtcpError, be32, pt};
+use super::wire::{RtcpError, be32, need, pt};
 
 /// The CNAME item type.
 pub const CNAME: u8 = 1;
@@ -26,7 +26,7 @@ pub struct SdesChunk<'a> {
 /// after the chunk's padding to a 32-bit boundary. A chunk may also end at the end of the
 /// packet without an end marker (lenient towards senders that omit it).
 fn split_chunk(b: &[u8]) -> Result<(SdesChunk<'_>, &[u8]), RtcpError> {
-    super::need("SDES chunk", b, 4)?;
+    need("SDES chunk", b, 4)?;
     let ssrc = be32(b, 0);
     let mut at = 4;
     loop {

@@ -3,7 +3,7 @@
 
 use super::header::{RtcpHeader, begin, finish};
 use super::report_block::{MAX_REPORT_BLOCKS, REPORT_BLOCK_LEN, ReportBlockData, ReportBlocks};
-use super::{RtcpError, be32, pt};
+use super::wire::{RtcpError, be32, need, pt};
 
 /// Sender SSRC and sender info.
 const SENDER_INFO_LEN: usize = 24;
@@ -35,7 +35,7 @@ impl<'a> SenderReport<'a> {
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
         let count = usize::from(h.count());
-        super::need("SR", body, SENDER_INFO_LEN + count * REPORT_BLOCK_LEN)?;
+        need("SR", body, SENDER_INFO_LEN + count * REPORT_BLOCK_LEN)?;
         Ok(SenderReport { body, count })
     }
 

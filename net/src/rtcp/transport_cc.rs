@@ -4,7 +4,7 @@
 //! status-vector chunks followed by the deltas.
 
 use super::header::RtcpHeader;
-use super::{RtcpError, be16, be32};
+use super::wire::{RtcpError, be16, be32, need};
 
 /// Sender and media SSRCs, base sequence, status count, reference time, feedback count.
 const FIXED_LEN: usize = 16;
@@ -44,7 +44,7 @@ impl<'a> TransportCc<'a> {
     /// Validates the chunks covering every announced status and the deltas they call for.
     pub fn parse(h: RtcpHeader<'a>) -> Result<Self, RtcpError> {
         let body = h.body();
-        super::need("transport-cc", body, FIXED_LEN)?;
+        need("transport-cc", body, FIXED_LEN)?;
         let count = usize::from(be16(body, 10));
         let (mut at, mut seen, mut delta_bytes) = (FIXED_LEN, 0, 0);
         while seen < count {

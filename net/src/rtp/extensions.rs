@@ -1,5 +1,8 @@
 //! RTP header extension elements in the one-byte and two-byte forms (RFC 8285 §4).
 
+/// RFC 8285 §4.2: the "defined by profile" value of the one-byte header form.
+pub const ONE_BYTE_PROFILE: u16 = 0xBEDE;
+
 /// The form of a header extension block, from its "defined by profile" field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtensionForm {
@@ -14,7 +17,7 @@ pub enum ExtensionForm {
 impl ExtensionForm {
     /// The form that a block's profile value announces.
     pub fn from_profile(profile: u16) -> Self {
-        if profile == super::packet::ONE_BYTE_PROFILE {
+        if profile == ONE_BYTE_PROFILE {
             ExtensionForm::OneByte
         } else if profile & 0xfff0 == 0x1000 {
             ExtensionForm::TwoByte
@@ -118,11 +121,7 @@ pub fn write_extension_block(elements: &[(u8, &[u8])], out: &mut [u8]) -> Option
     }
     let padded = at.div_ceil(4) * 4;
     out.get_mut(at..padded)?.fill(0);
-    let profile: u16 = if one_byte {
-        super::packet::ONE_BYTE_PROFILE
-    } else {
-        0x1000
-    };
+    let profile: u16 = if one_byte { ONE_BYTE_PROFILE } else { 0x1000 };
     let words = u16::try_from((padded - 4) / 4).ok()?;
     out.get_mut(..4)?.copy_from_slice(&[
         (profile >> 8) as u8,

@@ -7,14 +7,11 @@
 //! extension ids and values), which is how a forwarded packet is adapted per consumer
 //! without copying it.
 
+use super::error::RtpError;
 use super::extensions::{ExtensionForm, ExtensionIter};
-use crate::rtp::RtpError;
 
 /// Size of the fixed RTP header (RFC 3550 §5.1).
 pub const FIXED_HEADER_LEN: usize = 12;
-
-/// RFC 8285 §4.2: the "defined by profile" value of the one-byte header form.
-pub const ONE_BYTE_PROFILE: u16 = 0xBEDE;
 
 /// Where the parts of a validated packet lie, computed once by [`RtpPacket::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
