@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Import cycles between the module files of each crate.
 
-For every crate (default: net engine signaling api benches; or the crate dirs given as
+For every crate (default: net engine/types engine signaling api benches testkit; or the crate dirs given as
 arguments) this builds a graph whose nodes are module files (foo.rs or foo/mod.rs, found
 by following `mod foo;` from lib.rs, main.rs and src/bin/*.rs) and whose edges are the
 paths a file uses: `use crate::..`, `use super::..`, `use self::..`, `use child::..` and the
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CRATES = ["net", "engine", "signaling", "api", "benches"]
+DEFAULT_CRATES = ["net", "engine/types", "engine", "signaling", "api", "benches", "testkit"]
 
 # Comments, string and char literals: blanked before anything is parsed.
 NOISE = re.compile(r"""//[^\n]*|/\*.*?\*/|r(#*)".*?"\1|"(?:\\.|[^"\\])*"|'(?:\\.|[^\\'])'""", re.S)
