@@ -11,9 +11,11 @@
 //! - [`setup`]: rooms, producers and consumers on either harness ([`MediaWorker`]).
 //! - [`packets`], [`params`], [`PacketMaker`]: what browsers send and how they describe it.
 //! - [`BindingRequest`]: ICE Binding requests, valid or not.
+//! - [`LinkModel`]: a network path in virtual time (capacity, delay, jitter, loss).
 
 pub mod browser;
 pub mod call;
+pub mod link_model;
 pub mod packet_maker;
 pub mod packets;
 pub mod params;
@@ -26,6 +28,7 @@ pub mod udp_worker;
 
 pub use browser::{Browser, CHROMIUM_SRTP_PROFILES, Incoming};
 pub use call::{Call, RECEIVER, SENDER};
+pub use link_model::LinkModel;
 pub use packet_maker::{PacketMaker, read_stamp};
 pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, vp8};
 pub use params::{Media, consumer_ssrc, opus_params, simulcast_params, vp8_params, vp8_rtx_codecs};

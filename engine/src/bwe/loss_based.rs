@@ -1,0 +1,108 @@
+//! The loss-based rate (draft-ietf-rmcat-gcc-02 §6; libwebrtc's send-side loss control):
+//! more than 10 % loss cuts the rate by half the loss fraction, less than 2 % lets it grow
+//! by 8 % a second, in between it holds. It only ever caps the delay-based rate: a path
+//! that loses packets at random without queueing (Wi-Fi) is left to NACK and RTX.
+
+use std::time::{Duration, Instant};
+
+use super::bitrate::Bitrate;
+
+/// Reported packets a loss fraction is computed over, at least.
+const MIN_PACKETS: u32 = 50;
+/// Loss above which the rate goes down, below which it may go up.
+const HIGH_LOSS: f64 = 0.10;
+const LOW_LOSS: f64 = 0.02;
+/// Growth per second while the loss is low.
+const INCREASE_PER_SECOND: f64 = 1.08;
+/// Two decreases are at least this plus an RTT apart (the first one's effect must show).
+const DECREASE_INTERVAL: Duration = Duration::from_millis(300);
+
+/// The loss controller of one transport.
+#[derive(Debug, Default)]
+pub struct LossBasedControl {
+    cap: Option<Bitrate>,
+    lost: u32,
+    reported: u32,
+    loss: f64,
+    last_decrease: Option<Instant>,
+    last_update: Option<Instant>,
+}
+
+impl LossBasedControl {
+    /// Feedback reported `reported` packets, `lost` of them lost.
+    pub fn on_feedback(&mut self, lost: u32, reported: u32) {
+        self.lost = self.lost.saturating_add(lost.min(reported));
+        self.reported = self.reported.saturating_add(reported);
+    }
+
+    /// The last loss fraction computed (stats).
+    pub fn loss(&self) -> f64 {
+        self.loss
+    }
+
+    /// The cap on `estimate` (the transport's estimate before this cap) at `now`.
+    pub fn cap(&mut self, estimate: Bitrate, rtt: Duration, now: Instant) -> Bitrate {
+        let dt = self
+            .last_update
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+            .min(Duration::from_secs(1));
+        self.last_update = Some(now);
+        if self.reported >= MIN_PACKETS {
+            self.loss = f64::from(self.lost) / f64::from(self.reported);
+            self.lost = 0;
+            self.reported = 0;
+            if self.loss > HIGH_LOSS {
+                let due = self
+                    .last_decrease
+                    .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_INTERVAL + rtt);
+                if due {
+                    let base = self.cap.map_or(estimate, |c| c.min(estimate));
+                    self.cap = Some(base.scale(1.0 - 0.5 * self.loss));
+                    self.last_decrease = Some(now);
+                }
+            }
+        }
+        if self.loss < LOW_LOSS
+            && let Some(cap) = self.cap
+        {
+            let grown = cap
+                .scale(INCREASE_PER_SECOND.powf(dt.as_secs_f64()))
+                .bps()
+                .saturating_add((1000.0 * dt.as_secs_f64()) as u64);
+            // Once it no longer limits the estimate, it is gone.
+            self.cap = (grown < estimate.bps()).then_some(Bitrate(grown));
+        }
+        self.cap.map_or(estimate, |c| c.min(estimate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_loss_cuts_moderate_holds_low_recovers() {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(50);
+        let mut l = LossBasedControl::default();
+        let est = Bitrate::mbps(2);
+        assert_eq!(l.cap(est, rtt, t0), est, "no loss known: no cap");
+        l.on_feedback(20, 100);
+        assert_eq!(l.cap(est, rtt, t0), Bitrate::mbps(2).scale(0.9));
+        // Moderate loss holds.
+        l.on_feedback(5, 100);
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(l.cap(est, rtt, t1), Bitrate::mbps(2).scale(0.9));
+        // No loss: grows 8 %/s until it no longer limits.
+        l.on_feedback(0, 100);
+        let mut now = t1;
+        let mut last = Bitrate(0);
+        for _ in 0..30 {
+            now += Duration::from_secs(1);
+            last = l.cap(est, rtt, now);
+        }
+        assert_eq!(last, est);
+        l.on_feedback(u32::MAX, 1);
+        assert!(l.cap(est, rtt, now + Duration::from_secs(2)) <= est);
+    }
+}
