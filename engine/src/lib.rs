@@ -4,6 +4,7 @@
 //! The control plane talks to it only through [`media_engine::MediaEngine`]: commands in,
 //! events out, never a blocking call. Protocol state machines take time as a parameter.
 
+pub mod allocation;
 pub mod bwe;
 pub mod codecs;
 pub mod crypto;

@@ -1,0 +1,347 @@
+//! Which layer each consumer of one transport forwards, given the transport's bandwidth
+//! estimate (issue 9). The rules, in order:
+//!
+//! 1. Audio first and always: an audio consumer is never paused for bandwidth (contract
+//!    section 5: audio gets the highest priority).
+//! 2. Then every video consumer gets its lowest layer, screen shares before webcams; one
+//!    whose lowest layer does not fit what is left is paused (and says so with
+//!    `consumerLayersChanged`), to resume when it fits.
+//! 3. Then layer steps (the next temporal layer, or the next spatial layer) are handed out
+//!    round-robin, one step per consumer per round, in the same priority order, while they
+//!    fit.
+//!
+//! Stability: the allocation is redone only when the estimate moved past a hysteresis band
+//! (or the consumers changed), and a consumer moved down a spatial layer for bandwidth is
+//! not moved up a spatial layer again for [`AllocatorConfig::up_switch_hold`] (mediasoup
+//! holds 10 s), so layers do not flap (mediasoup #804, #1462).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use super::layer::{Layer, LayerRates};
+use crate::bwe::Bitrate;
+
+/// The order consumers are served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Microphones: first and always.
+    Audio,
+    /// Screen shares, before webcams.
+    Screen,
+    /// Webcams.
+    Webcam,
+}
+
+/// What one consumer could forward.
+#[derive(Debug, Clone)]
+pub struct ConsumerDemand<K> {
+    /// The consumer.
+    pub key: K,
+    /// How it is served.
+    pub priority: Priority,
+    /// The layers its producer sends and their rates (audio: one layer, 0/0).
+    pub rates: LayerRates,
+    /// The highest layer its client wants (preferred layers).
+    pub max: Layer,
+}
+
+/// What a consumer forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// This layer.
+    Layer(Layer),
+    /// Nothing: even its lowest layer does not fit (video only).
+    Paused,
+}
+
+/// The result of one allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation<K> {
+    /// Each consumer's target, in the order of the demands.
+    pub targets: Vec<(K, Target)>,
+    /// The estimate it was made for.
+    pub estimate: Bitrate,
+    /// What the targets cost together.
+    pub used: Bitrate,
+}
+
+/// Tuning of the allocator.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocatorConfig {
+    /// The estimate must move by more than this fraction before the allocation is redone.
+    pub hysteresis: f64,
+    /// How long a consumer moved down a spatial layer for bandwidth waits before moving up
+    /// one again.
+    pub up_switch_hold: Duration,
+}
+
+impl Default for AllocatorConfig {
+    fn default() -> Self {
+        Self {
+            hysteresis: 0.1,
+            up_switch_hold: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The allocator of one transport.
+#[derive(Debug)]
+pub struct LayerAllocator<K> {
+    config: AllocatorConfig,
+    last_estimate: Option<Bitrate>,
+    last: HashMap<K, Target>,
+    held_until: HashMap<K, (Instant, u8)>,
+}
+
+impl<K: Copy + Eq + Hash> LayerAllocator<K> {
+    /// An allocator that has allocated nothing yet.
+    pub fn new(config: AllocatorConfig) -> Self {
+        Self {
+            config,
+            last_estimate: None,
+            last: HashMap::new(),
+            held_until: HashMap::new(),
+        }
+    }
+
+    /// Whether `estimate` moved past the hysteresis band around the last allocation's.
+    pub fn needs_allocation(&self, estimate: Bitrate) -> bool {
+        let Some(last) = self.last_estimate else {
+            return true;
+        };
+        let band = last.bps() as f64 * self.config.hysteresis;
+        (estimate.bps() as f64 - last.bps() as f64).abs() > band
+    }
+
+    /// Forgets a consumer that closed.
+    pub fn forget(&mut self, key: K) {
+        self.last.remove(&key);
+        self.held_until.remove(&key);
+    }
+
+    /// Allocates `estimate` over `demands` at `now`.
+    pub fn allocate(
+        &mut self,
+        now: Instant,
+        estimate: Bitrate,
+        demands: &[ConsumerDemand<K>],
+    ) -> Allocation<K> {
+        let mut budget = estimate.bps();
+        let mut targets: Vec<Option<(Layer, u64)>> = vec![None; demands.len()];
+        // Serving order: audio, screens, webcams; the demands' order within each.
+        let mut order: Vec<usize> = (0..demands.len()).collect();
+        order.sort_by_key(|i| demands[*i].priority);
+        // 1 and 2: audio always; every video its lowest layer if it fits.
+        for &i in &order {
+            let d = &demands[i];
+            let lowest = d.rates.lowest().filter(|(l, _)| *l <= d.max);
+            match (d.priority, lowest) {
+                (Priority::Audio, lowest) => {
+                    let (layer, rate) = lowest.unwrap_or((Layer::new(0, 0), Bitrate(0)));
+                    budget = budget.saturating_sub(rate.bps());
+                    targets[i] = Some((layer, rate.bps()));
+                }
+                // Nothing measured yet (the producer just started): its lowest layer, at
+                // no known cost; the next allocation has rates.
+                (_, None) => targets[i] = Some((Layer::new(0, 0), 0)),
+                (_, Some((layer, rate))) if rate.bps() <= budget => {
+                    budget -= rate.bps();
+                    targets[i] = Some((layer, rate.bps()));
+                }
+                _ => {}
+            }
+        }
+        // 3: steps round-robin while they fit.
+        loop {
+            let mut stepped = false;
+            for &i in &order {
+                let d = &demands[i];
+                let Some((layer, cost)) = targets[i] else {
+                    continue;
+                };
+                if d.priority == Priority::Audio {
+                    continue;
+                }
+                let mut max = d.max;
+                if let Some((until, spatial)) = self.held_until.get(&d.key)
+                    && now < *until
+                {
+                    max.spatial = max.spatial.min(*spatial);
+                }
+                let Some((next, rate)) = d.rates.next_above(layer, max) else {
+                    continue;
+                };
+                let step = rate.bps().saturating_sub(cost);
+                if step <= budget {
+                    budget -= step;
+                    targets[i] = Some((next, rate.bps()));
+                    stepped = true;
+                }
+            }
+            if !stepped {
+                break;
+            }
+        }
+        // Spatial down-switches for bandwidth hold the next spatial up-switch back.
+        for (i, d) in demands.iter().enumerate() {
+            let new_spatial = targets[i].map(|(l, _)| l.spatial);
+            if let Some(Target::Layer(old)) = self.last.get(&d.key)
+                && new_spatial.is_none_or(|s| s < old.spatial)
+                && d.max.spatial >= old.spatial
+            {
+                self.held_until.insert(
+                    d.key,
+                    (now + self.config.up_switch_hold, new_spatial.unwrap_or(0)),
+                );
+            }
+        }
+        let targets: Vec<(K, Target)> = demands
+            .iter()
+            .zip(&targets)
+            .map(|(d, t)| (d.key, t.map_or(Target::Paused, |(l, _)| Target::Layer(l))))
+            .collect();
+        self.last = targets.iter().copied().collect();
+        self.held_until.retain(|_, (until, _)| *until > now);
+        self.last_estimate = Some(estimate);
+        Allocation {
+            targets,
+            estimate,
+            used: Bitrate(estimate.bps() - budget.min(estimate.bps())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulcast webcam: 3 spatial x 3 temporal layers, ~150/500/1500 kbps on top.
+    fn webcam() -> LayerRates {
+        let mut v = Vec::new();
+        for (s, top) in [(0u8, 150u64), (1, 500), (2, 1500)] {
+            for t in 0..3u8 {
+                v.push((
+                    Layer::new(s, t),
+                    Bitrate::kbps(top * (u64::from(t) + 2) / 4),
+                ));
+            }
+        }
+        LayerRates::new(v)
+    }
+
+    fn audio() -> LayerRates {
+        LayerRates::new(vec![(Layer::new(0, 0), Bitrate::kbps(40))])
+    }
+
+    fn demand(key: u32, priority: Priority, rates: LayerRates) -> ConsumerDemand<u32> {
+        ConsumerDemand {
+            key,
+            priority,
+            rates,
+            max: Layer::new(2, 2),
+        }
+    }
+
+    fn target(a: &Allocation<u32>, key: u32) -> Target {
+        a.targets.iter().find(|(k, _)| *k == key).unwrap().1
+    }
+
+    #[test]
+    fn audio_first_and_always_then_screen_before_webcam() {
+        let t0 = Instant::now();
+        let mut al = LayerAllocator::new(AllocatorConfig::default());
+        let demands = [
+            demand(1, Priority::Webcam, webcam()),
+            demand(2, Priority::Audio, audio()),
+            demand(3, Priority::Screen, webcam()),
+        ];
+        // Nothing at all: audio still flows, video pauses.
+        let a = al.allocate(t0, Bitrate(0), &demands);
+        assert_eq!(target(&a, 2), Target::Layer(Layer::new(0, 0)));
+        assert_eq!(target(&a, 1), Target::Paused);
+        assert_eq!(target(&a, 3), Target::Paused);
+        // Room for audio and one low layer: the screen share gets it.
+        let a = al.allocate(t0, Bitrate::kbps(40 + 80), &demands);
+        assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 0)));
+        assert_eq!(target(&a, 1), Target::Paused);
+        // Plenty: both at the top.
+        let a = al.allocate(t0, Bitrate::mbps(10), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
+        assert_eq!(target(&a, 3), Target::Layer(Layer::new(2, 2)));
+        assert!(a.used <= a.estimate);
+    }
+
+    #[test]
+    fn steps_are_shared_round_robin_and_fit_the_estimate() {
+        let t0 = Instant::now();
+        let mut al = LayerAllocator::new(AllocatorConfig::default());
+        let demands: Vec<_> = (0..4)
+            .map(|k| demand(k, Priority::Webcam, webcam()))
+            .collect();
+        let a = al.allocate(t0, Bitrate::kbps(2000), &demands);
+        let spatial: Vec<u8> = a
+            .targets
+            .iter()
+            .map(|(_, t)| match t {
+                Target::Layer(l) => l.spatial,
+                Target::Paused => 99,
+            })
+            .collect();
+        let (lo, hi) = (spatial.iter().min().unwrap(), spatial.iter().max().unwrap());
+        assert!(hi - lo <= 1, "evenly shared: {spatial:?}");
+        assert!(a.used <= Bitrate::kbps(2000), "{:?}", a.used);
+        // The client's preferred layers are a ceiling.
+        let mut low = demand(9, Priority::Webcam, webcam());
+        low.max = Layer::new(0, 2);
+        let a = al.allocate(t0, Bitrate::mbps(10), &[low]);
+        assert_eq!(target(&a, 9), Target::Layer(Layer::new(0, 2)));
+    }
+
+    #[test]
+    fn hysteresis_and_the_spatial_up_switch_hold() {
+        let t0 = Instant::now();
+        let mut al = LayerAllocator::new(AllocatorConfig::default());
+        let demands = [demand(1, Priority::Webcam, webcam())];
+        assert!(al.needs_allocation(Bitrate::mbps(2)));
+        let a = al.allocate(t0, Bitrate::mbps(2), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
+        assert!(!al.needs_allocation(Bitrate::kbps(1900)), "within the band");
+        assert!(al.needs_allocation(Bitrate::kbps(1700)));
+        // The estimate drops: down a spatial layer.
+        let a = al.allocate(t0, Bitrate::kbps(600), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(1, 2)));
+        // It comes back at once: the temporal layer may rise, the spatial one waits 10 s.
+        let t1 = t0 + Duration::from_secs(3);
+        let a = al.allocate(t1, Bitrate::mbps(2), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(1, 2)));
+        let t2 = t0 + Duration::from_secs(11);
+        let a = al.allocate(t2, Bitrate::mbps(2), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
+        al.forget(1);
+        assert!(al.last.is_empty() && al.held_until.is_empty());
+    }
+
+    #[test]
+    fn a_thousand_consumers_never_exceed_the_estimate_with_video() {
+        let t0 = Instant::now();
+        let mut al = LayerAllocator::new(AllocatorConfig::default());
+        let demands: Vec<_> = (0..1000)
+            .map(|k| {
+                demand(
+                    k,
+                    if k % 3 == 0 {
+                        Priority::Screen
+                    } else {
+                        Priority::Webcam
+                    },
+                    webcam(),
+                )
+            })
+            .collect();
+        for kbps in [0u64, 100, 1000, 10_000, 100_000, 1_000_000] {
+            let a = al.allocate(t0, Bitrate::kbps(kbps), &demands);
+            assert!(a.used <= a.estimate, "{kbps}: {:?}", a.used);
+        }
+    }
+}

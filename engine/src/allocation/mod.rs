@@ -1,0 +1,17 @@
+//! Layer allocation per WebRTC transport (issue 9; contract section 5: "Audio consumers get
+//! the highest priority when bandwidth is shared"): which spatial and temporal layer each
+//! consumer of a transport forwards so that the sum fits the transport's bandwidth
+//! estimate, sans-IO.
+//!
+//! * [`Layer`], [`LayerRates`]: a producer's layers and what each costs.
+//! * [`LayerAllocator`]: the allocation itself: audio first and always, then screen shares
+//!   before webcams, then layer steps round-robin; hysteresis on the estimate; a spatial
+//!   up-switch held back after a bandwidth-driven down-switch.
+
+mod layer;
+mod layer_allocator;
+
+pub use layer::{Layer, LayerRates};
+pub use layer_allocator::{
+    Allocation, AllocatorConfig, ConsumerDemand, LayerAllocator, Priority, Target,
+};
