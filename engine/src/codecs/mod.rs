@@ -5,6 +5,8 @@
 
 pub mod h264;
 pub mod vp8;
+pub mod vp8_descriptor;
+pub mod vp8_layer_filter;
 pub mod vp9;
 
 /// The video codecs the router offers (contract section 2), by MIME subtype.
