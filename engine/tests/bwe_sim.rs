@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::bwe::{Bitrate, BweConfig, SendSideBwe};
+use kolabmeet_engine::bwe::{Bitrate, BweConfig, PROBE_PACKET, ProbePlan, SendSideBwe};
 use kolabmeet_engine::transport::TwccFeedback;
 use kolabmeet_net::rtcp::{RtcpPacket, packets};
 use kolabmeet_testkit::LinkModel;
@@ -31,6 +31,10 @@ struct Sim {
     feedback: VecDeque<(Instant, Vec<u8>)>,
     /// The estimate every 100 ms.
     trace: Vec<(Duration, Bitrate)>,
+    /// Probe padding scheduled: when, and its cluster.
+    probes: VecDeque<(Instant, u32)>,
+    /// Whether the sender follows the estimator's probe plans.
+    probing: bool,
 }
 
 impl Sim {
@@ -51,6 +55,29 @@ impl Sim {
             in_flight: VecDeque::new(),
             feedback: VecDeque::new(),
             trace: Vec::new(),
+            probes: VecDeque::new(),
+            probing: false,
+        }
+    }
+
+    /// Sends the estimator's probe plans too (from the start).
+    fn with_probing(mut self) -> Self {
+        self.probing = true;
+        let plans = self.bwe.start_probes(self.now);
+        for p in plans {
+            self.schedule(p);
+        }
+        self
+    }
+
+    fn schedule(&mut self, plan: ProbePlan) {
+        let gap = Duration::from_nanos(PROBE_PACKET * 8 * 1_000_000_000 / plan.rate.bps().max(1));
+        let start = self
+            .probes
+            .back()
+            .map_or(self.now, |(t, _)| (*t + gap).max(self.now));
+        for i in 0..plan.bytes.div_ceil(PROBE_PACKET) {
+            self.probes.push_back((start + gap * i as u32, plan.id));
         }
     }
 
@@ -72,6 +99,15 @@ impl Sim {
                 let rate = self.bwe.estimate().bps().max(1);
                 self.next_send += Duration::from_nanos(PACKET as u64 * 8 * 1_000_000_000 / rate);
             }
+            while self.probes.front().is_some_and(|(at, _)| *at <= self.now) {
+                let (at, cluster) = self.probes.pop_front().unwrap();
+                self.seq = self.seq.wrapping_add(1);
+                self.bwe
+                    .on_probe_sent(at, self.seq, PROBE_PACKET as usize, cluster);
+                if let Some(arrival) = self.link.send(at, PROBE_PACKET as usize) {
+                    self.in_flight.push_back((arrival, self.seq));
+                }
+            }
             while self
                 .in_flight
                 .front()
@@ -92,6 +128,11 @@ impl Sim {
                     if let Ok(RtcpPacket::TransportCc(fb)) = packet {
                         self.bwe.on_transport_cc(self.now, &fb);
                     }
+                }
+                if self.probing
+                    && let Some(plan) = self.bwe.next_probe()
+                {
+                    self.schedule(plan);
                 }
             }
             if self.elapsed().as_millis().is_multiple_of(100) {
@@ -131,6 +172,52 @@ fn ramps_up_from_250_kbps_on_a_30_mbps_link() {
         t.is_some_and(|t| t <= Duration::from_secs(20)),
         "{:?}",
         sim.trace
+    );
+}
+
+/// The same with probing at the start (three and six times the start rate, then twice
+/// each successful result): the call need not climb 8 % a second.
+#[test]
+fn probing_ramps_up_in_seconds() {
+    let mut sim = Sim::new(
+        Bitrate::kbps(250),
+        LinkModel::new(30_000_000, Duration::from_millis(25), 1),
+    )
+    .with_probing();
+    sim.run(Duration::from_secs(20));
+    let t750 = sim.reached(Bitrate::kbps(750), Duration::ZERO);
+    let t3m = sim.reached(Bitrate::mbps(3), Duration::ZERO);
+    println!(
+        "bwe: with probing, 250 kbps start, 30 Mbps link: 750 kbps after {}, 3 Mbps after {} (str0m: 750 kbps within 20 s); {} after 20 s; queue drops {}",
+        secs(t750),
+        secs(t3m),
+        sim.bwe.estimate(),
+        sim.link.queue_drops
+    );
+    assert!(
+        t750.is_some_and(|t| t <= Duration::from_secs(3)),
+        "{:?}",
+        &sim.trace[..30]
+    );
+}
+
+/// Probing on a narrow path does not overshoot it: a 1 Mbps link stays near 1 Mbps.
+#[test]
+fn probing_does_not_overshoot_a_narrow_link() {
+    let mut sim = Sim::new(
+        Bitrate::kbps(300),
+        LinkModel::new(1_000_000, Duration::from_millis(25), 6),
+    )
+    .with_probing();
+    sim.run(Duration::from_secs(20));
+    let est = sim.bwe.estimate();
+    println!(
+        "bwe: with probing, 300 kbps start, 1 Mbps link: {est} after 20 s, queue drops {}",
+        sim.link.queue_drops
+    );
+    assert!(
+        est <= Bitrate::kbps(1200) && est >= Bitrate::kbps(500),
+        "{est}"
     );
 }
 

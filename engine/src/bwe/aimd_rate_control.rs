@@ -79,6 +79,11 @@ impl AimdRateControl {
         self.rtt = rtt.clamp(Duration::from_millis(1), Duration::from_secs(2));
     }
 
+    /// Sets the rate (a probe measured the path), within bounds.
+    pub fn set_rate(&mut self, rate: Bitrate) {
+        self.current = rate.clamp_to(self.min, self.max);
+    }
+
     /// The current rate.
     pub fn rate(&self) -> Bitrate {
         self.current

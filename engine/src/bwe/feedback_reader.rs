@@ -29,6 +29,8 @@ pub struct PacketResult {
     pub size: u32,
     /// When it arrived, in µs on the receiver's (unwrapped) clock; `None`: lost.
     pub arrival_us: Option<i64>,
+    /// The probe cluster it belonged to.
+    pub cluster: Option<u32>,
 }
 
 /// Reads feedback packets of one transport's receiver.
@@ -70,6 +72,7 @@ impl FeedbackReader {
                         sent: p.sent,
                         size: p.size,
                         arrival_us,
+                        cluster: p.cluster,
                     });
                 }
                 _ => self.unknown += 1,

@@ -16,6 +16,8 @@
 //! * [`AckedBitrate`]: the rate the receiver acknowledged.
 //! * [`AimdRateControl`]: the delay-based rate (GCC §5.5).
 //! * [`LossBasedControl`]: the loss-based rate (GCC §6).
+//! * [`ProbeController`], [`ProbeEstimator`]: when to send a probe cluster, and what its
+//!   arrival rate says about the path.
 //! * [`SendSideBwe`]: the transport's estimate: the lower of the two, REMB where the
 //!   receiver negotiated only `goog-remb`, always within configured bounds.
 
@@ -25,6 +27,8 @@ mod bitrate;
 mod feedback_reader;
 mod inter_arrival;
 mod loss_based;
+mod probe_controller;
+mod probe_estimator;
 mod send_side_bwe;
 mod sent_history;
 mod trendline;
@@ -35,6 +39,8 @@ pub use bitrate::Bitrate;
 pub use feedback_reader::{FeedbackReader, PacketResult};
 pub use inter_arrival::{GroupDelta, InterArrival};
 pub use loss_based::LossBasedControl;
+pub use probe_controller::{PROBE_PACKET, ProbeController, ProbePlan};
+pub use probe_estimator::ProbeEstimator;
 pub use send_side_bwe::{BweConfig, SendSideBwe};
 pub use sent_history::{SentHistory, SentPacket};
 pub use trendline::{BandwidthUsage, TrendlineDetector};

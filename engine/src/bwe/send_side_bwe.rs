@@ -1,7 +1,8 @@
 //! One WebRTC transport's send-side bandwidth estimate (issue 9): transport-cc feedback
-//! through the delay-based and loss-based controllers, REMB where the receiver negotiated
-//! only `goog-remb` (draft-alvestrand-rmcat-remb-03), always within configured bounds
-//! whatever the receiver reports.
+//! through the delay-based and loss-based controllers, probe clusters that lift the
+//! delay-based rate when the path carried them, REMB where the receiver negotiated only
+//! `goog-remb` (draft-alvestrand-rmcat-remb-03), always within configured bounds whatever
+//! the receiver reports.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ use super::bitrate::Bitrate;
 use super::feedback_reader::{FeedbackReader, PacketResult};
 use super::inter_arrival::InterArrival;
 use super::loss_based::LossBasedControl;
+use super::probe_controller::{ProbeController, ProbePlan};
+use super::probe_estimator::ProbeEstimator;
 use super::sent_history::SentHistory;
 use super::trendline::{BandwidthUsage, TrendlineDetector};
 
@@ -56,6 +59,9 @@ pub struct SendSideBwe {
     last_feedback: Option<Instant>,
     estimate: Bitrate,
     results: Vec<PacketResult>,
+    prober: ProbeController,
+    probes: ProbeEstimator,
+    next_probe: Option<ProbePlan>,
 }
 
 impl SendSideBwe {
@@ -75,12 +81,45 @@ impl SendSideBwe {
             last_feedback: None,
             estimate: config.start.clamp_to(config.min, config.max),
             results: Vec::new(),
+            prober: ProbeController::default(),
+            probes: ProbeEstimator::default(),
+            next_probe: None,
         }
     }
 
     /// A packet with transport-wide number `seq` and `size` bytes went out at `now`.
     pub fn on_packet_sent(&mut self, now: Instant, seq: u16, size: usize) {
-        self.history.on_sent(now, seq, size);
+        self.history.on_sent(now, seq, size, None);
+    }
+
+    /// A probe padding packet of cluster `cluster` went out.
+    pub fn on_probe_sent(&mut self, now: Instant, seq: u16, size: usize, cluster: u32) {
+        self.history.on_sent(now, seq, size, Some(cluster));
+    }
+
+    /// The probes to send when the transport starts (once).
+    pub fn start_probes(&mut self, now: Instant) -> Vec<ProbePlan> {
+        let plans = self
+            .prober
+            .on_start(now, self.config.start, self.config.max);
+        for p in &plans {
+            self.probes.start(p.id, p.bytes);
+        }
+        plans
+    }
+
+    /// The allocation wants `desired`: a probe cluster to send, if one is due.
+    pub fn probe_for(&mut self, now: Instant, desired: Bitrate) -> Option<ProbePlan> {
+        let plan = self
+            .prober
+            .on_demand(now, self.estimate, desired, self.config.max)?;
+        self.probes.start(plan.id, plan.bytes);
+        Some(plan)
+    }
+
+    /// The follow-up probe a successful probe asked for, once (then `None`).
+    pub fn next_probe(&mut self) -> Option<ProbePlan> {
+        self.next_probe.take()
     }
 
     /// A receiver's transport-cc feedback arrived.
@@ -93,7 +132,13 @@ impl SendSideBwe {
         self.last_feedback = Some(now);
         self.results.sort_by_key(|r| r.seq);
         let mut lost = 0;
+        let mut probed: Option<Bitrate> = None;
         for r in &self.results {
+            if let Some(cluster) = r.cluster
+                && let Some(result) = self.probes.on_result(cluster, r)
+            {
+                probed = Some(probed.map_or(result, |p| p.max(result)));
+            }
             match r.arrival_us {
                 Some(arrival) => {
                     self.acked.on_arrival(arrival, r.size);
@@ -102,6 +147,19 @@ impl SendSideBwe {
                     }
                 }
                 None => lost += 1,
+            }
+        }
+        if let Some(result) = probed {
+            // The path carried the probe: the delay-based rate starts from there, unless
+            // the delay detector sees queues building.
+            if result > self.delay_based.rate()
+                && self.trendline.usage() != BandwidthUsage::Overusing
+            {
+                self.delay_based.set_rate(result);
+            }
+            self.next_probe = self.prober.on_result(now, result, self.config.max);
+            if let Some(p) = self.next_probe {
+                self.probes.start(p.id, p.bytes);
             }
         }
         self.loss_based

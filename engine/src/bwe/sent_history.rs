@@ -18,6 +18,8 @@ pub struct SentPacket {
     pub size: u32,
     /// Whether feedback already reported it (a later report of it is ignored).
     pub reported: bool,
+    /// The probe cluster it belongs to, if it is probe padding.
+    pub cluster: Option<u32>,
 }
 
 /// A ring of the last [`CAPACITY`] packets sent.
@@ -38,7 +40,7 @@ impl Default for SentHistory {
 
 impl SentHistory {
     /// Records a packet sent with transport-wide number `seq`; returns its extended number.
-    pub fn on_sent(&mut self, now: Instant, seq: u16, size: usize) -> i64 {
+    pub fn on_sent(&mut self, now: Instant, seq: u16, size: usize, cluster: Option<u32>) -> i64 {
         let ext = self.extend(seq).unwrap_or(i64::from(seq));
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         self.ring[slot(ext)] = Some(SentPacket {
@@ -46,6 +48,7 @@ impl SentHistory {
             sent: now,
             size: u32::try_from(size).unwrap_or(u32::MAX),
             reported: false,
+            cluster,
         });
         ext
     }
@@ -80,13 +83,13 @@ mod tests {
     fn extends_across_the_wrap_and_forgets_the_oldest() {
         let t0 = Instant::now();
         let mut h = SentHistory::default();
-        assert_eq!(h.on_sent(t0, 65534, 100), 65534);
-        assert_eq!(h.on_sent(t0, 65535, 100), 65535);
-        assert_eq!(h.on_sent(t0, 0, 100), 65536);
+        assert_eq!(h.on_sent(t0, 65534, 100, None), 65534);
+        assert_eq!(h.on_sent(t0, 65535, 100, None), 65535);
+        assert_eq!(h.on_sent(t0, 0, 100, None), 65536);
         assert_eq!(h.extend(65535), Some(65535));
         assert_eq!(h.get_mut(65536).map(|p| p.size), Some(100));
         for i in 1..=CAPACITY as u16 {
-            h.on_sent(t0, i, 10);
+            h.on_sent(t0, i, 10, None);
         }
         assert!(h.get_mut(65534).is_none(), "overwritten");
         assert!(h.get_mut(i64::MIN).is_none() && h.get_mut(i64::MAX).is_none());

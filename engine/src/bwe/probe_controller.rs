@@ -1,0 +1,183 @@
+//! When to probe for more bandwidth (libwebrtc's `ProbeController`, simplified): a probe
+//! cluster is a short burst of padding at a rate above the estimate (issue 9: "probe
+//! clusters sized to the next layer's step"). Probing happens at the start of a transport
+//! (three and six times the start rate, so a call need not climb 8 % a second from its
+//! start rate), and when the allocation wants more than the estimate allows; a successful
+//! probe that still falls short of what is wanted is followed by one at twice its result.
+
+use std::time::{Duration, Instant};
+
+use super::bitrate::Bitrate;
+
+/// A cluster lasts this long at its rate...
+const CLUSTER_SPAN: Duration = Duration::from_millis(20);
+/// ...and has at least this many packets.
+const MIN_PACKETS: u64 = 5;
+/// Probe packets' size.
+pub const PROBE_PACKET: u64 = 1200;
+/// On-demand probes are at least this far apart, unless a probe just succeeded.
+const MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// A result this close to the probed rate means the path may carry more: probe again.
+const FURTHER_PROBE_SHARE: f64 = 0.7;
+
+/// One cluster to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbePlan {
+    /// The cluster's id (for [`super::SendSideBwe::on_probe_sent`]).
+    pub id: u32,
+    /// The rate to send it at.
+    pub rate: Bitrate,
+    /// Bytes to send.
+    pub bytes: u64,
+}
+
+/// The probing decisions of one transport.
+#[derive(Debug, Default)]
+pub struct ProbeController {
+    next_id: u32,
+    started: bool,
+    last_probe: Option<Instant>,
+    /// The rate the last probe aimed at, and what is wanted, while waiting for its result.
+    waiting: Option<(Bitrate, Bitrate)>,
+}
+
+impl ProbeController {
+    fn plan(&mut self, now: Instant, rate: Bitrate) -> ProbePlan {
+        self.next_id = self.next_id.wrapping_add(1);
+        self.last_probe = Some(now);
+        let bytes = (rate.bps() / 8 * CLUSTER_SPAN.as_millis() as u64 / 1000)
+            .max(MIN_PACKETS * PROBE_PACKET);
+        ProbePlan {
+            id: self.next_id,
+            rate,
+            bytes,
+        }
+    }
+
+    /// The first probes of a transport (once): three and six times `start`, within `max`.
+    pub fn on_start(&mut self, now: Instant, start: Bitrate, max: Bitrate) -> Vec<ProbePlan> {
+        if self.started {
+            return Vec::new();
+        }
+        self.started = true;
+        let plans: Vec<ProbePlan> = [3.0, 6.0]
+            .into_iter()
+            .map(|f| start.scale(f).min(max))
+            .filter(|r| *r > start)
+            .map(|r| self.plan(now, r))
+            .collect();
+        if let Some(last) = plans.last() {
+            self.waiting = Some((last.rate, max));
+        }
+        plans
+    }
+
+    /// The allocation wants `desired` while the estimate is `estimate`: a probe at up to
+    /// twice the estimate, towards `desired`, if none went out lately.
+    pub fn on_demand(
+        &mut self,
+        now: Instant,
+        estimate: Bitrate,
+        desired: Bitrate,
+        max: Bitrate,
+    ) -> Option<ProbePlan> {
+        if desired <= estimate || self.waiting.is_some() {
+            return None;
+        }
+        if self
+            .last_probe
+            .is_some_and(|t| now.saturating_duration_since(t) < MIN_INTERVAL)
+        {
+            return None;
+        }
+        let rate = desired.min(estimate.scale(2.0)).min(max);
+        if rate <= estimate {
+            return None;
+        }
+        self.waiting = Some((rate, desired.min(max)));
+        Some(self.plan(now, rate))
+    }
+
+    /// A probe's result: if it reached most of its rate and more is wanted, the next probe.
+    pub fn on_result(&mut self, now: Instant, result: Bitrate, max: Bitrate) -> Option<ProbePlan> {
+        let (probed, wanted) = self.waiting.take()?;
+        if (result.bps() as f64) < FURTHER_PROBE_SHARE * probed.bps() as f64 || result >= wanted {
+            return None;
+        }
+        let rate = result.scale(2.0).min(wanted).min(max);
+        (rate > result).then(|| {
+            self.waiting = Some((rate, wanted));
+            self.plan(now, rate)
+        })
+    }
+
+    /// A probe went unanswered (its feedback never came): stop waiting for it.
+    pub fn give_up(&mut self) {
+        self.waiting = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_demand_and_follow_up() {
+        let t0 = Instant::now();
+        let mut p = ProbeController::default();
+        let first = p.on_start(t0, Bitrate::kbps(300), Bitrate::mbps(30));
+        assert_eq!(
+            first.iter().map(|c| c.rate).collect::<Vec<_>>(),
+            [Bitrate::kbps(900), Bitrate::kbps(1800)]
+        );
+        assert!(first.iter().all(|c| c.bytes >= 5 * PROBE_PACKET));
+        assert!(
+            p.on_start(t0, Bitrate::kbps(300), Bitrate::mbps(30))
+                .is_empty()
+        );
+        // The result of the 1.8 Mbps probe came back at 1.7: more is wanted (30 Mbps max):
+        // probe at 3.4.
+        let next = p
+            .on_result(t0, Bitrate::kbps(1700), Bitrate::mbps(30))
+            .unwrap();
+        assert_eq!(next.rate, Bitrate::kbps(3400));
+        // A weak result ends the series.
+        assert_eq!(p.on_result(t0, Bitrate::kbps(900), Bitrate::mbps(30)), None);
+        // On demand: not within 5 s of the last probe, then up to twice the estimate.
+        let e = Bitrate::kbps(800);
+        assert_eq!(
+            p.on_demand(
+                t0 + Duration::from_secs(1),
+                e,
+                Bitrate::mbps(3),
+                Bitrate::mbps(30)
+            ),
+            None
+        );
+        let d = p
+            .on_demand(
+                t0 + Duration::from_secs(6),
+                e,
+                Bitrate::mbps(3),
+                Bitrate::mbps(30),
+            )
+            .unwrap();
+        assert_eq!(d.rate, Bitrate::kbps(1600));
+        assert_eq!(
+            p.on_demand(
+                t0 + Duration::from_secs(20),
+                e,
+                Bitrate::mbps(3),
+                Bitrate::mbps(30)
+            ),
+            None,
+            "waiting"
+        );
+        p.give_up();
+        assert_eq!(
+            p.on_demand(t0 + Duration::from_secs(20), e, e, Bitrate::mbps(30)),
+            None,
+            "nothing wanted"
+        );
+    }
+}
