@@ -18,10 +18,8 @@
 #![no_main]
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::crypto::DtlsCertificate;
 use kolabmeet_engine::ortc::router_rtp_capabilities;
 use kolabmeet_engine::{PeerId, RoomId};
 use kolabmeet_signaling::ConnId;
@@ -29,8 +27,8 @@ use kolabmeet_signaling::control::{ControlConfig, ControlPlane, HandshakeQuery, 
 use kolabmeet_signaling::roles::Role;
 use kolabmeet_testkit::sim_engine::lock;
 use kolabmeet_testkit::{
-    Browser, Endpoint, SharedSim, Sim, SimEngine, chrome_packet, opus_packet, opus_params,
-    simulcast_params, vp8, vp8_params,
+    Browser, Endpoint, SharedSim, Sim, SimEngine, certificates, chrome_packet, opus_packet,
+    opus_params, simulcast_params, vp8, vp8_params,
 };
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -82,14 +80,6 @@ const METHODS: [&str; 27] = [
     "connectPlainTransport",
 ];
 
-fn certificates() -> &'static (DtlsCertificate, DtlsCertificate) {
-    static CERTS: OnceLock<(DtlsCertificate, DtlsCertificate)> = OnceLock::new();
-    CERTS.get_or_init(|| {
-        let make = || DtlsCertificate::generate().expect("a certificate");
-        (make(), make())
-    })
-}
-
 /// What a request the fuzzer sent was, to read its ack.
 enum Asked {
     Transport,
@@ -139,9 +129,7 @@ fn keep<T>(v: &mut Vec<T>, x: T) {
 
 impl World {
     fn new() -> Self {
-        let (server, browsers) = certificates();
-        let (engine, sim) =
-            SimEngine::new(Sim::with_certificates(server.clone(), browsers.clone()));
+        let (engine, sim) = SimEngine::new(Sim::with_shared_certificates());
         lock(&sim).strict = false;
         let start = lock(&sim).now;
         World {
@@ -355,7 +343,7 @@ impl World {
                 Asked::Transport,
             ),
             "connectWebRtcTransport" => {
-                let fps = certificates().1.fingerprints().to_vec();
+                let fps = certificates().browsers.fingerprints().to_vec();
                 let role = *u.choose(&["client", "server", "auto"])?;
                 let dtls = json!({ "role": role, "fingerprints": fps });
                 (
@@ -426,7 +414,8 @@ impl World {
         {
             let mut sim = lock(&self.sim);
             let now = sim.now;
-            let Ok(browser) = Browser::new(&self.transports[i], &certificates().1, now) else {
+            let Ok(browser) = Browser::new(&self.transports[i], &certificates().browsers, now)
+            else {
                 return Ok(());
             };
             let check = browser.binding_request();

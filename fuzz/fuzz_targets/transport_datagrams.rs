@@ -19,10 +19,8 @@
 #![no_main]
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use kolabmeet_engine::crypto::DtlsCertificate;
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::transport::ice_lite::MAX_TUPLES;
 use kolabmeet_engine::{ConsumerId, EngineCommand, PeerId, ProducerId, TransportId};
@@ -108,18 +106,9 @@ struct Call {
     received: HashMap<u32, u16>,
 }
 
-fn certificates() -> &'static (DtlsCertificate, DtlsCertificate) {
-    static CERTS: OnceLock<(DtlsCertificate, DtlsCertificate)> = OnceLock::new();
-    CERTS.get_or_init(|| {
-        let make = || DtlsCertificate::generate().expect("a certificate");
-        (make(), make())
-    })
-}
-
 impl Call {
     fn new() -> Self {
-        let (server, browsers) = certificates();
-        let mut sim = Sim::with_certificates(server.clone(), browsers.clone());
+        let mut sim = Sim::with_shared_certificates();
         sim.strict = false;
         let room = sim.room();
         let sender = sim.connect_peer_at(room, SENDER);

@@ -212,6 +212,8 @@ const STREAM_LIMIT: u32 = 32_768;
 /// How often clients send ICE consent checks.
 const CONSENT_EVERY: Duration = Duration::from_secs(5);
 
+/// A publisher of the load: its peer (browser and socket), the packets it makes, and its
+/// send counts.
 struct PubState {
     peer: UdpPeer,
     maker: PacketMaker,
