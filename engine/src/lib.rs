@@ -16,4 +16,6 @@ pub mod unavailable;
 pub mod worker;
 
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};
-pub use media_engine::{EngineCommand, EngineError, EngineEvent, MediaEngine, RequestTag};
+pub use media_engine::{
+    EngineCommand, EngineError, EngineEvent, EngineHealth, MediaEngine, RequestTag,
+};

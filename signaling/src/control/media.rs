@@ -78,7 +78,9 @@ impl ControlPlane {
     /// driver).
     pub fn pump_engine(&mut self, now: Now) {
         while let Some(event) = self.engine.poll_event() {
-            self.on_engine_event(event, now);
+            // A panic while handling one event costs at most its room (recovery.rs).
+            let scope = self.event_scope(&event);
+            self.contained(scope, now, |cp| cp.on_engine_event(event, now));
         }
     }
 
@@ -177,6 +179,11 @@ impl ControlPlane {
                 }
                 tracing::info!(peer = %peer, transport = %transport, producers = producers.len(), "transport closed by the engine");
             }
+            EngineEvent::WorkerFailed {
+                worker,
+                rooms,
+                reason,
+            } => self.on_worker_failed(worker, rooms, &reason, now),
             _ => {}
         }
     }
@@ -257,7 +264,7 @@ impl ControlPlane {
         self.push_frames(ctx.conn);
     }
 
-    fn ack_error(&mut self, ctx: Ctx, err: &RequestError) {
+    pub(super) fn ack_error(&mut self, ctx: Ctx, err: &RequestError) {
         let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
             return;
         };
