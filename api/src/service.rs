@@ -109,6 +109,7 @@ impl ServerService {
         tracing::warn!(
             worker,
             ?fault,
+            hold_ms = hold,
             "console: injected fault into a media worker"
         );
         Some(format!("media worker {worker}: {fault:?} injected"))

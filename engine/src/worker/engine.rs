@@ -233,7 +233,7 @@ impl WorkerEngine {
                 .push(EngineCommand::CreateRouter { room: *room });
         }
         slot.failed = Some(reason.clone());
-        tracing::error!(target: "kolabmeet::worker", worker = index, port = slot.port, rooms = rooms.len(), reason = %reason, "media worker failed: replacing it, its rooms' media start again");
+        tracing::warn!(target: "kolabmeet::worker", worker = index, port = slot.port, rooms = rooms.len(), "replacing the failed media worker on its port");
         let mut settings = self.settings.clone();
         settings.port = slot.port;
         let respawn = Respawn {
