@@ -202,7 +202,7 @@ impl Shared {
     }
 }
 
-/// The name of the engine's worker thread (`WorkerHandle::spawn` names it).
+/// The name of the engine's worker thread (`WorkerThread::spawn` names it).
 const WORKER_THREAD: &str = "media-worker-0";
 /// Latency histogram: 1 µs buckets up to 100 ms, then one overflow bucket.
 const HIST_US: usize = 100_000;
