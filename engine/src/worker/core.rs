@@ -189,7 +189,12 @@ impl WorkerCore {
                 + self.media.mid_table.len()
                 + self.media.consumer_ssrcs.len()
                 + self.media.fanout.len(),
-            key_frame_timers: self.media.key_frames.len(),
+            key_frame_timers: self
+                .media
+                .producers
+                .values()
+                .map(|p| p.key_frames.active_ssrcs())
+                .sum(),
             per_transport: self.media.next_mid.len()
                 + self.media.cname.len()
                 + self.media.tcc_seq.len()

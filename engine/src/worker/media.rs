@@ -39,8 +39,8 @@ pub(super) struct MediaState {
     /// `cnameForProducers`).
     pub cname: HashMap<TransportId, String>,
     pub tcc_seq: HashMap<TransportId, u16>,
-    /// Last key frame request per (producer, stream), and whether another is owed.
-    pub key_frames: HashMap<(ProducerId, usize), (Instant, bool)>,
+    /// The earliest deadline of a producer's key frame request manager (may be early).
+    pub key_frame_due: Option<Instant>,
     /// Per sending transport: consumer SSRC -> consumer (RTCP feedback names them).
     pub consumer_ssrcs: HashMap<(TransportId, u32), ConsumerId>,
     /// When the next round of RTCP reports is due (set once media flows).
@@ -281,7 +281,6 @@ impl WorkerCore {
         };
         self.media.ssrc_table.retain(|_, v| *v != id);
         self.media.mid_table.retain(|_, v| *v != id);
-        self.media.key_frames.retain(|(pid, _), _| *pid != id);
         let ssrcs: Vec<u32> = p.known_ssrcs().collect();
         if let Some(entry) = self.transports.get_mut(&p.transport) {
             entry.transport.forget_srtp_streams(&[], &ssrcs);

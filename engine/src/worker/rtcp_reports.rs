@@ -15,7 +15,7 @@ use kolabmeet_net::rtcp::{
 use super::core::{FEEDBACK_SENDER_SSRC, WorkerCore};
 use crate::ids::{ConsumerId, ProducerId, TransportId};
 use crate::media_engine::{ConsumerScore, EngineEvent};
-use crate::router::consumer::ntp_add;
+use crate::rtp_stream::ntp_from_unix;
 
 /// How often reports go out. RFC 3550 §6.2 scales the interval with the session; at
 /// WebRTC rates the 5 % RTCP share allows far more, and mediasoup reports video streams
@@ -24,9 +24,6 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A compound packet is sent once it grows past this (well under any path MTU).
 const COMPOUND_FLUSH: usize = 1000;
-
-/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 impl WorkerCore {
     /// Tells the core the wall clock (time since the Unix epoch) at `now`, for the NTP
@@ -44,7 +41,7 @@ impl WorkerCore {
         } else {
             unix.saturating_sub(at - now)
         };
-        ntp_add(NTP_UNIX_OFFSET << 32, unix)
+        ntp_from_unix(unix)
     }
 
     /// Sends one round of reports on every connected transport, and schedules the next
