@@ -224,6 +224,11 @@ impl Producer {
         self.rtp_parameters.mid.as_deref()
     }
 
+    /// The header extension id the client sends the MID with.
+    pub fn mid_ext(&self) -> Option<u8> {
+        self.mid_ext
+    }
+
     /// The transport-cc header extension id the client negotiated for this producer.
     pub fn transport_cc_ext(&self) -> Option<u8> {
         ext_id(&self.rtp_parameters, crate::ortc::TRANSPORT_CC_URI)

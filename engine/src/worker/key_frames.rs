@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, ProducerId};
 use crate::ortc::MediaKind;
+use crate::transport::FEEDBACK_SENDER_SSRC;
 
 impl WorkerCore {
     /// A consumer needs a key frame (it starts, resumes or switches layer): ask its
@@ -95,14 +96,8 @@ impl WorkerCore {
         };
         let transport = p.transport;
         let mut pli = Vec::with_capacity(12);
-        kolabmeet_net::rtcp::write_pli(&mut pli, super::core::FEEDBACK_SENDER_SSRC, media_ssrc);
-        if let Some(t) = self.transports.get_mut(&transport)
-            && t.transport.protect_rtcp(&mut pli)
-            && let Some(tuple) = t.transport.selected_tuple()
-        {
-            tracing::debug!(target: "kolabmeet::producer", %producer, media_ssrc, "key frame requested");
-            self.transmits
-                .push_back(crate::transport::Transmit { tuple, data: pli });
-        }
+        kolabmeet_net::rtcp::write_pli(&mut pli, FEEDBACK_SENDER_SSRC, media_ssrc);
+        tracing::debug!(target: "kolabmeet::producer", %producer, media_ssrc, "key frame requested");
+        self.send_rtcp_on(transport, pli);
     }
 }

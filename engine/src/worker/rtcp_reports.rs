@@ -12,10 +12,11 @@ use kolabmeet_net::rtcp::{
     SenderReportData, write_nack, write_receiver_report, write_sdes_cname, write_sender_report,
 };
 
-use super::core::{FEEDBACK_SENDER_SSRC, WorkerCore};
+use super::core::WorkerCore;
 use crate::ids::{ConsumerId, ProducerId, TransportId};
 use crate::media_engine::{ConsumerScore, EngineEvent};
 use crate::rtp_stream::ntp_from_unix;
+use crate::transport::FEEDBACK_SENDER_SSRC;
 
 /// How often reports go out. RFC 3550 §6.2 scales the interval with the session; at
 /// WebRTC rates the 5 % RTCP share allows far more, and mediasoup reports video streams
@@ -152,7 +153,7 @@ impl WorkerCore {
     fn is_connected(&self, transport: TransportId) -> bool {
         self.transports
             .get(&transport)
-            .is_some_and(|e| e.transport.is_connected())
+            .is_some_and(|e| e.is_connected())
     }
 
     /// `consumerScoreChanged` for every consumer of `producer`.
