@@ -317,3 +317,50 @@ fn a_gap_too_large_to_nack_asks_the_sender_for_a_key_frame() {
     sim.advance(Duration::from_millis(50));
     assert_eq!(plis(&mut sim), 0);
 }
+
+/// Key frame requests go through the producer's `KeyFrameRequestManager` (issue 8: one
+/// implementation): a receiver's PLI reaches the sender once, requests inside
+/// `keyFrameRequestDelay` are coalesced into one more at its end, and a request no key
+/// frame answered is retried once after a second (mediasoup's
+/// `KeyFrameRetransmissionWaitTime`).
+#[test]
+fn key_frame_requests_are_coalesced_and_retried_once() {
+    let Call {
+        mut sim, consumed, ..
+    } = call();
+    let consumer_ssrc = consumed["rtpParameters"]["encodings"][0]["ssrc"]
+        .as_u64()
+        .unwrap() as u32;
+    sim.send(SENDER, video(0, true));
+    sim.advance(Duration::from_secs(4));
+    sim.take_rtcp(SENDER);
+    let plis = |sim: &mut Sim| {
+        sim.take_rtcp(SENDER)
+            .iter()
+            .flat_map(|c| packets(c).collect::<Vec<_>>())
+            .filter(|p| matches!(p, Ok(RtcpPacket::Pli(p)) if p.media_ssrc() == SSRC))
+            .count()
+    };
+    let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 9];
+    pli.extend_from_slice(&consumer_ssrc.to_be_bytes());
+    sim.send_rtcp(RECEIVER, pli.clone());
+    assert_eq!(plis(&mut sim), 1, "the receiver's PLI reaches the sender");
+    // More PLIs inside the delay: none at once.
+    for _ in 0..5 {
+        sim.advance(Duration::from_millis(100));
+        sim.send_rtcp(RECEIVER, pli.clone());
+    }
+    assert_eq!(plis(&mut sim), 0, "coalesced");
+    // No key frame came: one retry a second after the request.
+    sim.advance(Duration::from_millis(600));
+    assert_eq!(plis(&mut sim), 1, "retried once");
+    sim.advance(Duration::from_millis(1000));
+    assert_eq!(plis(&mut sim), 0, "not twice");
+    // The delay ends: the requests it held back make one more.
+    sim.advance(Duration::from_millis(1000));
+    assert_eq!(plis(&mut sim), 1, "one for the coalesced requests");
+    // A key frame answers it: no retry.
+    sim.send(SENDER, video(1, true));
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(plis(&mut sim), 0);
+}

@@ -9,9 +9,10 @@ use std::time::Instant;
 use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
 
 use super::producer::{Ingress, RecvStream};
-use super::send_stream::{SendStream, rtp_ticks};
+use super::send_stream::SendStream;
 use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
 use crate::ortc::{MediaKind, RtpParameters};
+use crate::rtp_stream::{SeqManager, ntp_add, rtp_ticks};
 
 /// URIs of the extensions a consumer's packets may carry, by what the router does with
 /// them.
@@ -110,26 +111,18 @@ pub struct Consumer {
     current: Option<usize>,
     /// The layer wanted.
     target: Option<usize>,
-    /// out_seq = in_seq + seq_offset for the current layer.
-    seq_offset: u16,
+    /// The producer's sequence numbers mapped onto the consumer's, continuous across
+    /// layer switches (created at the first packet, whose number it keeps).
+    seq: Option<SeqManager>,
     /// out_ts = in_ts + ts_offset for the current layer.
     ts_offset: u32,
-    /// Highest sequence number sent, and when; the timestamp sent with it.
-    last_seq: Option<u16>,
+    /// The timestamp of the newest packet sent, and when it was sent.
     last_ts: u32,
     last_sent_at: Option<Instant>,
-    /// Input sequence number at which the current layer started: older ones are dropped.
-    layer_start_seq: u16,
     /// Packets and bytes sent.
     pub packets_sent: u64,
     /// The outgoing stream: retransmissions, SR figures, score.
     pub stream: SendStream,
-}
-
-/// `ntp` (64-bit fixed point seconds, RFC 5905 §6) plus `d`.
-pub fn ntp_add(ntp: u64, d: std::time::Duration) -> u64 {
-    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
-    ntp.wrapping_add(d.as_secs() << 32).wrapping_add(frac)
 }
 
 fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
@@ -201,12 +194,10 @@ impl Consumer {
             rtx_ssrc,
             current: None,
             target: None,
-            seq_offset: 0,
+            seq: None,
             ts_offset: 0,
-            last_seq: None,
             last_ts: 0,
             last_sent_at: None,
-            layer_start_seq: 0,
             packets_sent: 0,
             stream,
         }
@@ -330,42 +321,33 @@ impl Consumer {
             if !ok {
                 return Forwarded::No;
             }
-            let next_seq = self.last_seq.map_or(in_seq, |s| s.wrapping_add(1));
-            self.seq_offset = next_seq.wrapping_sub(in_seq);
+            // The new layer's numbers continue the consumer's; its older ones are
+            // refused (their places in the output are taken).
+            self.seq
+                .get_or_insert_with(|| SeqManager::new(in_seq))
+                .sync(in_seq);
             let next_ts = match self.last_sent_at {
                 Some(at) => {
-                    let elapsed = now.saturating_duration_since(at);
-                    let ticks = (elapsed.as_secs_f64() * f64::from(self.clock_rate)) as u32;
+                    let ticks = rtp_ticks(now.saturating_duration_since(at), self.clock_rate);
                     self.last_ts.wrapping_add(ticks.max(1))
                 }
                 None => packet.timestamp(),
             };
             self.ts_offset = next_ts.wrapping_sub(packet.timestamp());
             self.current = Some(ingress.stream);
-            self.layer_start_seq = in_seq;
             switched = true;
-        } else {
-            let since_start = in_seq.wrapping_sub(self.layer_start_seq);
-            if since_start >= 0x8000 {
-                // Older than the layer switch: its place in the output is taken.
-                return Forwarded::No;
-            }
-            if since_start >= 0x4000 {
-                // Keep the mark within half the sequence space of the stream's head, or
-                // a long stream would read as older than its own start after 32,768
-                // packets (late packets up to 8,192 behind still pass).
-                self.layer_start_seq = in_seq.wrapping_sub(0x2000);
-            }
         }
-        let out_seq = in_seq.wrapping_add(self.seq_offset);
+        let Some(seq) = self.seq.as_mut() else {
+            return Forwarded::No;
+        };
+        let Some(out_seq) = seq.input(in_seq) else {
+            return Forwarded::No;
+        };
+        let newest = seq.max_output() == Some(out_seq);
         let out_ts = packet.timestamp().wrapping_add(self.ts_offset);
         self.write(packet, out_seq, out_ts, ctx, out);
         self.stream.on_sent(now, out, source);
-        if self
-            .last_seq
-            .is_none_or(|l| out_seq.wrapping_sub(l) < 0x8000)
-        {
-            self.last_seq = Some(out_seq);
+        if newest {
             self.last_ts = out_ts;
             self.last_sent_at = Some(now);
         }

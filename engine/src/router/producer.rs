@@ -11,6 +11,7 @@ use super::recv_stats::RecvStats;
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId, RoomId, TransportId};
 use crate::ortc::{MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters};
+use crate::rtp_stream::{KeyFrameRequestManager, RateCalculator};
 
 /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
 pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
@@ -21,6 +22,11 @@ pub const RRID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-
 
 /// A stream that sent nothing for this long is inactive (a dead simulcast layer).
 pub const STREAM_INACTIVE_AFTER: Duration = Duration::from_millis(1500);
+
+/// Key frame requests to one producer stream are at most this frequent
+/// (`keyFrameRequestDelay`, 3 s in the Kolab client); one more goes when it ends if
+/// any came in meanwhile (see [`KeyFrameRequestManager`]).
+pub const KEY_FRAME_REQUEST_DELAY: Duration = Duration::from_secs(3);
 
 /// One encoding of the producer as received.
 #[derive(Debug)]
@@ -37,6 +43,8 @@ pub struct RecvStream {
     pub last_packet: Option<Instant>,
     /// Media packets received.
     pub packets: u64,
+    /// The stream's received bit rate (what forwarding this layer costs).
+    pub rate: RateCalculator,
     /// Reception statistics, NACKs and score (RTCP towards the sender).
     pub stats: RecvStats,
 }
@@ -83,6 +91,9 @@ pub struct Producer {
     pub paused: bool,
     /// One per encoding.
     pub streams: Vec<RecvStream>,
+    /// PLIs towards the sender, coalesced per stream (contract section 6: one per
+    /// `keyFrameRequestDelay`).
+    pub key_frames: KeyFrameRequestManager,
     mapping: RtpMapping,
     codec: Option<VideoCodec>,
     /// (RTX payload type, its media payload type), producer side.
@@ -183,6 +194,7 @@ impl Producer {
                 mapped_ssrc: m.mapped_ssrc,
                 last_packet: None,
                 packets: 0,
+                rate: RateCalculator::default(),
                 stats: RecvStats::new(clock_rate, nack),
             })
             .collect();
@@ -199,6 +211,7 @@ impl Producer {
             consumable,
             paused,
             streams,
+            key_frames: KeyFrameRequestManager::new(KEY_FRAME_REQUEST_DELAY),
             mapping,
             codec,
             rtx_pts,
@@ -209,6 +222,11 @@ impl Producer {
     /// The producer's MID, which routes packets whose SSRC is not known yet.
     pub fn mid(&self) -> Option<&str> {
         self.rtp_parameters.mid.as_deref()
+    }
+
+    /// The header extension id the client sends the MID with.
+    pub fn mid_ext(&self) -> Option<u8> {
+        self.mid_ext
     }
 
     /// The transport-cc header extension id the client negotiated for this producer.
@@ -296,6 +314,7 @@ impl Producer {
             None => FrameInfo::default(),
         };
         let (seq, ts) = (packet.sequence_number(), packet.timestamp());
+        let size = packet.as_bytes().len();
         let s = &mut self.streams[stream];
         let mut key_frame_required = false;
         if repaired {
@@ -303,7 +322,13 @@ impl Producer {
         } else {
             s.last_packet = Some(now);
             s.packets += 1;
+            s.rate.update(now, size);
             key_frame_required = s.stats.on_packet(now, seq, ts, frame.key_frame);
+        }
+        if frame.key_frame
+            && let Some(ssrc) = s.ssrc
+        {
+            self.key_frames.key_frame_received(ssrc);
         }
         Some(Ingress {
             stream,

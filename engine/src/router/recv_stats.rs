@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtcp::ReportBlockData;
 
-use crate::rtp_stream::{NackGenerator, SeqUnwrapper, StreamScore};
+use crate::rtp_stream::{NackGenerator, SeqUnwrapper, StreamScore, rtp_ticks};
 
 /// Reception state of one producer stream.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ pub struct RecvStats {
     /// RFC 3550 §A.8, scaled by 16 as in the RFC's integer form.
     jitter_q4: u32,
     /// Transit time of the previous packet (arrival in clock units minus timestamp).
-    last_transit: Option<i64>,
+    last_transit: Option<u32>,
     epoch: Option<Instant>,
     /// Last SR: NTP (64 bits), its RTP time, and when it arrived.
     pub last_sr: Option<(u64, u32, Instant)>,
@@ -73,13 +73,13 @@ impl RecvStats {
         self.first.get_or_insert((ext, seq));
         self.received += 1;
         let epoch = *self.epoch.get_or_insert(now);
-        let arrival = (now.saturating_duration_since(epoch).as_secs_f64()
-            * f64::from(self.clock_rate)) as i64;
-        let transit = arrival - i64::from(ts);
+        // RFC 3550 §A.8: arrival and timestamp in the same units, modulo 2^32.
+        let arrival = rtp_ticks(now.saturating_duration_since(epoch), self.clock_rate);
+        let transit = arrival.wrapping_sub(ts);
         if let Some(last) = self.last_transit {
-            let d = (transit - last)
+            let d = (transit.wrapping_sub(last) as i32)
                 .unsigned_abs()
-                .min(u64::from(u32::MAX >> 4)) as u32;
+                .min(u32::MAX >> 4);
             // J += (|D| - J) / 16, in the RFC's Q4 form.
             self.jitter_q4 = self
                 .jitter_q4

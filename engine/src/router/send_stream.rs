@@ -9,14 +9,9 @@ use std::time::{Duration, Instant};
 use kolabmeet_net::rtp::RtpPacket;
 
 use crate::rtp_stream::{
-    RetransmissionBuffer, RetransmissionBufferConfig, StoredPacket, StreamScore,
+    RetransmissionBuffer, RetransmissionBufferConfig, StoredPacket, StreamScore, rtp_ticks,
+    ts_newer,
 };
-
-/// `elapsed` on an RTP clock of `clock_rate` Hz, in ticks (modulo 2^32, as RTP
-/// timestamps wrap).
-pub fn rtp_ticks(elapsed: Duration, clock_rate: u32) -> u32 {
-    (elapsed.as_secs_f64() * f64::from(clock_rate)) as u64 as u32
-}
 
 /// A receiver report block about this stream, as the worker read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +102,7 @@ impl SendStream {
         };
         self.packets += 1;
         self.octets += p.payload().len() as u64;
-        let newer = self
-            .last
-            .is_none_or(|(ts, _)| p.timestamp().wrapping_sub(ts) < 0x8000_0000);
+        let newer = self.last.is_none_or(|(ts, _)| !ts_newer(ts, p.timestamp()));
         if newer {
             self.last = Some((p.timestamp(), now));
         }

@@ -16,12 +16,14 @@
 //! | [`nack_generator`] | `NackGenerator` | loss detection, NACK scheduling |
 //! | [`key_frame_requests`] | `KeyFrameRequestManager` | PLI/FIR coalescing and retry |
 //! | [`rate_calculator`] | `RateCalculator` | sliding-window bit rate |
+//! | [`rtp_clock`] | | RTP ticks and NTP timestamps |
 //! | [`stream_score`] | `RtpStream::UpdateScore` | 0–10 stream score |
 
 pub mod key_frame_requests;
 pub mod nack_generator;
 pub mod rate_calculator;
 pub mod retransmission_buffer;
+pub mod rtp_clock;
 pub mod seq_manager;
 pub mod seq_num;
 pub mod stream_score;
@@ -33,6 +35,7 @@ pub use retransmission_buffer::{
     RetransmissionBuffer, RetransmissionBufferConfig, RetransmissionBufferError, StoredPacket,
     StoredPacketInfo,
 };
+pub use rtp_clock::{NTP_UNIX_OFFSET, ntp_add, ntp_from_unix, rtp_ticks};
 pub use seq_manager::SeqManager;
 pub use seq_num::{SeqUnwrapper, TimestampUnwrapper, seq_delta, seq_newer, seq_older, ts_newer};
 pub use stream_score::{StreamScore, interval_score};

@@ -1,11 +1,18 @@
-//! WebRTC transport state machines: the tuple, ICE-lite, the per-transport pipeline.
+//! WebRTC transports: the tuple, ICE-lite, the connection (ICE, DTLS, SRTP), the RTP
+//! listener, transport-cc feedback, and the hosted transport that owns them all.
 
 pub mod ice_lite;
+pub mod media_transport;
+pub mod rtp_listener;
 pub mod tuple;
 pub mod twcc_feedback;
 pub mod webrtc_transport;
 
 pub use ice_lite::{IceCredentials, IceEvent, IceLite, IceState, StunHandled};
+pub use media_transport::{
+    ABANDONED_AFTER, CONNECT_TIMEOUT, CloseReason, FEEDBACK_SENDER_SSRC, HostEvent, MediaTransport,
+};
+pub use rtp_listener::{ListenerError, RtpListener};
 pub use tuple::{Tuple, TupleProtocol};
 pub use twcc_feedback::TwccFeedback;
 pub use webrtc_transport::{

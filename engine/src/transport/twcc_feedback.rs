@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::rtp_stream::SeqUnwrapper;
+
 /// How often feedback is sent while packets arrive.
 pub const FEEDBACK_INTERVAL: Duration = Duration::from_millis(100);
 /// Arrivals kept unreported at most (older ones are dropped first).
@@ -26,8 +28,9 @@ const TICK_US: i64 = 250;
 pub struct TwccFeedback {
     /// Arrival time (µs since `epoch`) by extended sequence number.
     arrivals: BTreeMap<i64, i64>,
-    /// The highest extended sequence number seen.
-    highest: Option<i64>,
+    /// Transport-wide sequence numbers extended to 64 bits; its maximum is the highest
+    /// seen.
+    seqs: SeqUnwrapper,
     /// The first sequence number the next feedback starts at.
     next_base: Option<i64>,
     epoch: Option<Instant>,
@@ -46,25 +49,20 @@ impl TwccFeedback {
     /// stream `media_ssrc`.
     pub fn on_packet(&mut self, now: Instant, seq: u16, media_ssrc: u32) {
         let epoch = *self.epoch.get_or_insert(now);
-        let ext = match self.highest {
-            None => i64::from(seq),
-            Some(h) => {
-                let diff = i64::from(seq.wrapping_sub(h as u16) as i16);
-                h + diff
-            }
-        };
+        let mut ext = self.seqs.peek(seq) as i64;
         if let Some(base) = self.next_base {
             if ext < base - MAX_STATUSES as i64 {
                 // Far behind what was reported: the sender restarted its numbering
                 // (a new sender behind the same transport). Start over from it.
                 self.arrivals.clear();
-                self.highest = Some(ext);
+                self.seqs.reset();
+                ext = self.seqs.peek(seq) as i64;
                 self.next_base = Some(ext);
             } else if ext < base {
                 return; // already reported (or lost and given up on)
             }
         }
-        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
+        self.seqs.unwrap(seq);
         self.next_base.get_or_insert(ext);
         let at = now.saturating_duration_since(epoch).as_micros() as i64;
         self.arrivals.entry(ext).or_insert(at);
@@ -124,7 +122,7 @@ impl TwccFeedback {
         // Reference time: 64 ms units, 24 bits; deltas run from it.
         let reference = first_at / 64_000;
         let mut prev_ticks = reference * 64_000 / TICK_US;
-        let last = self.highest?;
+        let last = self.seqs.max()? as i64;
         let mut symbols: Vec<u8> = Vec::new(); // 0 not received, 1 small, 2 large
         let mut deltas: Vec<u8> = Vec::new();
         let mut seq = base;

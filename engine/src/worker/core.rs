@@ -14,17 +14,15 @@ use rand::rngs::StdRng;
 
 use super::media::MediaState;
 use crate::crypto::DtlsCertificate;
-use crate::crypto::DtlsState;
 use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::{
     EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, RequestTag,
 };
 use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
-use crate::transport::ice_lite::IceState;
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
-    IceCredentials, Received, Transmit, TransportEvent, Tuple, TupleProtocol, TwccFeedback,
-    WebRtcTransport,
+    CloseReason, HostEvent, IceCredentials, MediaTransport, Received, Transmit, Tuple,
+    TupleProtocol, WebRtcTransport,
 };
 use kolabmeet_media_types::log_limit::LogLimiter;
 use kolabmeet_media_types::replies::{
@@ -58,40 +56,6 @@ pub struct WorkerCounters {
     pub malformed_rtcp: u64,
 }
 
-pub(super) struct TransportEntry {
-    pub room: RoomId,
-    pub peer: PeerId,
-    pub transport: WebRtcTransport,
-    /// Tuples mapped to this transport in `by_tuple`.
-    pub tuples: HashSet<Tuple>,
-    /// Transport-wide congestion control feedback to the sender.
-    pub twcc: TwccFeedback,
-    /// The transport-cc header extension id its producers negotiated (BUNDLE gives one id
-    /// per URI on a transport), once one has.
-    pub twcc_ext: Option<u8>,
-    /// Since when ICE has been disconnected (consent lost on every tuple) after having
-    /// been connected: see [`ABANDONED_AFTER`].
-    pub disconnected_since: Option<Instant>,
-    /// Until when a transport the client asked to connect may take to complete ICE and
-    /// DTLS: see [`CONNECT_TIMEOUT`].
-    pub connect_deadline: Option<Instant>,
-}
-
-/// A transport whose client sent `connectWebRtcTransport` but that has not completed ICE
-/// and DTLS this long after is abandoned (closes by itself, `TransportClosed`): a client
-/// that gave up, or a peer that cannot reach the server, must not keep state forever. A
-/// transport never asked to connect is kept: `mediasoup-client` connects its receiving
-/// transport only at the first `consume`, and the peer's own objects are bounded.
-pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A transport that lost ICE consent (RFC 7675: no valid check for 30 s) and hears no
-/// check for this much longer is abandoned (a browser that went away without a word, its
-/// signaling kept alive elsewhere): it closes by itself and frees what it owned, as does a
-/// transport whose DTLS failed or was closed by the remote side. A `restartIce` within that
-/// time keeps it. (The contract is silent; a never-connected transport is kept, since
-/// `mediasoup-client` connects its receiving transport only at the first `consume`.)
-pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Table sizes of a worker core.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerSizes {
@@ -111,7 +75,7 @@ pub struct WorkerSizes {
     pub routes: usize,
     /// Key frame request timers.
     pub key_frame_timers: usize,
-    /// Per-transport media state (next MID, CNAME, transport-cc sequence).
+    /// Per-transport deadlines scheduled.
     pub per_transport: usize,
 }
 
@@ -124,7 +88,7 @@ pub struct WorkerCore {
     /// Time base of abs-send-time, set by the first packet sent.
     pub(super) epoch: Option<Instant>,
     rooms: HashMap<RoomId, HashSet<TransportId>>,
-    pub(super) transports: HashMap<TransportId, TransportEntry>,
+    pub(super) transports: HashMap<TransportId, MediaTransport>,
     by_ufrag: HashMap<String, TransportId>,
     by_tuple: HashMap<Tuple, TransportId>,
     pub(super) media: MediaState,
@@ -144,9 +108,6 @@ pub struct WorkerCore {
 /// Granularity of the worker's timers (ICE consent, DTLS retransmissions, transport-cc
 /// feedback, NACKs, reports, key-frame requests): a deadline is served at most this late.
 pub const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// The SSRC the worker signs its RTCP feedback with.
-pub(super) const FEEDBACK_SENDER_SSRC: u32 = 1;
 
 /// mediasoup's host candidate priorities (UDP preferred over TCP).
 const UDP_PRIORITY: u32 = 1_076_302_079;
@@ -185,15 +146,19 @@ impl WorkerCore {
             tuples: self.by_tuple.len(),
             producers: self.media.producers.len(),
             consumers: self.media.consumers.len(),
-            routes: self.media.ssrc_table.len()
-                + self.media.mid_table.len()
-                + self.media.consumer_ssrcs.len()
+            routes: self
+                .transports
+                .values()
+                .map(|t| t.listener.len() + t.consumer_count())
+                .sum::<usize>()
                 + self.media.fanout.len(),
-            key_frame_timers: self.media.key_frames.len(),
-            per_transport: self.media.next_mid.len()
-                + self.media.cname.len()
-                + self.media.tcc_seq.len()
-                + self.timers.len(),
+            key_frame_timers: self
+                .media
+                .producers
+                .values()
+                .map(|p| p.key_frames.active_ssrcs())
+                .sum(),
+            per_transport: self.timers.len(),
         }
     }
 
@@ -216,7 +181,7 @@ impl WorkerCore {
 
     /// A transport's counters of dropped input.
     pub fn transport_drops(&self, id: TransportId) -> Option<crate::transport::DropCounters> {
-        self.transports.get(&id).map(|e| e.transport.drops())
+        self.transports.get(&id).map(|e| e.connection.drops())
     }
 
     /// Whether libsrtp holds per-SSRC state for `ssrc` on a transport, outbound (what we
@@ -224,7 +189,7 @@ impl WorkerCore {
     pub fn has_srtp_stream(&mut self, id: TransportId, ssrc: u32, outbound: bool) -> bool {
         self.transports
             .get_mut(&id)
-            .is_some_and(|e| e.transport.has_srtp_stream(ssrc, outbound))
+            .is_some_and(|e| e.connection.has_srtp_stream(ssrc, outbound))
     }
 
     fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {
@@ -281,8 +246,8 @@ impl WorkerCore {
                 let result = match self.owned(peer, transport) {
                     Err(e) => Err(e),
                     Ok(entry) => {
-                        let old = entry.transport.ice_credentials().ufrag.clone();
-                        match entry.transport.restart_ice(creds.clone()) {
+                        let old = entry.connection.ice_credentials().ufrag.clone();
+                        match entry.restart_ice(creds.clone()) {
                             Ok(()) => {
                                 // The previous ufrag stays routable until the browser
                                 // switches; older ones go.
@@ -370,7 +335,7 @@ impl WorkerCore {
         }
     }
 
-    fn owned(&mut self, peer: PeerId, id: TransportId) -> Result<&mut TransportEntry, EngineError> {
+    fn owned(&mut self, peer: PeerId, id: TransportId) -> Result<&mut MediaTransport, EngineError> {
         match self.transports.get_mut(&id) {
             Some(e) if e.peer == peer => Ok(e),
             _ => Err(EngineError::TransportNotFound(id)),
@@ -423,19 +388,8 @@ impl WorkerCore {
         ));
         self.by_ufrag.insert(creds.ufrag.clone(), id);
         self.rooms.entry(room).or_default().insert(id);
-        self.transports.insert(
-            id,
-            TransportEntry {
-                room,
-                peer,
-                transport,
-                tuples: HashSet::new(),
-                twcc: TwccFeedback::new(),
-                twcc_ext: None,
-                disconnected_since: None,
-                connect_deadline: None,
-            },
-        );
+        self.transports
+            .insert(id, MediaTransport::new(id, peer, room, transport));
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
         Ok(EngineReply::WebRtcTransportCreated(WebRtcTransportInfo {
             id,
@@ -454,10 +408,8 @@ impl WorkerCore {
     ) -> Result<EngineReply, EngineError> {
         let entry = self.owned(peer, id)?;
         entry
-            .transport
             .connect(now, dtls)
             .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
-        entry.connect_deadline = Some(now + CONNECT_TIMEOUT);
         self.drain_transport(now, id);
         self.schedule(id);
         Ok(EngineReply::Done)
@@ -471,12 +423,12 @@ impl WorkerCore {
         let Some(mut entry) = self.transports.remove(&id) else {
             return;
         };
-        entry.transport.close(now);
-        while let Some(t) = entry.transport.poll_transmit() {
+        entry.close(now);
+        while let Some(t) = entry.poll_transmit() {
             self.transmits.push_back(t);
         }
         self.by_ufrag.retain(|_, t| *t != id);
-        for tuple in &entry.tuples {
+        for tuple in entry.tuples() {
             self.by_tuple.remove(tuple);
         }
         if let Some(set) = self.rooms.get_mut(&entry.room) {
@@ -516,12 +468,7 @@ impl WorkerCore {
         let Some(entry) = self.transports.get_mut(&id) else {
             return;
         };
-        let received = entry.transport.handle_datagram(now, tuple, buf);
-        // A mapped tuple is in `entry.tuples` already (both are unmapped together).
-        if mapped.is_none() && entry.transport.is_valid_tuple(&tuple) && entry.tuples.insert(tuple)
-        {
-            self.by_tuple.insert(tuple, id);
-        }
+        let received = entry.handle_datagram(now, tuple, buf);
         self.drain_transport(now, id);
         match received {
             Received::Rtp => self.route_rtp(now, id, buf),
@@ -541,74 +488,56 @@ impl WorkerCore {
         if let Some(id) = self.by_tuple.remove(&tuple)
             && let Some(entry) = self.transports.get_mut(&id)
         {
-            entry.tuples.remove(&tuple);
-            entry.transport.remove_tuple(now, &tuple);
+            entry.tcp_closed(now, &tuple);
             self.drain_transport(now, id);
             self.schedule(id);
         }
     }
 
+    /// Sends what a transport queued and does what it asks: map or unmap tuples, close.
     pub(super) fn drain_transport(&mut self, now: Instant, id: TransportId) {
         let Some(entry) = self.transports.get_mut(&id) else {
             return;
         };
-        while let Some(t) = entry.transport.poll_transmit() {
+        while let Some(t) = entry.poll_transmit() {
             self.transmits.push_back(t);
         }
-        let mut dtls_over = false;
-        while let Some(e) = entry.transport.poll_event() {
-            tracing::debug!(target: "kolabmeet::transport", transport = %id, event = ?e, "transport event");
+        let mut close = None;
+        while let Some(e) = entry.poll_host_event() {
             match e {
-                TransportEvent::IceState(IceState::Disconnected) => {
-                    entry.disconnected_since = Some(now);
+                HostEvent::MapTuple(t) => {
+                    self.by_tuple.insert(t, id);
                 }
-                TransportEvent::IceState(IceState::Connected | IceState::Completed) => {
-                    entry.disconnected_since = None;
-                }
-                TransportEvent::DtlsState(DtlsState::Failed | DtlsState::Closed) => {
-                    dtls_over = true;
-                }
-                _ => {}
-            }
-            if let TransportEvent::SelectedTuple(_) | TransportEvent::IceState(_) = e {
-                // Tuples that lost consent are unmapped.
-                let live: Vec<Tuple> = entry
-                    .tuples
-                    .iter()
-                    .filter(|t| !entry.transport.is_valid_tuple(t))
-                    .copied()
-                    .collect();
-                for t in live {
-                    entry.tuples.remove(&t);
+                HostEvent::UnmapTuple(t) => {
                     self.by_tuple.remove(&t);
                 }
+                HostEvent::Close(reason) => close = Some(reason),
             }
         }
-        if dtls_over {
-            // A failing or hostile client can make this happen at will: rate-limited.
-            if let Some(suppressed) = self.log_limit.allow(now) {
-                tracing::info!(target: "kolabmeet::transport", transport = %id, suppressed, "DTLS failed or closed by the peer: transport closed");
+        match close {
+            Some(CloseReason::DtlsOver) => {
+                // A failing or hostile client can make this happen at will: rate-limited.
+                if let Some(suppressed) = self.log_limit.allow(now) {
+                    tracing::info!(target: "kolabmeet::transport", transport = %id, suppressed, "DTLS failed or closed by the peer: transport closed");
+                }
+                self.close_transport(now, id, true);
             }
-            self.close_transport(now, id, true);
+            Some(CloseReason::Abandoned) => {
+                tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
+                self.close_transport(now, id, true);
+            }
+            Some(CloseReason::NeverConnected) => {
+                tracing::debug!(target: "kolabmeet::transport", transport = %id, "never connected: transport closed");
+                self.close_transport(now, id, true);
+            }
+            None => {}
         }
     }
 
     /// Protects `packet` (RTCP) and queues it to `transport`'s selected tuple.
-    pub(super) fn send_rtcp_on(&mut self, transport: TransportId, mut packet: Vec<u8>) {
-        let Some(entry) = self.transports.get_mut(&transport) else {
-            return;
-        };
-        if !entry.transport.is_connected() {
-            return;
-        }
-        let Some(tuple) = entry.transport.selected_tuple() else {
-            return;
-        };
-        if entry.transport.protect_rtcp(&mut packet) {
-            self.transmits.push_back(Transmit {
-                tuple,
-                data: packet,
-            });
+    pub(super) fn send_rtcp_on(&mut self, transport: TransportId, packet: Vec<u8>) {
+        if let Some(entry) = self.transports.get_mut(&transport) {
+            entry.send_rtcp(packet, &mut self.transmits);
         }
     }
 

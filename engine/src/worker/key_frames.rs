@@ -1,19 +1,16 @@
 //! Key frame requests towards producers (contract section 6, "Loss and key frames"): a
 //! consumer that starts, resumes or switches layer, or whose receiver sent a PLI or FIR
-//! (RFC 4585 §6.3.1, RFC 5104 §4.3.1), needs a key frame; the producer is asked with a
-//! PLI at most once per [`KEY_FRAME_REQUEST_DELAY`] per stream, and a request inside the
-//! delay is sent when it ends.
+//! (RFC 4585 §6.3.1, RFC 5104 §4.3.1), needs a key frame; each producer's
+//! [`KeyFrameRequestManager`](crate::rtp_stream::KeyFrameRequestManager) decides when a
+//! PLI really goes to the sender (one per `keyFrameRequestDelay` per stream, one more at
+//! its end if asked meanwhile, one retry when no key frame came).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, ProducerId};
 use crate::ortc::MediaKind;
-
-/// Key frame requests to one producer stream are at most this frequent
-/// (`keyFrameRequestDelay`, 3 s in the Kolab client); one more goes when it ends if
-/// any came in meanwhile.
-pub const KEY_FRAME_REQUEST_DELAY: Duration = Duration::from_secs(3);
+use crate::transport::FEEDBACK_SENDER_SSRC;
 
 impl WorkerCore {
     /// A consumer needs a key frame (it starts, resumes or switches layer): ask its
@@ -40,75 +37,67 @@ impl WorkerCore {
         self.request_key_frame(now, producer, target);
     }
 
-    /// Sends a PLI for one producer stream, at most once per
-    /// [`KEY_FRAME_REQUEST_DELAY`]; a request inside the delay is owed and sent when it
-    /// ends (see [`WorkerCore::handle_key_frame_timers`]).
+    /// Asks the producer's key frame request manager for a key frame of one of its
+    /// streams; sends the PLI if it says so now.
     pub(super) fn request_key_frame(&mut self, now: Instant, producer: ProducerId, stream: usize) {
-        match self.media.key_frames.get_mut(&(producer, stream)) {
-            Some((last, owed))
-                if now.saturating_duration_since(*last) < KEY_FRAME_REQUEST_DELAY =>
-            {
-                *owed = true;
-            }
-            _ => {
-                self.media
-                    .key_frames
-                    .insert((producer, stream), (now, false));
-                self.send_pli(producer, stream);
-            }
-        }
-    }
-
-    /// Sends owed key frame requests whose delay ended; forgets old entries.
-    pub(super) fn handle_key_frame_timers(&mut self, now: Instant) {
-        let due: Vec<(ProducerId, usize)> = self
-            .media
-            .key_frames
-            .iter()
-            .filter(|(_, (last, owed))| {
-                *owed && now.saturating_duration_since(*last) >= KEY_FRAME_REQUEST_DELAY
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        for (p, s) in due {
-            self.media.key_frames.insert((p, s), (now, false));
-            self.send_pli(p, s);
-        }
-        self.media.key_frames.retain(|_, (last, owed)| {
-            *owed || now.saturating_duration_since(*last) < KEY_FRAME_REQUEST_DELAY
-        });
-    }
-
-    /// When an owed key frame request is due.
-    pub(super) fn key_frame_timeout(&self) -> Option<Instant> {
-        self.media
-            .key_frames
-            .values()
-            .map(|(last, _)| *last + KEY_FRAME_REQUEST_DELAY)
-            .min()
-    }
-
-    /// Sends a PLI to the producer for one of its streams; `false` when it cannot (the
-    /// stream's SSRC is unknown yet, the transport is not connected).
-    fn send_pli(&mut self, producer: ProducerId, stream: usize) -> bool {
-        let Some(p) = self.media.producers.get(&producer) else {
-            return false;
+        let Some(p) = self.media.producers.get_mut(&producer) else {
+            return;
         };
-        let Some(media_ssrc) = p.streams.get(stream).and_then(|s| s.ssrc) else {
-            return false;
+        let Some(ssrc) = p.streams.get(stream).and_then(|s| s.ssrc) else {
+            return;
+        };
+        let send = p.key_frames.request(now, ssrc);
+        if let Some(t) = p.key_frames.poll_timeout()
+            && self.media.key_frame_due.is_none_or(|d| t < d)
+        {
+            self.media.key_frame_due = Some(t);
+        }
+        if send {
+            self.send_pli(producer, ssrc);
+        }
+    }
+
+    /// Runs the managers' timers that are due: requests owed at the end of a delay, and
+    /// retries of requests no key frame answered.
+    pub(super) fn handle_key_frame_timers(&mut self, now: Instant) {
+        if self.media.key_frame_due.is_none_or(|t| t > now) {
+            return;
+        }
+        let mut due = Vec::new();
+        for p in self.media.producers.values_mut() {
+            if p.key_frames.poll_timeout().is_some_and(|t| t <= now) {
+                for ssrc in p.key_frames.handle_timeout(now) {
+                    due.push((p.id, ssrc));
+                }
+            }
+        }
+        for (p, ssrc) in due {
+            self.send_pli(p, ssrc);
+        }
+        self.media.key_frame_due = self
+            .media
+            .producers
+            .values()
+            .filter_map(|p| p.key_frames.poll_timeout())
+            .min();
+    }
+
+    /// When a key frame request timer is due (may be early: a visit then finds nothing
+    /// due and recomputes it).
+    pub(super) fn key_frame_timeout(&self) -> Option<Instant> {
+        self.media.key_frame_due
+    }
+
+    /// Sends a PLI to the producer for its stream `media_ssrc`; nothing when the
+    /// transport is not connected.
+    fn send_pli(&mut self, producer: ProducerId, media_ssrc: u32) {
+        let Some(p) = self.media.producers.get(&producer) else {
+            return;
         };
         let transport = p.transport;
         let mut pli = Vec::with_capacity(12);
-        kolabmeet_net::rtcp::write_pli(&mut pli, super::core::FEEDBACK_SENDER_SSRC, media_ssrc);
-        if let Some(t) = self.transports.get_mut(&transport)
-            && t.transport.protect_rtcp(&mut pli)
-            && let Some(tuple) = t.transport.selected_tuple()
-        {
-            tracing::debug!(target: "kolabmeet::producer", %producer, stream, "key frame requested");
-            self.transmits
-                .push_back(crate::transport::Transmit { tuple, data: pli });
-            return true;
-        }
-        false
+        kolabmeet_net::rtcp::write_pli(&mut pli, FEEDBACK_SENDER_SSRC, media_ssrc);
+        tracing::debug!(target: "kolabmeet::producer", %producer, media_ssrc, "key frame requested");
+        self.send_rtcp_on(transport, pli);
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kolabmeet_net::rtp::RtpPacket;
+use kolabmeet_net::rtp::{RtpHeader, RtpPacket};
 use rand::Rng;
 
 use super::core::WorkerCore;
@@ -30,19 +30,8 @@ pub(super) struct MediaState {
     pub consumers: HashMap<ConsumerId, Consumer>,
     /// Consumers of each producer.
     pub fanout: HashMap<ProducerId, Vec<ConsumerId>>,
-    /// Per receiving transport: SSRC -> producer, and MID -> producer.
-    pub ssrc_table: HashMap<(TransportId, u32), ProducerId>,
-    pub mid_table: HashMap<(TransportId, Vec<u8>), ProducerId>,
-    /// Per sending transport: next MID, transport-cc sequence.
-    pub next_mid: HashMap<TransportId, u32>,
-    /// Per receiving transport: the CNAME all its producers get (mediasoup's
-    /// `cnameForProducers`).
-    pub cname: HashMap<TransportId, String>,
-    pub tcc_seq: HashMap<TransportId, u16>,
-    /// Last key frame request per (producer, stream), and whether another is owed.
-    pub key_frames: HashMap<(ProducerId, usize), (Instant, bool)>,
-    /// Per sending transport: consumer SSRC -> consumer (RTCP feedback names them).
-    pub consumer_ssrcs: HashMap<(TransportId, u32), ConsumerId>,
+    /// The earliest deadline of a producer's key frame request manager (may be early).
+    pub key_frame_due: Option<Instant>,
     /// When the next round of RTCP reports is due (set once media flows).
     pub next_report: Option<Instant>,
     /// The earliest NACK deadline of any producer stream (may be early: a visit then
@@ -64,32 +53,15 @@ impl WorkerCore {
         paused: bool,
     ) -> Result<EngineReply, EngineError> {
         let room = self.transport_room(peer, transport)?;
-        let owned = self
-            .media
-            .producers
-            .values()
-            .filter(|p| p.transport == transport)
-            .count();
-        if owned >= MAX_PRODUCERS_PER_TRANSPORT {
+        let Some(entry) = self.transports.get_mut(&transport) else {
+            return Err(EngineError::TransportNotFound(transport));
+        };
+        if entry.listener.producers().len() >= MAX_PRODUCERS_PER_TRANSPORT {
             return Err(EngineError::Refused(
                 "too many producers on this transport".into(),
             ));
         }
-        // mediasoup: the first non-empty CNAME a client gives is the transport's, else a
-        // random one; every producer of the transport carries it (receivers use it as the
-        // media stream id).
-        let cname = match self.media.cname.get(&transport) {
-            Some(c) => c.clone(),
-            None => {
-                let c = match params.rtcp.cname.as_deref() {
-                    Some(c) if !c.is_empty() => c.to_owned(),
-                    _ => format!("{:08x}", self.rng.random::<u32>()),
-                };
-                self.media.cname.insert(transport, c.clone());
-                c
-            }
-        };
-        params.rtcp.cname = Some(cname);
+        params.rtcp.cname = Some(entry.producer_cname(params.rtcp.cname.as_deref(), &mut self.rng));
         let caps = self.capabilities.clone();
         let first_ssrc = self.rng.random_range(100_000_000..900_000_000);
         let mapping = producer_rtp_mapping(&mut params, &caps, first_ssrc)
@@ -109,25 +81,14 @@ impl WorkerCore {
             router: &caps,
             paused,
         });
-        for ssrc in producer.known_ssrcs() {
-            if self.media.ssrc_table.contains_key(&(transport, ssrc)) {
-                return Err(EngineError::Refused(format!("ssrc {ssrc} already in use")));
-            }
-        }
-        if let Some(mid) = producer.mid() {
-            let key = (transport, mid.as_bytes().to_vec());
-            if self.media.mid_table.contains_key(&key) {
-                return Err(EngineError::Refused(format!("mid {mid} already in use")));
-            }
-            self.media.mid_table.insert(key, id);
-        }
-        for ssrc in producer.known_ssrcs() {
-            self.media.ssrc_table.insert((transport, ssrc), id);
-        }
-        if let Some(ext) = producer.transport_cc_ext()
-            && let Some(entry) = self.transports.get_mut(&transport)
-        {
-            entry.twcc_ext = Some(ext);
+        let ssrcs: Vec<u32> = producer.known_ssrcs().collect();
+        let mid = producer.mid().zip(producer.mid_ext());
+        entry
+            .listener
+            .add(id, &ssrcs, mid)
+            .map_err(|e| EngineError::Refused(e.to_string()))?;
+        if let Some(ext) = producer.transport_cc_ext() {
+            entry.set_twcc_ext(ext);
         }
         tracing::debug!(target: "kolabmeet::producer", %room, %peer, producer = %id, ?kind, "producer created");
         self.media.producers.insert(id, producer);
@@ -153,13 +114,10 @@ impl WorkerCore {
             .get(&producer_id)
             .filter(|p| p.room == room)
             .ok_or(EngineError::ProducerNotFound(producer_id))?;
-        let count = self
-            .media
-            .consumers
-            .values()
-            .filter(|c| c.transport == transport)
-            .count();
-        if count >= MAX_CONSUMERS_PER_TRANSPORT {
+        let Some(entry) = self.transports.get_mut(&transport) else {
+            return Err(EngineError::TransportNotFound(transport));
+        };
+        if entry.consumer_count() >= MAX_CONSUMERS_PER_TRANSPORT {
             return Err(EngineError::Refused(
                 "too many consumers on this transport".into(),
             ));
@@ -177,9 +135,7 @@ impl WorkerCore {
             ssrc,
         )
         .map_err(EngineError::InvalidParameters)?;
-        let mid = self.media.next_mid.entry(transport).or_insert(0);
-        params.mid = Some(mid.to_string());
-        *mid += 1;
+        params.mid = Some(entry.take_mid());
         let simulcast = producer.streams.len() > 1;
         let (kind, producer_paused) = (producer.kind, producer.paused);
         let id = ConsumerId::random();
@@ -195,9 +151,7 @@ impl WorkerCore {
             producer_paused,
         });
         let consumer_type = consumer.consumer_type;
-        self.media
-            .consumer_ssrcs
-            .insert((transport, consumer.ssrc), id);
+        entry.add_consumer(consumer.ssrc, id);
         self.media.consumers.insert(id, consumer);
         if let Some(list) = self.media.fanout.get_mut(&producer_id) {
             list.push(id);
@@ -279,16 +233,11 @@ impl WorkerCore {
         let Some(p) = self.media.producers.remove(&id) else {
             return;
         };
-        self.media.ssrc_table.retain(|_, v| *v != id);
-        self.media.mid_table.retain(|_, v| *v != id);
-        self.media.key_frames.retain(|(pid, _), _| *pid != id);
-        let ssrcs: Vec<u32> = p.known_ssrcs().collect();
         if let Some(entry) = self.transports.get_mut(&p.transport) {
-            entry.transport.forget_srtp_streams(&[], &ssrcs);
+            entry.remove_producer(id);
         }
         for cid in self.media.fanout.remove(&id).unwrap_or_default() {
             if let Some(c) = self.media.consumers.remove(&cid) {
-                self.media.consumer_ssrcs.remove(&(c.transport, c.ssrc));
                 self.forget_consumer_streams(&c);
                 self.events.push_back(EngineEvent::ConsumerClosed {
                     peer: c.peer,
@@ -304,18 +253,16 @@ impl WorkerCore {
         let Some(c) = self.media.consumers.remove(&id) else {
             return;
         };
-        self.media.consumer_ssrcs.remove(&(c.transport, c.ssrc));
         self.forget_consumer_streams(&c);
         if let Some(list) = self.media.fanout.get_mut(&c.producer) {
             list.retain(|x| *x != id);
         }
     }
 
-    /// Frees the SRTP state of a closed consumer's SSRCs on its transport.
+    /// Frees a closed consumer's SSRCs on its transport.
     fn forget_consumer_streams(&mut self, c: &Consumer) {
         if let Some(entry) = self.transports.get_mut(&c.transport) {
-            let ssrcs: Vec<u32> = [Some(c.ssrc), c.rtx_ssrc].into_iter().flatten().collect();
-            entry.transport.forget_srtp_streams(&ssrcs, &[]);
+            entry.remove_consumer(c.ssrc, c.rtx_ssrc);
         }
     }
 
@@ -344,9 +291,6 @@ impl WorkerCore {
         for c in &consumers {
             self.close_consumer(*c);
         }
-        self.media.next_mid.remove(&transport);
-        self.media.tcc_seq.remove(&transport);
-        self.media.cname.remove(&transport);
         (producers, consumers)
     }
 
@@ -367,8 +311,19 @@ impl WorkerCore {
     /// A decrypted RTP packet arrived on `transport`: find its producer, bring it into
     /// router terms and write it once per consumer.
     pub(super) fn route_rtp(&mut self, now: Instant, transport: TransportId, buf: &mut Vec<u8>) {
-        self.record_transport_cc(now, transport, buf);
-        let Some((pid, by_ssrc)) = self.producer_of(transport, buf) else {
+        let Ok(header) = RtpHeader::parse(buf) else {
+            self.counters.unknown_ssrc += 1;
+            return;
+        };
+        let Some(entry) = self.transports.get_mut(&transport) else {
+            return;
+        };
+        // Every RTP packet that carries a transport-wide number counts for the sender's
+        // bandwidth estimation, retransmissions and probes included, even when no
+        // producer claims it (mediasoup's `Transport::ReceiveRtpPacket` feeds its TCC
+        // server the same way), or the sender would read the missing numbers as losses.
+        entry.record_twcc(now, &header, buf);
+        let Some((pid, by_ssrc)) = entry.listener.find(&header, buf) else {
             self.counters.unknown_ssrc += 1;
             return;
         };
@@ -388,10 +343,7 @@ impl WorkerCore {
             // Found by MID: the producer learnt this packet's SSRC (by RID); route it
             // directly from now on.
             for ssrc in producer.known_ssrcs() {
-                self.media
-                    .ssrc_table
-                    .entry((transport, ssrc))
-                    .or_insert(pid);
+                entry.listener.bind(ssrc, pid);
             }
         }
         let paused = producer.paused;
@@ -419,16 +371,15 @@ impl WorkerCore {
             let Some(tentry) = self.transports.get_mut(&c.transport) else {
                 continue;
             };
-            if !tentry.transport.is_connected() {
+            if !tentry.is_connected() {
                 continue;
             }
             let Some(producer) = self.media.producers.get(&pid) else {
                 break;
             };
             c.update_target(now, &producer.streams);
-            let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
             let ctx = SendContext {
-                transport_seq: *seq,
+                transport_seq: tentry.transport_seq(),
                 abs_send_time,
             };
             let mut out = self.pool.take();
@@ -444,7 +395,6 @@ impl WorkerCore {
                 }
                 continue;
             };
-            *seq = seq.wrapping_add(1);
             if switched && c.consumer_type == crate::router::ConsumerType::Simulcast {
                 let temporal = ScalabilityMode::parse(
                     c.rtp_parameters
@@ -462,12 +412,8 @@ impl WorkerCore {
                     }),
                 });
             }
-            match tentry.transport.selected_tuple() {
-                Some(tuple) if tentry.transport.protect_rtp(&mut out) => {
-                    self.transmits
-                        .push_back(crate::transport::Transmit { tuple, data: out });
-                }
-                _ => self.pool.give(out),
+            if let Err(out) = tentry.send_rtp(out, &mut self.transmits) {
+                self.pool.give(out);
             }
         }
         if let Some(list) = self.media.fanout.get_mut(&pid) {
@@ -481,48 +427,6 @@ impl WorkerCore {
         for stream in key_frame_needed {
             self.request_key_frame(now, pid, stream);
         }
-    }
-
-    /// Records the packet's transport-wide sequence number for the sender's bandwidth
-    /// estimation: every RTP packet that carries one counts, retransmissions and padding
-    /// probes included, even when no producer claims it (mediasoup's
-    /// `Transport::ReceiveRtpPacket` feeds its TCC server the same way), or the sender
-    /// would read the missing numbers as losses.
-    fn record_transport_cc(&mut self, now: Instant, transport: TransportId, buf: &[u8]) {
-        let Some(entry) = self.transports.get_mut(&transport) else {
-            return;
-        };
-        let Some(id) = entry.twcc_ext else {
-            return;
-        };
-        if let Ok(packet) = RtpPacket::parse(buf)
-            && let Some(&[a, b]) = packet.extension(id)
-        {
-            entry
-                .twcc
-                .on_packet(now, u16::from_be_bytes([a, b]), packet.ssrc());
-        }
-    }
-
-    /// The producer a packet on `transport` belongs to, and whether its SSRC named it
-    /// (else its MID did).
-    fn producer_of(&self, transport: TransportId, buf: &[u8]) -> Option<(ProducerId, bool)> {
-        let packet = RtpPacket::parse(buf).ok()?;
-        if let Some(p) = self.media.ssrc_table.get(&(transport, packet.ssrc())) {
-            return Some((*p, true));
-        }
-        // Unknown SSRC: every producer of this transport that reads a MID from it.
-        self.media
-            .producers
-            .values()
-            .filter(|p| p.transport == transport)
-            .find_map(|p| {
-                let mid = p.packet_mid(&packet)?;
-                self.media
-                    .mid_table
-                    .get(&(transport, mid.to_vec()))
-                    .map(|p| (*p, false))
-            })
     }
 
     /// abs-send-time now: 6.18 fixed-point seconds, 24 bits.

@@ -20,9 +20,8 @@ mod rtcp_reports;
 mod timers;
 mod udp_batch;
 
-pub use self::core::{
-    ABANDONED_AFTER, TIMER_TICK, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes,
-};
+pub use self::core::{TIMER_TICK, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
+pub use crate::transport::{ABANDONED_AFTER, CONNECT_TIMEOUT};
 pub use driver::{Notify, WorkerThread};
 pub use engine::WorkerEngine;
 #[cfg(any(test, feature = "fault-injection"))]

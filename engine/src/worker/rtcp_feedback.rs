@@ -19,7 +19,6 @@ use kolabmeet_net::rtcp::{RtcpPacket, packets};
 use super::core::WorkerCore;
 use crate::ids::{ConsumerId, TransportId};
 use crate::router::{ReportFigures, SendContext};
-use crate::transport::Transmit;
 
 impl WorkerCore {
     /// Decrypted RTCP from `transport`.
@@ -64,7 +63,7 @@ impl WorkerCore {
     }
 
     fn consumer_by_ssrc(&self, transport: TransportId, ssrc: u32) -> Option<ConsumerId> {
-        self.media.consumer_ssrcs.get(&(transport, ssrc)).copied()
+        self.transports.get(&transport)?.consumer(ssrc)
     }
 
     /// An SR from the sender of one of the transport's producer streams.
@@ -76,10 +75,14 @@ impl WorkerCore {
         ntp: u64,
         rtp: u32,
     ) {
-        let Some(pid) = self.media.ssrc_table.get(&(transport, ssrc)) else {
+        let Some(pid) = self
+            .transports
+            .get(&transport)
+            .and_then(|t| t.listener.producer_of_ssrc(ssrc))
+        else {
             return;
         };
-        if let Some(p) = self.media.producers.get_mut(pid)
+        if let Some(p) = self.media.producers.get_mut(&pid)
             && let Some(s) = p.streams.iter_mut().find(|s| s.ssrc == Some(ssrc))
         {
             s.stats.on_sender_report(now, ntp, rtp);
@@ -122,26 +125,19 @@ impl WorkerCore {
         let Some(entry) = self.transports.get_mut(&c.transport) else {
             return;
         };
-        let Some(tuple) = entry.transport.selected_tuple() else {
-            return;
-        };
-        let seq = self.media.tcc_seq.entry(c.transport).or_insert(0);
         // A NACK names at most 17 packets per entry; a hostile one cannot make more
         // work than its own size, and the buffer answers each packet once per RTT.
         for lost in lost {
             let mut out = self.pool.take();
             let ctx = SendContext {
-                transport_seq: *seq,
+                transport_seq: entry.transport_seq(),
                 abs_send_time,
             };
             if !c.retransmit(now, lost, ctx, &mut out) {
                 self.pool.give(out);
                 continue;
             }
-            *seq = seq.wrapping_add(1);
-            if entry.transport.protect_rtp(&mut out) {
-                self.transmits.push_back(Transmit { tuple, data: out });
-            } else {
+            if let Err(out) = entry.send_rtp(out, &mut self.transmits) {
                 self.pool.give(out);
             }
         }

@@ -12,10 +12,11 @@ use kolabmeet_net::rtcp::{
     SenderReportData, write_nack, write_receiver_report, write_sdes_cname, write_sender_report,
 };
 
-use super::core::{FEEDBACK_SENDER_SSRC, WorkerCore};
+use super::core::WorkerCore;
 use crate::ids::{ConsumerId, ProducerId, TransportId};
 use crate::media_engine::{ConsumerScore, EngineEvent};
-use crate::router::consumer::ntp_add;
+use crate::rtp_stream::ntp_from_unix;
+use crate::transport::FEEDBACK_SENDER_SSRC;
 
 /// How often reports go out. RFC 3550 §6.2 scales the interval with the session; at
 /// WebRTC rates the 5 % RTCP share allows far more, and mediasoup reports video streams
@@ -24,9 +25,6 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A compound packet is sent once it grows past this (well under any path MTU).
 const COMPOUND_FLUSH: usize = 1000;
-
-/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
-const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
 impl WorkerCore {
     /// Tells the core the wall clock (time since the Unix epoch) at `now`, for the NTP
@@ -44,7 +42,7 @@ impl WorkerCore {
         } else {
             unix.saturating_sub(at - now)
         };
-        ntp_add(NTP_UNIX_OFFSET << 32, unix)
+        ntp_from_unix(unix)
     }
 
     /// Sends one round of reports on every connected transport, and schedules the next
@@ -155,7 +153,7 @@ impl WorkerCore {
     fn is_connected(&self, transport: TransportId) -> bool {
         self.transports
             .get(&transport)
-            .is_some_and(|e| e.transport.is_connected())
+            .is_some_and(|e| e.is_connected())
     }
 
     /// `consumerScoreChanged` for every consumer of `producer`.

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::core::{ABANDONED_AFTER, FEEDBACK_SENDER_SSRC, TIMER_TICK, WorkerCore};
+use super::core::{TIMER_TICK, WorkerCore};
 use crate::ids::TransportId;
 
 /// Scheduled deadlines by transport, ordered by time.
@@ -107,24 +107,14 @@ impl WorkerCore {
     /// A transport's next deadline: ICE consent expiry, DTLS retransmission,
     /// transport-cc feedback, abandonment.
     pub(super) fn schedule(&mut self, id: TransportId) {
-        let deadline = self.transports.get(&id).and_then(|e| {
-            [
-                e.transport.poll_timeout(),
-                e.twcc.poll_timeout(),
-                e.disconnected_since.map(|t| t + ABANDONED_AFTER),
-                e.connect_deadline,
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-        });
+        let deadline = self.transports.get(&id).and_then(|e| e.poll_timeout());
         self.timers.schedule(id, deadline);
     }
 
     /// After media on `id`: only its transport-cc feedback deadline may have come
     /// earlier.
     pub(super) fn schedule_twcc(&mut self, id: TransportId) {
-        if let Some(t) = self.transports.get(&id).and_then(|e| e.twcc.poll_timeout()) {
+        if let Some(t) = self.transports.get(&id).and_then(|e| e.twcc_timeout()) {
             self.timers.schedule_earlier(id, t);
         }
     }
@@ -134,42 +124,13 @@ impl WorkerCore {
         self.last_tick = Some(now);
         let mut due = Vec::new();
         self.timers.take_due(now, &mut due);
-        let mut feedback = Vec::new();
         for id in due {
             let Some(entry) = self.transports.get_mut(&id) else {
                 continue;
             };
-            if entry.transport.poll_timeout().is_some_and(|t| t <= now) {
-                entry.transport.handle_timeout(now);
-            }
+            entry.handle_timeout(now, &mut self.transmits);
+            // It may close (DTLS over, abandoned, never connected).
             self.drain_transport(now, id);
-            let Some(entry) = self.transports.get_mut(&id) else {
-                continue; // DTLS failed or closed: the transport closed.
-            };
-            if entry
-                .disconnected_since
-                .is_some_and(|t| now >= t + ABANDONED_AFTER)
-            {
-                tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
-                self.close_transport(now, id, true);
-                continue;
-            }
-            if entry.connect_deadline.is_some() && entry.transport.is_connected() {
-                entry.connect_deadline = None;
-            } else if entry.connect_deadline.is_some_and(|t| now >= t) {
-                tracing::debug!(target: "kolabmeet::transport", transport = %id, "never connected: transport closed");
-                self.close_transport(now, id, true);
-                continue;
-            }
-            if entry.twcc.poll_timeout().is_some_and(|t| t <= now) {
-                entry
-                    .twcc
-                    .poll_feedback(now, FEEDBACK_SENDER_SSRC, &mut feedback);
-                tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
-                for p in feedback.drain(..) {
-                    self.send_rtcp_on(id, p);
-                }
-            }
             self.schedule(id);
         }
         self.handle_key_frame_timers(now);
@@ -225,11 +186,12 @@ mod tests {
     /// connect stays (mediasoup-client connects its receiving transport at first consume).
     #[test]
     fn transports_that_never_connect_are_abandoned() {
-        use super::super::core::{CONNECT_TIMEOUT, WorkerSettings};
+        use super::super::core::WorkerSettings;
         use crate::crypto::DtlsCertificate;
         use crate::ids::{PeerId, RoomId};
         use crate::media_engine::{EngineCommand, EngineEvent, EngineReply, RequestTag};
         use crate::ortc::{DtlsParameters, DtlsRole};
+        use crate::transport::CONNECT_TIMEOUT;
         use rand::SeedableRng;
 
         let t0 = Instant::now();

@@ -2,9 +2,11 @@
 
 mod error;
 pub mod extensions;
+pub mod header;
 pub mod packet;
 
 pub use error::RtpError;
 pub use extensions::ONE_BYTE_PROFILE;
 pub use extensions::{ExtensionElement, ExtensionForm, ExtensionIter, write_extension_block};
+pub use header::{MAX_INDEXED_EXTENSIONS, RtpHeader};
 pub use packet::RtpPacket;
