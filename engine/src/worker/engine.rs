@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use super::command_queue::Pushed;
-use super::core::WorkerSettings;
 use super::driver::{Notify, WorkerHandle};
+use super::settings::WorkerSettings;
 use crate::crypto::DtlsCertificate;
 use crate::ids::{PeerId, RoomId};
 use crate::media_engine::{EngineCommand, EngineError, EngineEvent, MediaEngine};

@@ -1,21 +1,32 @@
 //! Media workers: each a thread with a synchronous mio loop ([`driver`]) around a sans-IO
 //! core ([`core`]) that hosts whole rooms; [`WorkerEngine`] is the control plane's view of
 //! them all (the [`MediaEngine`](crate::MediaEngine) trait).
+//!
+//! | file | what |
+//! |---|---|
+//! | [`core`] | [`WorkerCore`]: the demultiplexer of the media port, the transports and routers it hosts (slab arenas), datagrams and timeouts in, transmits and events out |
+//! | [`commands`] | the control plane's commands, from UUIDs to keys |
+//! | [`deadlines`] | transports' and routers' deadlines, ordered |
+//! | [`settings`], [`counters`] | what a worker is told, what it counts |
+//! | [`driver`] | the worker thread: sockets, clock, queues |
+//! | [`engine`] | [`WorkerEngine`]: rooms spread over workers |
+//! | `command_queue`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
 
-mod buffer_pool;
 mod command_queue;
+pub mod commands;
 pub mod core;
+pub mod counters;
+pub mod deadlines;
 pub mod driver;
 mod engine;
 mod event_outbox;
-mod key_frames;
-mod media;
-mod rtcp_feedback;
-mod rtcp_reports;
-mod timers;
+pub mod settings;
 mod udp_batch;
 
-pub use self::core::{TIMER_TICK, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
+pub use self::core::{TIMER_TICK, WorkerCore};
 pub use crate::transport::{ABANDONED_AFTER, CONNECT_TIMEOUT};
+pub use commands::MAX_TRANSPORTS;
+pub use counters::{WorkerCounters, WorkerSizes};
 pub use driver::{Notify, WorkerHandle};
 pub use engine::WorkerEngine;
+pub use settings::WorkerSettings;
