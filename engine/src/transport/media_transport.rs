@@ -151,16 +151,24 @@ impl MediaTransport {
         Ok(())
     }
 
-    /// Handles a datagram (or TCP frame) from `tuple`; RTP and RTCP are decrypted in
-    /// place. A tuple that passed ICE with it is to be mapped here.
+    /// Handles a datagram (or TCP frame) from `tuple`: STUN and DTLS here, RTCP
+    /// decrypted in place, RTP left protected ([`Received::ProtectedRtp`]: the worker
+    /// finds its stream first and decrypts it with [`MediaTransport::unprotect_rtp`] only
+    /// if one wants it). A tuple that passed ICE with it is to be mapped here.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
-        let received = self.connection.handle_datagram(now, tuple, buf);
+        let received = self.connection.receive(now, tuple, buf);
         if !self.tuples.contains(&tuple) && self.connection.is_valid_tuple(&tuple) {
             self.tuples.push(tuple);
             self.host_events.push_back(HostEvent::MapTuple(tuple));
         }
         self.drain_connection(now);
         received
+    }
+
+    /// Decrypts RTP left protected by [`MediaTransport::handle_datagram`]; `false` (and
+    /// counted) when it does not authenticate or is a replay.
+    pub fn unprotect_rtp(&mut self, buf: &mut Vec<u8>) -> bool {
+        self.connection.unprotect_rtp(buf) == Received::Rtp
     }
 
     /// The TCP connection of `tuple` closed.

@@ -213,14 +213,16 @@ impl WorkerCore {
         let received = transport.handle_datagram(now, tuple, buf);
         self.service_transport(now, tk);
         match received {
-            Received::Rtp => self.route_rtp(now, tk, buf),
+            Received::ProtectedRtp => self.route_rtp(now, tk, buf),
             Received::Rtcp => self.route_rtcp(now, tk, buf),
             Received::Dropped(_) => self.counters.transport_dropped += 1,
-            Received::Handled => {}
+            // A hosted transport leaves RTP protected: `Rtp` comes only from
+            // `WebRtcTransport::handle_datagram`, which it does not call.
+            Received::Handled | Received::Rtp => {}
         }
         match received {
             // Media changes no ICE or DTLS deadline; transport-cc feedback may start.
-            Received::Rtp | Received::Rtcp => {
+            Received::ProtectedRtp | Received::Rtcp => {
                 if let Some(t) = self.transports.get(tk).and_then(|t| t.twcc_timeout()) {
                     self.transport_timers.schedule_earlier(tk, t);
                 }
@@ -229,21 +231,19 @@ impl WorkerCore {
         }
     }
 
-    /// Decrypted RTP from transport `tk`: its producer stream by SSRC or MID, then RID,
-    /// then the router.
+    /// RTP from transport `tk`, still protected: its producer stream is found from the
+    /// header alone (by SSRC, or MID then RID), and only then is it decrypted, so what no
+    /// stream wants costs no decryption; an SSRC is learnt only from a packet that
+    /// authenticated. The header is read once and follows the packet to every consumer.
     fn route_rtp(&mut self, now: Instant, tk: TransportKey, buf: &mut Vec<u8>) {
-        let Ok(mut header) = RtpHeader::parse(buf) else {
-            self.counters.unknown_ssrc += 1;
-            return;
-        };
         let Some(transport) = self.transports.get_mut(tk) else {
             return;
         };
-        // Every RTP packet that carries a transport-wide number counts for the sender's
-        // bandwidth estimation, retransmissions and probes included, even when no
-        // producer claims it (mediasoup's `Transport::ReceiveRtpPacket` feeds its TCC
-        // server the same way), or the sender would read the missing numbers as losses.
-        transport.record_twcc(now, &header, buf);
+        let Ok(mut header) = RtpHeader::parse(buf) else {
+            transport.connection.drop_malformed();
+            self.counters.transport_dropped += 1;
+            return;
+        };
         let rk = transport.router;
         let found = transport.listener.find(&header, buf).and_then(|(pk, _)| {
             let m = self.routers.get(rk)?.producer(pk)?.identify(&header, buf)?;
@@ -253,12 +253,22 @@ impl WorkerCore {
             self.counters.unknown_ssrc += 1;
             return;
         };
+        if !transport.unprotect_rtp(buf) {
+            self.counters.transport_dropped += 1;
+            return;
+        }
         if m.learn {
             transport.listener.bind(header.ssrc, pk);
             if let Some(p) = self.routers.get_mut(rk).and_then(|r| r.producer_mut(pk)) {
                 p.learn(m, header.ssrc);
             }
         }
+        // Every packet of a stream that carries a transport-wide number counts for the
+        // sender's bandwidth estimation, retransmissions and probes included (mediasoup's
+        // `Transport::ReceiveRtpPacket` feeds its TCC server the same way), or the sender
+        // would read the missing numbers as losses. What no stream wants was not
+        // authenticated, and is not recorded.
+        transport.record_twcc(now, &header, buf);
         let Some((router, mut egress)) = self.router_and_egress(rk) else {
             return;
         };
