@@ -5,6 +5,8 @@
 //! events out, never a blocking call. Protocol state machines take time as a parameter.
 
 pub mod allocation;
+pub mod arena;
+pub mod buffer_pool;
 pub mod bwe;
 pub mod codecs;
 pub mod crypto;

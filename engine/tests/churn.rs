@@ -154,13 +154,13 @@ fn every_closing_path_frees_everything() {
                     .filter(|e| matches!(e, EngineEvent::TransportClosed { .. }))
                     .count();
                 assert_eq!(closed, 3);
-                assert_eq!(sim.tables()[1..], [0; 8]);
+                assert_eq!(sim.tables()[1..], [0; 10]);
             }
         }
         sim.core
             .handle_command(sim.now, EngineCommand::CloseRouter { room });
         sim.pump();
-        assert_eq!(sim.tables(), [0; 9], "round {round}");
+        assert_eq!(sim.tables(), [0; 11], "round {round}");
         sim.advance(Duration::from_secs(5));
     }
 }

@@ -275,6 +275,6 @@ fn audio_pause_resume_and_churn_free_everything() {
     );
     sim.core
         .handle_command(sim.now, EngineCommand::CloseRouter { room });
-    assert_eq!(sim.tables(), [0; 9], "{:?}", sim.core.sizes());
+    assert_eq!(sim.tables(), [0; 11], "{:?}", sim.core.sizes());
     let _ = bob;
 }

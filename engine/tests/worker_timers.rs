@@ -58,3 +58,87 @@ fn idle_transports_wake_the_worker_only_for_real_deadlines() {
     assert_eq!(sim.core.sizes().transports, 0, "{:?}", sim.core.sizes());
     assert_eq!(sim.core.sizes().per_transport, 0, "timers forgotten too");
 }
+
+/// Issue 8: a transport asked to connect that never completes ICE and DTLS closes by
+/// itself after [`CONNECT_TIMEOUT`] and tells the control plane; one never asked to
+/// connect stays (mediasoup-client connects its receiving transport at first consume).
+#[test]
+fn transports_that_never_connect_are_abandoned() {
+    use kolabmeet_engine::crypto::DtlsCertificate;
+    use kolabmeet_engine::ortc::{DtlsParameters, DtlsRole};
+    use kolabmeet_engine::worker::{CONNECT_TIMEOUT, TIMER_TICK, WorkerCore, WorkerSettings};
+    use kolabmeet_engine::{EngineCommand, EngineEvent, EngineReply, PeerId, RequestTag, RoomId};
+    use rand::SeedableRng;
+    use std::time::Instant;
+
+    let t0 = Instant::now();
+    let cert = DtlsCertificate::generate().unwrap();
+    let settings = WorkerSettings {
+        listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        announced_address: "127.0.0.1".into(),
+        port: 40000,
+    };
+    let mut core = WorkerCore::new(settings, cert.clone(), rand::rngs::StdRng::seed_from_u64(1));
+    let (room, peer) = (RoomId::random(), PeerId::random());
+    core.handle_command(t0, EngineCommand::CreateRouter { room });
+    let mut ids = Vec::new();
+    for tag in 0..2 {
+        core.handle_command(
+            t0,
+            EngineCommand::CreateWebRtcTransport {
+                tag: RequestTag(tag),
+                room,
+                peer,
+                force_tcp: false,
+                producing: true,
+                consuming: true,
+            },
+        );
+        let Some(EngineEvent::Reply {
+            result: Ok(EngineReply::WebRtcTransportCreated(t)),
+            ..
+        }) = core.poll_event()
+        else {
+            panic!("no transport");
+        };
+        ids.push(t.id);
+    }
+    core.handle_command(
+        t0,
+        EngineCommand::ConnectWebRtcTransport {
+            tag: RequestTag(9),
+            peer,
+            transport: ids[0],
+            dtls_parameters: DtlsParameters {
+                role: DtlsRole::Client,
+                fingerprints: cert.fingerprints().to_vec(),
+            },
+        },
+    );
+    assert!(matches!(
+        core.poll_event(),
+        Some(EngineEvent::Reply { result: Ok(_), .. })
+    ));
+    let mut now = t0;
+    let mut closed = Vec::new();
+    while now < t0 + CONNECT_TIMEOUT + Duration::from_secs(5) {
+        let Some(next) = core.poll_timeout() else {
+            break; // nothing left to time
+        };
+        now = next.max(now + Duration::from_millis(10));
+        core.handle_timeout(now);
+        while let Some(e) = core.poll_event() {
+            if let EngineEvent::TransportClosed { transport, .. } = e {
+                closed.push((transport, now - t0));
+            }
+        }
+    }
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0].0, ids[0]);
+    assert!(closed[0].1 >= CONNECT_TIMEOUT && closed[0].1 < CONNECT_TIMEOUT + TIMER_TICK * 2);
+    assert_eq!(
+        core.sizes().transports,
+        1,
+        "the unconnected, never asked one stays"
+    );
+}

@@ -331,7 +331,7 @@ impl Sim {
 
     /// The size of every table of the core, in the order of
     /// [`kolabmeet_engine::worker::WorkerSizes`]: all 0 once everything closed.
-    pub fn tables(&self) -> [usize; 9] {
+    pub fn tables(&self) -> [usize; 11] {
         let s = self.core.sizes();
         [
             s.rooms,
@@ -343,6 +343,8 @@ impl Sim {
             s.routes,
             s.key_frame_timers,
             s.per_transport,
+            s.peers,
+            s.room_timers,
         ]
     }
 }

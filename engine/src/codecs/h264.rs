@@ -1,6 +1,6 @@
 //! H264 RTP payloads (RFC 6184 §5.6-5.8): single NAL units, STAP-A and FU-A.
 
-use super::FrameInfo;
+use super::frame_info::FrameInfo;
 
 const IDR: u8 = 5;
 const SPS: u8 = 7;

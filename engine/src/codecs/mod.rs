@@ -3,11 +3,14 @@
 //! Each parser is a read-only view over the payload; anything it cannot parse is "not a
 //! key frame", never an error.
 
+pub mod frame_info;
 pub mod h264;
 pub mod vp8;
 pub mod vp8_descriptor;
 pub mod vp8_layer_filter;
 pub mod vp9;
+
+pub use frame_info::FrameInfo;
 
 /// The video codecs the router offers (contract section 2), by MIME subtype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +37,6 @@ impl VideoCodec {
             None
         }
     }
-}
-
-/// What a payload says about its frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FrameInfo {
-    /// The packet starts (or contains the start of) a key frame.
-    pub key_frame: bool,
-    /// Temporal layer id, when the payload carries one.
-    pub temporal_layer: Option<u8>,
 }
 
 /// Parses the payload of a packet of `codec`.

@@ -1,6 +1,6 @@
 //! VP8 payload descriptor (RFC 7741 §4.2) and payload header (§4.3).
 
-use super::FrameInfo;
+use super::frame_info::FrameInfo;
 
 /// Key frame: start of partition 0 (S=1, PID=0) whose VP8 payload header has P=0
 /// (RFC 7741 §4.3); the temporal layer is TID when the T bit says it is present.

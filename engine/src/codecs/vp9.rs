@@ -1,6 +1,6 @@
 //! VP9 payload descriptor (draft-ietf-payload-vp9-16 §4.2).
 
-use super::FrameInfo;
+use super::frame_info::FrameInfo;
 
 /// Key frame: not inter-picture predicted (P=0), start of a frame (B=1), and the base
 /// spatial layer when layer indices are present (SID=0). Temporal layer from TID.

@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kolabmeet_net::rtp::{RtpPacket, write_extension_block};
+use kolabmeet_net::rtp::{RtpHeader, write_extension_block};
 
-use super::producer::{Ingress, RecvStream};
+use super::producer::{Ingress, RoutedPacket};
+use super::recv_stream::RecvStream;
 use super::send_stream::SendStream;
-use crate::ids::{ConsumerId, PeerId, ProducerId, TransportId};
+use crate::arena::{ProducerKey, TransportKey};
+use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters};
 use crate::rtp_stream::{SeqManager, ntp_add, rtp_ticks};
 
@@ -61,9 +63,9 @@ pub struct ConsumerInit {
     /// The consuming peer.
     pub peer: PeerId,
     /// The transport it sends on.
-    pub transport: TransportId,
+    pub transport: TransportKey,
     /// Its producer.
-    pub producer: ProducerId,
+    pub producer: ProducerKey,
     /// Audio or video.
     pub kind: MediaKind,
     /// Its parameters, MID included.
@@ -84,9 +86,9 @@ pub struct Consumer {
     /// The consuming peer.
     pub peer: PeerId,
     /// The transport it sends on.
-    pub transport: TransportId,
+    pub transport: TransportKey,
     /// Its producer.
-    pub producer: ProducerId,
+    pub producer: ProducerKey,
     /// Audio or video.
     pub kind: MediaKind,
     /// Its parameters (what `newConsumer` carries).
@@ -284,8 +286,16 @@ impl Consumer {
         let Some(stored) = self.stream.resend(now, seq) else {
             return false;
         };
-        let Ok(src) = RtpPacket::parse(&stored.packet[..]) else {
+        let Ok(header) = RtpHeader::parse(&stored.packet) else {
             return false;
+        };
+        let Ok(payload) = header.payload(&stored.packet) else {
+            return false;
+        };
+        let src = RoutedPacket {
+            header: &header,
+            bytes: &stored.packet,
+            payload,
         };
         self.write(&src, seq, stored.timestamp, ctx, out);
         self.stream.wrap_retransmission(seq, out)
@@ -303,7 +313,7 @@ impl Consumer {
         &mut self,
         now: Instant,
         ingress: &Ingress,
-        packet: &RtpPacket<&[u8]>,
+        packet: &RoutedPacket<'_>,
         source: Option<&Arc<[u8]>>,
         ctx: SendContext,
         out: &mut Vec<u8>,
@@ -311,7 +321,8 @@ impl Consumer {
         if !self.is_active() {
             return Forwarded::No;
         }
-        let in_seq = packet.sequence_number();
+        let in_seq = packet.header.sequence_number;
+        let in_ts = packet.header.timestamp;
         let mut switched = false;
         if self.current != Some(ingress.stream) {
             // Start or switch only onto the target layer, and only on a key frame (audio
@@ -331,9 +342,9 @@ impl Consumer {
                     let ticks = rtp_ticks(now.saturating_duration_since(at), self.clock_rate);
                     self.last_ts.wrapping_add(ticks.max(1))
                 }
-                None => packet.timestamp(),
+                None => in_ts,
             };
-            self.ts_offset = next_ts.wrapping_sub(packet.timestamp());
+            self.ts_offset = next_ts.wrapping_sub(in_ts);
             self.current = Some(ingress.stream);
             switched = true;
         }
@@ -344,9 +355,10 @@ impl Consumer {
             return Forwarded::No;
         };
         let newest = seq.max_output() == Some(out_seq);
-        let out_ts = packet.timestamp().wrapping_add(self.ts_offset);
+        let out_ts = in_ts.wrapping_add(self.ts_offset);
         self.write(packet, out_seq, out_ts, ctx, out);
-        self.stream.on_sent(now, out, source);
+        self.stream
+            .on_sent(now, out_seq, out_ts, packet.payload.len(), source);
         if newest {
             self.last_ts = out_ts;
             self.last_sent_at = Some(now);
@@ -364,7 +376,7 @@ impl Consumer {
     /// sequence and abs-send-time, pass-through extensions), then the payload.
     fn write(
         &self,
-        src: &RtpPacket<&[u8]>,
+        src: &RoutedPacket<'_>,
         seq: u16,
         ts: u32,
         ctx: SendContext,
@@ -390,16 +402,16 @@ impl Consumer {
         }
         for &id in &self.pass_through {
             if n < exts.len()
-                && let Some(v) = src.extension(id)
+                && let Some(v) = src.header.extension(src.bytes, id)
             {
                 exts[n] = (id, v);
                 n += 1;
             }
         }
         out.clear();
-        out.extend_from_slice(&src.as_bytes()[..12]);
+        out.extend_from_slice(&src.bytes[..12]);
         out[0] &= !0x3f; // no CSRCs, no extension, no padding (set below)
-        out[1] = (out[1] & 0x80) | src.payload_type();
+        out[1] = (out[1] & 0x80) | src.header.payload_type;
         out[2..4].copy_from_slice(&seq.to_be_bytes());
         out[4..8].copy_from_slice(&ts.to_be_bytes());
         out[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
@@ -414,6 +426,6 @@ impl Consumer {
                 None => out.truncate(start),
             }
         }
-        out.extend_from_slice(src.payload());
+        out.extend_from_slice(src.payload);
     }
 }

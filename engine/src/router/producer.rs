@@ -1,17 +1,22 @@
 //! The ingress of a producer (mediasoup `Producer`): identifies which of its encodings a
 //! packet belongs to (by SSRC, or by RID/repaired-RID until the SSRC is learnt, RFC 8852),
-//! undoes RTX (RFC 4588 §4), and rewrites the packet into router terms in place: router
-//! payload type, the encoding's router-side SSRC and router header extension ids.
+//! without learning anything before the packet authenticated; then undoes RTX (RFC 4588
+//! §4) and rewrites the packet into router terms in place: router payload type, the
+//! encoding's router-side SSRC and router header extension ids. The producer also owns
+//! its fan-out list (the consumers of its packets) and its key frame requests.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use kolabmeet_net::rtp::RtpPacket;
+use kolabmeet_net::rtp::RtpHeader;
 
 use super::recv_stats::RecvStats;
+use super::recv_stream::RecvStream;
+use crate::arena::{ConsumerKey, TransportKey};
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
-use crate::ids::{PeerId, ProducerId, RoomId, TransportId};
+use crate::ids::{PeerId, ProducerId};
 use crate::ortc::{MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters};
-use crate::rtp_stream::{KeyFrameRequestManager, RateCalculator};
+use crate::rtp_stream::KeyFrameRequestManager;
 
 /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
 pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
@@ -20,45 +25,25 @@ pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 /// `urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id`.
 pub const RRID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
 
-/// A stream that sent nothing for this long is inactive (a dead simulcast layer).
-pub const STREAM_INACTIVE_AFTER: Duration = Duration::from_millis(1500);
-
 /// Key frame requests to one producer stream are at most this frequent
 /// (`keyFrameRequestDelay`, 3 s in the Kolab client); one more goes when it ends if
 /// any came in meanwhile (see [`KeyFrameRequestManager`]).
 pub const KEY_FRAME_REQUEST_DELAY: Duration = Duration::from_secs(3);
 
-/// One encoding of the producer as received.
-#[derive(Debug)]
-pub struct RecvStream {
-    /// The sender's SSRC, signalled or learnt from the first packet with its RID.
-    pub ssrc: Option<u32>,
-    /// Its RTX SSRC.
-    pub rtx_ssrc: Option<u32>,
-    /// Its RID.
-    pub rid: Option<String>,
-    /// The router-side SSRC.
-    pub mapped_ssrc: u32,
-    /// When its last media packet arrived.
-    pub last_packet: Option<Instant>,
-    /// Media packets received.
-    pub packets: u64,
-    /// The stream's received bit rate (what forwarding this layer costs).
-    pub rate: RateCalculator,
-    /// Reception statistics, NACKs and score (RTCP towards the sender).
-    pub stats: RecvStats,
-}
-
-impl RecvStream {
-    /// Whether the stream sent anything within [`STREAM_INACTIVE_AFTER`].
-    pub fn is_active(&self, now: Instant) -> bool {
-        self.last_packet
-            .is_some_and(|t| now.saturating_duration_since(t) < STREAM_INACTIVE_AFTER)
-    }
+/// Which encoding a packet is, found from its header alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamMatch {
+    /// The encoding (simulcast spatial layer) index.
+    pub stream: usize,
+    /// It is an RTX packet (a retransmission).
+    pub rtx: bool,
+    /// Its SSRC is new to the encoding: bind it ([`Producer::learn`]) once the packet
+    /// authenticated.
+    pub learn: bool,
 }
 
 /// What the router knows of a packet after ingress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingress {
     /// The encoding (simulcast spatial layer) index.
     pub stream: usize,
@@ -68,19 +53,30 @@ pub struct Ingress {
     pub repaired: bool,
     /// It revealed a gap too large to repair by NACK: the stream needs a key frame.
     pub key_frame_required: bool,
+    /// Where its payload lies in the packet.
+    pub payload: Range<usize>,
+}
+
+/// A packet in router terms, as every consumer of it reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutedPacket<'a> {
+    /// Its header (router payload type, SSRC and extension ids).
+    pub header: &'a RtpHeader,
+    /// The whole packet.
+    pub bytes: &'a [u8],
+    /// Its payload.
+    pub payload: &'a [u8],
 }
 
 /// A producer.
 #[derive(Debug)]
 pub struct Producer {
-    /// Its id.
+    /// Its id (the engine's edge).
     pub id: ProducerId,
-    /// Its room.
-    pub room: RoomId,
     /// Its peer.
     pub peer: PeerId,
     /// The transport it receives on.
-    pub transport: TransportId,
+    pub transport: TransportKey,
     /// Audio or video.
     pub kind: MediaKind,
     /// The parameters the client sent (after mapping).
@@ -91,6 +87,8 @@ pub struct Producer {
     pub paused: bool,
     /// One per encoding.
     pub streams: Vec<RecvStream>,
+    /// Its consumers: every packet is written once for each (the fan-out list).
+    pub consumers: Vec<ConsumerKey>,
     /// PLIs towards the sender, coalesced per stream (contract section 6: one per
     /// `keyFrameRequestDelay`).
     pub key_frames: KeyFrameRequestManager,
@@ -118,12 +116,10 @@ fn ext_id(params: &RtpParameters, uri: &str) -> Option<u8> {
 pub struct ProducerInit<'a> {
     /// Its id.
     pub id: ProducerId,
-    /// Its room.
-    pub room: RoomId,
     /// Its peer.
     pub peer: PeerId,
     /// The transport it receives on.
-    pub transport: TransportId,
+    pub transport: TransportKey,
     /// Audio or video.
     pub kind: MediaKind,
     /// The client's parameters (after mapping).
@@ -143,7 +139,6 @@ impl Producer {
     pub fn new(init: ProducerInit<'_>) -> Self {
         let ProducerInit {
             id,
-            room,
             peer,
             transport,
             kind,
@@ -187,20 +182,18 @@ impl Producer {
             .encodings
             .iter()
             .zip(&mapping.encodings)
-            .map(|(e, m)| RecvStream {
-                ssrc: e.ssrc,
-                rtx_ssrc: e.rtx.map(|r| r.ssrc),
-                rid: e.rid.clone(),
-                mapped_ssrc: m.mapped_ssrc,
-                last_packet: None,
-                packets: 0,
-                rate: RateCalculator::default(),
-                stats: RecvStats::new(clock_rate, nack),
+            .map(|(e, m)| {
+                RecvStream::new(
+                    e.ssrc,
+                    e.rtx.map(|r| r.ssrc),
+                    e.rid.clone(),
+                    m.mapped_ssrc,
+                    RecvStats::new(clock_rate, nack),
+                )
             })
             .collect();
         Producer {
             id,
-            room,
             peer,
             transport,
             kind,
@@ -211,6 +204,7 @@ impl Producer {
             consumable,
             paused,
             streams,
+            consumers: Vec::new(),
             key_frames: KeyFrameRequestManager::new(KEY_FRAME_REQUEST_DELAY),
             mapping,
             codec,
@@ -234,11 +228,6 @@ impl Producer {
         ext_id(&self.rtp_parameters, crate::ortc::TRANSPORT_CC_URI)
     }
 
-    /// The MID carried by a packet, read with this producer's extension id.
-    pub fn packet_mid<'a>(&self, packet: &'a RtpPacket<&[u8]>) -> Option<&'a [u8]> {
-        packet.extension(self.mid_ext?)
-    }
-
     /// Every SSRC the producer's encodings use (media and RTX) that is known so far.
     pub fn known_ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
         self.streams
@@ -247,82 +236,96 @@ impl Producer {
             .flatten()
     }
 
-    /// Which stream a packet belongs to, and whether it is RTX; learns SSRCs from RID and
-    /// repaired-RID (RFC 8852), each at most once per encoding, so what is learnt stays
-    /// bounded by the encodings. `None` for a packet that names none of the encodings, or
-    /// a layer whose SSRC is already known from another SSRC.
-    fn identify(&mut self, packet: &RtpPacket<&mut [u8]>) -> Option<(usize, bool)> {
-        let ssrc = packet.ssrc();
+    /// Which encoding a packet is and whether it is RTX, from its header alone (read
+    /// before decryption): by SSRC, else by RID or repaired-RID (RFC 8852), a new SSRC
+    /// being learnt at most once per encoding so that what is learnt stays bounded by the
+    /// encodings. `None` for a packet that names none of the encodings, or a layer whose
+    /// SSRC is already known from another SSRC.
+    pub fn identify(&self, header: &RtpHeader, packet: &[u8]) -> Option<StreamMatch> {
+        let ssrc = header.ssrc;
+        let found = |stream, rtx| StreamMatch {
+            stream,
+            rtx,
+            learn: false,
+        };
         if let Some(i) = self.streams.iter().position(|s| s.ssrc == Some(ssrc)) {
-            return Some((i, false));
+            return Some(found(i, false));
         }
         if let Some(i) = self.streams.iter().position(|s| s.rtx_ssrc == Some(ssrc)) {
-            return Some((i, true));
+            return Some(found(i, true));
         }
         let is_rtx = self
             .rtx_pts
             .iter()
-            .any(|(rtx, _)| *rtx == packet.payload_type());
+            .any(|(rtx, _)| *rtx == header.payload_type);
         let by_rid = |ext: Option<u8>| -> Option<usize> {
-            let rid = packet.extension(ext?)?;
+            let rid = header.extension(packet, ext?)?;
             self.streams
                 .iter()
                 .position(|s| s.rid.as_deref().map(str::as_bytes) == Some(rid))
         };
-        if is_rtx {
+        let (stream, known) = if is_rtx {
             // Learnt once per layer (as mediasoup does): a sender that names the layer
             // from ever new SSRCs must not make the worker learn SSRC after SSRC.
             let i = by_rid(self.rrid_ext)?;
-            if self.streams[i].rtx_ssrc.is_some() {
-                return None;
-            }
-            self.streams[i].rtx_ssrc = Some(ssrc);
-            return Some((i, true));
-        }
-        let i = match by_rid(self.rid_ext) {
-            Some(i) => i,
-            // A single encoding without RID or SSRC: the first SSRC seen is it.
-            None if self.streams.len() == 1 && self.streams[0].rid.is_none() => 0,
-            None => return None,
+            (i, self.streams[i].rtx_ssrc.is_some())
+        } else {
+            let i = match by_rid(self.rid_ext) {
+                Some(i) => i,
+                // A single encoding without RID or SSRC: the first SSRC seen is it.
+                None if self.streams.len() == 1 && self.streams[0].rid.is_none() => 0,
+                None => return None,
+            };
+            (i, self.streams[i].ssrc.is_some())
         };
-        if self.streams[i].ssrc.is_some() {
-            return None;
-        }
-        self.streams[i].ssrc = Some(ssrc);
-        Some((i, false))
+        (!known).then_some(StreamMatch {
+            stream,
+            rtx: is_rtx,
+            learn: true,
+        })
     }
 
-    /// Ingress of a decrypted packet: identifies its stream, undoes RTX, and rewrites it
-    /// in place into router terms. `None` drops it (unknown stream or payload type,
-    /// malformed RTX).
-    pub fn receive(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Ingress> {
-        let (stream, repaired) = {
-            let packet = RtpPacket::parse(&mut buf[..]).ok()?;
-            self.identify(&packet)?
+    /// Binds the SSRC of an authenticated packet [`Producer::identify`] matched with
+    /// `learn` to its encoding.
+    pub fn learn(&mut self, m: StreamMatch, ssrc: u32) {
+        let Some(s) = self.streams.get_mut(m.stream) else {
+            return;
         };
-        if repaired {
-            unwrap_rtx(buf, &self.rtx_pts)?;
+        let slot = if m.rtx { &mut s.rtx_ssrc } else { &mut s.ssrc };
+        slot.get_or_insert(ssrc);
+    }
+
+    /// Ingress of a decrypted packet matched as `m`: undoes RTX, rewrites it in place
+    /// into router terms (`header` follows), and counts it. `None` drops it (unknown
+    /// payload type, malformed RTX or padding).
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        m: StreamMatch,
+        header: &mut RtpHeader,
+        buf: &mut Vec<u8>,
+    ) -> Option<Ingress> {
+        let stream = m.stream;
+        if m.rtx {
+            unwrap_rtx(header, buf, &self.rtx_pts)?;
         }
-        let mut packet = RtpPacket::parse(&mut buf[..]).ok()?;
-        let mapped_pt = self.mapping.mapped_payload_type(packet.payload_type())?;
-        packet.set_payload_type(mapped_pt);
-        packet.set_ssrc(self.streams[stream].mapped_ssrc);
+        let mapped_pt = self.mapping.mapped_payload_type(header.payload_type)?;
+        header.set_payload_type(buf, mapped_pt);
+        header.set_ssrc(buf, self.streams.get(stream)?.mapped_ssrc);
         let map = &self.ext_map;
-        packet.remap_extension_ids(|id| Some(map[usize::from(id)]).filter(|r| *r != 0));
+        header.remap_extension_ids(buf, |id| Some(map[usize::from(id)]).filter(|r| *r != 0));
+        let payload = header.payload_range(buf).ok()?;
         let frame = match self.codec {
-            Some(c) => frame_info(c, packet.payload()),
+            Some(c) => frame_info(c, &buf[payload.clone()]),
             None => FrameInfo::default(),
         };
-        let (seq, ts) = (packet.sequence_number(), packet.timestamp());
-        let size = packet.as_bytes().len();
+        let (seq, ts) = (header.sequence_number, header.timestamp);
         let s = &mut self.streams[stream];
         let mut key_frame_required = false;
-        if repaired {
+        if m.rtx {
             s.stats.on_retransmission(now, seq, frame.key_frame);
         } else {
-            s.last_packet = Some(now);
-            s.packets += 1;
-            s.rate.update(now, size);
+            s.on_media(now, buf.len());
             key_frame_required = s.stats.on_packet(now, seq, ts, frame.key_frame);
         }
         if frame.key_frame
@@ -333,8 +336,9 @@ impl Producer {
         Some(Ingress {
             stream,
             frame,
-            repaired,
+            repaired: m.rtx,
             key_frame_required,
+            payload,
         })
     }
 }
@@ -342,22 +346,19 @@ impl Producer {
 /// Turns an RTX packet back into the packet it repairs (RFC 4588 §4): the payload starts
 /// with the original sequence number, and the payload type becomes the associated one.
 /// The SSRC is set by the caller.
-fn unwrap_rtx(buf: &mut Vec<u8>, rtx_pts: &[(u8, u8)]) -> Option<()> {
-    let (header_len, payload_len, pt) = {
-        let p = RtpPacket::parse(&buf[..]).ok()?;
-        (p.header_len(), p.payload().len(), p.payload_type())
-    };
+fn unwrap_rtx(header: &mut RtpHeader, buf: &mut Vec<u8>, rtx_pts: &[(u8, u8)]) -> Option<()> {
+    let payload = header.payload_range(buf).ok()?;
     let apt = rtx_pts
         .iter()
-        .find(|(rtx, _)| *rtx == pt)
+        .find(|(rtx, _)| *rtx == header.payload_type)
         .map(|(_, a)| *a)?;
-    if payload_len < 2 {
+    if payload.len() < 2 {
         return None;
     }
-    let osn = u16::from_be_bytes([buf[header_len], buf[header_len + 1]]);
-    buf.drain(header_len..header_len + 2);
-    let mut p = RtpPacket::parse(&mut buf[..]).ok()?;
-    p.set_sequence_number(osn);
-    p.set_payload_type(apt);
+    let at = payload.start;
+    let osn = u16::from_be_bytes([buf[at], buf[at + 1]]);
+    buf.drain(at..at + 2);
+    header.set_sequence_number(buf, osn);
+    header.set_payload_type(buf, apt);
     Some(())
 }

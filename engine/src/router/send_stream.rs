@@ -94,27 +94,31 @@ impl SendStream {
         self.last.is_some()
     }
 
-    /// `packet` (a complete RTP packet, not yet protected) was sent now, written from
-    /// `source` (the router's packet): the source is kept, shared, for NACK answers.
-    pub fn on_sent(&mut self, now: Instant, packet: &[u8], source: Option<&Arc<[u8]>>) {
-        let Ok(p) = RtpPacket::parse(packet) else {
-            return;
-        };
+    /// A packet (`seq`, RTP timestamp `ts`, `payload_len` bytes of payload) was sent now,
+    /// written from `source` (the router's packet): the source is kept, shared, for NACK
+    /// answers.
+    pub fn on_sent(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        ts: u32,
+        payload_len: usize,
+        source: Option<&Arc<[u8]>>,
+    ) {
         self.packets += 1;
-        self.octets += p.payload().len() as u64;
-        let newer = self.last.is_none_or(|(ts, _)| !ts_newer(ts, p.timestamp()));
-        if newer {
-            self.last = Some((p.timestamp(), now));
+        self.octets += payload_len as u64;
+        if self.last.is_none_or(|(last, _)| !ts_newer(last, ts)) {
+            self.last = Some((ts, now));
         }
         if let Some(b) = self.buffer.as_mut()
             && let Some(source) = source
         {
             let stored = StoredPacket {
                 packet: source.clone(),
-                timestamp: p.timestamp(),
+                timestamp: ts,
             };
             // A duplicate or a too old number is simply not kept.
-            let _ = b.insert(now, p.sequence_number(), stored);
+            let _ = b.insert(now, seq, stored);
         }
     }
 
@@ -230,7 +234,7 @@ mod tests {
         let sources: Vec<Arc<[u8]>> = (0..10u8).map(|i| Arc::from(&[i; 30][..])).collect();
         for i in 0..10u16 {
             let source = &sources[usize::from(i)];
-            s.on_sent(t0, &packet(100 + i, 3000 * u32::from(i)), Some(source));
+            s.on_sent(t0, 100 + i, 3000 * u32::from(i), 4, Some(source));
         }
         assert_eq!((s.packets, s.octets), (10, 40));
         let stored = s.resend(t0, 104).unwrap();
@@ -276,13 +280,13 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SendStream::new(555, 90_000, true, None);
         let source: Arc<[u8]> = Arc::from(&b"src"[..]);
-        s.on_sent(t0, &packet(7, 1), Some(&source));
+        s.on_sent(t0, 7, 1, 4, Some(&source));
         let mut out = Vec::new();
         assert!(resend(&mut s, t0, 7, &mut out));
         assert_eq!(out, packet(7, 1));
         // Audio without NACK keeps nothing.
         let mut a = SendStream::new(1, 48_000, false, None);
-        a.on_sent(t0, &packet(7, 1), Some(&source));
+        a.on_sent(t0, 7, 1, 4, Some(&source));
         assert!(!resend(&mut a, t0, 7, &mut out));
         assert_eq!(a.packets, 1);
         assert_eq!(
@@ -298,7 +302,7 @@ mod tests {
         let mut s = SendStream::new(555, 90_000, true, None);
         assert_eq!(s.rtp_time_at(t0), None);
         for i in 0..100u16 {
-            s.on_sent(t0, &packet(i, 1000), None);
+            s.on_sent(t0, i, 1000, 4, None);
         }
         assert_eq!(s.rtp_time_at(t0 + Duration::from_millis(100)), Some(10_000));
         let ntp: u64 = 0x0123_4567_89ab_cdef;

@@ -1,10 +1,47 @@
 //! The media clocks an SFU converts between: elapsed time in RTP timestamp ticks (RFC 3550
-//! §5.1: a stream's clock runs at its codec's clock rate and wraps at 2^32) and NTP
+//! §5.1: a stream's clock runs at its codec's clock rate and wraps at 2^32), NTP
 //! timestamps (RFC 5905 §6: seconds since 1900 in 32.32 fixed point, what sender reports
-//! carry, RFC 3550 §6.4.1). Every conversion of the engine goes through these, so they
-//! all round the same way.
+//! carry, RFC 3550 §6.4.1) and abs-send-time (6.18 fixed-point seconds, 24 bits,
+//! `http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time`). Every conversion of the
+//! engine goes through these, so they all round the same way; [`MediaClock`] holds the
+//! worker's time bases, set from outside (no clock is read here).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A worker's time bases: the wall clock at one instant (for NTP timestamps) and the
+/// epoch of abs-send-time (the first packet sent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MediaClock {
+    wall: Option<(Instant, Duration)>,
+    epoch: Option<Instant>,
+}
+
+impl MediaClock {
+    /// The wall clock (time since the Unix epoch) at `now`; without it NTP time starts at
+    /// the Unix epoch.
+    pub fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
+        self.wall = Some((now, since_unix_epoch));
+    }
+
+    /// The NTP timestamp of `now`.
+    pub fn ntp(&self, now: Instant) -> u64 {
+        let (at, unix) = self.wall.unwrap_or((now, Duration::ZERO));
+        let unix = if now >= at {
+            unix + (now - at)
+        } else {
+            unix.saturating_sub(at - now)
+        };
+        ntp_from_unix(unix)
+    }
+
+    /// abs-send-time at `now`: 6.18 fixed-point seconds since the first call, 24 bits.
+    pub fn abs_send_time(&mut self, now: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        let d = now.saturating_duration_since(epoch);
+        let fixed = (d.as_secs() << 18) + ((u64::from(d.subsec_nanos()) << 18) / 1_000_000_000);
+        (fixed & 0x00ff_ffff) as u32
+    }
+}
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -49,5 +86,19 @@ mod tests {
         assert_eq!(ntp_add(0, Duration::from_millis(500)), 1 << 31);
         assert_eq!(ntp_add(5 << 32, Duration::from_secs(2)), 7 << 32);
         assert_eq!(ntp_from_unix(Duration::ZERO) >> 32, NTP_UNIX_OFFSET);
+    }
+
+    #[test]
+    fn media_clock_bases() {
+        let t0 = Instant::now();
+        let mut c = MediaClock::default();
+        assert_eq!(c.ntp(t0) >> 32, NTP_UNIX_OFFSET);
+        c.set_wall_clock(t0, Duration::from_secs(100));
+        assert_eq!(
+            c.ntp(t0 + Duration::from_secs(1)) >> 32,
+            NTP_UNIX_OFFSET + 101
+        );
+        assert_eq!(c.abs_send_time(t0 + Duration::from_secs(3)), 0);
+        assert_eq!(c.abs_send_time(t0 + Duration::from_millis(3500)), 1 << 17);
     }
 }

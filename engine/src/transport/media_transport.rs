@@ -28,8 +28,9 @@ use super::rtp_listener::RtpListener;
 use super::tuple::Tuple;
 use super::twcc_feedback::TwccFeedback;
 use super::webrtc_transport::{Received, Transmit, TransportEvent, WebRtcTransport};
+use crate::arena::{ConsumerKey, ProducerKey, RouterKey};
 use crate::crypto::DtlsState;
-use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
+use crate::ids::{PeerId, TransportId};
 
 /// A transport whose client sent `connectWebRtcTransport` but that has not completed ICE
 /// and DTLS this long after is abandoned (closes by itself, `TransportClosed`): a client
@@ -77,16 +78,19 @@ pub struct MediaTransport {
     pub id: TransportId,
     /// The peer that owns it.
     pub peer: PeerId,
-    /// Its room.
-    pub room: RoomId,
+    /// Its room's router.
+    pub router: RouterKey,
     /// ICE, DTLS and SRTP.
     pub connection: WebRtcTransport,
     /// Which producer RTP received here is for.
-    pub listener: RtpListener<ProducerId>,
+    pub listener: RtpListener<ProducerKey>,
     /// Consumers sending on it, by their media SSRC.
-    consumers: HashMap<u32, ConsumerId>,
+    consumers: HashMap<u32, ConsumerKey>,
     /// Tuples the worker routes here.
     tuples: Vec<Tuple>,
+    /// ICE usernames the worker routes here (the current one, and the previous one until
+    /// the browser follows a `restartIce`).
+    ufrags: Vec<String>,
     /// Transport-wide congestion control feedback to the sender.
     twcc: TwccFeedback,
     /// The transport-cc header extension id its producers negotiated (BUNDLE gives one id
@@ -106,16 +110,23 @@ pub struct MediaTransport {
 }
 
 impl MediaTransport {
-    /// A transport of `peer` in `room` over `connection`.
-    pub fn new(id: TransportId, peer: PeerId, room: RoomId, connection: WebRtcTransport) -> Self {
+    /// A transport of `peer` in the room of `router` over `connection`.
+    pub fn new(
+        id: TransportId,
+        peer: PeerId,
+        router: RouterKey,
+        connection: WebRtcTransport,
+    ) -> Self {
+        let ufrags = vec![connection.ice_credentials().ufrag.clone()];
         MediaTransport {
             id,
             peer,
-            room,
+            router,
             connection,
             listener: RtpListener::default(),
             consumers: HashMap::new(),
             tuples: Vec::new(),
+            ufrags,
             twcc: TwccFeedback::new(),
             twcc_ext: None,
             transport_seq: 0,
@@ -140,16 +151,24 @@ impl MediaTransport {
         Ok(())
     }
 
-    /// Handles a datagram (or TCP frame) from `tuple`; RTP and RTCP are decrypted in
-    /// place. A tuple that passed ICE with it is to be mapped here.
+    /// Handles a datagram (or TCP frame) from `tuple`: STUN and DTLS here, RTCP
+    /// decrypted in place, RTP left protected ([`Received::ProtectedRtp`]: the worker
+    /// finds its stream first and decrypts it with [`MediaTransport::unprotect_rtp`] only
+    /// if one wants it). A tuple that passed ICE with it is to be mapped here.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
-        let received = self.connection.handle_datagram(now, tuple, buf);
+        let received = self.connection.receive(now, tuple, buf);
         if !self.tuples.contains(&tuple) && self.connection.is_valid_tuple(&tuple) {
             self.tuples.push(tuple);
             self.host_events.push_back(HostEvent::MapTuple(tuple));
         }
         self.drain_connection(now);
         received
+    }
+
+    /// Decrypts RTP left protected by [`MediaTransport::handle_datagram`]; `false` (and
+    /// counted) when it does not authenticate or is a replay.
+    pub fn unprotect_rtp(&mut self, buf: &mut Vec<u8>) -> bool {
+        self.connection.unprotect_rtp(buf) == Received::Rtp
     }
 
     /// The TCP connection of `tuple` closed.
@@ -184,7 +203,7 @@ impl MediaTransport {
     }
 
     /// A consumer sends on this transport with media SSRC `ssrc`.
-    pub fn add_consumer(&mut self, ssrc: u32, consumer: ConsumerId) {
+    pub fn add_consumer(&mut self, ssrc: u32, consumer: ConsumerKey) {
         self.consumers.insert(ssrc, consumer);
     }
 
@@ -196,7 +215,7 @@ impl MediaTransport {
     }
 
     /// The consumer sending `ssrc` here.
-    pub fn consumer(&self, ssrc: u32) -> Option<ConsumerId> {
+    pub fn consumer(&self, ssrc: u32) -> Option<ConsumerKey> {
         self.consumers.get(&ssrc).copied()
     }
 
@@ -206,7 +225,7 @@ impl MediaTransport {
     }
 
     /// A producer closed: stops listening for it and frees its SRTP state.
-    pub fn remove_producer(&mut self, producer: ProducerId) {
+    pub fn remove_producer(&mut self, producer: ProducerKey) {
         let ssrcs = self.listener.remove(producer);
         self.connection.forget_srtp_streams(&[], &ssrcs);
     }
@@ -274,12 +293,23 @@ impl MediaTransport {
         }
     }
 
-    /// `restartIce`: new local credentials.
+    /// `restartIce`: new local credentials. Returns the usernames the worker must stop
+    /// routing here: the previous one stays routable until the browser switches, older
+    /// ones go.
     pub fn restart_ice(
         &mut self,
         creds: super::ice_lite::IceCredentials,
-    ) -> Result<(), super::webrtc_transport::TransportError> {
-        self.connection.restart_ice(creds)
+    ) -> Result<Vec<String>, super::webrtc_transport::TransportError> {
+        self.connection.restart_ice(creds.clone())?;
+        let keep = self.ufrags.len().saturating_sub(1);
+        let gone = self.ufrags.drain(..keep).collect();
+        self.ufrags.push(creds.ufrag);
+        Ok(gone)
+    }
+
+    /// The ICE usernames the worker routes here.
+    pub fn ufrags(&self) -> &[String] {
+        &self.ufrags
     }
 
     /// When [`MediaTransport::handle_timeout`] must run next: ICE consent, DTLS

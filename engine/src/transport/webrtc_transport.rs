@@ -55,6 +55,8 @@ pub enum DropReason {
     NotConnected,
     /// SRTP authentication or replay check failed.
     Srtp,
+    /// RTP whose header does not parse (dropped before decryption).
+    Malformed,
     /// The transport is closed.
     Closed,
 }
@@ -66,6 +68,11 @@ pub enum Received {
     Handled,
     /// Decrypted RTP, now in the caller's buffer.
     Rtp,
+    /// RTP still protected, from a tuple that passed ICE, with SRTP keys in place: the
+    /// caller reads its header (in the clear, RFC 3711 §3.1), and decrypts it with
+    /// [`WebRtcTransport::unprotect_rtp`] only if a stream wants it
+    /// ([`WebRtcTransport::receive`] only).
+    ProtectedRtp,
     /// Decrypted RTCP (a compound packet), now in the caller's buffer.
     Rtcp,
     /// Dropped.
@@ -109,6 +116,8 @@ pub struct DropCounters {
     pub not_connected: u64,
     /// SRTP failures.
     pub srtp: u64,
+    /// RTP whose header does not parse.
+    pub malformed: u64,
 }
 
 /// One WebRTC transport's ICE, DTLS and SRTP state.
@@ -238,6 +247,35 @@ impl WebRtcTransport {
 
     /// Handles a datagram from `tuple`. RTP and RTCP are decrypted in place in `buf`.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
+        match self.receive(now, tuple, buf) {
+            Received::ProtectedRtp => self.unprotect_rtp(buf),
+            other => other,
+        }
+    }
+
+    /// Decrypts RTP that [`WebRtcTransport::receive`] left protected, in place.
+    pub fn unprotect_rtp(&mut self, buf: &mut Vec<u8>) -> Received {
+        let Some(srtp) = self.srtp.as_mut().filter(|_| !self.closed) else {
+            return self.drop(DropReason::NotConnected);
+        };
+        match srtp.unprotect_rtp(buf) {
+            Ok(()) => Received::Rtp,
+            Err(e) => {
+                tracing::debug!(target: "kolabmeet::srtp", error = %e, "SRTP unprotect failed");
+                self.drop(DropReason::Srtp)
+            }
+        }
+    }
+
+    /// Counts RTP the caller dropped before decryption because its header does not parse.
+    pub fn drop_malformed(&mut self) {
+        self.drop(DropReason::Malformed);
+    }
+
+    /// Handles a datagram from `tuple` as [`WebRtcTransport::handle_datagram`] does, but
+    /// leaves RTP protected ([`Received::ProtectedRtp`]): the caller finds the packet's
+    /// stream from its header first, and spends no decryption on what none wants.
+    pub fn receive(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
         if self.closed {
             return self.drop(DropReason::Closed);
         }
@@ -292,12 +330,10 @@ impl WebRtcTransport {
                 let Some(srtp) = self.srtp.as_mut() else {
                     return self.drop(DropReason::NotConnected);
                 };
-                let result = if kolabmeet_net::rtcp::is_rtcp(buf) {
-                    srtp.unprotect_rtcp(buf).map(|_| Received::Rtcp)
-                } else {
-                    srtp.unprotect_rtp(buf).map(|_| Received::Rtp)
-                };
-                result.unwrap_or_else(|e| {
+                if !kolabmeet_net::rtcp::is_rtcp(buf) {
+                    return Received::ProtectedRtp;
+                }
+                srtp.unprotect_rtcp(buf).map(|_| Received::Rtcp).unwrap_or_else(|e| {
                     tracing::debug!(target: "kolabmeet::srtp", error = %e, "SRTP unprotect failed");
                     self.drop(DropReason::Srtp)
                 })
@@ -419,6 +455,7 @@ impl WebRtcTransport {
             DropReason::Dtls => d.dtls += 1,
             DropReason::NotConnected => d.not_connected += 1,
             DropReason::Srtp => d.srtp += 1,
+            DropReason::Malformed => d.malformed += 1,
             DropReason::Closed => {}
         }
         Received::Dropped(reason)

@@ -1,117 +1,85 @@
-//! The sans-IO heart of a media worker: every room (router) the worker hosts, their
-//! WebRTC transports, and the demultiplexing of the worker's shared media port (contract
-//! section 1: one UDP and one TCP port per worker, "demultiplexed by ICE username, then
-//! by address").
+//! The sans-IO heart of a media worker, shaped like quinn's `Endpoint` and str0m's `Rtc`:
+//! a thin demultiplexer of the worker's shared media port (contract section 1: one UDP
+//! and one TCP port per worker, "demultiplexed by ICE username, then by address") that
+//! hands each datagram to its transport and routes what the transport yields to the
+//! transport's router. Transports ([`MediaTransport`]) and routers ([`Router`], one per
+//! room) live in slab arenas and own their state; the core holds only the demultiplexing
+//! maps, the UUID index of the engine's edge, the deadlines of both, and the outputs.
 //!
-//! The mio driver (`driver.rs`) owns the sockets and the clock; it feeds commands,
-//! datagrams (TCP frames included) and timeouts in, and sends what comes out.
+//! The mio driver (`driver.rs`) owns the sockets and the clock; it feeds commands
+//! (`commands.rs`), datagrams (TCP frames included) and timeouts in, and sends what comes
+//! out. After each call it drains [`WorkerCore::poll_transmit`] and
+//! [`WorkerCore::poll_event`], and sleeps until [`WorkerCore::poll_timeout`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
-use std::time::Instant;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
+use kolabmeet_net::rtp::RtpHeader;
 use rand::rngs::StdRng;
 
-use super::media::MediaState;
+use super::counters::{WorkerCounters, WorkerSizes};
+use super::deadlines::Deadlines;
+use super::settings::WorkerSettings;
+use crate::arena::{Arena, RouterKey, TransportKey};
+use crate::buffer_pool::BufferPool;
 use crate::crypto::DtlsCertificate;
 use crate::ids::{PeerId, RoomId, TransportId};
-use crate::media_engine::{
-    EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, RequestTag,
-};
-use crate::ortc::{DtlsParameters, RtpCapabilities, router_rtp_capabilities};
+use crate::media_engine::EngineEvent;
+use crate::ortc::{RtpCapabilities, router_rtp_capabilities};
+use crate::router::{Egress, Router};
+use crate::rtp_stream::MediaClock;
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
-    CloseReason, HostEvent, IceCredentials, MediaTransport, Received, Transmit, Tuple,
-    TupleProtocol, WebRtcTransport,
+    CloseReason, HostEvent, MediaTransport, Received, Transmit, Tuple, TupleProtocol,
 };
 use kolabmeet_media_types::log_limit::LogLimiter;
-use kolabmeet_media_types::replies::{
-    IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo,
-};
-
-/// Transports one worker hosts at most (every peer has two); beyond, creation fails.
-pub const MAX_TRANSPORTS: usize = 20_000;
-
-/// Where the worker listens and what it tells clients.
-#[derive(Debug, Clone)]
-pub struct WorkerSettings {
-    /// `WEBRTC_LISTEN_IP`.
-    pub listen_ip: IpAddr,
-    /// `WEBRTC_ANNOUNCED_ADDRESS`, or the listen address.
-    pub announced_address: String,
-    /// The worker's UDP and TCP port (44444 + worker index).
-    pub port: u16,
-}
-
-/// Counters of what the worker dropped, for stats and the console.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerCounters {
-    /// Datagrams from unknown tuples that were not a STUN request naming a transport.
-    pub unknown_source: u64,
-    /// Datagrams a transport dropped (see its own counters).
-    pub transport_dropped: u64,
-    /// Decrypted RTP that no producer of its transport claimed.
-    pub unknown_ssrc: u64,
-    /// Decrypted RTCP compound packets that did not parse to the end.
-    pub malformed_rtcp: u64,
-}
-
-/// Table sizes of a worker core.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerSizes {
-    /// Rooms.
-    pub rooms: usize,
-    /// WebRTC transports.
-    pub transports: usize,
-    /// ICE usernames routed.
-    pub ufrags: usize,
-    /// Tuples routed.
-    pub tuples: usize,
-    /// Producers.
-    pub producers: usize,
-    /// Consumers.
-    pub consumers: usize,
-    /// SSRC, MID and fan-out entries.
-    pub routes: usize,
-    /// Key frame request timers.
-    pub key_frame_timers: usize,
-    /// Per-transport deadlines scheduled.
-    pub per_transport: usize,
-}
-
-/// All media state of one worker.
-pub struct WorkerCore {
-    settings: WorkerSettings,
-    certificate: DtlsCertificate,
-    pub(super) capabilities: RtpCapabilities,
-    pub(super) rng: StdRng,
-    /// Time base of abs-send-time, set by the first packet sent.
-    pub(super) epoch: Option<Instant>,
-    rooms: HashMap<RoomId, HashSet<TransportId>>,
-    pub(super) transports: HashMap<TransportId, MediaTransport>,
-    by_ufrag: HashMap<String, TransportId>,
-    by_tuple: HashMap<Tuple, TransportId>,
-    pub(super) media: MediaState,
-    pub(super) transmits: VecDeque<Transmit>,
-    pub(super) events: VecDeque<EngineEvent>,
-    pub(super) counters: WorkerCounters,
-    /// Packet buffers recycled between the forwarding path and the driver.
-    pub(super) pool: super::buffer_pool::BufferPool,
-    /// When timers were last served.
-    pub(super) last_tick: Option<Instant>,
-    /// Each transport's next deadline.
-    pub(super) timers: super::timers::TransportTimers,
-    /// Lines clients cause (transports closed by DTLS failures), rate-limited.
-    log_limit: LogLimiter,
-}
 
 /// Granularity of the worker's timers (ICE consent, DTLS retransmissions, transport-cc
 /// feedback, NACKs, reports, key-frame requests): a deadline is served at most this late.
-pub const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+pub const TIMER_TICK: Duration = Duration::from_millis(10);
 
-/// mediasoup's host candidate priorities (UDP preferred over TCP).
-const UDP_PRIORITY: u32 = 1_076_302_079;
-const TCP_PRIORITY: u32 = 1_076_276_479;
+/// A peer's room and how many transports it has there.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PeerEntry {
+    pub router: RouterKey,
+    pub transports: usize,
+}
+
+/// A router lent for one operation, with the worker's outputs, the router capabilities
+/// and the random source.
+pub(super) struct RouterCall<'a> {
+    pub router: &'a mut Router,
+    pub egress: Egress<'a>,
+    pub capabilities: &'a RtpCapabilities,
+    pub rng: &'a mut StdRng,
+}
+
+/// All media state of one worker; see the module documentation.
+pub struct WorkerCore {
+    pub(super) settings: WorkerSettings,
+    pub(super) certificate: DtlsCertificate,
+    pub(super) capabilities: RtpCapabilities,
+    pub(super) rng: StdRng,
+    pub(super) clock: MediaClock,
+    pub(super) routers: Arena<RouterKey, Router>,
+    pub(super) rooms: HashMap<RoomId, RouterKey>,
+    pub(super) transports: Arena<TransportKey, MediaTransport>,
+    pub(super) transport_ids: HashMap<TransportId, TransportKey>,
+    pub(super) peers: HashMap<PeerId, PeerEntry>,
+    pub(super) by_ufrag: HashMap<String, TransportKey>,
+    by_tuple: HashMap<Tuple, TransportKey>,
+    pub(super) transmits: VecDeque<Transmit>,
+    pub(super) events: VecDeque<EngineEvent>,
+    counters: WorkerCounters,
+    /// Packet buffers recycled between the forwarding path and the driver.
+    pool: BufferPool,
+    /// When timers were last served.
+    last_tick: Option<Instant>,
+    transport_timers: Deadlines<TransportKey>,
+    router_timers: Deadlines<RouterKey>,
+    /// Lines clients cause (transports closed by DTLS failures), rate-limited.
+    log_limit: LogLimiter,
+}
 
 impl WorkerCore {
     /// A worker core with its DTLS certificate and random source.
@@ -121,57 +89,55 @@ impl WorkerCore {
             certificate,
             capabilities: router_rtp_capabilities(),
             rng,
-            epoch: None,
-            media: MediaState::default(),
+            clock: MediaClock::default(),
+            routers: Arena::new(),
             rooms: HashMap::new(),
-            transports: HashMap::new(),
+            transports: Arena::new(),
+            transport_ids: HashMap::new(),
+            peers: HashMap::new(),
             by_ufrag: HashMap::new(),
             by_tuple: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: WorkerCounters::default(),
-            pool: super::buffer_pool::BufferPool::default(),
+            pool: BufferPool::default(),
             last_tick: None,
-            timers: super::timers::TransportTimers::default(),
+            transport_timers: Deadlines::default(),
+            router_timers: Deadlines::default(),
             log_limit: LogLimiter::per_second(),
         }
     }
 
+    /// Tells the core the wall clock (time since the Unix epoch) at `now`, for the NTP
+    /// timestamps of its sender reports. The driver calls it at start; without it NTP
+    /// time starts at the Unix epoch.
+    pub fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
+        self.clock.set_wall_clock(now, since_unix_epoch);
+    }
+
     /// Sizes of every table (tests of churn and `dumpInternals`).
     pub fn sizes(&self) -> WorkerSizes {
-        WorkerSizes {
-            rooms: self.rooms.len(),
+        let mut s = WorkerSizes {
+            rooms: self.routers.len(),
             transports: self.transports.len(),
             ufrags: self.by_ufrag.len(),
             tuples: self.by_tuple.len(),
-            producers: self.media.producers.len(),
-            consumers: self.media.consumers.len(),
-            routes: self
-                .transports
-                .values()
-                .map(|t| t.listener.len() + t.consumer_count())
-                .sum::<usize>()
-                + self.media.fanout.len(),
-            key_frame_timers: self
-                .media
-                .producers
-                .values()
-                .map(|p| p.key_frames.active_ssrcs())
-                .sum(),
-            per_transport: self.timers.len(),
+            per_transport: self.transport_ids.len() + self.transport_timers.len(),
+            peers: self.peers.len(),
+            room_timers: self.router_timers.len(),
+            ..WorkerSizes::default()
+        };
+        for r in self.routers.values() {
+            let rs = r.sizes();
+            s.producers += rs.producers;
+            s.consumers += rs.consumers;
+            s.routes += rs.routes;
+            s.key_frame_timers += rs.key_frame_timers;
         }
-    }
-
-    /// The room and owner check of a transport.
-    pub(super) fn transport_room(
-        &self,
-        peer: PeerId,
-        id: TransportId,
-    ) -> Result<RoomId, EngineError> {
-        match self.transports.get(&id) {
-            Some(e) if e.peer == peer => Ok(e.room),
-            _ => Err(EngineError::TransportNotFound(id)),
+        for t in self.transports.values() {
+            s.routes += t.listener.len() + t.consumer_count();
         }
+        s
     }
 
     /// Drop counters.
@@ -181,275 +147,51 @@ impl WorkerCore {
 
     /// A transport's counters of dropped input.
     pub fn transport_drops(&self, id: TransportId) -> Option<crate::transport::DropCounters> {
-        self.transports.get(&id).map(|e| e.connection.drops())
+        let key = self.transport_ids.get(&id)?;
+        Some(self.transports.get(*key)?.connection.drops())
     }
 
     /// Whether libsrtp holds per-SSRC state for `ssrc` on a transport, outbound (what we
     /// send) or inbound (tests of bounded state: closed consumers and producers free it).
     pub fn has_srtp_stream(&mut self, id: TransportId, ssrc: u32, outbound: bool) -> bool {
-        self.transports
-            .get_mut(&id)
-            .is_some_and(|e| e.connection.has_srtp_stream(ssrc, outbound))
-    }
-
-    fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {
-        self.events.push_back(EngineEvent::Reply { tag, result });
-    }
-
-    /// Handles a command of the control plane.
-    pub fn handle_command(&mut self, now: Instant, command: EngineCommand) {
-        match command {
-            EngineCommand::CreateRouter { room } => {
-                self.rooms.entry(room).or_default();
-            }
-            EngineCommand::CloseRouter { room } => {
-                for id in self.rooms.remove(&room).unwrap_or_default() {
-                    self.close_transport(now, id, false);
-                }
-            }
-            EngineCommand::ClosePeer { room, peer } => {
-                let ids: Vec<TransportId> = self
-                    .transports
-                    .iter()
-                    .filter(|(_, e)| e.peer == peer && e.room == room)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in ids {
-                    self.close_transport(now, id, false);
-                }
-            }
-            EngineCommand::CreateWebRtcTransport {
-                tag,
-                room,
-                peer,
-                force_tcp,
-                ..
-            } => {
-                let result = self.create_webrtc_transport(room, peer, force_tcp);
-                self.reply(tag, result);
-            }
-            EngineCommand::ConnectWebRtcTransport {
-                tag,
-                peer,
-                transport,
-                dtls_parameters,
-            } => {
-                let result = self.connect(now, peer, transport, dtls_parameters);
-                self.reply(tag, result);
-            }
-            EngineCommand::RestartIce {
-                tag,
-                peer,
-                transport,
-            } => {
-                let creds = IceCredentials::random(&mut self.rng);
-                let result = match self.owned(peer, transport) {
-                    Err(e) => Err(e),
-                    Ok(entry) => {
-                        let old = entry.connection.ice_credentials().ufrag.clone();
-                        match entry.restart_ice(creds.clone()) {
-                            Ok(()) => {
-                                // The previous ufrag stays routable until the browser
-                                // switches; older ones go.
-                                self.by_ufrag.retain(|u, t| *t != transport || *u == old);
-                                self.by_ufrag.insert(creds.ufrag.clone(), transport);
-                                Ok(EngineReply::IceRestarted(ice_parameters(&creds)))
-                            }
-                            Err(e) => Err(EngineError::Transport(ErrorSource::new(e))),
-                        }
-                    }
-                };
-                self.reply(tag, result);
-            }
-            EngineCommand::Produce {
-                tag,
-                peer,
-                transport,
-                kind,
-                rtp_parameters,
-                ..
-            } => {
-                let result = self.produce(peer, transport, kind, rtp_parameters, false);
-                self.reply(tag, result);
-            }
-            EngineCommand::Consume {
-                tag,
-                peer,
-                transport,
-                producer,
-                rtp_capabilities,
-                paused,
-            } => {
-                let result =
-                    self.consume(now, peer, transport, producer, &rtp_capabilities, paused);
-                self.reply(tag, result);
-            }
-            EngineCommand::CloseProducer {
-                tag,
-                peer,
-                producer,
-            } => {
-                let result = match self.media.producers.get(&producer) {
-                    Some(p) if p.peer == peer => {
-                        self.close_producer(producer);
-                        Ok(EngineReply::Done)
-                    }
-                    _ => Err(EngineError::ProducerNotFound(producer)),
-                };
-                self.reply(tag, result);
-            }
-            EngineCommand::SetProducerPaused {
-                tag,
-                peer,
-                producer,
-                paused,
-            } => {
-                let result = self.set_producer_paused(now, peer, producer, paused);
-                self.reply(tag, result);
-            }
-            EngineCommand::SetConsumerPaused {
-                tag,
-                peer,
-                consumer,
-                paused,
-            } => {
-                let result = self.set_consumer_paused(now, peer, consumer, paused);
-                self.reply(tag, result);
-            }
-            EngineCommand::CloseConsumer { peer, consumer } => {
-                if self
-                    .media
-                    .consumers
-                    .get(&consumer)
-                    .is_some_and(|c| c.peer == peer)
-                {
-                    self.close_consumer(consumer);
-                }
-            }
-            EngineCommand::CloseProducersOf { peer } => self.close_producers_of(peer),
-            EngineCommand::CreatePlainTransport { tag, .. }
-            | EngineCommand::ConnectPlainTransport { tag, .. } => {
-                // Plain RTP transports come with the next issue.
-                self.reply(tag, Err(EngineError::PlainTransportUnavailable));
-            }
-        }
-    }
-
-    fn owned(&mut self, peer: PeerId, id: TransportId) -> Result<&mut MediaTransport, EngineError> {
-        match self.transports.get_mut(&id) {
-            Some(e) if e.peer == peer => Ok(e),
-            _ => Err(EngineError::TransportNotFound(id)),
-        }
-    }
-
-    fn create_webrtc_transport(
-        &mut self,
-        room: RoomId,
-        peer: PeerId,
-        force_tcp: bool,
-    ) -> Result<EngineReply, EngineError> {
-        if self.transports.len() >= MAX_TRANSPORTS {
-            return Err(EngineError::Busy);
-        }
-        let mut creds = IceCredentials::random(&mut self.rng);
-        while self.by_ufrag.contains_key(&creds.ufrag) {
-            creds = IceCredentials::random(&mut self.rng);
-        }
-        let transport = WebRtcTransport::new(creds.clone(), self.certificate.clone())
-            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
-        let id = TransportId::random();
-        let dtls = transport.local_dtls_parameters();
-        let mut candidates = Vec::new();
-        let addr = &self.settings.announced_address;
-        let port = self.settings.port;
-        let candidate = |foundation, priority, protocol, tcp_type| IceCandidate {
-            foundation,
-            priority,
-            address: addr.clone(),
-            ip: addr.clone(),
-            protocol,
-            port,
-            candidate_type: "host",
-            tcp_type,
+        let Some(key) = self.transport_ids.get(&id) else {
+            return false;
         };
-        if !force_tcp {
-            candidates.push(candidate(
-                "udpcandidate",
-                UDP_PRIORITY,
-                IceProtocol::Udp,
-                None,
-            ));
-        }
-        candidates.push(candidate(
-            "tcpcandidate",
-            TCP_PRIORITY,
-            IceProtocol::Tcp,
-            Some("passive"),
-        ));
-        self.by_ufrag.insert(creds.ufrag.clone(), id);
-        self.rooms.entry(room).or_default().insert(id);
         self.transports
-            .insert(id, MediaTransport::new(id, peer, room, transport));
-        tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
-        Ok(EngineReply::WebRtcTransportCreated(WebRtcTransportInfo {
-            id,
-            ice_parameters: ice_parameters(&creds),
-            ice_candidates: candidates,
-            dtls_parameters: dtls,
-        }))
+            .get_mut(*key)
+            .is_some_and(|t| t.connection.has_srtp_stream(ssrc, outbound))
     }
 
-    fn connect(
-        &mut self,
-        now: Instant,
-        peer: PeerId,
-        id: TransportId,
-        dtls: DtlsParameters,
-    ) -> Result<EngineReply, EngineError> {
-        let entry = self.owned(peer, id)?;
-        entry
-            .connect(now, dtls)
-            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
-        self.drain_transport(now, id);
-        self.schedule(id);
-        Ok(EngineReply::Done)
+    /// A router and the worker's outputs lent to it.
+    pub(super) fn router_and_egress(&mut self, rk: RouterKey) -> Option<(&mut Router, Egress<'_>)> {
+        let call = self.router_call(rk)?;
+        Some((call.router, call.egress))
     }
 
-    /// Closes a transport and forgets its routes; `by_itself` reports it to the control
-    /// plane (`TransportClosed`).
-    pub(super) fn close_transport(&mut self, now: Instant, id: TransportId, by_itself: bool) {
-        let (producers, consumers) = self.close_transport_media(id);
-        self.timers.remove(id);
-        let Some(mut entry) = self.transports.remove(&id) else {
-            return;
+    /// A router with everything a control operation on it may need.
+    pub(super) fn router_call(&mut self, rk: RouterKey) -> Option<RouterCall<'_>> {
+        let router = self.routers.get_mut(rk)?;
+        let egress = Egress {
+            transports: &mut self.transports,
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+            pool: &mut self.pool,
+            clock: &mut self.clock,
         };
-        entry.close(now);
-        while let Some(t) = entry.poll_transmit() {
-            self.transmits.push_back(t);
-        }
-        self.by_ufrag.retain(|_, t| *t != id);
-        for tuple in entry.tuples() {
-            self.by_tuple.remove(tuple);
-        }
-        if let Some(set) = self.rooms.get_mut(&entry.room) {
-            set.remove(&id);
-        }
-        if by_itself {
-            self.events.push_back(EngineEvent::TransportClosed {
-                peer: entry.peer,
-                transport: id,
-                producers,
-                consumers,
-            });
-        }
+        Some(RouterCall {
+            router,
+            egress,
+            capabilities: &self.capabilities,
+            rng: &mut self.rng,
+        })
     }
 
-    /// Handles a datagram (or a TCP frame) that arrived on the worker's port. RTP and RTCP
-    /// are decrypted in place; routing them comes with producers and consumers.
+    /// Handles a datagram (or a TCP frame) that arrived on the worker's port: to its
+    /// transport by tuple, or, from an unknown tuple, a STUN request by the ICE username
+    /// it names; what the transport decrypts goes to its router.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
-        let mapped = self.by_tuple.get(&tuple).copied();
-        let id = match mapped {
-            Some(id) => id,
+        let tk = match self.by_tuple.get(&tuple) {
+            Some(tk) => *tk,
             None => {
                 // Unknown source: only a STUN request naming a transport may come in.
                 let found = (buf.first().is_some_and(|b| *b < 4))
@@ -457,7 +199,7 @@ impl WorkerCore {
                     .flatten()
                     .and_then(|ufrag| self.by_ufrag.get(&ufrag).copied());
                 match found {
-                    Some(id) => id,
+                    Some(tk) => tk,
                     None => {
                         self.counters.unknown_source += 1;
                         return;
@@ -465,48 +207,113 @@ impl WorkerCore {
                 }
             }
         };
-        let Some(entry) = self.transports.get_mut(&id) else {
+        let Some(transport) = self.transports.get_mut(tk) else {
             return;
         };
-        let received = entry.handle_datagram(now, tuple, buf);
-        self.drain_transport(now, id);
+        let received = transport.handle_datagram(now, tuple, buf);
+        self.service_transport(now, tk);
         match received {
-            Received::Rtp => self.route_rtp(now, id, buf),
-            Received::Rtcp => self.handle_rtcp(now, id, buf),
+            Received::ProtectedRtp => self.route_rtp(now, tk, buf),
+            Received::Rtcp => self.route_rtcp(now, tk, buf),
             Received::Dropped(_) => self.counters.transport_dropped += 1,
-            Received::Handled => {}
+            // A hosted transport leaves RTP protected: `Rtp` comes only from
+            // `WebRtcTransport::handle_datagram`, which it does not call.
+            Received::Handled | Received::Rtp => {}
         }
         match received {
             // Media changes no ICE or DTLS deadline; transport-cc feedback may start.
-            Received::Rtp | Received::Rtcp => self.schedule_twcc(id),
-            _ => self.schedule(id),
+            Received::ProtectedRtp | Received::Rtcp => {
+                if let Some(t) = self.transports.get(tk).and_then(|t| t.twcc_timeout()) {
+                    self.transport_timers.schedule_earlier(tk, t);
+                }
+            }
+            _ => self.schedule_transport(tk),
         }
+    }
+
+    /// RTP from transport `tk`, still protected: its producer stream is found from the
+    /// header alone (by SSRC, or MID then RID), and only then is it decrypted, so what no
+    /// stream wants costs no decryption; an SSRC is learnt only from a packet that
+    /// authenticated. The header is read once and follows the packet to every consumer.
+    fn route_rtp(&mut self, now: Instant, tk: TransportKey, buf: &mut Vec<u8>) {
+        let Some(transport) = self.transports.get_mut(tk) else {
+            return;
+        };
+        let Ok(mut header) = RtpHeader::parse(buf) else {
+            transport.connection.drop_malformed();
+            self.counters.transport_dropped += 1;
+            return;
+        };
+        let rk = transport.router;
+        let found = transport.listener.find(&header, buf).and_then(|(pk, _)| {
+            let m = self.routers.get(rk)?.producer(pk)?.identify(&header, buf)?;
+            Some((pk, m))
+        });
+        let Some((pk, m)) = found else {
+            self.counters.unknown_ssrc += 1;
+            return;
+        };
+        if !transport.unprotect_rtp(buf) {
+            self.counters.transport_dropped += 1;
+            return;
+        }
+        if m.learn {
+            transport.listener.bind(header.ssrc, pk);
+            if let Some(p) = self.routers.get_mut(rk).and_then(|r| r.producer_mut(pk)) {
+                p.learn(m, header.ssrc);
+            }
+        }
+        // Every packet of a stream that carries a transport-wide number counts for the
+        // sender's bandwidth estimation, retransmissions and probes included (mediasoup's
+        // `Transport::ReceiveRtpPacket` feeds its TCC server the same way), or the sender
+        // would read the missing numbers as losses. What no stream wants was not
+        // authenticated, and is not recorded.
+        transport.record_twcc(now, &header, buf);
+        let Some((router, mut egress)) = self.router_and_egress(rk) else {
+            return;
+        };
+        if !router.on_rtp(now, pk, m, &mut header, buf, &mut egress) {
+            self.counters.unknown_ssrc += 1;
+        }
+        self.schedule_router_earlier(rk);
+    }
+
+    /// Decrypted RTCP from transport `tk`: to its router.
+    fn route_rtcp(&mut self, now: Instant, tk: TransportKey, buf: &[u8]) {
+        let Some(rk) = self.transports.get(tk).map(|t| t.router) else {
+            return;
+        };
+        let Some((router, mut egress)) = self.router_and_egress(rk) else {
+            return;
+        };
+        self.counters.malformed_rtcp += router.on_rtcp(now, tk, buf, &mut egress);
+        self.schedule_router_earlier(rk);
     }
 
     /// A TCP connection of the worker closed.
     pub fn tcp_closed(&mut self, now: Instant, tuple: Tuple) {
-        if let Some(id) = self.by_tuple.remove(&tuple)
-            && let Some(entry) = self.transports.get_mut(&id)
+        if let Some(tk) = self.by_tuple.remove(&tuple)
+            && let Some(transport) = self.transports.get_mut(tk)
         {
-            entry.tcp_closed(now, &tuple);
-            self.drain_transport(now, id);
-            self.schedule(id);
+            transport.tcp_closed(now, &tuple);
+            self.service_transport(now, tk);
+            self.schedule_transport(tk);
         }
     }
 
     /// Sends what a transport queued and does what it asks: map or unmap tuples, close.
-    pub(super) fn drain_transport(&mut self, now: Instant, id: TransportId) {
-        let Some(entry) = self.transports.get_mut(&id) else {
+    pub(super) fn service_transport(&mut self, now: Instant, tk: TransportKey) {
+        let Some(transport) = self.transports.get_mut(tk) else {
             return;
         };
-        while let Some(t) = entry.poll_transmit() {
+        while let Some(t) = transport.poll_transmit() {
             self.transmits.push_back(t);
         }
         let mut close = None;
-        while let Some(e) = entry.poll_host_event() {
+        while let Some(e) = transport.poll_host_event() {
             match e {
                 HostEvent::MapTuple(t) => {
-                    self.by_tuple.insert(t, id);
+                    self.by_tuple.insert(t, tk);
                 }
                 HostEvent::UnmapTuple(t) => {
                     self.by_tuple.remove(&t);
@@ -514,30 +321,129 @@ impl WorkerCore {
                 HostEvent::Close(reason) => close = Some(reason),
             }
         }
-        match close {
-            Some(CloseReason::DtlsOver) => {
+        let Some(reason) = close else {
+            return;
+        };
+        let id = transport.id;
+        match reason {
+            CloseReason::DtlsOver => {
                 // A failing or hostile client can make this happen at will: rate-limited.
                 if let Some(suppressed) = self.log_limit.allow(now) {
                     tracing::info!(target: "kolabmeet::transport", transport = %id, suppressed, "DTLS failed or closed by the peer: transport closed");
                 }
-                self.close_transport(now, id, true);
             }
-            Some(CloseReason::Abandoned) => {
+            CloseReason::Abandoned => {
                 tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
-                self.close_transport(now, id, true);
             }
-            Some(CloseReason::NeverConnected) => {
+            CloseReason::NeverConnected => {
                 tracing::debug!(target: "kolabmeet::transport", transport = %id, "never connected: transport closed");
-                self.close_transport(now, id, true);
             }
-            None => {}
+        }
+        self.close_transport(now, tk, true);
+    }
+
+    /// Closes a transport with everything it carried and forgets its routes; `by_itself`
+    /// reports it to the control plane (`TransportClosed`).
+    pub(super) fn close_transport(&mut self, now: Instant, tk: TransportKey, by_itself: bool) {
+        let Some(rk) = self.transports.get(tk).map(|t| t.router) else {
+            return;
+        };
+        let (producers, consumers) = match self.router_and_egress(rk) {
+            Some((router, mut egress)) => router.close_transport_media(tk, &mut egress),
+            None => Default::default(),
+        };
+        self.schedule_router(rk);
+        self.transport_timers.remove(tk);
+        let Some(mut transport) = self.transports.remove(tk) else {
+            return;
+        };
+        transport.close(now);
+        while let Some(t) = transport.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+        for ufrag in transport.ufrags() {
+            self.by_ufrag.remove(ufrag);
+        }
+        for tuple in transport.tuples() {
+            self.by_tuple.remove(tuple);
+        }
+        self.transport_ids.remove(&transport.id);
+        if let Some(p) = self.peers.get_mut(&transport.peer) {
+            p.transports = p.transports.saturating_sub(1);
+            if p.transports == 0 {
+                self.peers.remove(&transport.peer);
+            }
+        }
+        if by_itself {
+            self.events.push_back(EngineEvent::TransportClosed {
+                peer: transport.peer,
+                transport: transport.id,
+                producers,
+                consumers,
+            });
         }
     }
 
-    /// Protects `packet` (RTCP) and queues it to `transport`'s selected tuple.
-    pub(super) fn send_rtcp_on(&mut self, transport: TransportId, packet: Vec<u8>) {
-        if let Some(entry) = self.transports.get_mut(&transport) {
-            entry.send_rtcp(packet, &mut self.transmits);
+    /// Schedules a transport's next deadline.
+    pub(super) fn schedule_transport(&mut self, tk: TransportKey) {
+        let deadline = self.transports.get(tk).and_then(|t| t.poll_timeout());
+        self.transport_timers.schedule(tk, deadline);
+    }
+
+    /// Schedules a router's next deadline.
+    pub(super) fn schedule_router(&mut self, rk: RouterKey) {
+        let deadline = self.routers.get(rk).and_then(Router::poll_timeout);
+        self.router_timers.schedule(rk, deadline);
+    }
+
+    /// After media: a router's deadlines may only have come earlier.
+    fn schedule_router_earlier(&mut self, rk: RouterKey) {
+        if let Some(t) = self.routers.get(rk).and_then(Router::poll_timeout) {
+            self.router_timers.schedule_earlier(rk, t);
+        }
+    }
+
+    /// When [`WorkerCore::handle_timeout`] must next run: the earliest deadline, but not
+    /// sooner than [`TIMER_TICK`] after the last run (deadlines close together are
+    /// served in one run).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let earliest = self.earliest_deadline()?;
+        Some(match self.last_tick {
+            Some(t) => earliest.max(t + TIMER_TICK),
+            None => earliest,
+        })
+    }
+
+    /// The earliest deadline of every timer of the core.
+    pub fn earliest_deadline(&self) -> Option<Instant> {
+        [self.transport_timers.next(), self.router_timers.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Drives every timer that is due: only the transports and routers whose deadline
+    /// came.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_tick = Some(now);
+        let mut due = Vec::new();
+        self.transport_timers.take_due(now, &mut due);
+        for tk in due {
+            let Some(transport) = self.transports.get_mut(tk) else {
+                continue;
+            };
+            transport.handle_timeout(now, &mut self.transmits);
+            // It may close (DTLS over, abandoned, never connected).
+            self.service_transport(now, tk);
+            self.schedule_transport(tk);
+        }
+        let mut due = Vec::new();
+        self.router_timers.take_due(now, &mut due);
+        for rk in due {
+            if let Some((router, mut egress)) = self.router_and_egress(rk) {
+                router.handle_timeout(now, &mut egress);
+            }
+            self.schedule_router(rk);
         }
     }
 
@@ -563,14 +469,5 @@ impl WorkerCore {
             local: std::net::SocketAddr::new(self.settings.listen_ip, self.settings.port),
             remote,
         }
-    }
-}
-
-/// `iceParameters` as mediasoup-client expects them.
-fn ice_parameters(creds: &IceCredentials) -> IceParameters {
-    IceParameters {
-        username_fragment: creds.ufrag.clone(),
-        password: creds.pwd.clone(),
-        ice_lite: true,
     }
 }

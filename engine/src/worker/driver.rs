@@ -20,8 +20,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::core::{WorkerCore, WorkerSettings};
+use super::core::WorkerCore;
 use super::event_outbox::EventOutbox;
+use super::settings::WorkerSettings;
 use super::udp_batch::UdpBatch;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};

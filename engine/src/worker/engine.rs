@@ -21,9 +21,9 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use crossbeam_queue::ArrayQueue;
 
 use super::command_queue::{CommandQueue, Pushed};
-use super::core::WorkerSettings;
 use super::driver::{COMMAND_QUEUE, Notify, WorkerThread};
 use super::respawn::{Replacement, Respawn};
+use super::settings::WorkerSettings;
 use crate::crypto::DtlsCertificate;
 use crate::ids::{PeerId, RoomId};
 use crate::media_engine::{EngineCommand, EngineError, EngineEvent, EngineHealth, MediaEngine};

@@ -3,26 +3,38 @@
 //! them all (the [`MediaEngine`](crate::MediaEngine) trait). A worker whose loop panics or
 //! fails is noticed and replaced on the same port, and its rooms' media start again
 //! ([`WorkerEngine`] has the details).
+//!
+//! | file | what |
+//! |---|---|
+//! | [`core`] | [`WorkerCore`]: the demultiplexer of the media port, the transports and routers it hosts (slab arenas), datagrams and timeouts in, transmits and events out |
+//! | [`commands`] | the control plane's commands, from UUIDs to keys |
+//! | [`deadlines`] | transports' and routers' deadlines, ordered |
+//! | [`settings`], [`counters`] | what a worker is told, what it counts |
+//! | [`driver`] | the worker thread: sockets, clock, queues |
+//! | [`engine`] | [`WorkerEngine`]: rooms spread over workers |
+//! | `command_queue`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
+//! | `respawn`, `fault` | a failed worker's replacement; fault injection (test builds) |
 
-mod buffer_pool;
 mod command_queue;
+pub mod commands;
 pub mod core;
+pub mod counters;
+pub mod deadlines;
 pub mod driver;
 mod engine;
 mod event_outbox;
 #[cfg(any(test, feature = "fault-injection"))]
 mod fault;
-mod key_frames;
-mod media;
 mod respawn;
-mod rtcp_feedback;
-mod rtcp_reports;
-mod timers;
+pub mod settings;
 mod udp_batch;
 
-pub use self::core::{TIMER_TICK, WorkerCore, WorkerCounters, WorkerSettings, WorkerSizes};
+pub use self::core::{TIMER_TICK, WorkerCore};
 pub use crate::transport::{ABANDONED_AFTER, CONNECT_TIMEOUT};
+pub use commands::MAX_TRANSPORTS;
+pub use counters::{WorkerCounters, WorkerSizes};
 pub use driver::{Notify, WorkerThread};
 pub use engine::WorkerEngine;
 #[cfg(any(test, feature = "fault-injection"))]
 pub use fault::{Fault, FaultInjector};
+pub use settings::WorkerSettings;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::core::WorkerSettings;
 use super::driver::{Notify, WorkerThread};
+use super::settings::WorkerSettings;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 

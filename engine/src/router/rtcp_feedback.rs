@@ -1,4 +1,4 @@
-//! RTCP the worker receives, read through the `kolabmeet_net::rtcp` views (contract
+//! RTCP a router's transports receive, read through the `kolabmeet_net::rtcp` views (contract
 //! section 6, "Loss and key frames"):
 //! - from receivers of its consumers: PLI (RFC 4585 §6.3.1) and FIR (RFC 5104 §4.3.1)
 //!   become one key frame request to the producer per `keyFrameRequestDelay`; generic
@@ -9,80 +9,91 @@
 //!   consumers' own SRs carry on and whose time the RR blocks echo (LSR/DLSR).
 //!
 //! REMB and transport-cc feedback from receivers wait for bandwidth estimation (next
-//! issue). A compound packet that does not parse to its end is counted
-//! (`malformed_rtcp`); the packets before the fault still count.
+//! issue). A compound packet that does not parse to its end is counted (the worker's
+//! `malformed_rtcp`); the packets before the fault still count.
 
 use std::time::Instant;
 
-use kolabmeet_net::rtcp::{RtcpPacket, packets};
+use kolabmeet_net::rtcp::{ReportBlockData, RtcpPacket, packets};
 
-use super::core::WorkerCore;
-use crate::ids::{ConsumerId, TransportId};
-use crate::router::{ReportFigures, SendContext};
+use super::consumer::SendContext;
+use super::egress::Egress;
+use super::room::Router;
+use super::send_stream::ReportFigures;
+use crate::arena::{ConsumerKey, TransportKey};
 
-impl WorkerCore {
-    /// Decrypted RTCP from `transport`.
-    pub(super) fn handle_rtcp(&mut self, now: Instant, transport: TransportId, buf: &[u8]) {
+impl Router {
+    /// Decrypted RTCP from transport `tk` of this room; returns how many of its packets
+    /// were malformed (the rest of the compound packet is then skipped).
+    pub fn on_rtcp(
+        &mut self,
+        now: Instant,
+        tk: TransportKey,
+        buf: &[u8],
+        egress: &mut Egress<'_>,
+    ) -> u64 {
+        let mut malformed = 0;
+        let consumer = |egress: &Egress<'_>, ssrc: u32| -> Option<ConsumerKey> {
+            egress.transports.get(tk)?.consumer(ssrc)
+        };
         for packet in packets(buf) {
             match packet {
                 Err(e) => {
-                    self.counters.malformed_rtcp += 1;
-                    tracing::debug!(target: "kolabmeet::rtcp", %transport, error = %e, "malformed RTCP dropped");
+                    malformed += 1;
+                    tracing::debug!(target: "kolabmeet::rtcp", error = %e, "malformed RTCP dropped");
                 }
                 Ok(RtcpPacket::SenderReport(sr)) => {
-                    self.on_sender_report(now, transport, sr.ssrc(), sr.ntp(), sr.rtp_time());
+                    self.on_sender_report(now, tk, sr.ssrc(), sr.ntp(), sr.rtp_time(), egress);
                     for b in sr.blocks() {
-                        self.on_report_block(now, transport, b.data());
+                        self.on_report_block(now, tk, b.data(), egress);
                     }
                 }
                 Ok(RtcpPacket::ReceiverReport(rr)) => {
                     for b in rr.blocks() {
-                        self.on_report_block(now, transport, b.data());
+                        self.on_report_block(now, tk, b.data(), egress);
                     }
                 }
                 Ok(RtcpPacket::Pli(pli)) => {
-                    if let Some(c) = self.consumer_by_ssrc(transport, pli.media_ssrc()) {
-                        self.request_key_frame_for(now, c);
+                    if let Some(c) = consumer(egress, pli.media_ssrc()) {
+                        self.request_key_frame_for(now, c, egress);
                     }
                 }
                 Ok(RtcpPacket::Fir(fir)) => {
                     for (ssrc, _) in fir.entries() {
-                        if let Some(c) = self.consumer_by_ssrc(transport, ssrc) {
-                            self.request_key_frame_for(now, c);
+                        if let Some(c) = consumer(egress, ssrc) {
+                            self.request_key_frame_for(now, c, egress);
                         }
                     }
                 }
                 Ok(RtcpPacket::Nack(nack)) => {
-                    if let Some(c) = self.consumer_by_ssrc(transport, nack.media_ssrc()) {
-                        self.retransmit(now, c, nack.lost());
+                    if let Some(c) = consumer(egress, nack.media_ssrc()) {
+                        self.retransmit(now, c, nack.lost(), egress);
                     }
                 }
                 Ok(_) => {}
             }
         }
-    }
-
-    fn consumer_by_ssrc(&self, transport: TransportId, ssrc: u32) -> Option<ConsumerId> {
-        self.transports.get(&transport)?.consumer(ssrc)
+        malformed
     }
 
     /// An SR from the sender of one of the transport's producer streams.
     fn on_sender_report(
         &mut self,
         now: Instant,
-        transport: TransportId,
+        tk: TransportKey,
         ssrc: u32,
         ntp: u64,
         rtp: u32,
+        egress: &Egress<'_>,
     ) {
-        let Some(pid) = self
+        let Some(pk) = egress
             .transports
-            .get(&transport)
+            .get(tk)
             .and_then(|t| t.listener.producer_of_ssrc(ssrc))
         else {
             return;
         };
-        if let Some(p) = self.media.producers.get_mut(&pid)
+        if let Some(p) = self.producers.get_mut(pk)
             && let Some(s) = p.streams.iter_mut().find(|s| s.ssrc == Some(ssrc))
         {
             s.stats.on_sender_report(now, ntp, rtp);
@@ -93,13 +104,14 @@ impl WorkerCore {
     fn on_report_block(
         &mut self,
         now: Instant,
-        transport: TransportId,
-        b: kolabmeet_net::rtcp::ReportBlockData,
+        tk: TransportKey,
+        b: ReportBlockData,
+        egress: &mut Egress<'_>,
     ) {
-        let Some(id) = self.consumer_by_ssrc(transport, b.ssrc) else {
+        let Some(ck) = egress.transports.get(tk).and_then(|t| t.consumer(b.ssrc)) else {
             return;
         };
-        let Some(c) = self.media.consumers.get_mut(&id) else {
+        let Some(c) = self.consumers.get_mut(ck) else {
             return;
         };
         let changed = c.stream.on_receiver_report(
@@ -111,34 +123,40 @@ impl WorkerCore {
             },
         );
         if changed.is_some() {
-            self.emit_consumer_score(id);
+            self.emit_consumer_score(ck, egress);
         }
     }
 
     /// Resends what a receiver NACKed from the consumer's retransmission buffer, each
     /// with a fresh transport-wide sequence number (RFC 4588 RTX where negotiated).
-    fn retransmit(&mut self, now: Instant, id: ConsumerId, lost: impl Iterator<Item = u16>) {
-        let abs_send_time = self.abs_send_time(now);
-        let Some(c) = self.media.consumers.get_mut(&id) else {
+    fn retransmit(
+        &mut self,
+        now: Instant,
+        ck: ConsumerKey,
+        lost: impl Iterator<Item = u16>,
+        egress: &mut Egress<'_>,
+    ) {
+        let abs_send_time = egress.clock.abs_send_time(now);
+        let Some(c) = self.consumers.get_mut(ck) else {
             return;
         };
-        let Some(entry) = self.transports.get_mut(&c.transport) else {
+        let Some(transport) = egress.transports.get_mut(c.transport) else {
             return;
         };
         // A NACK names at most 17 packets per entry; a hostile one cannot make more
         // work than its own size, and the buffer answers each packet once per RTT.
         for lost in lost {
-            let mut out = self.pool.take();
+            let mut out = egress.pool.take();
             let ctx = SendContext {
-                transport_seq: entry.transport_seq(),
+                transport_seq: transport.transport_seq(),
                 abs_send_time,
             };
             if !c.retransmit(now, lost, ctx, &mut out) {
-                self.pool.give(out);
+                egress.pool.give(out);
                 continue;
             }
-            if let Err(out) = entry.send_rtp(out, &mut self.transmits) {
-                self.pool.give(out);
+            if let Err(out) = transport.send_rtp(out, egress.transmits) {
+                egress.pool.give(out);
             }
         }
     }

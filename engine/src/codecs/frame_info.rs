@@ -1,0 +1,12 @@
+//! What a video payload says about its frame, as every codec's parser reports it: whether
+//! the packet starts a key frame (a consumer starts and switches layers only there) and
+//! its temporal layer.
+
+/// What a payload says about its frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameInfo {
+    /// The packet starts (or contains the start of) a key frame.
+    pub key_frame: bool,
+    /// Temporal layer id, when the payload carries one.
+    pub temporal_layer: Option<u8>,
+}

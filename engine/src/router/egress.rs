@@ -1,0 +1,43 @@
+//! What a router writes to outside its room: the worker's transports (its consumers send
+//! on them, its producers' senders get RTCP over them), the datagrams and events queued for
+//! the driver and the control plane, the recycled packet buffers and the media clock. The
+//! worker lends them for one call; the router keeps no reference to anything outside.
+
+use std::collections::VecDeque;
+
+use crate::arena::{Arena, TransportKey};
+use crate::buffer_pool::BufferPool;
+use crate::media_engine::EngineEvent;
+use crate::rtp_stream::MediaClock;
+use crate::transport::{MediaTransport, Transmit};
+
+/// The worker's outputs lent to a router; see the module documentation.
+pub struct Egress<'a> {
+    /// Every transport of the worker, by key.
+    pub transports: &'a mut Arena<TransportKey, MediaTransport>,
+    /// Datagrams for the driver to send.
+    pub transmits: &'a mut VecDeque<Transmit>,
+    /// Events for the control plane.
+    pub events: &'a mut VecDeque<EngineEvent>,
+    /// Packet buffers.
+    pub pool: &'a mut BufferPool,
+    /// abs-send-time and NTP time.
+    pub clock: &'a mut MediaClock,
+}
+
+impl Egress<'_> {
+    /// Protects an RTCP compound packet and queues it on transport `t` (dropped when it is
+    /// gone or not connected).
+    pub fn send_rtcp(&mut self, t: TransportKey, packet: Vec<u8>) {
+        if let Some(transport) = self.transports.get_mut(t) {
+            transport.send_rtcp(packet, self.transmits);
+        }
+    }
+
+    /// Whether transport `t` can send media.
+    pub fn is_connected(&self, t: TransportKey) -> bool {
+        self.transports
+            .get(t)
+            .is_some_and(MediaTransport::is_connected)
+    }
+}

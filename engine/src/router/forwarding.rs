@@ -1,0 +1,138 @@
+//! The hot path of a router (contract section 6): a decrypted RTP packet of one of its
+//! producers is brought into router terms once, then written once per consumer of the
+//! producer into that consumer's own buffer (its SSRC, sequence numbers, timestamps and
+//! header extensions) and protected by the consumer's transport. Producers, consumers and
+//! transports are reached by slab key; the packet's header was read once, before
+//! decryption, and every step reads that view.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kolabmeet_net::rtp::RtpHeader;
+
+use super::consumer::{ConsumerType, Forwarded, SendContext};
+use super::egress::Egress;
+use super::producer::{RoutedPacket, StreamMatch};
+use super::room::Router;
+use super::rtcp_reports::REPORT_INTERVAL;
+use crate::arena::ProducerKey;
+use crate::media_engine::{ConsumerLayers, EngineEvent};
+use crate::ortc::ScalabilityMode;
+
+impl Router {
+    /// Routes a decrypted RTP packet of producer `pk` that matched its stream `m`: ingress
+    /// (RTX undone, rewritten into router terms in place, `header` following), then one
+    /// packet per consumer. `false` when the producer dropped it (unknown payload type,
+    /// malformed RTX or padding).
+    pub fn on_rtp(
+        &mut self,
+        now: Instant,
+        pk: ProducerKey,
+        m: StreamMatch,
+        header: &mut RtpHeader,
+        buf: &mut Vec<u8>,
+        egress: &mut Egress<'_>,
+    ) -> bool {
+        let Router {
+            producers,
+            consumers,
+            nack_due,
+            next_report,
+            ..
+        } = self;
+        let Some(producer) = producers.get_mut(pk) else {
+            return false;
+        };
+        let Some(ingress) = producer.receive(now, m, header, buf) else {
+            return false;
+        };
+        if let Some(t) = producer.streams[ingress.stream].stats.poll_timeout()
+            && nack_due.is_none_or(|d| t < d)
+        {
+            *nack_due = Some(t);
+        }
+        next_report.get_or_insert(now + REPORT_INTERVAL);
+        if producer.paused {
+            return true;
+        }
+        let producer = &*producer;
+        let mut key_frame_needed = Vec::new();
+        if ingress.key_frame_required {
+            key_frame_needed.push(ingress.stream);
+        }
+        if !producer.consumers.is_empty() {
+            let packet = RoutedPacket {
+                header,
+                bytes: buf,
+                payload: &buf[ingress.payload.clone()],
+            };
+            let Egress {
+                transports,
+                transmits,
+                events,
+                pool,
+                clock,
+            } = egress;
+            let abs_send_time = clock.abs_send_time(now);
+            // The router's packet, shared by every consumer that keeps what it sends for
+            // NACK answers: one allocation per packet, not one copy per consumer.
+            let mut source: Option<Arc<[u8]>> = None;
+            for &ck in &producer.consumers {
+                let Some(c) = consumers.get_mut(ck) else {
+                    continue;
+                };
+                let Some(transport) = transports.get_mut(c.transport) else {
+                    continue;
+                };
+                if !transport.is_connected() {
+                    continue;
+                }
+                c.update_target(now, &producer.streams);
+                let ctx = SendContext {
+                    transport_seq: transport.transport_seq(),
+                    abs_send_time,
+                };
+                if source.is_none() && c.keeps_sent_packets() {
+                    source = Some(Arc::from(packet.bytes));
+                }
+                let mut out = pool.take();
+                let forwarded = c.forward(now, &ingress, &packet, source.as_ref(), ctx, &mut out);
+                let Forwarded::Yes { layer, switched } = forwarded else {
+                    pool.give(out);
+                    // Still waiting for a key frame on its layer: keep asking (the
+                    // producer's key frame request manager coalesces).
+                    if let Some(stream) = c.waiting_for_key_frame() {
+                        key_frame_needed.push(stream);
+                    }
+                    continue;
+                };
+                if switched && c.consumer_type == ConsumerType::Simulcast {
+                    let temporal = ScalabilityMode::parse(
+                        c.rtp_parameters
+                            .encodings
+                            .first()
+                            .and_then(|e| e.scalability_mode.as_deref()),
+                    )
+                    .temporal_layers;
+                    events.push_back(EngineEvent::ConsumerLayersChanged {
+                        peer: c.peer,
+                        consumer: c.id,
+                        layers: Some(ConsumerLayers {
+                            spatial_layer: layer as u8,
+                            temporal_layer: temporal.saturating_sub(1),
+                        }),
+                    });
+                }
+                if let Err(out) = transport.send_rtp(out, transmits) {
+                    pool.give(out);
+                }
+            }
+        }
+        key_frame_needed.sort_unstable();
+        key_frame_needed.dedup();
+        for stream in key_frame_needed {
+            self.request_key_frame(now, pk, stream, egress);
+        }
+        true
+    }
+}

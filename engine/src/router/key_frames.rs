@@ -1,0 +1,109 @@
+//! Key frame requests towards a router's producers (contract section 6, "Loss and key
+//! frames"): a consumer that starts, resumes or switches layer, or whose receiver sent a
+//! PLI or FIR (RFC 4585 §6.3.1, RFC 5104 §4.3.1), needs a key frame; each producer's
+//! [`KeyFrameRequestManager`](crate::rtp_stream::KeyFrameRequestManager) decides when a
+//! PLI really goes to the sender (one per `keyFrameRequestDelay` per stream, one more at
+//! its end if asked meanwhile, one retry when no key frame came).
+
+use std::time::Instant;
+
+use kolabmeet_net::rtcp::write_pli;
+
+use super::egress::Egress;
+use super::room::Router;
+use crate::arena::{ConsumerKey, ProducerKey};
+use crate::ortc::MediaKind;
+use crate::transport::FEEDBACK_SENDER_SSRC;
+
+impl Router {
+    /// A consumer needs a key frame (it starts, resumes or switches layer): ask its
+    /// producer for one on the stream it is waiting for.
+    pub(super) fn request_key_frame_for(
+        &mut self,
+        now: Instant,
+        ck: ConsumerKey,
+        egress: &mut Egress<'_>,
+    ) {
+        let Some(c) = self.consumers.get_mut(ck) else {
+            return;
+        };
+        if c.kind != MediaKind::Video {
+            return;
+        }
+        let Some(p) = self.producers.get(c.producer) else {
+            return;
+        };
+        c.update_target(now, &p.streams);
+        let stream = c
+            .current_layer()
+            .unwrap_or(p.streams.len().saturating_sub(1));
+        let target = (0..p.streams.len())
+            .rev()
+            .find(|&i| p.streams[i].is_active(now))
+            .unwrap_or(stream);
+        let pk = c.producer;
+        self.request_key_frame(now, pk, target, egress);
+    }
+
+    /// Asks the producer's key frame request manager for a key frame of one of its
+    /// streams; sends the PLI if it says so now.
+    pub(super) fn request_key_frame(
+        &mut self,
+        now: Instant,
+        pk: ProducerKey,
+        stream: usize,
+        egress: &mut Egress<'_>,
+    ) {
+        let Some(p) = self.producers.get_mut(pk) else {
+            return;
+        };
+        let Some(ssrc) = p.streams.get(stream).and_then(|s| s.ssrc) else {
+            return;
+        };
+        let send = p.key_frames.request(now, ssrc);
+        if let Some(t) = p.key_frames.poll_timeout()
+            && self.key_frame_due.is_none_or(|d| t < d)
+        {
+            self.key_frame_due = Some(t);
+        }
+        if send {
+            self.send_pli(pk, ssrc, egress);
+        }
+    }
+
+    /// Runs the managers' timers that are due: requests owed at the end of a delay, and
+    /// retries of requests no key frame answered.
+    pub(super) fn handle_key_frame_timers(&mut self, now: Instant, egress: &mut Egress<'_>) {
+        if self.key_frame_due.is_none_or(|t| t > now) {
+            return;
+        }
+        let mut due = Vec::new();
+        for (pk, p) in self.producers.iter_mut() {
+            if p.key_frames.poll_timeout().is_some_and(|t| t <= now) {
+                for ssrc in p.key_frames.handle_timeout(now) {
+                    due.push((pk, ssrc));
+                }
+            }
+        }
+        for (pk, ssrc) in due {
+            self.send_pli(pk, ssrc, egress);
+        }
+        self.key_frame_due = self
+            .producers
+            .values()
+            .filter_map(|p| p.key_frames.poll_timeout())
+            .min();
+    }
+
+    /// Sends a PLI to the producer for its stream `media_ssrc` (nothing when its
+    /// transport is not connected).
+    fn send_pli(&mut self, pk: ProducerKey, media_ssrc: u32, egress: &mut Egress<'_>) {
+        let Some(p) = self.producers.get(pk) else {
+            return;
+        };
+        let mut pli = Vec::with_capacity(12);
+        write_pli(&mut pli, FEEDBACK_SENDER_SSRC, media_ssrc);
+        tracing::debug!(target: "kolabmeet::producer", producer = %p.id, media_ssrc, "key frame requested");
+        egress.send_rtcp(p.transport, pli);
+    }
+}

@@ -1,0 +1,68 @@
+//! One encoding of a producer as the router receives it (mediasoup's `RtpStreamRecv`): its
+//! SSRCs (signalled, or learnt from RID and repaired-RID, RFC 8852), the router-side SSRC
+//! it is forwarded under, whether it is alive (a simulcast layer the sender stopped), its
+//! received bit rate and its reception statistics.
+
+use std::time::{Duration, Instant};
+
+use super::recv_stats::RecvStats;
+use crate::rtp_stream::RateCalculator;
+
+/// A stream that sent nothing for this long is inactive (a dead simulcast layer).
+pub const STREAM_INACTIVE_AFTER: Duration = Duration::from_millis(1500);
+
+/// One encoding of the producer as received.
+#[derive(Debug)]
+pub struct RecvStream {
+    /// The sender's SSRC, signalled or learnt from the first packet with its RID.
+    pub ssrc: Option<u32>,
+    /// Its RTX SSRC.
+    pub rtx_ssrc: Option<u32>,
+    /// Its RID.
+    pub rid: Option<String>,
+    /// The router-side SSRC.
+    pub mapped_ssrc: u32,
+    /// When its last media packet arrived.
+    pub last_packet: Option<Instant>,
+    /// Media packets received.
+    pub packets: u64,
+    /// The stream's received bit rate (what forwarding this layer costs).
+    pub rate: RateCalculator,
+    /// Reception statistics, NACKs and score (RTCP towards the sender).
+    pub stats: RecvStats,
+}
+
+impl RecvStream {
+    /// A stream not heard yet.
+    pub fn new(
+        ssrc: Option<u32>,
+        rtx_ssrc: Option<u32>,
+        rid: Option<String>,
+        mapped_ssrc: u32,
+        stats: RecvStats,
+    ) -> Self {
+        RecvStream {
+            ssrc,
+            rtx_ssrc,
+            rid,
+            mapped_ssrc,
+            last_packet: None,
+            packets: 0,
+            rate: RateCalculator::default(),
+            stats,
+        }
+    }
+
+    /// Whether the stream sent anything within [`STREAM_INACTIVE_AFTER`].
+    pub fn is_active(&self, now: Instant) -> bool {
+        self.last_packet
+            .is_some_and(|t| now.saturating_duration_since(t) < STREAM_INACTIVE_AFTER)
+    }
+
+    /// A media packet of `size` bytes arrived (not a retransmission).
+    pub fn on_media(&mut self, now: Instant, size: usize) {
+        self.last_packet = Some(now);
+        self.packets += 1;
+        self.rate.update(now, size);
+    }
+}

@@ -1,0 +1,370 @@
+//! The control plane's commands to a worker core (contract sections 4 and 5: the media
+//! requests of `mediasoup-client`, and closing what peers and rooms leave behind),
+//! translated at the engine's edge from UUIDs to keys: transport operations are done here
+//! (they touch the demultiplexing maps), media operations are handed to the room's
+//! [`Router`]. Every request is answered with one `Reply` event.
+
+use std::time::Instant;
+
+use super::core::{PeerEntry, RouterCall, WorkerCore};
+use crate::arena::{RouterKey, TransportKey};
+use crate::ids::{PeerId, RoomId, TransportId};
+use crate::media_engine::{
+    EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, RequestTag,
+};
+use crate::ortc::DtlsParameters;
+use crate::router::{ConsumeRequest, ProduceRequest, Router};
+use crate::transport::{IceCredentials, MediaTransport, WebRtcTransport};
+use kolabmeet_media_types::replies::{
+    IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo,
+};
+
+/// Transports one worker hosts at most (every peer has two); beyond, creation fails.
+pub const MAX_TRANSPORTS: usize = 20_000;
+
+/// mediasoup's host candidate priorities (UDP preferred over TCP).
+const UDP_PRIORITY: u32 = 1_076_302_079;
+const TCP_PRIORITY: u32 = 1_076_276_479;
+
+impl WorkerCore {
+    /// Handles a command of the control plane.
+    pub fn handle_command(&mut self, now: Instant, command: EngineCommand) {
+        match command {
+            EngineCommand::CreateRouter { room } => {
+                self.router_of_room(room);
+            }
+            EngineCommand::CloseRouter { room } => self.close_router(now, room),
+            EngineCommand::ClosePeer { room, peer } => {
+                let Some(router) = self.rooms.get(&room).and_then(|rk| self.routers.get(*rk))
+                else {
+                    return;
+                };
+                let owned: Vec<TransportKey> = router
+                    .transports()
+                    .iter()
+                    .copied()
+                    .filter(|tk| self.transports.get(*tk).is_some_and(|t| t.peer == peer))
+                    .collect();
+                for tk in owned {
+                    self.close_transport(now, tk, false);
+                }
+            }
+            EngineCommand::CreateWebRtcTransport {
+                tag,
+                room,
+                peer,
+                force_tcp,
+                ..
+            } => {
+                let result = self.create_webrtc_transport(room, peer, force_tcp);
+                self.reply(tag, result);
+            }
+            EngineCommand::ConnectWebRtcTransport {
+                tag,
+                peer,
+                transport,
+                dtls_parameters,
+            } => {
+                let result = self.connect(now, peer, transport, dtls_parameters);
+                self.reply(tag, result);
+            }
+            EngineCommand::RestartIce {
+                tag,
+                peer,
+                transport,
+            } => {
+                let result = self.restart_ice(peer, transport);
+                self.reply(tag, result);
+            }
+            EngineCommand::Produce {
+                tag,
+                peer,
+                transport,
+                kind,
+                rtp_parameters,
+            } => {
+                let result = self.owned(peer, transport).and_then(|(tk, rk)| {
+                    let req = ProduceRequest {
+                        peer,
+                        transport: tk,
+                        kind,
+                        rtp_parameters,
+                        paused: false,
+                    };
+                    let c = self.call(rk)?;
+                    let mut egress = c.egress;
+                    c.router.produce(req, c.capabilities, c.rng, &mut egress)
+                });
+                self.reply(tag, result.map(EngineReply::ProducerCreated));
+            }
+            EngineCommand::Consume {
+                tag,
+                peer,
+                transport,
+                producer,
+                rtp_capabilities,
+                paused,
+            } => {
+                let result = self.owned(peer, transport).and_then(|(tk, rk)| {
+                    let req = ConsumeRequest {
+                        peer,
+                        transport: tk,
+                        producer,
+                        rtp_capabilities: &rtp_capabilities,
+                        paused,
+                    };
+                    let c = self.call(rk)?;
+                    let mut egress = c.egress;
+                    let info = c.router.consume(now, req, c.rng, &mut egress);
+                    self.schedule_router(rk);
+                    info
+                });
+                self.reply(tag, result.map(EngineReply::ConsumerCreated));
+            }
+            EngineCommand::CloseProducer {
+                tag,
+                peer,
+                producer,
+            } => {
+                let result = self.with_router_of(peer, |router, egress| {
+                    let pk = router
+                        .producer_of(peer, producer)
+                        .ok_or(EngineError::ProducerNotFound(producer))?;
+                    router.close_producer(pk, egress);
+                    Ok(EngineReply::Done)
+                });
+                self.reply(
+                    tag,
+                    result.unwrap_or(Err(EngineError::ProducerNotFound(producer))),
+                );
+            }
+            EngineCommand::SetProducerPaused {
+                tag,
+                peer,
+                producer,
+                paused,
+            } => {
+                let result = self.with_router_of(peer, |router, egress| {
+                    let pk = router
+                        .producer_of(peer, producer)
+                        .ok_or(EngineError::ProducerNotFound(producer))?;
+                    router.set_producer_paused(now, pk, paused, egress);
+                    Ok(EngineReply::Done)
+                });
+                self.reply(
+                    tag,
+                    result.unwrap_or(Err(EngineError::ProducerNotFound(producer))),
+                );
+            }
+            EngineCommand::SetConsumerPaused {
+                tag,
+                peer,
+                consumer,
+                paused,
+            } => {
+                let result = self.with_router_of(peer, |router, egress| {
+                    let ck = router
+                        .consumer_of(peer, consumer)
+                        .ok_or(EngineError::ConsumerNotFound(consumer))?;
+                    router.set_consumer_paused(now, ck, paused, egress);
+                    Ok(EngineReply::Done)
+                });
+                self.reply(
+                    tag,
+                    result.unwrap_or(Err(EngineError::ConsumerNotFound(consumer))),
+                );
+            }
+            EngineCommand::CloseConsumer { peer, consumer } => {
+                self.with_router_of(peer, |router, egress| {
+                    if let Some(ck) = router.consumer_of(peer, consumer) {
+                        router.close_consumer(ck, egress);
+                    }
+                });
+            }
+            EngineCommand::CloseProducersOf { peer } => {
+                self.with_router_of(peer, |router, egress| {
+                    router.close_producers_of(peer, egress);
+                });
+            }
+            EngineCommand::CreatePlainTransport { tag, .. }
+            | EngineCommand::ConnectPlainTransport { tag, .. } => {
+                // Plain RTP transports come with the next issue.
+                self.reply(tag, Err(EngineError::PlainTransportUnavailable));
+            }
+        }
+    }
+
+    fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {
+        self.events.push_back(EngineEvent::Reply { tag, result });
+    }
+
+    /// The router of a room, created when the room is new.
+    fn router_of_room(&mut self, room: RoomId) -> RouterKey {
+        if let Some(rk) = self.rooms.get(&room) {
+            return *rk;
+        }
+        let rk = self.routers.insert(Router::new(room));
+        self.rooms.insert(room, rk);
+        rk
+    }
+
+    /// Closes a room: every transport in it, then its router.
+    fn close_router(&mut self, now: Instant, room: RoomId) {
+        let Some(rk) = self.rooms.remove(&room) else {
+            return;
+        };
+        let transports = self
+            .routers
+            .get(rk)
+            .map(|r| r.transports().to_vec())
+            .unwrap_or_default();
+        for tk in transports {
+            self.close_transport(now, tk, false);
+        }
+        self.routers.remove(rk);
+        self.schedule_router(rk);
+        self.peers.retain(|_, p| p.router != rk);
+    }
+
+    /// The transport `id` if `peer` owns it, and its router.
+    fn owned(
+        &self,
+        peer: PeerId,
+        id: TransportId,
+    ) -> Result<(TransportKey, RouterKey), EngineError> {
+        let tk = self
+            .transport_ids
+            .get(&id)
+            .copied()
+            .ok_or(EngineError::TransportNotFound(id))?;
+        match self.transports.get(tk) {
+            Some(t) if t.peer == peer => Ok((tk, t.router)),
+            _ => Err(EngineError::TransportNotFound(id)),
+        }
+    }
+
+    /// The router `rk` lent for an operation, or an error when the room is gone.
+    fn call(&mut self, rk: RouterKey) -> Result<RouterCall<'_>, EngineError> {
+        self.router_call(rk)
+            .ok_or(EngineError::Refused("the room is closed".into()))
+    }
+
+    /// Runs `f` on the router of `peer`'s room (`None` when the peer has no transport
+    /// on this worker), and reschedules the router's timers.
+    fn with_router_of<R>(
+        &mut self,
+        peer: PeerId,
+        f: impl FnOnce(&mut Router, &mut crate::router::Egress<'_>) -> R,
+    ) -> Option<R> {
+        let rk = self.peers.get(&peer)?.router;
+        let (router, mut egress) = self.router_and_egress(rk)?;
+        let result = f(router, &mut egress);
+        self.schedule_router(rk);
+        Some(result)
+    }
+
+    fn create_webrtc_transport(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        force_tcp: bool,
+    ) -> Result<EngineReply, EngineError> {
+        if self.transports.len() >= MAX_TRANSPORTS {
+            return Err(EngineError::Busy);
+        }
+        let mut creds = IceCredentials::random(&mut self.rng);
+        while self.by_ufrag.contains_key(&creds.ufrag) {
+            creds = IceCredentials::random(&mut self.rng);
+        }
+        let connection = WebRtcTransport::new(creds.clone(), self.certificate.clone())
+            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
+        let id = TransportId::random();
+        let dtls = connection.local_dtls_parameters();
+        let mut candidates = Vec::new();
+        let addr = &self.settings.announced_address;
+        let port = self.settings.port;
+        let candidate = |foundation, priority, protocol, tcp_type| IceCandidate {
+            foundation,
+            priority,
+            address: addr.clone(),
+            ip: addr.clone(),
+            protocol,
+            port,
+            candidate_type: "host",
+            tcp_type,
+        };
+        if !force_tcp {
+            candidates.push(candidate(
+                "udpcandidate",
+                UDP_PRIORITY,
+                IceProtocol::Udp,
+                None,
+            ));
+        }
+        candidates.push(candidate(
+            "tcpcandidate",
+            TCP_PRIORITY,
+            IceProtocol::Tcp,
+            Some("passive"),
+        ));
+        let rk = self.router_of_room(room);
+        let tk = self
+            .transports
+            .insert(MediaTransport::new(id, peer, rk, connection));
+        self.routers[rk].add_transport(tk);
+        self.transport_ids.insert(id, tk);
+        self.by_ufrag.insert(creds.ufrag.clone(), tk);
+        self.peers
+            .entry(peer)
+            .or_insert(PeerEntry {
+                router: rk,
+                transports: 0,
+            })
+            .transports += 1;
+        tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
+        Ok(EngineReply::WebRtcTransportCreated(WebRtcTransportInfo {
+            id,
+            ice_parameters: ice_parameters(&creds),
+            ice_candidates: candidates,
+            dtls_parameters: dtls,
+        }))
+    }
+
+    fn connect(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        id: TransportId,
+        dtls: DtlsParameters,
+    ) -> Result<EngineReply, EngineError> {
+        let (tk, _) = self.owned(peer, id)?;
+        self.transports[tk]
+            .connect(now, dtls)
+            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
+        self.service_transport(now, tk);
+        self.schedule_transport(tk);
+        Ok(EngineReply::Done)
+    }
+
+    fn restart_ice(&mut self, peer: PeerId, id: TransportId) -> Result<EngineReply, EngineError> {
+        let creds = IceCredentials::random(&mut self.rng);
+        let (tk, _) = self.owned(peer, id)?;
+        let gone = self.transports[tk]
+            .restart_ice(creds.clone())
+            .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
+        for ufrag in gone {
+            self.by_ufrag.remove(&ufrag);
+        }
+        self.by_ufrag.insert(creds.ufrag.clone(), tk);
+        Ok(EngineReply::IceRestarted(ice_parameters(&creds)))
+    }
+}
+
+/// `iceParameters` as mediasoup-client expects them.
+fn ice_parameters(creds: &IceCredentials) -> IceParameters {
+    IceParameters {
+        username_fragment: creds.ufrag.clone(),
+        password: creds.pwd.clone(),
+        ice_lite: true,
+    }
+}

@@ -1,0 +1,43 @@
+//! What a worker core counts and holds, for stats, the console and the tests of bounded
+//! state: input it dropped ([`WorkerCounters`]) and the size of every table
+//! ([`WorkerSizes`], all 0 once everything closed).
+
+/// Counters of what the worker dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounters {
+    /// Datagrams from unknown tuples that were not a STUN request naming a transport.
+    pub unknown_source: u64,
+    /// Datagrams a transport dropped (see its own counters).
+    pub transport_dropped: u64,
+    /// RTP that no producer stream of its transport claimed.
+    pub unknown_ssrc: u64,
+    /// Decrypted RTCP compound packets that did not parse to the end.
+    pub malformed_rtcp: u64,
+}
+
+/// Table sizes of a worker core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSizes {
+    /// Rooms (routers).
+    pub rooms: usize,
+    /// WebRTC transports.
+    pub transports: usize,
+    /// ICE usernames routed.
+    pub ufrags: usize,
+    /// Tuples routed.
+    pub tuples: usize,
+    /// Producers.
+    pub producers: usize,
+    /// Consumers.
+    pub consumers: usize,
+    /// SSRC, MID and fan-out entries, and the producer and consumer UUID index.
+    pub routes: usize,
+    /// Producer streams with a key frame request pending or delayed.
+    pub key_frame_timers: usize,
+    /// The transport UUID index and the transports' scheduled deadlines.
+    pub per_transport: usize,
+    /// Peers with a transport (the index of commands that name no room).
+    pub peers: usize,
+    /// Rooms with a scheduled deadline (NACKs, key frame requests, reports).
+    pub room_timers: usize,
+}
