@@ -557,10 +557,10 @@ impl World {
         );
         assert!(s.rooms <= n["rooms"], "{counts} {s:?}");
         if n["rooms"] == 0 {
-            assert_eq!(
-                sim.tables(),
-                [0; 9],
-                "no room, nothing in the engine: {s:?}"
+            let tables = sim.tables();
+            assert!(
+                tables.iter().all(|n| *n == 0),
+                "no room, nothing in the engine: {tables:?} {s:?}"
             );
         }
         assert!(sim.events.is_empty(), "every engine event taken");
