@@ -188,9 +188,119 @@ fn proc_usage(pid: u32) -> (u64, u64) {
     (rss, ticks(11) + ticks(12))
 }
 
+/// Scheduler figures of a process, summed over its threads (`/proc/PID/task/*/schedstat`):
+/// time on a CPU, time runnable but waiting for one, and the number of timeslices.
+#[derive(Clone, Copy, Default)]
+struct Sched {
+    on_cpu_ns: u64,
+    waiting_ns: u64,
+    slices: u64,
+}
+
+fn schedstat(pid: u32) -> Sched {
+    let mut sum = Sched::default();
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for e in dir.flatten() {
+            let s = std::fs::read_to_string(e.path().join("schedstat")).unwrap_or_default();
+            let v: Vec<u64> = s
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            if let [cpu, wait, slices, ..] = v[..] {
+                sum.on_cpu_ns += cpu;
+                sum.waiting_ns += wait;
+                sum.slices += slices;
+            }
+        }
+    }
+    sum
+}
+
+impl Sched {
+    fn since(self, before: Sched) -> Sched {
+        Sched {
+            on_cpu_ns: self.on_cpu_ns.saturating_sub(before.on_cpu_ns),
+            waiting_ns: self.waiting_ns.saturating_sub(before.waiting_ns),
+            slices: self.slices.saturating_sub(before.slices),
+        }
+    }
+
+    /// "N% of one core, waited M ms for a CPU (K us per timeslice)" over `wall`.
+    fn describe(&self, wall: Duration) -> String {
+        format!(
+            "{:.1}% of one core, waited {:.0} ms for a CPU ({:.0} us per timeslice)",
+            self.on_cpu_ns as f64 / 1e9 / wall.as_secs_f64() * 100.0,
+            self.waiting_ns as f64 / 1e6,
+            self.waiting_ns as f64 / 1e3 / self.slices.max(1) as f64
+        )
+    }
+}
+
+/// Busy and total jiffies of the whole machine, from the first line of `/proc/stat`.
+fn machine_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// Read buffer of each client's WebSocket (see `connect_and_join`).
+const CLIENT_READ_BUFFER: usize = 4096;
+
+/// A client's socket. Once non-blocking, a read that returns less than it asked for
+/// has emptied the kernel's receive queue, so the next read reports `WouldBlock` without
+/// a system call; [`drain`] clears that on every readiness (mio is edge-triggered, and
+/// Linux reports an edge for every segment that arrives afterwards). This halves the
+/// tool's reads: most readiness events carry a single frame.
+struct ClientStream {
+    tcp: TcpStream,
+    nonblocking: bool,
+    drained: bool,
+}
+
+impl io::Read for ClientStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.drained {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.tcp.read(buf)?;
+        if self.nonblocking && n > 0 && n < buf.len() {
+            self.drained = true;
+        }
+        Ok(n)
+    }
+}
+
+impl io::Write for ClientStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+impl ClientStream {
+    fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
+        self.tcp.set_nonblocking(on)?;
+        self.nonblocking = on;
+        self.drained = false;
+        Ok(())
+    }
+}
+
 /// One simulated peer.
 struct Client {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<ClientStream>,
     room: String,
     next_ack: u64,
     waiting: VecDeque<(u64, Instant)>,
@@ -214,7 +324,7 @@ fn create_peer(server: &Server, room: &str) -> Result<(String, String, String), 
     ))
 }
 
-fn read_text(ws: &mut WebSocket<TcpStream>) -> Result<String, String> {
+fn read_text(ws: &mut WebSocket<ClientStream>) -> Result<String, String> {
     loop {
         match ws.read().map_err(|e| format!("read: {e}"))? {
             Message::Text(t) => return Ok(t.to_string()),
@@ -236,12 +346,22 @@ fn connect_and_join(
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream = ClientStream {
+        tcp: stream,
+        nonblocking: false,
+        drained: false,
+    };
     let url = format!(
         "ws://127.0.0.1:{}/meetmedia/signaling/?{query}&EIO=4&transport=websocket",
         server.port
     );
-    let (mut ws, _) =
-        tungstenite::client::client(url, stream).map_err(|e| format!("handshake: {e}"))?;
+    // A small read buffer: tungstenite zero-fills the whole free capacity of its read
+    // buffer before every read() (128 KiB by default), and this tool reads 40,000 times
+    // a second across 2,000 sockets whose buffers do not fit in any cache.
+    let config =
+        tungstenite::protocol::WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
+    let (mut ws, _) = tungstenite::client::client_with_config(url, stream, Some(config))
+        .map_err(|e| format!("handshake: {e}"))?;
     let open = read_text(&mut ws)?;
     if !open.starts_with('0') {
         return Err(format!("unexpected open packet {open}"));
@@ -320,6 +440,7 @@ fn drain(
     frames: &mut u64,
     failed: &mut u64,
 ) -> Result<(), String> {
+    c.ws.get_mut().drained = false;
     loop {
         match c.ws.read() {
             Ok(Message::Text(t)) => {
@@ -372,7 +493,7 @@ struct TrafficResult {
 fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficResult, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     for (i, c) in clients.iter().enumerate() {
-        let fd = c.ws.get_ref().as_raw_fd();
+        let fd = c.ws.get_ref().tcp.as_raw_fd();
         poll.registry()
             .register(&mut SourceFd(&fd), Token(i), Interest::READABLE)
             .map_err(|e| e.to_string())?;
@@ -422,8 +543,12 @@ fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficRes
         } else if clients.iter().all(|c| c.waiting.is_empty()) {
             break;
         }
-        poll.poll(&mut events, Some(Duration::from_millis(1)))
-            .map_err(|e| e.to_string())?;
+        match poll.poll(&mut events, Some(Duration::from_millis(1))) {
+            Ok(()) => {}
+            // A signal (a profiler or strace attaching, say) is not a failure.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => events.clear(),
+            Err(e) => return Err(e.to_string()),
+        }
         for ev in events.iter() {
             drain(
                 &mut clients[ev.token().0],
@@ -435,7 +560,7 @@ fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficRes
     }
     let wall = start.elapsed();
     for c in clients.iter() {
-        let fd = c.ws.get_ref().as_raw_fd();
+        let fd = c.ws.get_ref().tcp.as_raw_fd();
         let _ = poll.registry().deregister(&mut SourceFd(&fd));
     }
     Ok(TrafficResult {
@@ -512,8 +637,26 @@ fn run(o: &Opts) -> Result<(), String> {
     println!("idle: server rss {rss_idle} KiB, {per_peer:.1} KiB per connected peer");
 
     let (_, cpu0) = proc_usage(pid);
+    let me = std::process::id();
+    let (sched0, tool0, machine0) = (schedstat(pid), schedstat(me), machine_jiffies());
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let r = traffic(&mut clients, o.rate, o.seconds)?;
     let (rss_traffic, cpu1) = proc_usage(pid);
+    let (sched1, tool1, machine1) = (schedstat(pid), schedstat(me), machine_jiffies());
+    // This machine is shared: how busy it was, and how long the server and this tool
+    // were runnable but not running, say how much of the latency is queueing for a CPU.
+    let (busy, total) = (machine1.0 - machine0.0, machine1.1 - machine0.1);
+    let machine_busy = busy as f64 / total.max(1) as f64 * 100.0;
+    println!(
+        "machine during traffic: {machine_busy:.0}% busy over all cores; load average before {}",
+        load_before
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("  server: {}", sched1.since(sched0).describe(r.wall));
+    println!("  tool:   {}", tool1.since(tool0).describe(r.wall));
     let mut lat = r.latencies.clone();
     lat.sort();
     let cpu_pct = (cpu1 - cpu0) as f64 / 100.0 / r.wall.as_secs_f64() * 100.0;
@@ -592,13 +735,14 @@ fn run(o: &Opts) -> Result<(), String> {
     let p99 = percentile(&lat, 0.99);
     println!();
     println!(
-        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (settled after {} churn rounds vs idle before)",
+        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} machine_busy_pct={:.0} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (settled after {} churn rounds vs idle before)",
         o.peers,
         o.rooms,
         percentile(&lat, 0.5),
         p99,
         msgs,
         cpu_pct,
+        machine_busy,
         per_peer,
         growth,
         o.rounds
