@@ -3,6 +3,7 @@
 // page/bundle.js; the test calls `window.kolab.start(options)` and reads `window.kolab.stats()`.
 import { Device } from 'mediasoup-client';
 import { io } from 'socket.io-client';
+import { inboundFigures, outboundFigures } from './rtc.js';
 
 const state = {
   socket: null,
@@ -109,7 +110,7 @@ async function start(options) {
  * join, then produce webcam and microphone.
  */
 async function setUp() {
-  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, mic = true, webcam = true } = state.options;
+  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, mic = true, webcam = true, fps = 15 } = state.options;
   const iceServers = state.iceServers;
   const device = new Device();
   state.device = device;
@@ -126,7 +127,7 @@ async function setUp() {
   wireTransport(state.recvTransport);
   await request('join', { nickname, rtpCapabilities: device.rtpCapabilities });
   if (mic || webcam) {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width: 640, height: 480, frameRate: 15 } : false });
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width: 640, height: 480, frameRate: fps } : false });
     if (webcam) {
       const encodings = simulcast
         ? [{ scaleResolutionDownBy: 2, maxBitrate: 250000 }, { scaleResolutionDownBy: 1, maxBitrate: 800000 }]
@@ -277,6 +278,26 @@ async function rtcpStats() {
   return { producers, consumers };
 }
 
+/**
+ * For the latency measurement: per consumer its inbound-rtp figures (jitter buffer,
+ * jitter, frames), per producer its outbound-rtp ones (pacing), as cumulative counters.
+ */
+async function latencyFigures() {
+  const inbound = [];
+  for (const [id, { consumer, peerId, kind }] of state.consumers) {
+    for (const r of (await consumer.getStats()).values()) {
+      if (r.type === 'inbound-rtp') inbound.push({ pc: `${peerId}/${kind}`, consumer: id, ...inboundFigures(r) });
+    }
+  }
+  const outbound = [];
+  for (const [source, p] of state.producers) {
+    for (const r of (await p.getStats()).values()) {
+      if (r.type === 'outbound-rtp') outbound.push({ pc: source, ...outboundFigures(r) });
+    }
+  }
+  return { inbound, outbound };
+}
+
 function leave() {
   state.socket.disconnect();
   state.sendTransport?.close();
@@ -284,7 +305,7 @@ function leave() {
 }
 
 window.kolab = {
-  start, stats, rtcpStats, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state,
+  start, stats, rtcpStats, latencyFigures, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state,
   log: () => state.log,
   restarts: () => state.restarts,
 };
