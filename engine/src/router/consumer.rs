@@ -3,7 +3,6 @@
 //! buffer with its SSRC, sequence numbers and timestamps, so that the receiver sees one
 //! continuous stream across simulcast layer switches (which happen only on key frames).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use kolabmeet_net::rtp::{RtpHeader, write_extension_block};
@@ -14,7 +13,7 @@ use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters};
-use crate::rtp_stream::{SeqManager, ntp_add, rtp_ticks};
+use crate::rtp_stream::{SeqManager, StoredRef, ntp_add, rtp_ticks};
 
 /// URIs of the extensions a consumer's packets may carry, by what the router does with
 /// them.
@@ -273,38 +272,41 @@ impl Consumer {
     }
 
     /// Writes into `out` the retransmission of the packet this consumer sent as `seq`, if
-    /// it is kept and may be resent now: the router's packet written again with the same
-    /// sequence number and timestamp and fresh per-send values (`ctx`: transport-wide
-    /// sequence number, abs-send-time), then wrapped in RTX where negotiated.
+    /// it is kept and may be resent now: the router's packet, found in its producer
+    /// stream's store (`streams`), written again with the same sequence number and
+    /// timestamp and fresh per-send values (`ctx`: transport-wide sequence number,
+    /// abs-send-time), then wrapped in RTX where negotiated.
     pub fn retransmit(
         &mut self,
         now: Instant,
         seq: u16,
+        streams: &[RecvStream],
         ctx: SendContext,
         out: &mut Vec<u8>,
     ) -> bool {
         let Some(stored) = self.stream.resend(now, seq) else {
             return false;
         };
-        let Ok(header) = RtpHeader::parse(&stored.packet) else {
+        let Some(packet) = streams
+            .get(usize::from(stored.store))
+            .and_then(|s| s.store.as_ref())
+            .and_then(|s| s.get(stored.seq))
+        else {
             return false;
         };
-        let Ok(payload) = header.payload(&stored.packet) else {
+        let Ok(header) = RtpHeader::parse(packet) else {
+            return false;
+        };
+        let Ok(payload) = header.payload(packet) else {
             return false;
         };
         let src = RoutedPacket {
             header: &header,
-            bytes: &stored.packet,
+            bytes: packet,
             payload,
         };
         self.write(&src, seq, stored.timestamp, ctx, out);
         self.stream.wrap_retransmission(seq, out)
-    }
-
-    /// Whether this consumer keeps what it sends for NACK answers (so forwarding should
-    /// share the router's packet with it).
-    pub fn keeps_sent_packets(&self) -> bool {
-        self.stream.keeps_sent_packets()
     }
 
     /// Forwards `packet` (in router terms, from `ingress.stream`) if this consumer wants it,
@@ -314,7 +316,6 @@ impl Consumer {
         now: Instant,
         ingress: &Ingress,
         packet: &RoutedPacket<'_>,
-        source: Option<&Arc<[u8]>>,
         ctx: SendContext,
         out: &mut Vec<u8>,
     ) -> Forwarded {
@@ -356,9 +357,15 @@ impl Consumer {
         };
         let newest = seq.max_output() == Some(out_seq);
         let out_ts = in_ts.wrapping_add(self.ts_offset);
+        let stored = ingress.stored.map(|seq| StoredRef {
+            store: ingress.stream as u8,
+            seq,
+            timestamp: out_ts,
+            len: packet.bytes.len() as u16,
+        });
         self.write(packet, out_seq, out_ts, ctx, out);
         self.stream
-            .on_sent(now, out_seq, out_ts, packet.payload.len(), source);
+            .on_sent(now, out_seq, out_ts, packet.payload.len(), stored);
         if newest {
             self.last_ts = out_ts;
             self.last_sent_at = Some(now);

@@ -5,7 +5,6 @@
 //! transports are reached by slab key; the packet's header was read once, before
 //! decryption, and every step reads that view.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use kolabmeet_net::rtp::RtpHeader;
@@ -74,9 +73,6 @@ impl Router {
                 clock,
             } = egress;
             let abs_send_time = clock.abs_send_time(now);
-            // The router's packet, shared by every consumer that keeps what it sends for
-            // NACK answers: one allocation per packet, not one copy per consumer.
-            let mut source: Option<Arc<[u8]>> = None;
             for &ck in &producer.consumers {
                 let Some(c) = consumers.get_mut(ck) else {
                     continue;
@@ -92,11 +88,8 @@ impl Router {
                     transport_seq: transport.transport_seq(),
                     abs_send_time,
                 };
-                if source.is_none() && c.keeps_sent_packets() {
-                    source = Some(Arc::from(packet.bytes));
-                }
                 let mut out = pool.take();
-                let forwarded = c.forward(now, &ingress, &packet, source.as_ref(), ctx, &mut out);
+                let forwarded = c.forward(now, &ingress, &packet, ctx, &mut out);
                 let Forwarded::Yes { layer, switched } = forwarded else {
                     pool.give(out);
                     // Still waiting for a key frame on its layer: keep asking (the

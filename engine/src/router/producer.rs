@@ -16,7 +16,7 @@ use crate::arena::{ConsumerKey, TransportKey};
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId};
 use crate::ortc::{MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters};
-use crate::rtp_stream::KeyFrameRequestManager;
+use crate::rtp_stream::{KeyFrameRequestManager, PacketStore, RetransmissionBufferConfig};
 
 /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
 pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
@@ -55,6 +55,9 @@ pub struct Ingress {
     pub key_frame_required: bool,
     /// Where its payload lies in the packet.
     pub payload: Range<usize>,
+    /// Its extended sequence number in its stream's store, when kept there for its
+    /// consumers' retransmissions.
+    pub stored: Option<u64>,
 }
 
 /// A packet in router terms, as every consumer of it reads it.
@@ -189,6 +192,8 @@ impl Producer {
                     e.rid.clone(),
                     m.mapped_ssrc,
                     RecvStats::new(clock_rate, nack),
+                    (kind == MediaKind::Video)
+                        .then(|| PacketStore::new(RetransmissionBufferConfig::video())),
                 )
             })
             .collect();
@@ -333,12 +338,20 @@ impl Producer {
         {
             self.key_frames.key_frame_received(ssrc);
         }
+        // Kept once for every consumer's NACK answers, while anyone consumes it.
+        let stored = match s.store.as_mut() {
+            Some(store) if !self.paused && !self.consumers.is_empty() => {
+                store.insert(now, seq, buf)
+            }
+            _ => None,
+        };
         Some(Ingress {
             stream,
             frame,
             repaired: m.rtx,
             key_frame_required,
             payload,
+            stored,
         })
     }
 }

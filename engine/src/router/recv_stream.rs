@@ -1,12 +1,13 @@
 //! One encoding of a producer as the router receives it (mediasoup's `RtpStreamRecv`): its
 //! SSRCs (signalled, or learnt from RID and repaired-RID, RFC 8852), the router-side SSRC
 //! it is forwarded under, whether it is alive (a simulcast layer the sender stopped), its
-//! received bit rate and its reception statistics.
+//! received bit rate, its reception statistics, and (video) the store of its packets in
+//! router terms that its consumers' NACK answers are written from.
 
 use std::time::{Duration, Instant};
 
 use super::recv_stats::RecvStats;
-use crate::rtp_stream::RateCalculator;
+use crate::rtp_stream::{PacketStore, RateCalculator};
 
 /// A stream that sent nothing for this long is inactive (a dead simulcast layer).
 pub const STREAM_INACTIVE_AFTER: Duration = Duration::from_millis(1500);
@@ -30,6 +31,8 @@ pub struct RecvStream {
     pub rate: RateCalculator,
     /// Reception statistics, NACKs and score (RTCP towards the sender).
     pub stats: RecvStats,
+    /// Its packets in router terms, for its consumers' retransmissions (video).
+    pub store: Option<PacketStore>,
 }
 
 impl RecvStream {
@@ -40,6 +43,7 @@ impl RecvStream {
         rid: Option<String>,
         mapped_ssrc: u32,
         stats: RecvStats,
+        store: Option<PacketStore>,
     ) -> Self {
         RecvStream {
             ssrc,
@@ -50,6 +54,7 @@ impl RecvStream {
             packets: 0,
             rate: RateCalculator::default(),
             stats,
+            store,
         }
     }
 

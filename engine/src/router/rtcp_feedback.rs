@@ -137,9 +137,17 @@ impl Router {
         egress: &mut Egress<'_>,
     ) {
         let abs_send_time = egress.clock.abs_send_time(now);
-        let Some(c) = self.consumers.get_mut(ck) else {
+        let Router {
+            producers,
+            consumers,
+            ..
+        } = self;
+        let Some(c) = consumers.get_mut(ck) else {
             return;
         };
+        let streams = producers
+            .get(c.producer)
+            .map_or(&[][..], |p| &p.streams[..]);
         let Some(transport) = egress.transports.get_mut(c.transport) else {
             return;
         };
@@ -151,7 +159,7 @@ impl Router {
                 transport_seq: transport.transport_seq(),
                 abs_send_time,
             };
-            if !c.retransmit(now, lost, ctx, &mut out) {
+            if !c.retransmit(now, lost, streams, ctx, &mut out) {
                 egress.pool.give(out);
                 continue;
             }

@@ -3,14 +3,12 @@
 //! (RFC 3550 §6.4.1), and its score from the receiver's reports (mediasoup's
 //! `RtpStreamSend`).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtp::RtpPacket;
 
 use crate::rtp_stream::{
-    RetransmissionBuffer, RetransmissionBufferConfig, StoredPacket, StreamScore, rtp_ticks,
-    ts_newer,
+    RetransmissionBuffer, RetransmissionBufferConfig, StoredRef, StreamScore, rtp_ticks, ts_newer,
 };
 
 /// A receiver report block about this stream, as the worker read it.
@@ -95,15 +93,15 @@ impl SendStream {
     }
 
     /// A packet (`seq`, RTP timestamp `ts`, `payload_len` bytes of payload) was sent now,
-    /// written from `source` (the router's packet): the source is kept, shared, for NACK
-    /// answers.
+    /// written from the router's packet that `stored` finds in its producer's store: the
+    /// reference is kept for NACK answers.
     pub fn on_sent(
         &mut self,
         now: Instant,
         seq: u16,
         ts: u32,
         payload_len: usize,
-        source: Option<&Arc<[u8]>>,
+        stored: Option<StoredRef>,
     ) {
         self.packets += 1;
         self.octets += payload_len as u64;
@@ -111,12 +109,8 @@ impl SendStream {
             self.last = Some((ts, now));
         }
         if let Some(b) = self.buffer.as_mut()
-            && let Some(source) = source
+            && let Some(stored) = stored
         {
-            let stored = StoredPacket {
-                packet: source.clone(),
-                timestamp: ts,
-            };
             // A duplicate or a too old number is simply not kept.
             let _ = b.insert(now, seq, stored);
         }
@@ -125,7 +119,7 @@ impl SendStream {
     /// The packet sent as `seq`, if it is kept and may be resent now (not within one RTT
     /// of its last resend, not too often); the consumer writes it again and hands it to
     /// [`SendStream::wrap_retransmission`].
-    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<StoredPacket> {
+    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<StoredRef> {
         self.buffer.as_mut().and_then(|b| b.resend(now, seq))
     }
 
@@ -227,22 +221,28 @@ mod tests {
         s.wrap_retransmission(seq, out)
     }
 
+    /// A reference to packet `i` of producer stream 0's store.
+    fn stored(i: u16, ts: u32) -> Option<StoredRef> {
+        Some(StoredRef {
+            store: 0,
+            seq: 70_000 + u64::from(i),
+            timestamp: ts,
+            len: 30,
+        })
+    }
+
     #[test]
-    fn keeps_sources_shared_and_answers_nacks_over_rtx_once_per_rtt() {
+    fn keeps_references_and_answers_nacks_over_rtx_once_per_rtt() {
         let t0 = Instant::now();
         let mut s = SendStream::new(555, 90_000, true, Some((666, 102)));
-        let sources: Vec<Arc<[u8]>> = (0..10u8).map(|i| Arc::from(&[i; 30][..])).collect();
         for i in 0..10u16 {
-            let source = &sources[usize::from(i)];
-            s.on_sent(t0, 100 + i, 3000 * u32::from(i), 4, Some(source));
+            let ts = 3000 * u32::from(i);
+            s.on_sent(t0, 100 + i, ts, 4, stored(i, ts));
         }
         assert_eq!((s.packets, s.octets), (10, 40));
-        let stored = s.resend(t0, 104).unwrap();
-        assert!(
-            Arc::ptr_eq(&stored.packet, &sources[4]),
-            "the source itself, not a copy"
-        );
-        assert_eq!(stored.timestamp, 12_000, "the timestamp it was sent with");
+        let r = s.resend(t0, 104).unwrap();
+        assert_eq!(r.seq, 70_004, "where the router's packet is");
+        assert_eq!(r.timestamp, 12_000, "the timestamp it was sent with");
         let mut out = packet(104, 12_000);
         assert!(s.wrap_retransmission(104, &mut out));
         let p = RtpPacket::parse(&out[..]).unwrap();
@@ -270,30 +270,26 @@ mod tests {
         assert!(!resend(&mut s, t0, 99, &mut out));
         assert!(!resend(&mut s, t0 + Duration::from_secs(3), 105, &mut out));
         assert_eq!(s.retransmitted, 2);
-        drop(stored);
         s.clear();
-        assert_eq!(Arc::strong_count(&sources[4]), 1, "released on clear");
+        assert!(
+            s.resend(t0 + Duration::from_secs(1), 106).is_none(),
+            "cleared"
+        );
     }
 
     #[test]
     fn without_rtx_the_packet_is_resent_as_it_was() {
         let t0 = Instant::now();
         let mut s = SendStream::new(555, 90_000, true, None);
-        let source: Arc<[u8]> = Arc::from(&b"src"[..]);
-        s.on_sent(t0, 7, 1, 4, Some(&source));
+        s.on_sent(t0, 7, 1, 4, stored(7, 1));
         let mut out = Vec::new();
         assert!(resend(&mut s, t0, 7, &mut out));
         assert_eq!(out, packet(7, 1));
         // Audio without NACK keeps nothing.
         let mut a = SendStream::new(1, 48_000, false, None);
-        a.on_sent(t0, 7, 1, 4, Some(&source));
+        a.on_sent(t0, 7, 1, 4, stored(7, 1));
         assert!(!resend(&mut a, t0, 7, &mut out));
         assert_eq!(a.packets, 1);
-        assert_eq!(
-            Arc::strong_count(&source),
-            2,
-            "only the video stream holds it"
-        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! | [`seq_num`] | `SeqManager::IsSeqHigherThan` | RFC 1982 comparisons, 64-bit unwrapping |
 //! | [`seq_manager`] | `SeqManager<uint16_t>` | producer → consumer sequence rewriting |
 //! | [`retransmission_buffer`] | `RtpRetransmissionBuffer` | sent packets kept for NACK (RFC 4585) |
+//! | [`packet_store`] | (the packets it shares) | one copy of a stream's packets for every consumer's buffer |
 //! | [`nack_generator`] | `NackGenerator` | loss detection, NACK scheduling |
 //! | [`key_frame_requests`] | `KeyFrameRequestManager` | PLI/FIR coalescing and retry |
 //! | [`rate_calculator`] | `RateCalculator` | sliding-window bit rate |
@@ -21,6 +22,7 @@
 
 pub mod key_frame_requests;
 pub mod nack_generator;
+pub mod packet_store;
 pub mod rate_calculator;
 pub mod retransmission_buffer;
 pub mod rtp_clock;
@@ -30,9 +32,10 @@ pub mod stream_score;
 
 pub use key_frame_requests::KeyFrameRequestManager;
 pub use nack_generator::{NackGenerator, NackOutcome};
+pub use packet_store::{PacketStore, StoredRef};
 pub use rate_calculator::RateCalculator;
 pub use retransmission_buffer::{
-    RetransmissionBuffer, RetransmissionBufferConfig, RetransmissionBufferError, StoredPacket,
+    Retained, RetransmissionBuffer, RetransmissionBufferConfig, RetransmissionBufferError,
     StoredPacketInfo,
 };
 pub use rtp_clock::{MediaClock, NTP_UNIX_OFFSET, ntp_add, ntp_from_unix, rtp_ticks};

@@ -6,24 +6,26 @@
 //! the oldest stored number; missing numbers are empty slots. Bounds:
 //! * at most [`RetransmissionBufferConfig::max_items`] slots (mediasoup: 2500), the
 //!   oldest are evicted first;
-//! * entries older than [`RetransmissionBufferConfig::max_age`] are evicted from the
-//!   front (mediasoup: 2 s for video, 1 s for audio; mediasoup measures age by RTP
-//!   timestamp, here by the injected time of storage);
+//! * entries older than [`RetransmissionBufferConfig::max_age`] are never resent, and are
+//!   evicted from the front at most every [`EXPIRE_EVERY`] (mediasoup: 2 s for video, 1 s
+//!   for audio; mediasoup measures age by RTP timestamp, here by the injected time of
+//!   storage);
 //! * packets larger than [`MAX_PACKET_LEN`] are refused.
 //!
-//! A slot holds a shared reference to the packet as the router received it (the same
-//! allocation for every consumer of the packet, as mediasoup's buffers share one packet)
-//! and the timestamp it was sent with; the consumer rewrites it again when resending.
-//! Storing costs a reference count per consumer, not a copy.
+//! A slot holds what the owner keeps per packet ([`Retained`]): a consumer keeps a
+//! [`StoredRef`](super::StoredRef) to the router's packet in its producer stream's
+//! [`PacketStore`](super::PacketStore) (one copy for every consumer of the packet, as
+//! mediasoup's buffers share one packet) and the timestamp it was sent with; the consumer
+//! rewrites it again when resending. Storing costs no copy and no reference count.
 //!
 //! Resending follows mediasoup: a packet is not resent again within one RTT of its last
 //! resend (default RTT 100 ms when unknown), and here also at most
 //! [`RetransmissionBufferConfig::max_resends`] times.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::packet_store::StoredRef;
 use super::seq_num::seq_newer;
 
 /// Default slot count (mediasoup `RetransmissionBufferMaxItems`).
@@ -38,15 +40,21 @@ pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
 pub const DEFAULT_MAX_RESENDS: u8 = 10;
 /// Largest packet stored (mediasoup `MtuSize`).
 pub const MAX_PACKET_LEN: usize = 1500;
+/// How often insertions look for expired entries at the front. Storing is on the hot
+/// path (once per packet per consumer) and the front is the coldest memory of the
+/// buffer: reading it on every insertion cost more than the rest of the insertion.
+pub const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 
-/// A packet kept for resending: the router's packet, shared, and the timestamp the
-/// stream sent it with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPacket {
-    /// The packet in router terms (before the consumer's rewriting).
-    pub packet: Arc<[u8]>,
-    /// The RTP timestamp it was sent with.
-    pub timestamp: u32,
+/// What a buffer keeps per packet: anything that knows the packet's length.
+pub trait Retained: Clone {
+    /// The length of the packet it stands for.
+    fn packet_len(&self) -> usize;
+}
+
+impl Retained for StoredRef {
+    fn packet_len(&self) -> usize {
+        usize::from(self.len)
+    }
 }
 
 /// Limits of a [`RetransmissionBuffer`].
@@ -105,24 +113,29 @@ pub struct StoredPacketInfo {
 }
 
 #[derive(Debug)]
-struct Slot {
-    data: StoredPacket,
+struct Slot<T> {
+    data: T,
     info: StoredPacketInfo,
 }
 
 /// Recently sent packets of one stream; see the module docs.
 #[derive(Debug)]
-pub struct RetransmissionBuffer {
+pub struct RetransmissionBuffer<T = StoredRef> {
     config: RetransmissionBufferConfig,
     rtt: Duration,
     /// Slot `i` holds sequence number `oldest_seq + i`; when non-empty, the first and
     /// last slots are occupied.
-    slots: VecDeque<Option<Slot>>,
+    slots: VecDeque<Option<Slot<T>>>,
     oldest_seq: u16,
     stored: usize,
+    /// Empty slots (gaps) in `slots`: while there is none, evicting the oldest needs no
+    /// look at the slots after it.
+    holes: usize,
+    /// When insertions next look for expired entries.
+    next_expiry: Option<Instant>,
 }
 
-impl RetransmissionBuffer {
+impl<T: Retained> RetransmissionBuffer<T> {
     /// An empty buffer with the given limits.
     pub fn new(config: RetransmissionBufferConfig) -> Self {
         Self {
@@ -131,6 +144,8 @@ impl RetransmissionBuffer {
             slots: VecDeque::new(),
             oldest_seq: 0,
             stored: 0,
+            holes: 0,
+            next_expiry: None,
         }
     }
 
@@ -140,19 +155,23 @@ impl RetransmissionBuffer {
         self.rtt = if rtt.is_zero() { DEFAULT_RTT } else { rtt };
     }
 
-    /// Stores a copy of `packet`, sent now with sequence number `seq`. Expired entries
-    /// are evicted first. A packet newer than the newest stored one may evict the oldest
-    /// ones; a packet older than the oldest is stored only if it fits.
+    /// Stores `packet`, sent now with sequence number `seq`. Expired entries are evicted
+    /// first (at most every [`EXPIRE_EVERY`]). A packet newer than the newest stored one
+    /// may evict the oldest ones; a packet older than the oldest is stored only if it
+    /// fits.
     pub fn insert(
         &mut self,
         now: Instant,
         seq: u16,
-        packet: StoredPacket,
+        packet: T,
     ) -> Result<(), RetransmissionBufferError> {
-        if packet.packet.len() > MAX_PACKET_LEN {
-            return Err(RetransmissionBufferError::TooLarge(packet.packet.len()));
+        if packet.packet_len() > MAX_PACKET_LEN {
+            return Err(RetransmissionBufferError::TooLarge(packet.packet_len()));
         }
-        self.expire(now);
+        if self.next_expiry.is_none_or(|t| now >= t) {
+            self.expire(now);
+            self.next_expiry = now.checked_add(EXPIRE_EVERY);
+        }
         let max = usize::from(self.config.max_items.max(1));
         let len = self.slots.len();
         if len == 0 {
@@ -170,6 +189,7 @@ impl RetransmissionBuffer {
             let slot = self.make_slot(now, packet);
             if let Some(entry) = self.slots.get_mut(idx) {
                 *entry = Some(slot);
+                self.holes -= 1;
             }
             return Ok(());
         }
@@ -185,6 +205,7 @@ impl RetransmissionBuffer {
                 self.oldest_seq = seq;
             } else {
                 self.slots.extend(std::iter::repeat_with(|| None).take(gap));
+                self.holes += gap;
             }
             self.slots.push_back(Some(slot));
             return Ok(());
@@ -199,13 +220,14 @@ impl RetransmissionBuffer {
         for _ in 1..dist {
             self.slots.push_front(None);
         }
+        self.holes += dist - 1;
         self.slots.push_front(Some(slot));
         self.oldest_seq = seq;
         Ok(())
     }
 
     /// The stored packet with sequence number `seq`.
-    pub fn get(&self, seq: u16) -> Option<&StoredPacket> {
+    pub fn get(&self, seq: u16) -> Option<&T> {
         self.slot(seq).map(|s| &s.data)
     }
 
@@ -238,7 +260,7 @@ impl RetransmissionBuffer {
     }
 
     /// [`Self::mark_resent`] and, if allowed, the packet to resend.
-    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<StoredPacket> {
+    pub fn resend(&mut self, now: Instant, seq: u16) -> Option<T> {
         if self.mark_resent(now, seq) {
             self.get(seq).cloned()
         } else {
@@ -261,6 +283,7 @@ impl RetransmissionBuffer {
     pub fn clear(&mut self) {
         self.slots.clear();
         self.stored = 0;
+        self.holes = 0;
     }
 
     /// Number of stored packets.
@@ -273,12 +296,12 @@ impl RetransmissionBuffer {
         self.stored == 0
     }
 
-    fn slot(&self, seq: u16) -> Option<&Slot> {
+    fn slot(&self, seq: u16) -> Option<&Slot<T>> {
         let idx = usize::from(seq.wrapping_sub(self.oldest_seq));
         self.slots.get(idx).and_then(Option::as_ref)
     }
 
-    fn make_slot(&mut self, now: Instant, packet: StoredPacket) -> Slot {
+    fn make_slot(&mut self, now: Instant, packet: T) -> Slot<T> {
         self.stored += 1;
         Slot {
             data: packet,
@@ -292,12 +315,20 @@ impl RetransmissionBuffer {
 
     /// Removes the oldest packet and the empty slots after it.
     fn remove_oldest(&mut self) {
-        if let Some(Some(_)) = self.slots.pop_front() {
-            self.stored = self.stored.saturating_sub(1);
+        if self.slots.is_empty() {
+            return;
         }
+        // The first slot is occupied (the invariant), so the count needs no look at it;
+        // without gaps, neither do the slots after it (cold memory: not read at all).
+        self.slots.pop_front();
+        self.stored = self.stored.saturating_sub(1);
         self.oldest_seq = self.oldest_seq.wrapping_add(1);
+        if self.holes == 0 {
+            return;
+        }
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();
+            self.holes = self.holes.saturating_sub(1);
             self.oldest_seq = self.oldest_seq.wrapping_add(1);
         }
     }
@@ -307,22 +338,29 @@ impl RetransmissionBuffer {
 mod tests {
     use super::*;
 
+    /// A packet kept by value (the tests' stand-in for a reference to a store).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Packet(Vec<u8>);
+
+    impl Retained for Packet {
+        fn packet_len(&self) -> usize {
+            self.0.len()
+        }
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
-    fn pk(bytes: &[u8]) -> StoredPacket {
-        StoredPacket {
-            packet: Arc::from(bytes),
-            timestamp: 0,
-        }
+    fn pk(bytes: &[u8]) -> Packet {
+        Packet(bytes.to_vec())
     }
 
-    fn bytes(b: &RetransmissionBuffer, seq: u16) -> Option<&[u8]> {
-        b.get(seq).map(|p| &p.packet[..])
+    fn bytes(b: &RetransmissionBuffer<Packet>, seq: u16) -> Option<&[u8]> {
+        b.get(seq).map(|p| &p.0[..])
     }
 
-    fn buf(max_items: u16) -> RetransmissionBuffer {
+    fn buf(max_items: u16) -> RetransmissionBuffer<Packet> {
         RetransmissionBuffer::new(RetransmissionBufferConfig {
             max_items,
             ..RetransmissionBufferConfig::video()
@@ -384,6 +422,7 @@ mod tests {
         for i in 0..500u16 {
             b.insert(t0, i.wrapping_add(65400), pk(b"p")).unwrap();
             assert!(b.slots.len() <= 50);
+            assert_eq!(b.holes, b.slots.iter().filter(|s| s.is_none()).count());
         }
         assert_eq!(b.len(), 50);
         assert!(bytes(&b, 65400u16.wrapping_add(449)).is_none());
@@ -402,7 +441,7 @@ mod tests {
     #[test]
     fn bounded_by_age() {
         let t0 = Instant::now();
-        let mut b = RetransmissionBuffer::new(RetransmissionBufferConfig::audio());
+        let mut b = RetransmissionBuffer::<Packet>::new(RetransmissionBufferConfig::audio());
         b.insert(t0, 1, pk(b"1")).unwrap();
         b.insert(t0 + ms(500), 2, pk(b"2")).unwrap();
         b.insert(t0 + ms(1000), 3, pk(b"3")).unwrap();
@@ -441,33 +480,31 @@ mod tests {
     }
 
     #[test]
-    fn shares_packets_and_releases_them_on_eviction() {
+    fn keeps_references_to_a_shared_store() {
         let t0 = Instant::now();
-        let shared: Arc<[u8]> = Arc::from(&[1u8; 1200][..]);
-        let mut a = buf(4);
-        let mut b2 = buf(4);
-        for (i, x) in [&mut a, &mut b2].into_iter().enumerate() {
-            let p = StoredPacket {
-                packet: shared.clone(),
-                timestamp: 90 * i as u32,
-            };
-            x.insert(t0, 7, p).unwrap();
-        }
-        assert_eq!(
-            Arc::strong_count(&shared),
-            3,
-            "one allocation, two references"
-        );
-        assert_eq!(a.get(7).unwrap().timestamp, 0);
-        assert_eq!(b2.get(7).unwrap().timestamp, 90);
+        let mut a: RetransmissionBuffer = RetransmissionBuffer::new(RetransmissionBufferConfig {
+            max_items: 4,
+            ..RetransmissionBufferConfig::video()
+        });
+        let r = |timestamp| StoredRef {
+            store: 1,
+            seq: 70_007,
+            timestamp,
+            len: 1200,
+        };
+        a.insert(t0, 7, r(90)).unwrap();
+        assert_eq!(a.get(7), Some(&r(90)));
         for i in 8..20u16 {
-            a.insert(t0, i, pk(b"x")).unwrap();
+            a.insert(t0, i, r(0)).unwrap();
         }
-        b2.clear();
+        assert_eq!(a.get(7), None, "evicted");
+        let too_large = StoredRef {
+            len: MAX_PACKET_LEN as u16 + 1,
+            ..r(0)
+        };
         assert_eq!(
-            Arc::strong_count(&shared),
-            1,
-            "evicted and cleared: released"
+            a.insert(t0, 30, too_large),
+            Err(RetransmissionBufferError::TooLarge(MAX_PACKET_LEN + 1))
         );
     }
 
@@ -483,6 +520,7 @@ mod tests {
             let _ = b.resend(t0 + ms(i / 10), seq.wrapping_add(3));
             assert!(b.slots.len() <= usize::from(DEFAULT_MAX_ITEMS));
             assert!(b.len() <= b.slots.len());
+            assert_eq!(b.len() + b.holes, b.slots.len());
         }
     }
 }
