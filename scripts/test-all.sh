@@ -11,6 +11,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "no import cycles between module files"
+python3 scripts/module_cycles.py
+
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -18,7 +21,16 @@ step "cargo test"
 cargo test --workspace
 
 step "build the release binaries"
+# First the test build with fault injection (the browser suite's worker failure test
+# makes a media worker panic through its console), kept aside; then the default binary,
+# which has none of it. Cargo keeps both builds, so switching back only relinks.
+cargo build --release -p kolabmeet-server --features fault-injection
+cp target/release/kolabmeet-server target/release/kolabmeet-server-fault
 cargo build --release -p kolabmeet-server
+if grep -q crashWorker target/release/kolabmeet-server; then
+  echo "the default binary must not have the fault injection" >&2
+  exit 1
+fi
 
 step "compatibility suite (node --test, real clients)"
 if [ ! -d tests/compat/node_modules ]; then
@@ -34,7 +46,8 @@ fi
 if [ ! -d tests/browser/node_modules ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
-(cd tests/browser && KOLABMEET_BIN="$PWD/../../target/release/kolabmeet-server" npm test)
+(cd tests/browser && KOLABMEET_BIN="$PWD/../../target/release/kolabmeet-server" \
+  KOLABMEET_FAULT_BIN="$PWD/../../target/release/kolabmeet-server-fault" npm test)
 
 if [ "${FUZZ_SECONDS:-10}" != "0" ] && command -v cargo-fuzz >/dev/null 2>&1; then
   step "fuzz smoke (${FUZZ_SECONDS:-10} s per target)"

@@ -123,6 +123,8 @@ fn main() -> ExitCode {
         }
     };
     let media_ports = engine.ports();
+    #[cfg(feature = "fault-injection")]
+    let faults = engine.fault_injector();
     let control = ControlPlane::new(control_config, Box::new(engine));
     let front = match Front::bind(FrontConfig {
         listen: config.listen,
@@ -163,7 +165,13 @@ fn main() -> ExitCode {
         config.webrtc_announced_address
     );
     let _ = wake_control.set(front.waker());
-    let mut service = ServerService::new(control, config.auth_token.clone(), webhooks, log);
+    let service = ServerService::new(control, config.auth_token.clone(), webhooks, log);
+    #[cfg(feature = "fault-injection")]
+    let service = {
+        tracing::warn!("test build: the console's crashWorker makes media workers fail");
+        service.with_fault_injector(faults)
+    };
+    let mut service = service;
     match front.run(&mut service) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

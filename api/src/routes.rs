@@ -1,7 +1,7 @@
 //! The HTTP API of contract section 3: `/ping`, and under `/meetmedia/api/` (token
 //! checked in constant time) ping, health, stats, sessions, connection and signal.
 
-use kolabmeet_engine::RoomId;
+use kolabmeet_engine::{EngineHealth, RoomId};
 use kolabmeet_signaling::control::{ControlError, ControlPlane, Now};
 use kolabmeet_signaling::roles::Role;
 use serde_json::{Value, json};
@@ -152,6 +152,20 @@ pub fn handle(
     response.with_header("Strict-Transport-Security", HSTS)
 }
 
+/// `GET /meetmedia/api/health`: 200 `{"success":true,"message":"Healthy"}` while every
+/// media worker runs; 503 `{"success":false,"message":"<why>"}` while one has failed and
+/// its replacement is not running yet (its rooms cannot carry media meanwhile).
+fn health(control: &ControlPlane) -> HttpResponse {
+    match control.media_health() {
+        EngineHealth::Healthy => {
+            json_response(200, &json!({"success": true, "message": "Healthy"}))
+        }
+        EngineHealth::Degraded(why) => {
+            json_response(503, &json!({"success": false, "message": why}))
+        }
+    }
+}
+
 fn api(
     control: &mut ControlPlane,
     method: &str,
@@ -162,7 +176,7 @@ fn api(
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("GET", ["ping"]) => text(200, "PONG"),
-        ("GET", ["health"]) => json_response(200, &json!({"success": true, "message": "Healthy"})),
+        ("GET", ["health"]) => health(control),
         ("GET", ["stats"]) => json_response(200, &control.stats()),
         ("GET", ["sessions"]) => {
             let list: Vec<Value> = control
@@ -255,5 +269,72 @@ fn api(
         }
         (_, ["ping" | "health" | "stats"]) | (_, ["sessions", ..]) | (_, ["signal"]) => empty(405),
         _ => empty(404),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use kolabmeet_engine::ortc::{RtpCapabilities, router_rtp_capabilities};
+    use kolabmeet_engine::{EngineCommand, EngineEvent, MediaEngine};
+    use kolabmeet_signaling::control::ControlConfig;
+
+    use super::*;
+
+    /// An engine whose health the test sets.
+    struct Sick(RtpCapabilities, Arc<Mutex<EngineHealth>>);
+
+    impl MediaEngine for Sick {
+        fn router_rtp_capabilities(&self) -> &RtpCapabilities {
+            &self.0
+        }
+        fn submit(&mut self, _: EngineCommand) {}
+        fn poll_event(&mut self) -> Option<EngineEvent> {
+            None
+        }
+        fn health(&self) -> EngineHealth {
+            self.1.lock().unwrap().clone()
+        }
+    }
+
+    fn get_health(control: &mut ControlPlane) -> (u16, Value) {
+        let req = HttpRequest {
+            method: "GET".into(),
+            target: "/meetmedia/api/health".into(),
+            headers: vec![("X-Auth-Token".into(), "t".into())],
+            body: Vec::new(),
+            remote: "127.0.0.1:1".parse().unwrap(),
+        };
+        let now = Now {
+            mono: Instant::now(),
+            unix: 0,
+        };
+        let resp = handle(control, "t", &req, now);
+        (resp.status, serde_json::from_slice(&resp.body).unwrap())
+    }
+
+    /// Issue 8: health follows the media workers: 503 with the reason while one is down.
+    #[test]
+    fn health_says_when_a_media_worker_is_down() {
+        let state = Arc::new(Mutex::new(EngineHealth::Healthy));
+        let engine = Sick(router_rtp_capabilities(), state.clone());
+        let mut control = ControlPlane::new(ControlConfig::default(), Box::new(engine));
+        assert_eq!(
+            get_health(&mut control),
+            (200, json!({"success": true, "message": "Healthy"}))
+        );
+        *state.lock().unwrap() =
+            EngineHealth::Degraded("media worker 1 failed (it panicked)".into());
+        assert_eq!(
+            get_health(&mut control),
+            (
+                503,
+                json!({"success": false, "message": "media worker 1 failed (it panicked)"})
+            )
+        );
+        *state.lock().unwrap() = EngineHealth::Healthy;
+        assert_eq!(get_health(&mut control).0, 200);
     }
 }

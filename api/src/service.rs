@@ -41,6 +41,9 @@ pub struct ServerService {
     log: LogControl,
     started: Instant,
     trimmer: HeapTrimmer,
+    /// Test builds only: makes media workers fail on demand (console `crashWorker`).
+    #[cfg(feature = "fault-injection")]
+    faults: Option<kolabmeet_engine::worker::FaultInjector>,
 }
 
 impl ServerService {
@@ -58,7 +61,58 @@ impl ServerService {
             log,
             started: Instant::now(),
             trimmer: HeapTrimmer::new(Instant::now()),
+            #[cfg(feature = "fault-injection")]
+            faults: None,
         }
+    }
+
+    /// Test builds only: lets the console's `crashWorker <n> [panic|error]` make media
+    /// worker `n` fail.
+    #[cfg(feature = "fault-injection")]
+    pub fn with_fault_injector(mut self, faults: kolabmeet_engine::worker::FaultInjector) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// `crashWorker <n> [panic|error] [holdMs]` (test builds only); `None` for any other
+    /// line.
+    #[cfg(feature = "fault-injection")]
+    fn fault_command(&self, line: &str) -> Option<String> {
+        use kolabmeet_engine::worker::Fault;
+        let mut words = line.split_whitespace();
+        if words.next() != Some("crashWorker") {
+            return None;
+        }
+        let faults = self.faults.as_ref()?;
+        let usage = || {
+            format!(
+                "usage: crashWorker <0-{}> [panic|error] [ms before the replacement starts]",
+                faults.workers().saturating_sub(1)
+            )
+        };
+        let Some(worker) = words.next().and_then(|w| w.parse::<usize>().ok()) else {
+            return Some(usage());
+        };
+        let fault = match words.next() {
+            None | Some("panic") => Fault::Panic,
+            Some("error") => Fault::LoopError,
+            Some(_) => return Some(usage()),
+        };
+        let hold = match words.next().map(str::parse::<u64>) {
+            None => 0,
+            Some(Ok(ms)) => ms,
+            Some(Err(_)) => return Some(usage()),
+        };
+        if !faults.inject(worker, fault, std::time::Duration::from_millis(hold)) {
+            return Some(usage());
+        }
+        tracing::warn!(
+            worker,
+            ?fault,
+            hold_ms = hold,
+            "console: injected fault into a media worker"
+        );
+        Some(format!("media worker {worker}: {fault:?} injected"))
     }
 }
 
@@ -157,7 +211,20 @@ impl Service for ServerService {
     }
 
     fn console_line(&mut self, line: &str, _now: Instant) -> Option<String> {
-        console::execute(&self.control, &mut self.log, self.started.elapsed(), line)
+        #[cfg(feature = "fault-injection")]
+        if let Some(answer) = self.fault_command(line) {
+            return Some(answer);
+        }
+        let uptime = self.started.elapsed();
+        let (control, log) = (&self.control, &mut self.log);
+        // A bug in a console command costs that answer, not the process.
+        catch_unwind(AssertUnwindSafe(|| {
+            console::execute(control, log, uptime, line)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(line, "internal error while running a console command");
+            Some("internal error (see the server log)".to_owned())
+        })
     }
 
     fn poll_output(&mut self) -> Option<Output> {

@@ -18,7 +18,7 @@ pub mod worker;
 // The shared types live in their own crate (the control plane uses them without the media
 // stack); the engine's users keep naming them through it.
 pub use kolabmeet_media_types::{
-    ConsumerId, EngineCommand, EngineError, EngineEvent, EngineReply, MediaEngine, PeerId,
-    ProducerId, RequestTag, RoomId, RouterId, TransportId,
+    ConsumerId, EngineCommand, EngineError, EngineEvent, EngineHealth, EngineReply, MediaEngine,
+    PeerId, ProducerId, RequestTag, RoomId, RouterId, TransportId,
 };
 pub use kolabmeet_media_types::{ids, media_engine, ortc, unavailable};

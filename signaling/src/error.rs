@@ -67,7 +67,8 @@ impl RequestError {
             Self::Engine(e) => match e {
                 EngineError::Unavailable
                 | EngineError::Busy
-                | EngineError::PlainTransportUnavailable => 503,
+                | EngineError::PlainTransportUnavailable
+                | EngineError::WorkerFailed => 503,
                 EngineError::TransportNotFound(_)
                 | EngineError::ProducerNotFound(_)
                 | EngineError::ConsumerNotFound(_) => 404,

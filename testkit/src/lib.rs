@@ -11,10 +11,12 @@
 //! - [`setup`]: rooms, producers and consumers on either harness ([`MediaWorker`]).
 //! - [`packets`], [`params`], [`PacketMaker`]: what browsers send and how they describe it.
 //! - [`BindingRequest`]: ICE Binding requests, valid or not.
+//! - [`certificates`]: DTLS certificates made once per process, for fast set-ups.
 //! - [`LinkModel`]: a network path in virtual time (capacity, delay, jitter, loss).
 
 pub mod browser;
 pub mod call;
+pub mod certificates;
 pub mod link_model;
 pub mod packet_maker;
 pub mod packets;
@@ -28,6 +30,7 @@ pub mod udp_worker;
 
 pub use browser::{Browser, CHROMIUM_SRTP_PROFILES, Incoming};
 pub use call::{Call, RECEIVER, SENDER};
+pub use certificates::{Certificates, certificates};
 pub use link_model::LinkModel;
 pub use packet_maker::{PacketMaker, read_stamp};
 pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, vp8};

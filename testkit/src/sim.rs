@@ -87,8 +87,15 @@ impl Sim {
         Sim::with_certificates(generate(), generate())
     }
 
+    /// A core and browsers with the process's shared certificates
+    /// ([`crate::certificates`]): no key generated.
+    pub fn with_shared_certificates() -> Self {
+        let c = crate::certificates::certificates();
+        Sim::with_certificates(c.server.clone(), c.browsers.clone())
+    }
+
     /// A core with `server`'s certificate whose browsers use `browsers` (certificates
-    /// are cheap to clone and slow to generate: fuzz targets keep theirs).
+    /// are cheap to clone and slow to generate).
     pub fn with_certificates(server: DtlsCertificate, browsers: DtlsCertificate) -> Self {
         let settings = WorkerSettings {
             listen_ip: [127, 0, 0, 1].into(),

@@ -202,7 +202,7 @@ impl Shared {
     }
 }
 
-/// The name of the engine's worker thread (`WorkerHandle::spawn` names it).
+/// The name of the engine's worker thread (`WorkerThread::spawn` names it).
 const WORKER_THREAD: &str = "media-worker-0";
 /// Latency histogram: 1 µs buckets up to 100 ms, then one overflow bucket.
 const HIST_US: usize = 100_000;
@@ -212,6 +212,8 @@ const STREAM_LIMIT: u32 = 32_768;
 /// How often clients send ICE consent checks.
 const CONSENT_EVERY: Duration = Duration::from_secs(5);
 
+/// A publisher of the load: its peer (browser and socket), the packets it makes, and its
+/// send counts.
 struct PubState {
     peer: UdpPeer,
     maker: PacketMaker,

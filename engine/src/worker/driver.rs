@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -19,7 +20,6 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::command_queue::{CommandQueue, Pushed};
 use super::core::WorkerCore;
 use super::event_outbox::EventOutbox;
 use super::settings::WorkerSettings;
@@ -61,13 +61,24 @@ struct TcpConn {
     writable_registered: bool,
 }
 
-/// A running worker thread.
-pub struct WorkerHandle {
-    commands: CommandQueue,
+/// A running worker thread: its waker, its stop flag and how it ended. The commands it
+/// drains come through a queue its owner keeps ([`WorkerEngine`](super::WorkerEngine) keeps
+/// one per worker slot, so that commands wait there while a failed worker is replaced).
+pub struct WorkerThread {
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    exit: Arc<WorkerExit>,
     thread: Option<JoinHandle<()>>,
     port: u16,
+}
+
+/// How a worker thread ended, written once by the thread itself as it exits.
+#[derive(Default)]
+struct WorkerExit {
+    /// Set once the thread is done with its sockets (they are closed).
+    exited: AtomicBool,
+    /// Why, when the thread was not asked to stop.
+    reason: std::sync::Mutex<Option<String>>,
 }
 
 /// Binds UDP and TCP on the same port: the configured one, or (port 0) a free one.
@@ -87,14 +98,30 @@ fn bind_pair(settings: &WorkerSettings) -> io::Result<(UdpSocket, TcpListener, u
     ))
 }
 
-impl WorkerHandle {
-    /// Binds the worker's ports and starts its thread.
+/// The text of a panic's payload (`panic!` with a literal or a formatted message).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+impl WorkerThread {
+    /// Binds the worker's ports (`settings.port`, or a free port when it is 0) and starts
+    /// its thread, which drains `commands` and publishes to `events`. When the thread ends
+    /// without being asked to (its loop panicked or failed), it first closes its sockets,
+    /// then records why ([`WorkerThread::failure`]) and calls `notify`.
     pub fn spawn(
         index: usize,
         mut settings: WorkerSettings,
         certificate: DtlsCertificate,
+        commands: Arc<ArrayQueue<EngineCommand>>,
         events: Arc<ArrayQueue<EngineEvent>>,
         notify: Notify,
+        #[cfg(any(test, feature = "fault-injection"))] fault: Arc<super::fault::FaultSwitch>,
     ) -> io::Result<Self> {
         let (udp, listener, port) = bind_pair(&settings)?;
         settings.port = port;
@@ -102,14 +129,16 @@ impl WorkerHandle {
         tracing::debug!(target: "kolabmeet::worker", worker = index, port, ?granted, "media port socket buffers (receive, send)");
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let commands = Arc::new(ArrayQueue::new(COMMAND_QUEUE));
         let stop = Arc::new(AtomicBool::new(false));
+        let exit = Arc::new(WorkerExit::default());
         let mut core = WorkerCore::new(settings, certificate, StdRng::from_os_rng());
         // The one wall clock read: NTP timestamps of sender reports count from it.
         let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         core.set_wall_clock(Instant::now(), since_epoch);
+        #[cfg(any(test, feature = "fault-injection"))]
+        fault.attach(waker.clone());
         let mut driver = Driver {
             poll,
             udp,
@@ -118,24 +147,49 @@ impl WorkerHandle {
             by_remote: HashMap::new(),
             next_token: FIRST_CONN,
             core,
-            commands: commands.clone(),
+            commands,
             events,
             backlog: EventOutbox::default(),
-            notify,
+            notify: notify.clone(),
             stop: stop.clone(),
             udp_out: Vec::new(),
+            #[cfg(any(test, feature = "fault-injection"))]
+            fault,
         };
+        let thread_stop = stop.clone();
+        let thread_exit = exit.clone();
         let thread = std::thread::Builder::new()
             .name(format!("media-worker-{index}"))
             .spawn(move || {
-                if let Err(e) = driver.run() {
-                    tracing::error!(target: "kolabmeet::worker", worker = index, error = %e, "media worker stopped");
+                let outcome = catch_unwind(AssertUnwindSafe(|| driver.run()));
+                // The sockets close here, before anyone learns that the worker is gone,
+                // so that a replacement can bind the same port.
+                drop(driver);
+                let reason = match outcome {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("its loop failed: {e}")),
+                    Err(payload) => Some(format!("it panicked: {}", panic_message(&*payload))),
+                };
+                let asked = thread_stop.load(Ordering::Acquire);
+                if let Some(r) = &reason {
+                    tracing::error!(target: "kolabmeet::worker", worker = index, port, reason = %r, "media worker failed");
+                }
+                if let Ok(mut slot) = thread_exit.reason.lock() {
+                    *slot = match (&reason, asked) {
+                        (Some(r), _) => Some(r.clone()),
+                        (None, true) => None,
+                        (None, false) => Some("it stopped".to_owned()),
+                    };
+                }
+                thread_exit.exited.store(true, Ordering::Release);
+                if !asked {
+                    notify();
                 }
             })?;
-        Ok(WorkerHandle {
-            commands: CommandQueue::new(commands),
+        Ok(WorkerThread {
             waker,
             stop,
+            exit,
             thread: Some(thread),
             port,
         })
@@ -146,24 +200,25 @@ impl WorkerHandle {
         self.port
     }
 
-    /// Queues a command (see [`CommandQueue`] for what a full queue does).
-    pub fn submit(&mut self, command: EngineCommand) -> Pushed {
-        let pushed = self.commands.push(command);
-        if pushed == Pushed::Queued {
-            let _ = self.waker.wake();
-        }
-        pushed
+    /// Wakes the worker (commands were queued).
+    pub fn wake(&self) {
+        let _ = self.waker.wake();
     }
 
-    /// Moves deferred commands to the worker as it drains its queue.
-    pub fn flush(&mut self) {
-        if self.commands.deferred() > 0 && self.commands.flush() {
-            let _ = self.waker.wake();
+    /// Why the thread ended, once it has ended without being asked to stop (its sockets
+    /// are closed by then); `None` while it runs.
+    pub fn failure(&self) -> Option<String> {
+        let ended = self.exit.exited.load(Ordering::Acquire)
+            || self.thread.as_ref().is_some_and(JoinHandle::is_finished);
+        if !ended || self.stop.load(Ordering::Acquire) {
+            return None;
         }
+        let reason = self.exit.reason.lock().ok().and_then(|r| r.clone());
+        Some(reason.unwrap_or_else(|| "it stopped".to_owned()))
     }
 }
 
-impl Drop for WorkerHandle {
+impl Drop for WorkerThread {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         let _ = self.waker.wake();
@@ -188,6 +243,9 @@ struct Driver {
     stop: Arc<AtomicBool>,
     /// UDP datagrams of one round, sent together.
     udp_out: Vec<(SocketAddr, Vec<u8>)>,
+    /// The test builds' injected fault.
+    #[cfg(any(test, feature = "fault-injection"))]
+    fault: Arc<super::fault::FaultSwitch>,
 }
 
 impl Driver {
@@ -204,6 +262,8 @@ impl Driver {
         let mut batch = UdpBatch::new(MAX_DATAGRAM);
         let mut udp_more = false;
         while !self.stop.load(Ordering::Acquire) {
+            #[cfg(any(test, feature = "fault-injection"))]
+            self.fault.strike()?;
             let mut timeout = self
                 .core
                 .poll_timeout()

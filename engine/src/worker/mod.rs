@@ -1,6 +1,8 @@
 //! Media workers: each a thread with a synchronous mio loop ([`driver`]) around a sans-IO
 //! core ([`core`]) that hosts whole rooms; [`WorkerEngine`] is the control plane's view of
-//! them all (the [`MediaEngine`](crate::MediaEngine) trait).
+//! them all (the [`MediaEngine`](crate::MediaEngine) trait). A worker whose loop panics or
+//! fails is noticed and replaced on the same port, and its rooms' media start again
+//! ([`WorkerEngine`] has the details).
 //!
 //! | file | what |
 //! |---|---|
@@ -11,6 +13,7 @@
 //! | [`driver`] | the worker thread: sockets, clock, queues |
 //! | [`engine`] | [`WorkerEngine`]: rooms spread over workers |
 //! | `command_queue`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
+//! | `respawn`, `fault` | a failed worker's replacement; fault injection (test builds) |
 
 mod command_queue;
 pub mod commands;
@@ -20,6 +23,9 @@ pub mod deadlines;
 pub mod driver;
 mod engine;
 mod event_outbox;
+#[cfg(any(test, feature = "fault-injection"))]
+mod fault;
+mod respawn;
 pub mod settings;
 mod udp_batch;
 
@@ -27,6 +33,8 @@ pub use self::core::{TIMER_TICK, WorkerCore};
 pub use crate::transport::{ABANDONED_AFTER, CONNECT_TIMEOUT};
 pub use commands::MAX_TRANSPORTS;
 pub use counters::{WorkerCounters, WorkerSizes};
-pub use driver::{Notify, WorkerHandle};
+pub use driver::{Notify, WorkerThread};
 pub use engine::WorkerEngine;
+#[cfg(any(test, feature = "fault-injection"))]
+pub use fault::{Fault, FaultInjector};
 pub use settings::WorkerSettings;

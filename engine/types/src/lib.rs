@@ -19,5 +19,5 @@ pub mod unavailable;
 
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};
 pub use media_engine::{
-    EngineCommand, EngineError, EngineEvent, EngineReply, MediaEngine, RequestTag,
+    EngineCommand, EngineError, EngineEvent, EngineHealth, EngineReply, MediaEngine, RequestTag,
 };

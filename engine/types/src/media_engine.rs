@@ -52,6 +52,10 @@ pub enum EngineError {
     /// Plain RTP transports (contract section 1) are not served by this build yet.
     #[error("plain RTP transports are not available yet on this server")]
     PlainTransportUnavailable,
+    /// The media worker hosting the room failed before answering; the room's media
+    /// starts again on its replacement (the client gets `roomReady` again).
+    #[error("the media worker of this room failed; its media is starting again")]
+    WorkerFailed,
 }
 
 /// An error of the engine's own layers (transport, DTLS), kept whole behind the
@@ -349,6 +353,34 @@ pub enum EngineEvent {
         /// Its consumers, closed with it.
         consumers: Vec<ConsumerId>,
     },
+    /// A media worker failed (its loop panicked or returned an error): every router,
+    /// transport, producer and consumer it hosted is gone, and no reply to a command sent
+    /// to it will come. Its rooms already have an empty router on the worker replacing it
+    /// (commands for them wait until it runs): the control plane restarts their media.
+    WorkerFailed {
+        /// The worker's index.
+        worker: usize,
+        /// The rooms it hosted.
+        rooms: Vec<RoomId>,
+        /// Why it failed, for the log.
+        reason: String,
+    },
+    /// The replacement of a failed worker runs (on the same port).
+    WorkerRestarted {
+        /// The worker's index.
+        worker: usize,
+        /// Its media port.
+        port: u16,
+    },
+}
+
+/// Whether the media engine can serve every room (`GET /meetmedia/api/health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineHealth {
+    /// Every media worker runs.
+    Healthy,
+    /// Something is wrong (a worker failed and its replacement is not running yet): why.
+    Degraded(String),
 }
 
 /// A simulcast or SVC consumer's current layers.
@@ -385,4 +417,9 @@ pub trait MediaEngine: Send {
 
     /// The next event, if any. Call until `None` after every `submit` and every wake-up.
     fn poll_event(&mut self) -> Option<EngineEvent>;
+
+    /// Whether the engine serves every room now.
+    fn health(&self) -> EngineHealth {
+        EngineHealth::Healthy
+    }
 }

@@ -79,7 +79,9 @@ impl ControlPlane {
     /// driver).
     pub fn pump_engine(&mut self, now: Now) {
         while let Some(event) = self.engine.poll_event() {
-            self.on_engine_event(event, now);
+            // A panic while handling one event costs at most its room (recovery.rs).
+            let scope = self.event_scope(&event);
+            self.contained(scope, now, |cp| cp.on_engine_event(event, now));
         }
     }
 
@@ -178,6 +180,16 @@ impl ControlPlane {
                 }
                 tracing::info!(peer = %peer, transport = %transport, producers = producers.len(), "transport closed by the engine");
             }
+            EngineEvent::WorkerFailed {
+                worker,
+                rooms,
+                reason,
+            } => self.on_worker_failed(worker, rooms, &reason, now),
+            // The rooms were restarted at the failure (their routers re-homed on the
+            // replacement): nothing more to do; health comes from the engine.
+            EngineEvent::WorkerRestarted { worker, port } => {
+                tracing::info!(worker, port, "media worker replaced");
+            }
         }
     }
 
@@ -264,7 +276,7 @@ impl ControlPlane {
         self.push_frames(ctx.conn);
     }
 
-    fn ack_error(&mut self, ctx: Ctx, err: &RequestError, now: std::time::Instant) {
+    pub(super) fn ack_error(&mut self, ctx: Ctx, err: &RequestError, now: std::time::Instant) {
         let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
             return;
         };

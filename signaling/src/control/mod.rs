@@ -8,10 +8,15 @@
 //! [`ControlPlane::poll_output`] until `None`: frames to write, sockets to close and
 //! webhooks to post. Room state lives here only; nothing here writes to a socket or
 //! blocks, so no lock is ever held while writing.
+//!
+//! A panic while handling one socket frame, timer or engine event costs at most the room
+//! it concerned (that room is closed), and a failed media worker restarts the media of the
+//! rooms it hosted (`roomReady` again): see `recovery.rs`.
 
 mod answer;
 mod media;
 mod media_book;
+mod recovery;
 mod requests;
 mod socket_rec;
 mod sockets;
@@ -270,24 +275,30 @@ impl ControlPlane {
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Now) {
         while let Some((at, key)) = self.timers.pop_due(now.mono) {
-            match key {
-                TimerKey::Socket(conn) => self.socket_timer(conn, at, now),
-                TimerKey::Peer(room, peer) => self.peer_grace_timer(room, peer, now),
-                TimerKey::Request(tag) => self.engine_reply_timer(tag, at),
-                TimerKey::Room(room) => {
-                    let due = self
-                        .rooms
-                        .get(&room)
-                        .and_then(|r| r.close_at)
-                        .is_some_and(|t| t <= now.mono);
-                    if due {
-                        tracing::info!(room = %room, "room closing: no peer left");
-                        self.close_room(room, now);
-                    }
+            // A panic while handling one timer costs at most its room (recovery.rs).
+            let scope = self.timer_scope(&key);
+            self.contained(scope, now, |cp| cp.run_timer(at, key, now));
+        }
+        self.maybe_compact_timers();
+    }
+
+    fn run_timer(&mut self, at: Instant, key: TimerKey, now: Now) {
+        match key {
+            TimerKey::Socket(conn) => self.socket_timer(conn, at, now),
+            TimerKey::Peer(room, peer) => self.peer_grace_timer(room, peer, now),
+            TimerKey::Request(tag) => self.engine_reply_timer(tag, at),
+            TimerKey::Room(room) => {
+                let due = self
+                    .rooms
+                    .get(&room)
+                    .and_then(|r| r.close_at)
+                    .is_some_and(|t| t <= now.mono);
+                if due {
+                    tracing::info!(room = %room, "room closing: no peer left");
+                    self.close_room(room, now);
                 }
             }
         }
-        self.maybe_compact_timers();
     }
 
     // ---- HTTP API side (contract section 3) ----
@@ -378,6 +389,11 @@ impl ControlPlane {
             }
         }
         Ok(sent)
+    }
+
+    /// Whether the media engine serves every room (`GET /meetmedia/api/health`).
+    pub fn media_health(&self) -> kolabmeet_media_types::EngineHealth {
+        self.engine.health()
     }
 
     /// Number of rooms and of peers (console `stats`).

@@ -7,6 +7,7 @@ use kolabmeet_media_types::{PeerId, RoomId};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::recovery::Scope;
 use super::socket_rec::{HandshakeQuery, SocketRec};
 use super::{ControlPlane, MAX_SOCKETS, Now, Output, TimerKey};
 use crate::ConnId;
@@ -22,6 +23,13 @@ impl ControlPlane {
     /// A WebSocket was accepted: starts its Engine.IO session. For Engine.IO v3 the
     /// Socket.IO default namespace connects at once, so the checks run now.
     pub fn socket_open(&mut self, conn: ConnId, query: HandshakeQuery, now: Now) {
+        // A panic here costs at most this socket (recovery.rs).
+        self.contained(Scope::Socket(conn), now, |cp| {
+            cp.open_socket(conn, query, now)
+        });
+    }
+
+    fn open_socket(&mut self, conn: ConnId, query: HandshakeQuery, now: Now) {
         let version = EioVersion::from_query(query.eio.as_deref()).unwrap_or(EioVersion::V4);
         if self.sockets.len() >= MAX_SOCKETS {
             if let Some(suppressed) = self.logs.sockets_full.allow(now.mono) {
@@ -60,6 +68,12 @@ impl ControlPlane {
 
     /// One text frame from a socket.
     pub fn socket_frame(&mut self, conn: ConnId, text: &str, now: Now) {
+        // A panic while handling one frame costs at most its room (recovery.rs).
+        let scope = self.socket_scope(conn);
+        self.contained(scope, now, |cp| cp.on_socket_frame(conn, text, now));
+    }
+
+    fn on_socket_frame(&mut self, conn: ConnId, text: &str, now: Now) {
         let Some(rec) = self.sockets.get_mut(&conn) else {
             return;
         };
@@ -88,6 +102,11 @@ impl ControlPlane {
 
     /// The socket is gone (whatever the reason). Called once per opened socket.
     pub fn socket_closed(&mut self, conn: ConnId, now: Now) {
+        let scope = self.socket_scope(conn);
+        self.contained(scope, now, |cp| cp.on_socket_closed(conn, now));
+    }
+
+    fn on_socket_closed(&mut self, conn: ConnId, now: Now) {
         let Some(rec) = self.sockets.remove(&conn) else {
             return;
         };
@@ -277,8 +296,21 @@ impl ControlPlane {
         Ok((room_id, peer_id))
     }
 
+    /// `roomReady {iceServers, roomId}` for a peer: TURN credentials valid from `now`.
+    pub(super) fn room_ready_data(&self, room_id: RoomId, peer_id: PeerId, now: Now) -> Value {
+        let ice_servers = match &self.config.turn {
+            Some(t) => json!([ice_server(
+                &t.url,
+                &t.secret,
+                &peer_id.to_string(),
+                now.unix
+            )]),
+            None => Value::Null,
+        };
+        json!({ "iceServers": ice_servers, "roomId": room_id })
+    }
+
     fn bind_socket(&mut self, conn: ConnId, room_id: RoomId, peer_id: PeerId, now: Now) {
-        let turn = self.config.turn.clone();
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return;
         };
@@ -293,23 +325,13 @@ impl ControlPlane {
         if let Some(rec) = self.sockets.get_mut(&conn) {
             rec.bound = Some((room_id, peer_id));
             rec.session.accept_connect(&mut self.scratch);
-            let (method, data) = if first_time {
-                let ice_servers = match &turn {
-                    Some(t) => json!([ice_server(
-                        &t.url,
-                        &t.secret,
-                        &peer_id.to_string(),
-                        now.unix
-                    )]),
-                    None => Value::Null,
-                };
-                (
-                    "roomReady",
-                    json!({ "iceServers": ice_servers, "roomId": room_id }),
-                )
-            } else {
-                ("roomBack", json!({}))
-            };
+        }
+        let (method, data) = if first_time {
+            ("roomReady", self.room_ready_data(room_id, peer_id, now))
+        } else {
+            ("roomBack", json!({}))
+        };
+        if let Some(rec) = self.sockets.get(&conn) {
             rec.session.notify(method, &data, &mut self.scratch);
             self.push_frames(conn);
         }

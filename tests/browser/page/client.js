@@ -10,10 +10,16 @@ const state = {
   sendTransport: null,
   recvTransport: null,
   producers: new Map(), // source -> Producer
-  consumers: new Map(), // id -> { consumer, peerId, source }
+  consumers: new Map(), // id -> { consumer, peerId, source, kind, el }
   closedConsumers: [],
   notifications: [],
   log: [],
+  options: null,
+  iceServers: null,
+  started: false,
+  // Media restarts done after a second `roomReady` (see `restart`).
+  restarts: 0,
+  restarting: Promise.resolve(),
 };
 
 function log(...args) {
@@ -38,21 +44,30 @@ function wireTransport(transport) {
   transport.on('connectionstatechange', (s) => log('transport', transport.direction, s));
 }
 
-async function start({ base, query, nickname, forceTcp = false, relayOnly = false, simulcast = true, mic = true, webcam = true }) {
+function dropConsumer(id) {
+  const c = state.consumers.get(id);
+  if (!c) return;
+  c.consumer.close();
+  c.el?.remove();
+  state.consumers.delete(id);
+  state.closedConsumers.push(id);
+}
+
+async function start(options) {
+  const { base, query } = options;
+  state.options = options;
   const socket = io(base, { path: '/meetmedia/signaling', transports: ['websocket'], query, reconnection: false });
   state.socket = socket;
   const ready = new Promise((resolve, reject) => {
     socket.on('notification', (n) => {
       state.notifications.push(n);
-      if (n.method === 'roomReady') resolve(n.data);
-      if (n.method === 'consumerClosed') {
-        const c = state.consumers.get(n.data.consumerId);
-        if (c) {
-          c.consumer.close();
-          state.consumers.delete(n.data.consumerId);
-          state.closedConsumers.push(n.data.consumerId);
-        }
+      if (n.method === 'roomReady') {
+        // A second `roomReady` on a running session: the server lost this room's media
+        // (its media worker failed) and asks the client to set everything up again.
+        if (state.started) state.restarting = state.restarting.then(() => restart(n.data));
+        else resolve(n.data);
       }
+      if (n.method === 'consumerClosed') dropConsumer(n.data.consumerId);
       if (n.method === 'consumerPaused') state.consumers.get(n.data.consumerId)?.consumer.pause();
       if (n.method === 'consumerResumed') state.consumers.get(n.data.consumerId)?.consumer.resume();
     });
@@ -67,7 +82,6 @@ async function start({ base, query, nickname, forceTcp = false, relayOnly = fals
         kind: data.kind,
         rtpParameters: data.rtpParameters,
       });
-      state.consumers.set(data.id, { consumer, peerId: data.peerId, source: data.appData?.source, kind: data.kind });
       // Like the Kolab client: every remote track plays in a media element (Chromium plays
       // out and counts remote audio only then).
       const el = document.createElement(data.kind);
@@ -76,6 +90,7 @@ async function start({ base, query, nickname, forceTcp = false, relayOnly = fals
       el.srcObject = new MediaStream([consumer.track]);
       document.body.appendChild(el);
       el.play().catch(() => {});
+      state.consumers.set(data.id, { consumer, peerId: data.peerId, source: data.appData?.source, kind: data.kind, el });
       ack();
     } catch (e) {
       log('consume failed', String(e));
@@ -83,6 +98,19 @@ async function start({ base, query, nickname, forceTcp = false, relayOnly = fals
     }
   });
   const { iceServers } = await ready;
+  state.iceServers = iceServers;
+  const ids = await setUp();
+  state.started = true;
+  return ids;
+}
+
+/**
+ * The Kolab client's flow after `roomReady`: load the device, create both transports,
+ * join, then produce webcam and microphone.
+ */
+async function setUp() {
+  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, mic = true, webcam = true } = state.options;
+  const iceServers = state.iceServers;
   const device = new Device();
   state.device = device;
   await device.load({ routerRtpCapabilities: await request('getRouterRtpCapabilities') });
@@ -110,6 +138,30 @@ async function start({ base, query, nickname, forceTcp = false, relayOnly = fals
     }
   }
   return { sendTransport: state.sendTransport.id, recvTransport: state.recvTransport.id };
+}
+
+/**
+ * What a client must do on a second `roomReady` (the server's media worker for this room
+ * failed; nothing of the old transports exists any more, and ICE restarts cannot help
+ * because their DTLS state is gone): drop every transport, producer and consumer, and
+ * run the whole flow again on the same signaling socket. (The unchanged Kolab client
+ * runs its join flow again but keeps its old sending transport and does not produce
+ * again; this is the change it would need.)
+ */
+async function restart({ iceServers }) {
+  log('roomReady again: restarting media');
+  state.iceServers = iceServers;
+  for (const id of [...state.consumers.keys()]) dropConsumer(id);
+  state.sendTransport?.close();
+  state.recvTransport?.close();
+  state.producers.clear();
+  try {
+    await setUp();
+    state.restarts += 1;
+    log('media restarted');
+  } catch (e) {
+    log('restart failed', String(e));
+  }
 }
 
 async function shareScreen() {
@@ -231,4 +283,8 @@ function leave() {
   state.recvTransport?.close();
 }
 
-window.kolab = { start, stats, rtcpStats, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state, log: () => state.log };
+window.kolab = {
+  start, stats, rtcpStats, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state,
+  log: () => state.log,
+  restarts: () => state.restarts,
+};

@@ -144,4 +144,4 @@ async function decodingAll(page, { videos, audios, ms = 30000 } = {}) {
   return second;
 }
 
-module.exports = { room, stats, waitStats, decodingAll, compat };
+module.exports = { room, stats, waitStats, decodingAll, compat, pageServer, launch };

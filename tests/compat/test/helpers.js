@@ -39,9 +39,10 @@ async function eventually(fn, ms = 5000, what = 'condition') {
 
 /**
  * Starts the server with `env` (merged over test defaults). `clean: true` starts it with
- * only the given variables (no defaults). Resolves once /ping answers.
+ * only the given variables (no defaults); `bin` runs another build of the server.
+ * Resolves once /ping answers.
  */
-async function startServer(env = {}, { clean = false, waitReady = true } = {}) {
+async function startServer(env = {}, { clean = false, waitReady = true, bin = BIN } = {}) {
   const port = await freePort();
   const token = crypto.randomBytes(16).toString('hex');
   const consolePath = path.join(os.tmpdir(), `kolabmeet-compat-${process.pid}-${port}.sock`);
@@ -58,7 +59,7 @@ async function startServer(env = {}, { clean = false, waitReady = true } = {}) {
         LOG_LEVEL: 'debug',
       };
   const fullEnv = { PATH: process.env.PATH, ...base, ...env };
-  const proc = spawn(BIN, [], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, [], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = {
     port,
     token: fullEnv.AUTH_TOKEN,

@@ -12,6 +12,7 @@ use crate::session::SessionConfig;
 
 mod media;
 mod moderation;
+mod recovery;
 mod rooms;
 mod sockets;
 
