@@ -28,7 +28,7 @@ pub struct SendStream {
     ssrc: u32,
     clock_rate: u32,
     /// Packets kept for NACK answers (video with `nack` negotiated).
-    buffer: Option<RetransmissionBuffer>,
+    buffer: Option<RetransmissionBuffer<StoredRef>>,
     /// (RTX SSRC, RTX payload type, next RTX sequence number).
     rtx: Option<(u32, u8, u16)>,
     /// Media packets and payload octets sent (SR counts).

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::retransmission_buffer::{MAX_PACKET_LEN, RetransmissionBufferConfig};
+use super::retransmission_buffer::{MAX_PACKET_LEN, Retained, RetransmissionBufferConfig};
 use super::seq_num::SeqUnwrapper;
 
 /// Recycled buffers kept at most (a burst's high-water mark is not held on to).
@@ -32,6 +32,12 @@ pub struct StoredRef {
     pub timestamp: u32,
     /// Its length.
     pub len: u16,
+}
+
+impl Retained for StoredRef {
+    fn packet_len(&self) -> usize {
+        usize::from(self.len)
+    }
 }
 
 #[derive(Debug)]

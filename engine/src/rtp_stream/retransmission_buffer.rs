@@ -25,7 +25,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::packet_store::StoredRef;
 use super::seq_num::seq_newer;
 
 /// Default slot count (mediasoup `RetransmissionBufferMaxItems`).
@@ -49,12 +48,6 @@ pub const EXPIRE_EVERY: Duration = Duration::from_millis(100);
 pub trait Retained: Clone {
     /// The length of the packet it stands for.
     fn packet_len(&self) -> usize;
-}
-
-impl Retained for StoredRef {
-    fn packet_len(&self) -> usize {
-        usize::from(self.len)
-    }
 }
 
 /// Limits of a [`RetransmissionBuffer`].
@@ -120,7 +113,7 @@ struct Slot<T> {
 
 /// Recently sent packets of one stream; see the module docs.
 #[derive(Debug)]
-pub struct RetransmissionBuffer<T = StoredRef> {
+pub struct RetransmissionBuffer<T> {
     config: RetransmissionBufferConfig,
     rtt: Duration,
     /// Slot `i` holds sequence number `oldest_seq + i`; when non-empty, the first and
@@ -482,10 +475,12 @@ mod tests {
     #[test]
     fn keeps_references_to_a_shared_store() {
         let t0 = Instant::now();
-        let mut a: RetransmissionBuffer = RetransmissionBuffer::new(RetransmissionBufferConfig {
-            max_items: 4,
-            ..RetransmissionBufferConfig::video()
-        });
+        use crate::rtp_stream::StoredRef;
+        let mut a: RetransmissionBuffer<StoredRef> =
+            RetransmissionBuffer::new(RetransmissionBufferConfig {
+                max_items: 4,
+                ..RetransmissionBufferConfig::video()
+            });
         let r = |timestamp| StoredRef {
             store: 1,
             seq: 70_007,
