@@ -1,5 +1,6 @@
 //! Batched UDP for the benches and load tools: `sendmmsg(2)` and `recvmmsg(2)` with kernel
-//! receive timestamps (`SO_TIMESTAMPNS`), and socket buffer sizes (Linux).
+//! receive timestamps (`SO_TIMESTAMPNS`), the same timestamps on a TCP stream (`recvmsg(2)`),
+//! and socket buffer sizes (Linux).
 //!
 //! This is the only module of the crate with `unsafe` code.
 // Justification: these system calls and socket options are only reachable through libc's
@@ -239,6 +240,38 @@ fn timestamp_ns(hdr: &libc::msghdr) -> Option<u64> {
     None
 }
 
+/// Reads from a stream socket into `buf` (`recvmsg(2)`; blocking or not as the socket
+/// is), with the kernel's receive timestamp of the last segment read (nanoseconds since
+/// the Unix epoch, `CLOCK_REALTIME`) when the socket has [`enable_rx_timestamps`].
+/// `Ok((0, _))` is the end of the stream.
+pub fn recv_stamped(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    let mut control = [0u64; CONTROL_WORDS];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `msghdr` is a plain C struct of integers and raw pointers, for which all
+    // zero bytes are a valid value (null pointers, zero lengths).
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_iov = &mut iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    hdr.msg_controllen = std::mem::size_of_val(&control) as _;
+    loop {
+        // SAFETY: `hdr` points to one iovec over `buf` (borrowed mutably for this call) and
+        // to `control`, both alive and unmoved during the call; the kernel writes at most the
+        // lengths given and no name (null).
+        let r = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut hdr, 0) };
+        if r >= 0 {
+            return Ok((r as usize, timestamp_ns(&hdr)));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 fn set_int_option(
     socket: &impl AsRawFd,
     level: libc::c_int,
@@ -262,7 +295,7 @@ fn set_int_option(
     }
 }
 
-/// Asks the kernel to stamp every datagram the socket receives (`SO_TIMESTAMPNS`).
+/// Asks the kernel to stamp every datagram or segment the socket receives (`SO_TIMESTAMPNS`).
 pub fn enable_rx_timestamps(socket: &impl AsRawFd) -> io::Result<()> {
     set_int_option(socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
 }

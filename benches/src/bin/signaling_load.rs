@@ -13,8 +13,9 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use kolabmeet_benches::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::{Value, json};
@@ -259,11 +260,14 @@ const CLIENT_READ_BUFFER: usize = 4096;
 /// has emptied the kernel's receive queue, so the next read reports `WouldBlock` without
 /// a system call; [`drain`] clears that on every readiness (mio is edge-triggered, and
 /// Linux reports an edge for every segment that arrives afterwards). This halves the
-/// tool's reads: most readiness events carry a single frame.
+/// tool's reads: most readiness events carry a single frame. Reads also keep the kernel's
+/// receive timestamp of the last segment read (`SO_TIMESTAMPNS`).
 struct ClientStream {
     tcp: TcpStream,
     nonblocking: bool,
     drained: bool,
+    /// When the last segment read arrived at the socket (ns since the Unix epoch).
+    last_rx: Option<u64>,
 }
 
 impl io::Read for ClientStream {
@@ -271,7 +275,10 @@ impl io::Read for ClientStream {
         if self.drained {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = self.tcp.read(buf)?;
+        let (n, stamp) = sys::recv_stamped(&self.tcp, buf)?;
+        if stamp.is_some() {
+            self.last_rx = stamp;
+        }
         if self.nonblocking && n > 0 && n < buf.len() {
             self.drained = true;
         }
@@ -303,7 +310,26 @@ struct Client {
     ws: WebSocket<ClientStream>,
     room: String,
     next_ack: u64,
-    waiting: VecDeque<(u64, Instant)>,
+    /// Requests awaiting their ack: id, when sent, and when sent in ns since the Unix
+    /// epoch (the clock of the kernel's receive timestamps).
+    waiting: VecDeque<(u64, Instant, u64)>,
+}
+
+/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`, the clock of `SO_TIMESTAMPNS`).
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Request latencies, two ways: until the tool read the ack, and until the ack's last
+/// segment arrived at the client's socket (the kernel's receive timestamp). Their
+/// difference is time the ack waited for this tool, which is single-threaded and shares
+/// the machine: on a busy machine it waits for a CPU, and that is not the server's.
+#[derive(Default)]
+struct Latencies {
+    read: Vec<Duration>,
+    at_socket: Vec<Duration>,
 }
 
 fn create_peer(server: &Server, room: &str) -> Result<(String, String, String), String> {
@@ -346,10 +372,12 @@ fn connect_and_join(
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    sys::enable_rx_timestamps(&stream).map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
     let stream = ClientStream {
         tcp: stream,
         nonblocking: false,
         drained: false,
+        last_rx: None,
     };
     let url = format!(
         "ws://127.0.0.1:{}/meetmedia/signaling/?{query}&EIO=4&transport=websocket",
@@ -436,7 +464,7 @@ fn connect_all(
 /// Reads everything available on a client: answers pings, matches acks, counts frames.
 fn drain(
     c: &mut Client,
-    lat: &mut Vec<Duration>,
+    lat: &mut Latencies,
     frames: &mut u64,
     failed: &mut u64,
 ) -> Result<(), String> {
@@ -454,10 +482,14 @@ fn drain(
                         .collect::<String>()
                         .parse()
                         .unwrap_or(0);
-                    while let Some((w, at)) = c.waiting.front().copied() {
+                    while let Some((w, at, at_unix)) = c.waiting.front().copied() {
                         c.waiting.pop_front();
                         if w == id {
-                            lat.push(at.elapsed());
+                            lat.read.push(at.elapsed());
+                            if let Some(rx) = c.ws.get_ref().last_rx {
+                                lat.at_socket
+                                    .push(Duration::from_nanos(rx.saturating_sub(at_unix)));
+                            }
                             if !rest[id.to_string().len()..].starts_with("[]")
                                 && !rest[id.to_string().len()..].starts_with("[null")
                             {
@@ -482,7 +514,7 @@ fn drain(
 
 struct TrafficResult {
     sent: u64,
-    latencies: Vec<Duration>,
+    latencies: Latencies,
     frames: u64,
     failed: u64,
     wall: Duration,
@@ -504,7 +536,7 @@ fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficRes
     let total_rate = rate * clients.len() as f64;
     let mut sent: u64 = 0;
     let mut next_client = 0;
-    let mut lat = Vec::new();
+    let mut lat = Latencies::default();
     let mut frames = 0;
     let mut failed = 0;
     let hard_end = end + Duration::from_secs(5);
@@ -532,7 +564,7 @@ fn traffic(clients: &mut [Client], rate: f64, seconds: f64) -> Result<TrafficRes
                         json!(["request", {"method": "raisedHand", "data": {"raisedHand": sent.is_multiple_of(2)}}])
                     }
                 };
-                c.waiting.push_back((id, Instant::now()));
+                c.waiting.push_back((id, Instant::now(), unix_ns()));
                 match c.ws.send(Message::text(format!("42{id}{req}"))) {
                     Ok(()) => {}
                     Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -623,7 +655,7 @@ fn run(o: &Opts) -> Result<(), String> {
         percentile(&joins, 0.99)
     );
     // Let the join notifications drain, then read the idle footprint.
-    let mut sink = Vec::new();
+    let mut sink = Latencies::default();
     let (mut f, mut x) = (0, 0);
     for c in clients.iter_mut() {
         drain(c, &mut sink, &mut f, &mut x)?;
@@ -657,8 +689,10 @@ fn run(o: &Opts) -> Result<(), String> {
     );
     println!("  server: {}", sched1.since(sched0).describe(r.wall));
     println!("  tool:   {}", tool1.since(tool0).describe(r.wall));
-    let mut lat = r.latencies.clone();
+    let mut lat = r.latencies.read;
     lat.sort();
+    let mut at_socket = r.latencies.at_socket;
+    at_socket.sort();
     let cpu_pct = (cpu1 - cpu0) as f64 / 100.0 / r.wall.as_secs_f64() * 100.0;
     let msgs = r.frames as f64 / r.wall.as_secs_f64();
     println!(
@@ -674,6 +708,14 @@ fn run(o: &Opts) -> Result<(), String> {
         msgs,
         cpu_pct,
         rss_traffic
+    );
+    println!(
+        "  the same at the client socket (kernel receive timestamp, {} acks): p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        at_socket.len(),
+        percentile(&at_socket, 0.5),
+        percentile(&at_socket, 0.9),
+        percentile(&at_socket, 0.99),
+        percentile(&at_socket, 1.0),
     );
 
     let mut round_rss = Vec::new();
@@ -735,11 +777,12 @@ fn run(o: &Opts) -> Result<(), String> {
     let p99 = percentile(&lat, 0.99);
     println!();
     println!(
-        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} machine_busy_pct={:.0} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (settled after {} churn rounds vs idle before)",
+        "summary: peers={} rooms={} p50_ms={:.2} p99_ms={:.2} p99_at_socket_ms={:.2} msgs_per_s={:.0} cpu_pct={:.1} machine_busy_pct={:.0} rss_per_idle_peer_kb={:.1} rss_growth_kb={} (settled after {} churn rounds vs idle before)",
         o.peers,
         o.rooms,
         percentile(&lat, 0.5),
         p99,
+        percentile(&at_socket, 0.99),
         msgs,
         cpu_pct,
         machine_busy,
