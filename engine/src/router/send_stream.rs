@@ -82,11 +82,6 @@ impl SendStream {
         self.rtt
     }
 
-    /// Whether sent packets are kept for NACK answers.
-    pub fn keeps_sent_packets(&self) -> bool {
-        self.buffer.is_some()
-    }
-
     /// Whether anything was sent (an SR is due only then).
     pub fn has_sent(&self) -> bool {
         self.last.is_some()
