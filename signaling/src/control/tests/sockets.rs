@@ -324,6 +324,12 @@ fn refused_connections_are_logged_at_a_bounded_rate() {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
     tracing::subscriber::with_default(subscriber, || {
+        // Another test thread may have been registering the same callsite while this
+        // subscriber was being created; tracing then caches "never" for it. Once any such
+        // registration has finished, recompute every callsite's interest with this
+        // subscriber alive.
+        std::thread::sleep(Duration::from_millis(20));
+        tracing::callsite::rebuild_interest_cache();
         let mut h = Harness::new();
         let room = h.room();
         let (peer, _) = h.peer(room, Role::PUBLISHER);
