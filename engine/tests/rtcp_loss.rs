@@ -364,3 +364,102 @@ fn key_frame_requests_are_coalesced_and_retried_once() {
     sim.advance(Duration::from_secs(2));
     assert_eq!(plis(&mut sim), 0);
 }
+
+/// The SRs (NTP, RTP) a browser received about `ssrc` since the last look.
+fn srs_about(sim: &mut Sim, port: u16, ssrc: u32) -> Vec<(u64, u32)> {
+    let mut out = Vec::new();
+    for c in sim.take_rtcp(port) {
+        for p in packets(&c) {
+            if let Ok(RtcpPacket::SenderReport(s)) = p
+                && s.ssrc() == ssrc
+            {
+                out.push((s.ntp(), s.rtp_time()));
+            }
+        }
+    }
+    out
+}
+
+/// Issue 8 (latency): a consumer reports nothing until its producer's stream has sent an
+/// SR, then only on the producer's clock. An SR on the worker's own clock in between maps
+/// timestamps to forwarding times (tens of ms after capture, differently for audio and
+/// video), and receivers fit one line through their last 20 SRs: those early reports
+/// skewed their lip sync, so video waited longer than audio needed.
+#[test]
+fn no_sender_report_on_the_workers_clock_before_the_producers() {
+    let Call {
+        mut sim, consumed, ..
+    } = call();
+    let ssrc = consumer_ssrc(&consumed);
+    sim.core
+        .set_wall_clock(sim.now, Duration::from_secs(1_700_000_000));
+    for seq in 0..10 {
+        sim.send(SENDER, video(seq, seq == 0));
+    }
+    for _ in 0..5 {
+        sim.advance(Duration::from_millis(1000));
+    }
+    assert_eq!(
+        srs_about(&mut sim, RECEIVER, ssrc),
+        vec![],
+        "no SR before the producer's"
+    );
+
+    let x: u64 = 0x1234_5678_0000_0000;
+    let mut sr = Vec::new();
+    write_sender_report(
+        &mut sr,
+        &SenderReportData {
+            ssrc: SSRC,
+            ntp: x,
+            rtp_time: 300_000,
+            packets: 1,
+            octets: 1,
+        },
+        &[],
+    );
+    sim.send_rtcp(SENDER, sr);
+    let sr_at = sim.now;
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        sim.advance(Duration::from_millis(1000));
+        got.extend(srs_about(&mut sim, RECEIVER, ssrc));
+    }
+    assert!(got.len() >= 9, "{got:?}");
+    for (ntp, rtp) in got {
+        // Every report lies on the producer's line: NTP X at RTP 300,000, 90 kHz.
+        let secs = f64::from(rtp.wrapping_sub(300_000)) / 90_000.0;
+        let on_line = x + (secs * 4_294_967_296.0) as u64;
+        assert!(ntp.abs_diff(on_line) < 1 << 20, "{ntp:x} vs {on_line:x}");
+    }
+    assert!(sim.now - sr_at >= Duration::from_secs(10));
+}
+
+/// A producer that never sends an SR: its consumers report on the worker's clock once
+/// `OWN_CLOCK_AFTER` has passed since they started sending (receivers still get RTT and
+/// sender statistics).
+#[test]
+fn a_producer_without_reports_gets_the_workers_clock_after_a_while() {
+    let Call {
+        mut sim, consumed, ..
+    } = call();
+    let ssrc = consumer_ssrc(&consumed);
+    sim.core
+        .set_wall_clock(sim.now, Duration::from_secs(1_700_000_000));
+    sim.send(SENDER, video(0, true));
+    let mut waited = Duration::ZERO;
+    while waited + Duration::from_secs(1) < kolabmeet_engine::router::consumer::OWN_CLOCK_AFTER {
+        sim.advance(Duration::from_secs(1));
+        waited += Duration::from_secs(1);
+    }
+    assert_eq!(srs_about(&mut sim, RECEIVER, ssrc), vec![]);
+    sim.advance(Duration::from_secs(2));
+    let got = srs_about(&mut sim, RECEIVER, ssrc);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let unix = Duration::from_secs(1_700_000_000) + waited + Duration::from_secs(2);
+    assert_eq!(
+        got[0].0 >> 32,
+        unix.as_secs() + 2_208_988_800,
+        "NTP seconds"
+    );
+}

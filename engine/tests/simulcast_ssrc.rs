@@ -148,3 +148,106 @@ fn rtx_ssrcs_are_learnt_once_per_layer() {
     assert_eq!(sim.core.sizes().routes, routes, "no SSRC learnt");
     assert_eq!(sim.core.counters().unknown_ssrc, unknown + 1000);
 }
+
+/// Issue 8 (latency): a layer switch keeps the output on one capture clock. The layers'
+/// RTP clocks start apart; their SRs say where. Layer 1's first key frame is captured 33 ms
+/// after layer 0's last frame sent but forwarded 58 ms after it (a key frame takes longer
+/// to encode): its timestamp follows the capture (3,000 ticks on), not the forwarding
+/// (about 5,250 on, what the time since the last packet gave before), and the consumer's
+/// SRs stay on layer 0's NTP/RTP line. A timestamp off by the forwarding delay is jitter
+/// to the receiver and, once its NTP/RTP mapping stepped, an audio/video offset.
+#[test]
+fn a_layer_switch_keeps_timestamps_on_the_capture_clock() {
+    use kolabmeet_net::rtcp::{RtcpPacket, SenderReportData, packets, write_sender_report};
+    let call = Call::video(ssrc_simulcast_params());
+    let out_ssrc = consumer_ssrc(&call.consumed);
+    let mut sim = call.sim;
+    let x: u64 = 0x1234_5678_0000_0000;
+    let (origin0, origin1) = (10_000u32, 900_000u32);
+    // Both layers' SRs for the same instant X: RTP origin0 on layer 0, origin1 on layer 1.
+    for (ssrc, rtp_time) in [(1111, origin0), (2222, origin1)] {
+        let mut sr = Vec::new();
+        write_sender_report(
+            &mut sr,
+            &SenderReportData {
+                ssrc,
+                ntp: x,
+                rtp_time,
+                packets: 1,
+                octets: 1,
+            },
+            &[],
+        );
+        sim.send_rtcp(5000, sr);
+    }
+    let frame = Duration::from_nanos(33_333_333);
+    // Layer 0: frames 0..3 (key first), 33.3 ms apart.
+    for i in 0..3u16 {
+        let p = chrome_packet(
+            96,
+            100 + i,
+            origin0 + 3000 * u32::from(i),
+            1111,
+            "0",
+            None,
+            &vp8(i == 0, i as u8),
+        );
+        sim.send(5000, p);
+        sim.now += frame;
+    }
+    // Layer 1's key frame for capture 3, 25 ms late; then its frame 4.
+    sim.now += Duration::from_millis(25);
+    sim.send(
+        5000,
+        chrome_packet(96, 7000, origin1 + 9000, 2222, "0", None, &vp8(true, 0xb3)),
+    );
+    sim.now += frame;
+    sim.send(
+        5000,
+        chrome_packet(
+            96,
+            7001,
+            origin1 + 12_000,
+            2222,
+            "0",
+            None,
+            &vp8(false, 0xb4),
+        ),
+    );
+    let got: Vec<(u8, u32)> = sim
+        .take_rtp(6000)
+        .iter()
+        .map(|p| {
+            let p = RtpPacket::parse(&p[..]).unwrap();
+            (p.payload()[2], p.timestamp())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, origin0),
+            (1, origin0 + 3000),
+            (2, origin0 + 6000),
+            (0xb3, origin0 + 9000),
+            (0xb4, origin0 + 12_000)
+        ],
+        "layer 1 on layer 0's capture clock"
+    );
+    // The consumer's SR a second on: on layer 0's line (NTP X at origin0, 90 kHz).
+    sim.take_rtcp(6000);
+    sim.advance(Duration::from_millis(1100));
+    let mut srs = Vec::new();
+    for c in sim.take_rtcp(6000) {
+        for p in packets(&c) {
+            if let Ok(RtcpPacket::SenderReport(s)) = p
+                && s.ssrc() == out_ssrc
+            {
+                srs.push((s.ntp(), s.rtp_time()));
+            }
+        }
+    }
+    let (ntp, rtp) = *srs.last().expect("an SR");
+    let secs = f64::from(rtp.wrapping_sub(origin0)) / 90_000.0;
+    let on_line = x + (secs * 4_294_967_296.0) as u64;
+    assert!(ntp.abs_diff(on_line) < 1 << 22, "{ntp:x} vs {on_line:x}");
+}

@@ -3,7 +3,7 @@
 //! buffer with its SSRC, sequence numbers and timestamps, so that the receiver sees one
 //! continuous stream across simulcast layer switches (which happen only on key frames).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtp::{RtpHeader, write_extension_block};
 
@@ -117,14 +117,22 @@ pub struct Consumer {
     seq: Option<SeqManager>,
     /// out_ts = in_ts + ts_offset for the current layer.
     ts_offset: u32,
+    /// The layer `ts_offset` was set for (kept across pauses, unlike `current`).
+    timeline_layer: Option<usize>,
     /// The timestamp of the newest packet sent, and when it was sent.
     last_ts: u32,
     last_sent_at: Option<Instant>,
+    /// When the first packet was sent.
+    first_sent_at: Option<Instant>,
     /// Packets and bytes sent.
     pub packets_sent: u64,
     /// The outgoing stream: retransmissions, SR figures, score.
     pub stream: SendStream,
 }
+
+/// How long a consumer whose producer sends no sender reports waits before it reports on
+/// the worker's own clock (browsers send their first within 7.5 s).
+pub const OWN_CLOCK_AFTER: Duration = Duration::from_secs(10);
 
 fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
     params
@@ -197,8 +205,10 @@ impl Consumer {
             target: None,
             seq: None,
             ts_offset: 0,
+            timeline_layer: None,
             last_ts: 0,
             last_sent_at: None,
+            first_sent_at: None,
             packets_sent: 0,
             stream,
         }
@@ -243,12 +253,22 @@ impl Consumer {
         self.stream.clear();
     }
 
-    /// The NTP and RTP timestamps of this consumer's next sender report (RFC 3550 §6.4.1).
-    /// While the layer it forwards has had a sender report from the producer, that
+    /// The NTP and RTP timestamps of this consumer's next sender report (RFC 3550 §6.4.1),
+    /// or `None` when none should be sent now.
+    ///
+    /// While the layer it forwards has had a sender report from the producer: that
     /// report's own NTP/RTP pair carried forward by the time since it arrived, its RTP
-    /// side moved by this consumer's timestamp offset: receivers then keep the sender's
-    /// lip sync between its audio and video. Otherwise `wall_ntp` with the RTP clock
-    /// extrapolated from the last packet sent. `None` before anything was sent.
+    /// side moved by this consumer's timestamp offset, so that receivers keep the sender's
+    /// lip sync between its audio and video.
+    ///
+    /// Until then, nothing: a report on the worker's own clock (`wall_ntp` against the
+    /// last timestamp sent) would map each timestamp to when its packet was forwarded
+    /// rather than to when it was captured, tens of milliseconds apart and differently for
+    /// audio and video; receivers fit one line through their last 20 reports, so those
+    /// early reports would skew their audio/video sync for 20 s after the producer's
+    /// reports take over (Chromium's first audio SR comes 2.5-7.5 s in). Only a producer
+    /// that has sent no report at all [`OWN_CLOCK_AFTER`] after this consumer started
+    /// gets reports on the worker's clock. `None` before anything was sent.
     pub fn sender_report_clock(
         &self,
         now: Instant,
@@ -256,19 +276,81 @@ impl Consumer {
         wall_ntp: u64,
     ) -> Option<(u64, u32)> {
         let own = self.stream.rtp_time_at(now)?;
-        let mapped = self
+        let layer_sr = self
             .current
             .and_then(|i| streams.get(i))
+            .and_then(|s| s.stats.last_sr);
+        if let Some((ntp, rtp, at)) = layer_sr {
+            let elapsed = now.saturating_duration_since(at);
+            let ticks = rtp_ticks(elapsed, self.clock_rate);
+            return Some((
+                ntp_add(ntp, elapsed),
+                rtp.wrapping_add(ticks).wrapping_add(self.ts_offset),
+            ));
+        }
+        let producer_reports = streams.iter().any(|s| s.stats.last_sr.is_some());
+        let waited = self
+            .first_sent_at
+            .is_some_and(|t| now.saturating_duration_since(t) >= OWN_CLOCK_AFTER);
+        (!producer_reports && waited).then_some((wall_ntp, own))
+    }
+
+    /// The timestamp offset for layer `to` when the consumer's timestamps so far followed
+    /// layer `from` (with the current offset), `in_ts` being the timestamp of `to`'s first
+    /// packet.
+    ///
+    /// With sender reports from both layers: the offset that gives a frame captured at one
+    /// instant the same output timestamp on either layer, so the output stays on one
+    /// capture clock and the producer's NTP/RTP mapping (which this consumer's own reports
+    /// carry) stays true across the switch (as mediasoup's `SimulcastConsumer` does).
+    /// Without them, `guess` (the last timestamp sent moved on by the time since it was
+    /// sent): off by the difference between the layers' capture-to-forwarding delays,
+    /// which receivers read as jitter and, through the mapping that then steps, as an
+    /// audio/video offset. Output timestamps only move forward.
+    fn continued_offset(
+        &self,
+        streams: &[RecvStream],
+        from: usize,
+        to: usize,
+        in_ts: u32,
+        guess: u32,
+    ) -> u32 {
+        let guessed = guess.wrapping_sub(in_ts);
+        let reports = streams
+            .get(from)
             .and_then(|s| s.stats.last_sr)
-            .map(|(ntp, rtp, at)| {
-                let elapsed = now.saturating_duration_since(at);
-                let ticks = rtp_ticks(elapsed, self.clock_rate);
-                (
-                    ntp_add(ntp, elapsed),
-                    rtp.wrapping_add(ticks).wrapping_add(self.ts_offset),
-                )
-            });
-        Some(mapped.unwrap_or((wall_ntp, own)))
+            .zip(streams.get(to).and_then(|s| s.stats.last_sr));
+        let Some(((ntp_from, rtp_from, _), (ntp_to, rtp_to, _))) = reports else {
+            return guessed;
+        };
+        // At one instant, layer `from`'s RTP time minus layer `to`'s: the difference of
+        // their reports' RTP times less the ticks between their NTP times.
+        let ntp_delta = ntp_from.wrapping_sub(ntp_to) as i64;
+        let ticks = ((i128::from(ntp_delta) * i128::from(self.clock_rate)) >> 32) as i64;
+        let synced = self
+            .ts_offset
+            .wrapping_add(rtp_from.wrapping_sub(rtp_to))
+            .wrapping_sub(ticks as u32);
+        let ts = in_ts.wrapping_add(synced);
+        let off_guess = ts.wrapping_sub(guess) as i32;
+        tracing::debug!(
+            target: "kolabmeet::simulcast",
+            consumer = %self.id,
+            from,
+            to,
+            off_guess_ms = f64::from(off_guess) * 1000.0 / f64::from(self.clock_rate),
+            "timestamps continued from sender reports"
+        );
+        if off_guess.unsigned_abs() > self.clock_rate {
+            // More than a second from the guess: a report is stale or wrong.
+            return guessed;
+        }
+        if (ts.wrapping_sub(self.last_ts) as i32) <= 0 {
+            // Captured no later than the last frame sent (the same instant on another
+            // layer): just after it, for the receiver's frame order.
+            return self.last_ts.wrapping_add(1).wrapping_sub(in_ts);
+        }
+        synced
     }
 
     /// Writes into `out` the retransmission of the packet this consumer sent as `seq`, if
@@ -309,12 +391,13 @@ impl Consumer {
         self.stream.wrap_retransmission(seq, out)
     }
 
-    /// Forwards `packet` (in router terms, from `ingress.stream`) if this consumer wants it,
-    /// writing the consumer's packet into `out`.
+    /// Forwards `packet` (in router terms, from `ingress.stream` of the producer's
+    /// `streams`) if this consumer wants it, writing the consumer's packet into `out`.
     pub fn forward(
         &mut self,
         now: Instant,
         ingress: &Ingress,
+        streams: &[RecvStream],
         packet: &RoutedPacket<'_>,
         ctx: SendContext,
         out: &mut Vec<u8>,
@@ -345,7 +428,11 @@ impl Consumer {
                 }
                 None => in_ts,
             };
-            self.ts_offset = next_ts.wrapping_sub(in_ts);
+            self.ts_offset = match self.last_sent_at.and(self.timeline_layer) {
+                Some(from) => self.continued_offset(streams, from, ingress.stream, in_ts, next_ts),
+                None => next_ts.wrapping_sub(in_ts),
+            };
+            self.timeline_layer = Some(ingress.stream);
             self.current = Some(ingress.stream);
             switched = true;
         }
@@ -370,6 +457,7 @@ impl Consumer {
             self.last_ts = out_ts;
             self.last_sent_at = Some(now);
         }
+        self.first_sent_at.get_or_insert(now);
         self.packets_sent += 1;
         Forwarded::Yes {
             layer: ingress.stream,

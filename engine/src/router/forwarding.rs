@@ -89,7 +89,7 @@ impl Router {
                     abs_send_time,
                 };
                 let mut out = pool.take();
-                let forwarded = c.forward(now, &ingress, &packet, ctx, &mut out);
+                let forwarded = c.forward(now, &ingress, &producer.streams, &packet, ctx, &mut out);
                 let Forwarded::Yes { layer, switched } = forwarded else {
                     pool.give(out);
                     // Still waiting for a key frame on its layer: keep asking (the
