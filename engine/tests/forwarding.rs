@@ -29,6 +29,7 @@ fn simulcast_video_is_forwarded_and_switches_layers_seamlessly() {
             transport: alice_t,
             kind: kolabmeet_engine::ortc::MediaKind::Video,
             rtp_parameters: simulcast_params(),
+            source: kolabmeet_engine::media_engine::ProducerSource::Webcam,
         })
         .unwrap();
     let producer: ProducerId = setup::answer_id(&produced).unwrap();

@@ -22,15 +22,7 @@ pub const MAX_CHAT_CHARS: usize = 4096;
 pub const MAX_REQUEST_ID_LEN: usize = 256;
 
 /// What a producer sends (`appData.source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Microphone.
-    Mic,
-    /// Camera.
-    Webcam,
-    /// Screen share.
-    Screen,
-}
+pub use kolabmeet_media_types::media_engine::ProducerSource as Source;
 
 /// A parsed client request.
 #[derive(Debug, Clone)]

@@ -132,6 +132,7 @@ pub fn setup_producer<W: MediaWorker>(
             transport: peer.transport,
             kind: media.kind(),
             rtp_parameters: media.rtp_parameters(ssrc),
+            source: kolabmeet_engine::media_engine::ProducerSource::of_kind(media.kind()),
         })
         .map_err(|e| format!("produce: {e}"))?;
     Ok(Publisher {

@@ -259,6 +259,7 @@ impl Sim {
             transport,
             kind,
             rtp_parameters: params,
+            source: kolabmeet_engine::media_engine::ProducerSource::of_kind(kind),
         })?;
         Ok(answer_id(&v).expect("a producer id"))
     }

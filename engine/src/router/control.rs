@@ -13,7 +13,7 @@ use super::producer::{Producer, ProducerInit};
 use super::room::Router;
 use crate::arena::{ConsumerKey, ProducerKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId, ProducerId};
-use crate::media_engine::{EngineError, EngineEvent};
+use crate::media_engine::{EngineError, EngineEvent, ProducerSource};
 use crate::ortc::{
     MediaKind, RtpCapabilities, RtpParameters, can_consume, consumable_rtp_parameters,
     consumer_rtp_parameters, producer_rtp_mapping,
@@ -36,6 +36,8 @@ pub struct ProduceRequest {
     pub kind: MediaKind,
     /// The client's parameters.
     pub rtp_parameters: RtpParameters,
+    /// What it sends (allocation priority).
+    pub source: ProducerSource,
     /// Created paused.
     pub paused: bool,
 }
@@ -70,6 +72,7 @@ impl Router {
             transport: tk,
             kind,
             rtp_parameters: mut params,
+            source,
             paused,
         } = req;
         let transport = egress
@@ -98,6 +101,7 @@ impl Router {
             mapping,
             router: caps,
             paused,
+            source,
         });
         let ssrcs: Vec<u32> = producer.known_ssrcs().collect();
         let mid = producer.mid().map(str::to_owned).zip(producer.mid_ext());

@@ -15,6 +15,7 @@ use super::recv_stream::RecvStream;
 use crate::arena::{ConsumerKey, TransportKey};
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId};
+use crate::media_engine::ProducerSource;
 use crate::ortc::{MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters};
 use crate::rtp_stream::{KeyFrameRequestManager, PacketStore, RetransmissionBufferConfig};
 
@@ -88,6 +89,8 @@ pub struct Producer {
     pub consumable: RtpParameters,
     /// Paused by its owner.
     pub paused: bool,
+    /// What it sends (the allocation serves screens before webcams).
+    pub source: ProducerSource,
     /// One per encoding.
     pub streams: Vec<RecvStream>,
     /// Its consumers: every packet is written once for each (the fan-out list).
@@ -135,6 +138,8 @@ pub struct ProducerInit<'a> {
     pub router: &'a RtpCapabilities,
     /// Created paused.
     pub paused: bool,
+    /// What it sends.
+    pub source: ProducerSource,
 }
 
 impl Producer {
@@ -150,6 +155,7 @@ impl Producer {
             mapping,
             router,
             paused,
+            source,
         } = init;
         let media_codec = rtp_parameters.codecs.first();
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
@@ -208,6 +214,7 @@ impl Producer {
             rtp_parameters,
             consumable,
             paused,
+            source,
             streams,
             consumers: Vec::new(),
             key_frames: KeyFrameRequestManager::new(KEY_FRAME_REQUEST_DELAY),

@@ -82,6 +82,7 @@ impl WorkerCore {
                 transport,
                 kind,
                 rtp_parameters,
+                source,
             } => {
                 let result = self.owned(peer, transport).and_then(|(tk, rk)| {
                     let req = ProduceRequest {
@@ -89,6 +90,7 @@ impl WorkerCore {
                         transport: tk,
                         kind,
                         rtp_parameters,
+                        source,
                         paused: false,
                     };
                     let c = self.call(rk)?;

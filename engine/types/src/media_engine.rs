@@ -15,6 +15,29 @@ use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
 use crate::ortc::{DtlsParameters, MediaKind, OrtcError, RtpCapabilities, RtpParameters};
 pub use crate::replies::EngineReply;
 
+/// What a producer sends (`produce`'s `appData.source`, contract section 5); the
+/// bandwidth allocation serves screen shares before webcams (issue 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProducerSource {
+    /// Microphone.
+    Mic,
+    /// Camera.
+    #[default]
+    Webcam,
+    /// Screen share.
+    Screen,
+}
+
+impl ProducerSource {
+    /// The usual source of a producer of `kind`: the microphone or the camera.
+    pub fn of_kind(kind: MediaKind) -> Self {
+        match kind {
+            MediaKind::Audio => ProducerSource::Mic,
+            MediaKind::Video => ProducerSource::Webcam,
+        }
+    }
+}
+
 /// Pairs a command with its reply. Chosen by the control plane, echoed by the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestTag(pub u64);
@@ -179,6 +202,8 @@ pub enum EngineCommand {
         kind: MediaKind,
         /// The sender's RTP parameters.
         rtp_parameters: RtpParameters,
+        /// What it sends.
+        source: ProducerSource,
     },
     /// Create a consumer of `producer` on the peer's consuming transport, created paused
     /// when `paused`; answer with the `newConsumer` data

@@ -117,6 +117,7 @@ impl ControlPlane {
                         transport,
                         kind,
                         rtp_parameters: *rtp_parameters,
+                        source,
                     },
                     now,
                 )
