@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_engine::crypto::{DtlsCertificate, SrtpProfile};
 use kolabmeet_engine::ortc::{MediaKind, RtpParameters, router_rtp_capabilities};
-use kolabmeet_engine::transport::{Transmit, Tuple, TupleProtocol};
+use kolabmeet_engine::transport::{PROBATOR_SSRC, Transmit, Tuple, TupleProtocol};
 use kolabmeet_engine::worker::{WorkerCore, WorkerSettings};
 use kolabmeet_engine::{
     EngineCommand, EngineError, EngineEvent, EngineReply, PeerId, ProducerId, RequestTag, RoomId,
@@ -43,8 +43,11 @@ pub fn tuple(port: u16) -> Tuple {
 pub struct Endpoint {
     /// The browser.
     pub browser: Browser,
-    /// Decrypted RTP received.
+    /// Decrypted RTP received (media: not the probation stream).
     pub rtp: Vec<Vec<u8>>,
+    /// Decrypted probe packets received (the probation stream, SSRC 1234, which
+    /// `mediasoup-client`'s probator receiver takes and discards).
+    pub probes: Vec<Vec<u8>>,
     /// Decrypted RTCP received (compound packets as sent).
     pub rtcp: Vec<Vec<u8>>,
 }
@@ -175,6 +178,9 @@ impl Sim {
         };
         let mut d = t.data;
         match e.browser.handle_datagram(self.now, &mut d) {
+            Incoming::Rtp if d.get(8..12) == Some(&PROBATOR_SSRC.to_be_bytes()[..]) => {
+                e.probes.push(d)
+            }
             Incoming::Rtp => e.rtp.push(d),
             Incoming::Rtcp => e.rtcp.push(d),
             Incoming::Undecryptable => {
@@ -232,6 +238,7 @@ impl Sim {
                 browser,
                 rtp: Vec::new(),
                 rtcp: Vec::new(),
+                probes: Vec::new(),
             },
         );
         self.core.handle_datagram(self.now, t, &mut stun);
@@ -323,6 +330,11 @@ impl Sim {
     /// Takes the decrypted RTP the browser at `port` received.
     pub fn take_rtp(&mut self, port: u16) -> Vec<Vec<u8>> {
         std::mem::take(&mut self.endpoint(port).rtp)
+    }
+
+    /// Takes the probe packets the browser at `port` received.
+    pub fn take_probes(&mut self, port: u16) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.endpoint(port).probes)
     }
 
     /// Takes the decrypted RTCP (compound packets) the browser at `port` received.

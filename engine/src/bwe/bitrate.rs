@@ -42,6 +42,20 @@ impl Bitrate {
         }
     }
 
+    /// How many bytes this rate carries in `span`.
+    pub fn bytes_in(self, span: Duration) -> u64 {
+        (u128::from(self.0) * span.as_nanos() / 8_000_000_000).min(u128::from(u64::MAX)) as u64
+    }
+
+    /// How long this rate takes to carry `bytes` (a zero rate: a day).
+    pub fn time_for(self, bytes: u64) -> Duration {
+        if self.0 == 0 {
+            return Duration::from_secs(86_400);
+        }
+        let nanos = u128::from(bytes) * 8_000_000_000 / u128::from(self.0);
+        Duration::from_nanos(nanos.min(86_400_000_000_000) as u64)
+    }
+
     /// Clamped to `[min, max]`.
     pub fn clamp_to(self, min: Bitrate, max: Bitrate) -> Self {
         Self(self.0.clamp(min.0, max.0.max(min.0)))

@@ -122,6 +122,12 @@ impl SendSideBwe {
         self.next_probe.take()
     }
 
+    /// The last probe cluster was never answered (no feedback named its packets): stop
+    /// waiting for it, so that later probes may go out.
+    pub fn probe_timed_out(&mut self) {
+        self.prober.give_up();
+    }
+
     /// A receiver's transport-cc feedback arrived.
     pub fn on_transport_cc(&mut self, now: Instant, fb: &TransportCc<'_>) {
         self.results.clear();

@@ -54,6 +54,17 @@ pub enum Forwarded {
     },
 }
 
+/// What the bandwidth allocation of its transport gives a consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocated {
+    /// Nothing allocated yet: the highest layer that arrives.
+    Unknown,
+    /// Up to this spatial layer (a lower one while this one does not arrive).
+    UpTo(usize),
+    /// Nothing: even its lowest layer does not fit (video only).
+    Paused,
+}
+
 /// What a consumer is made of.
 #[derive(Debug, Clone)]
 pub struct ConsumerInit {
@@ -112,6 +123,8 @@ pub struct Consumer {
     current: Option<usize>,
     /// The layer wanted.
     target: Option<usize>,
+    /// What the transport's bandwidth allocation gives it (issue 9).
+    allocated: Allocated,
     /// The producer's sequence numbers mapped onto the consumer's, continuous across
     /// layer switches (created at the first packet, whose number it keeps).
     seq: Option<SeqManager>,
@@ -203,6 +216,7 @@ impl Consumer {
             rtx_ssrc,
             current: None,
             target: None,
+            allocated: Allocated::Unknown,
             seq: None,
             ts_offset: 0,
             timeline_layer: None,
@@ -224,14 +238,59 @@ impl Consumer {
         self.current
     }
 
-    /// The layer wanted: the highest active stream (no bandwidth estimation yet).
-    /// Returns whether a key frame must be requested on the new target.
+    /// Whether its packets carry the transport-wide sequence number (it negotiated
+    /// transport-cc; mediasoup offers it for video only).
+    pub fn carries_transport_seq(&self) -> bool {
+        self.tcc_ext.is_some()
+    }
+
+    /// The header extension ids of transport-cc and abs-send-time its packets carry.
+    pub fn bwe_extensions(&self) -> (Option<u8>, Option<u8>) {
+        (self.tcc_ext, self.abs_ext)
+    }
+
+    /// What the allocation gives it.
+    pub fn allocated(&self) -> Allocated {
+        self.allocated
+    }
+
+    /// The layer it is to forward: [`Allocated::UpTo`] its allocated layer, or below while
+    /// that one does not arrive. Returns whether the consumer was paused or resumed for
+    /// bandwidth by this (a paused one starts again on a key frame).
+    pub fn set_allocated(&mut self, allocated: Allocated) -> bool {
+        let before = self.allocated;
+        self.allocated = allocated;
+        let paused_now = allocated == Allocated::Paused;
+        let changed = paused_now != (before == Allocated::Paused);
+        if changed && paused_now {
+            self.reset_layer();
+            self.target = None;
+        }
+        changed
+    }
+
+    /// The spatial layer the allocation lets it forward (`None`: paused for bandwidth).
+    pub fn target_layer(&self) -> Option<usize> {
+        self.target
+    }
+
+    /// The layer wanted: the highest active stream up to what the allocation gives it
+    /// (any active one when nothing above that arrives). Returns whether a key frame must
+    /// be requested on the new target.
     pub fn update_target(&mut self, now: Instant, streams: &[RecvStream]) -> bool {
-        let target = match self.consumer_type {
-            ConsumerType::Simple => Some(0),
-            ConsumerType::Simulcast => (0..streams.len())
-                .rev()
-                .find(|&i| streams[i].is_active(now)),
+        let target = match (self.allocated, self.consumer_type) {
+            (Allocated::Paused, _) if self.kind == MediaKind::Video => None,
+            (_, ConsumerType::Simple) => Some(0),
+            (allocated, ConsumerType::Simulcast) => {
+                let top = match allocated {
+                    Allocated::UpTo(layer) => layer.min(streams.len().saturating_sub(1)),
+                    _ => streams.len().saturating_sub(1),
+                };
+                (0..=top)
+                    .rev()
+                    .find(|&i| streams.get(i).is_some_and(|s| s.is_active(now)))
+                    .or_else(|| (top + 1..streams.len()).find(|&i| streams[i].is_active(now)))
+            }
         };
         let changed = target != self.target;
         self.target = target;

@@ -178,12 +178,19 @@ impl Router {
             producer_paused,
         });
         let (consumer_type, consumer_ssrc) = (consumer.consumer_type, consumer.ssrc);
+        if kind == MediaKind::Video {
+            let (tcc, abs) = consumer.bwe_extensions();
+            transport.bandwidth.on_video_consumer(tcc, abs);
+        } else {
+            transport.bandwidth.invalidate();
+        }
         let key = self.consumers.insert(consumer);
         transport.add_consumer(consumer_ssrc, key);
         self.consumer_ids.insert(id, key);
         self.producers[pk].consumers.push(key);
         if !paused {
             self.request_key_frame_for(now, key, egress);
+            self.allocate(now, tk, egress);
         }
         Ok(ConsumerInfo {
             id,
@@ -242,9 +249,13 @@ impl Router {
         if c.paused != paused {
             c.paused = paused;
             c.reset_layer();
+            let tk = c.transport;
             if !paused {
                 self.request_key_frame_for(now, ck, egress);
             }
+            // Its share of the transport's bandwidth is given or freed at once (a layer
+            // other than the one just asked for asks again).
+            self.allocate(now, tk, egress);
         }
     }
 
@@ -284,6 +295,7 @@ impl Router {
         self.consumer_ids.remove(&c.id);
         if let Some(t) = egress.transports.get_mut(c.transport) {
             t.remove_consumer(c.ssrc, c.rtx_ssrc);
+            t.bandwidth.forget(ck);
         }
         Some(c)
     }

@@ -116,7 +116,8 @@ impl Router {
                         }),
                     });
                 }
-                if let Err(out) = transport.send_rtp(out, transmits) {
+                if let Err(out) = transport.send_rtp(now, out, c.carries_transport_seq(), transmits)
+                {
                     pool.give(out);
                 }
             }

@@ -14,6 +14,7 @@
 //! | [`producer`], [`recv_stream`], [`recv_stats`] | ingress: stream identification, router terms, reception statistics |
 //! | [`consumer`], [`send_stream`] | egress: rewriting per consumer, what was sent, retransmissions |
 
+pub mod bandwidth_allocation;
 pub mod consumer;
 pub mod control;
 pub mod egress;

@@ -8,8 +8,10 @@
 //! - from senders of its producers: SR (RFC 3550 §6.4.1), whose NTP/RTP pair the
 //!   consumers' own SRs carry on and whose time the RR blocks echo (LSR/DLSR).
 //!
-//! REMB and transport-cc feedback from receivers wait for bandwidth estimation (next
-//! issue). A compound packet that does not parse to its end is counted (the worker's
+//! - from receivers: transport-cc feedback and REMB, into the transport's bandwidth
+//!   estimate, whose allocation is redone when the estimate moved enough (issue 9).
+//!
+//! A compound packet that does not parse to its end is counted (the worker's
 //! `malformed_rtcp`); the packets before the fault still count.
 
 use std::time::Instant;
@@ -33,6 +35,7 @@ impl Router {
         egress: &mut Egress<'_>,
     ) -> u64 {
         let mut malformed = 0;
+        let mut bandwidth_news = false;
         let consumer = |egress: &Egress<'_>, ssrc: u32| -> Option<ConsumerKey> {
             egress.transports.get(tk)?.consumer(ssrc)
         };
@@ -70,8 +73,28 @@ impl Router {
                         self.retransmit(now, c, nack.lost(), egress);
                     }
                 }
+                Ok(RtcpPacket::TransportCc(fb)) => {
+                    if let Some(t) = egress.transports.get_mut(tk) {
+                        t.bandwidth.on_transport_cc(now, &fb);
+                        bandwidth_news = true;
+                    }
+                }
+                Ok(RtcpPacket::Remb(remb)) => {
+                    if let Some(t) = egress.transports.get_mut(tk) {
+                        t.bandwidth.on_remb(now, remb.bitrate());
+                        bandwidth_news = true;
+                    }
+                }
                 Ok(_) => {}
             }
+        }
+        if bandwidth_news
+            && egress
+                .transports
+                .get(tk)
+                .is_some_and(|t| t.consumer_count() > 0 && t.bandwidth.needs_allocation(now))
+        {
+            self.allocate(now, tk, egress);
         }
         malformed
     }
@@ -122,6 +145,11 @@ impl Router {
                 delay_since_last_sr: b.delay_since_last_sr,
             },
         );
+        if let Some(rtt) = c.stream.rtt()
+            && let Some(t) = egress.transports.get_mut(tk)
+        {
+            t.bandwidth.on_rtt(rtt);
+        }
         if changed.is_some() {
             self.emit_consumer_score(ck, egress);
         }
@@ -163,7 +191,9 @@ impl Router {
                 egress.pool.give(out);
                 continue;
             }
-            if let Err(out) = transport.send_rtp(out, egress.transmits) {
+            if let Err(out) =
+                transport.send_rtp(now, out, c.carries_transport_seq(), egress.transmits)
+            {
                 egress.pool.give(out);
             }
         }

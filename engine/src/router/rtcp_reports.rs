@@ -46,6 +46,7 @@ impl Router {
         for (t, keys) in receivers {
             self.send_receiver_reports(now, t, &keys, egress);
         }
+        self.allocate_due(now, egress);
         let media = !self.producers.is_empty() || !self.consumers.is_empty();
         self.next_report = media.then_some(now + REPORT_INTERVAL);
     }

@@ -9,6 +9,8 @@
 //! - transport-wide congestion control: feedback to the sender of what arrived
 //!   (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1) and the sequence numbers
 //!   of what it sends;
+//! - its outgoing bandwidth ([`SendBandwidth`]: the estimate from the receiver's feedback,
+//!   its allocation over the consumers, probe clusters);
 //! - the MID counter of its consumers (each consumer is an m-line of the receiving
 //!   peer's BUNDLE group, RFC 8843) and the CNAME of its producers (RFC 3550 §6.5.1,
 //!   mediasoup's `cnameForProducers`);
@@ -25,6 +27,7 @@ use rand::Rng;
 
 use super::ice_lite::IceState;
 use super::rtp_listener::RtpListener;
+use super::send_bandwidth::SendBandwidth;
 use super::tuple::Tuple;
 use super::twcc_feedback::TwccFeedback;
 use super::webrtc_transport::{Received, Transmit, TransportEvent, WebRtcTransport};
@@ -98,6 +101,8 @@ pub struct MediaTransport {
     twcc_ext: Option<u8>,
     /// The transport-wide sequence number of the next RTP packet sent.
     transport_seq: u16,
+    /// The outgoing bandwidth: estimate, allocation, probes.
+    pub bandwidth: SendBandwidth,
     /// The MID of the next consumer.
     next_mid: u32,
     /// The CNAME every producer of the transport carries.
@@ -130,6 +135,7 @@ impl MediaTransport {
             twcc: TwccFeedback::new(),
             twcc_ext: None,
             transport_seq: 0,
+            bandwidth: SendBandwidth::default(),
             next_mid: 0,
             cname: None,
             disconnected_since: None,
@@ -256,15 +262,24 @@ impl MediaTransport {
         self.transport_seq
     }
 
-    /// Protects an RTP packet written with [`MediaTransport::transport_seq`] and queues it
-    /// to the selected tuple; the sequence number is used up either way. The buffer comes
-    /// back when it could not be sent (not connected, no tuple, SRTP error).
+    /// Protects an RTP packet and queues it to the selected tuple. When it carries the
+    /// transport-wide number [`MediaTransport::transport_seq`] (`carries_seq`: its
+    /// consumer negotiated transport-cc), the number is used up either way and the packet
+    /// is recorded for the bandwidth estimate; packets without it leave no gap in the
+    /// numbering, which the receiver would report as lost. The buffer comes back when it
+    /// could not be sent (not connected, no tuple, SRTP error).
     pub fn send_rtp(
         &mut self,
+        now: Instant,
         mut packet: Vec<u8>,
+        carries_seq: bool,
         out: &mut VecDeque<Transmit>,
     ) -> Result<(), Vec<u8>> {
-        self.transport_seq = self.transport_seq.wrapping_add(1);
+        if carries_seq {
+            self.bandwidth
+                .on_packet_sent(now, self.transport_seq, packet.len());
+            self.transport_seq = self.transport_seq.wrapping_add(1);
+        }
         match self.connection.selected_tuple() {
             Some(tuple) if self.connection.protect_rtp(&mut packet) => {
                 out.push_back(Transmit {
@@ -318,6 +333,9 @@ impl MediaTransport {
         [
             self.connection.poll_timeout(),
             self.twcc.poll_timeout(),
+            self.bandwidth
+                .poll_timeout()
+                .filter(|_| self.connection.is_connected()),
             self.disconnected_since.map(|t| t + ABANDONED_AFTER),
             self.connect_deadline,
         ]
@@ -362,6 +380,31 @@ impl MediaTransport {
             tracing::trace!(target: "kolabmeet::bwe", packets = feedback.len(), "transport-cc feedback");
             for p in feedback {
                 self.send_rtcp(p, out);
+            }
+        }
+        self.send_probes(now, out);
+    }
+
+    /// Sends the probe packets due (paced by [`SendBandwidth`]).
+    fn send_probes(&mut self, now: Instant, out: &mut VecDeque<Transmit>) {
+        if !self.connection.is_connected() {
+            return;
+        }
+        let mut packet = Vec::new();
+        while self
+            .bandwidth
+            .poll_probe(now, self.transport_seq, &mut packet)
+            .is_some()
+        {
+            self.transport_seq = self.transport_seq.wrapping_add(1);
+            let Some(tuple) = self.connection.selected_tuple() else {
+                return;
+            };
+            if self.connection.protect_rtp(&mut packet) {
+                out.push_back(Transmit {
+                    tuple,
+                    data: std::mem::take(&mut packet),
+                });
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod ice_lite;
 pub mod media_transport;
 pub mod rtp_listener;
+pub mod send_bandwidth;
 pub mod tuple;
 pub mod twcc_feedback;
 pub mod webrtc_transport;
@@ -13,6 +14,7 @@ pub use media_transport::{
     ABANDONED_AFTER, CONNECT_TIMEOUT, CloseReason, FEEDBACK_SENDER_SSRC, HostEvent, MediaTransport,
 };
 pub use rtp_listener::{ListenerError, RtpListener};
+pub use send_bandwidth::{PROBATOR_PAYLOAD_TYPE, PROBATOR_SSRC, SendBandwidth};
 pub use tuple::{Tuple, TupleProtocol};
 pub use twcc_feedback::TwccFeedback;
 pub use webrtc_transport::{

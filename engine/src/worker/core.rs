@@ -288,6 +288,14 @@ impl WorkerCore {
         };
         self.counters.malformed_rtcp += router.on_rtcp(now, tk, buf, &mut egress);
         self.schedule_router_earlier(rk);
+        // Feedback may have started a probe cluster.
+        if let Some(t) = self
+            .transports
+            .get(tk)
+            .and_then(MediaTransport::poll_timeout)
+        {
+            self.transport_timers.schedule_earlier(tk, t);
+        }
     }
 
     /// A TCP connection of the worker closed.
@@ -390,10 +398,23 @@ impl WorkerCore {
         self.transport_timers.schedule(tk, deadline);
     }
 
-    /// Schedules a router's next deadline.
+    /// Schedules a router's next deadline, and brings its transports' deadlines earlier
+    /// where its work made them so (a bandwidth allocation may start a probe cluster).
     pub(super) fn schedule_router(&mut self, rk: RouterKey) {
-        let deadline = self.routers.get(rk).and_then(Router::poll_timeout);
-        self.router_timers.schedule(rk, deadline);
+        let Some(router) = self.routers.get(rk) else {
+            self.router_timers.schedule(rk, None);
+            return;
+        };
+        self.router_timers.schedule(rk, router.poll_timeout());
+        for &tk in router.transports() {
+            if let Some(t) = self
+                .transports
+                .get(tk)
+                .and_then(MediaTransport::poll_timeout)
+            {
+                self.transport_timers.schedule_earlier(tk, t);
+            }
+        }
     }
 
     /// After media: a router's deadlines may only have come earlier.

@@ -1,0 +1,138 @@
+//! How a router shares each of its transports' outgoing bandwidth among the consumers
+//! sending on it (issue 9; contract section 5, "Audio consumers get the highest priority
+//! when bandwidth is shared", and section 6, "Bandwidth"): it states what each consumer
+//! could forward (its producer's layers and what each costs, measured on arrival), the
+//! transport's [`SendBandwidth`](crate::transport::SendBandwidth) allocates its estimate
+//! over them, and each consumer is given its layer: a simulcast consumer switches on the
+//! next key frame of the new layer (`consumerLayersChanged` once that has gone out); a
+//! video consumer whose lowest layer does not fit is paused (`consumerLayersChanged` with
+//! `null`) and starts again on a key frame once it fits. Audio is never paused.
+
+use std::time::Instant;
+
+use super::consumer::{Allocated, ConsumerType};
+use super::egress::Egress;
+use super::room::Router;
+use crate::allocation::{ConsumerDemand, Layer, LayerRates, Priority, Target};
+use crate::arena::{ConsumerKey, TransportKey};
+use crate::bwe::Bitrate;
+use crate::media_engine::{EngineEvent, ProducerSource};
+use crate::ortc::MediaKind;
+
+impl Router {
+    /// Redoes the allocation of every transport of the room that asks for it (its estimate
+    /// moved past the hysteresis band, its consumers changed, or a second passed).
+    pub(super) fn allocate_due(&mut self, now: Instant, egress: &mut Egress<'_>) {
+        for i in 0..self.transports.len() {
+            let tk = self.transports[i];
+            if egress
+                .transports
+                .get(tk)
+                .is_some_and(|t| t.consumer_count() > 0 && t.bandwidth.needs_allocation(now))
+            {
+                self.allocate(now, tk, egress);
+            }
+        }
+    }
+
+    /// Allocates transport `tk`'s estimate over its consumers and applies the result.
+    pub(super) fn allocate(&mut self, now: Instant, tk: TransportKey, egress: &mut Egress<'_>) {
+        let mut demands = Vec::new();
+        // Consumers whose producer has no layer measured yet (just started): they follow
+        // the highest layer that arrives until the next allocation has rates.
+        let mut unmeasured = Vec::new();
+        let mut desired = 0u64;
+        for (ck, c) in self.consumers.iter() {
+            if c.transport != tk || !c.is_active() {
+                continue;
+            }
+            let Some(p) = self.producers.get(c.producer) else {
+                continue;
+            };
+            let priority = match (c.kind, p.source) {
+                (MediaKind::Audio, _) => Priority::Audio,
+                (_, ProducerSource::Screen) => Priority::Screen,
+                _ => Priority::Webcam,
+            };
+            let layers: Vec<(Layer, Bitrate)> = p
+                .streams
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_active(now))
+                .map(|(i, s)| {
+                    let rate = u64::from(s.rate.rate(now)).max(1);
+                    (Layer::new(i as u8, 0), Bitrate(rate))
+                })
+                .collect();
+            desired += layers.last().map_or(0, |(_, r)| r.bps());
+            if layers.is_empty() {
+                unmeasured.push(ck);
+            }
+            let top = match c.consumer_type {
+                ConsumerType::Simulcast => p.streams.len().saturating_sub(1) as u8,
+                ConsumerType::Simple => 0,
+            };
+            demands.push(ConsumerDemand {
+                key: ck,
+                priority,
+                rates: LayerRates::new(layers),
+                max: Layer::new(top, 0),
+            });
+        }
+        let Some(transport) = egress.transports.get_mut(tk) else {
+            return;
+        };
+        let allocation = transport
+            .bandwidth
+            .allocate(now, &demands, Bitrate(desired));
+        tracing::trace!(target: "kolabmeet::bwe", estimate = %allocation.estimate, used = %allocation.used, desired, consumers = demands.len(), "allocation");
+        for (ck, target) in allocation.targets {
+            let Some(c) = self.consumers.get_mut(ck) else {
+                continue;
+            };
+            let allocated = match target {
+                Target::Layer(_) if unmeasured.contains(&ck) => Allocated::Unknown,
+                Target::Layer(l) => Allocated::UpTo(usize::from(l.spatial)),
+                Target::Paused => Allocated::Paused,
+            };
+            if c.set_allocated(allocated) {
+                if allocated == Allocated::Paused {
+                    tracing::debug!(target: "kolabmeet::bwe", consumer = %c.id, estimate = %allocation.estimate, "video paused: its lowest layer does not fit");
+                    egress.events.push_back(EngineEvent::ConsumerLayersChanged {
+                        peer: c.peer,
+                        consumer: c.id,
+                        layers: None,
+                    });
+                } else {
+                    tracing::debug!(target: "kolabmeet::bwe", consumer = %c.id, estimate = %allocation.estimate, "video resumed: its lowest layer fits");
+                }
+            }
+        }
+        self.request_key_frames_for_targets(now, tk, egress);
+    }
+
+    /// After an allocation: every consumer of `tk` whose target changed asks its
+    /// producer for a key frame on the new layer (the switch happens on its arrival).
+    fn request_key_frames_for_targets(
+        &mut self,
+        now: Instant,
+        tk: TransportKey,
+        egress: &mut Egress<'_>,
+    ) {
+        let mut wanted: Vec<ConsumerKey> = Vec::new();
+        for (ck, c) in self.consumers.iter_mut() {
+            if c.transport != tk {
+                continue;
+            }
+            let Some(p) = self.producers.get(c.producer) else {
+                continue;
+            };
+            if c.update_target(now, &p.streams) && c.waiting_for_key_frame().is_some() {
+                wanted.push(ck);
+            }
+        }
+        for ck in wanted {
+            self.request_key_frame_for(now, ck, egress);
+        }
+    }
+}
