@@ -64,6 +64,11 @@ pub struct Allocation<K> {
     pub estimate: Bitrate,
     /// What the targets cost together.
     pub used: Bitrate,
+    /// The total the next step up would need (what the targets cost plus the smallest
+    /// step one consumer may take now: a paused video's lowest layer, or the next layer
+    /// of one not held back after a down-switch); `None` when no consumer may step up.
+    /// Probes aim at this (issue 9: "probe clusters sized to the next layer's step").
+    pub next_step: Option<Bitrate>,
 }
 
 /// Tuning of the allocator.
@@ -204,10 +209,29 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
         self.last = targets.iter().copied().collect();
         self.held_until.retain(|_, (until, _)| *until > now);
         self.last_estimate = Some(estimate);
+        let used = estimate.bps() - budget.min(estimate.bps());
+        let smallest_step = demands
+            .iter()
+            .zip(&targets)
+            .filter(|(d, _)| d.priority != Priority::Audio)
+            .filter_map(|(d, t)| match t.1 {
+                Target::Paused => d.rates.lowest().map(|(_, r)| r.bps()),
+                Target::Layer(layer) => {
+                    let mut max = d.max;
+                    if let Some((_, spatial)) = self.held_until.get(&d.key) {
+                        max.spatial = max.spatial.min(*spatial);
+                    }
+                    let cost = d.rates.rate(layer).map_or(0, Bitrate::bps);
+                    let (_, next) = d.rates.next_above(layer, max)?;
+                    Some(next.bps().saturating_sub(cost))
+                }
+            })
+            .min();
         Allocation {
             targets,
             estimate,
-            used: Bitrate(estimate.bps() - budget.min(estimate.bps())),
+            used: Bitrate(used),
+            next_step: smallest_step.map(|step| Bitrate(used + step)),
         }
     }
 }

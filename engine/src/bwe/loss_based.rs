@@ -40,6 +40,17 @@ impl LossBasedControl {
         self.loss
     }
 
+    /// A probe cluster arrived at `result` without loss enough to matter: the path carries
+    /// that much now, so the cap (which otherwise grows 8 % a second) starts from there
+    /// (libwebrtc's `SetSendBitrate` on a probe result).
+    pub fn on_probe(&mut self, result: Bitrate) {
+        if let Some(cap) = self.cap
+            && result > cap
+        {
+            self.cap = Some(result);
+        }
+    }
+
     /// The cap on `estimate` (the transport's estimate before this cap) at `now`.
     pub fn cap(&mut self, estimate: Bitrate, rtt: Duration, now: Instant) -> Bitrate {
         let dt = self

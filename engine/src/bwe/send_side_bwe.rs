@@ -163,6 +163,7 @@ impl SendSideBwe {
             {
                 self.delay_based.set_rate(result);
             }
+            self.loss_based.on_probe(result);
             self.next_probe = self.prober.on_result(now, result, self.config.max);
             if let Some(p) = self.next_probe {
                 self.probes.start(p.id, p.bytes);

@@ -29,6 +29,10 @@ pub const PROBATOR_PAYLOAD_TYPE: u8 = 127;
 /// rates change, and layers start and stop.
 pub const ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Probes aim this much above the next step's need, so that a successful one lets the
+/// step fit the estimate.
+const PROBE_MARGIN: f64 = 1.15;
+
 /// Probe packets of a cluster go out in bursts this far apart.
 const PROBE_TICK: Duration = Duration::from_millis(5);
 
@@ -103,9 +107,26 @@ impl SendBandwidth {
         &self.bwe
     }
 
-    /// A media packet carrying transport-wide number `seq` went out.
+    /// A media packet carrying transport-wide number `seq` went out. While a probe
+    /// cluster is being sent, it is part of the cluster (as libwebrtc's pacer counts
+    /// media in a cluster): padding only fills the cluster's rate up, so that media plus
+    /// probe never exceed the rate probed, and the cluster's arrival rate measures the
+    /// path with both.
     pub fn on_packet_sent(&mut self, now: Instant, seq: u16, size: usize) {
-        self.bwe.on_packet_sent(now, seq, size);
+        match self.probes.first_mut() {
+            Some(p) if now >= p.started => {
+                p.sent += size as u64;
+                let cluster = p.plan.id;
+                if p.sent >= p.plan.bytes {
+                    self.probes.remove(0);
+                    if self.probes.is_empty() {
+                        self.awaiting_answer = Some(now);
+                    }
+                }
+                self.bwe.on_probe_sent(now, seq, size, cluster);
+            }
+            _ => self.bwe.on_packet_sent(now, seq, size),
+        }
     }
 
     /// The receiver's transport-cc feedback.
@@ -117,9 +138,6 @@ impl SendBandwidth {
                 started: now,
                 sent: 0,
             });
-        }
-        if self.probes.is_empty() {
-            self.awaiting_answer = None;
         }
     }
 
@@ -162,8 +180,10 @@ impl SendBandwidth {
             || self.allocator.needs_allocation(self.bwe.estimate())
     }
 
-    /// Allocates the estimate over `demands`; when they want more than the estimate,
-    /// asks for a probe cluster (started, at the latest, with the first video consumer).
+    /// Allocates the estimate over `demands` (`desired`: what they would cost at their
+    /// highest layers, for stats); when the next step up does not fit the estimate, asks
+    /// for a probe cluster aimed a little above that step (the first clusters go out with
+    /// the first allocation that has a video consumer).
     pub fn allocate(
         &mut self,
         now: Instant,
@@ -181,7 +201,9 @@ impl SendBandwidth {
                     self.push_probe(now, plan);
                 }
             } else if self.probes.is_empty()
-                && let Some(plan) = self.bwe.probe_for(now, desired)
+                && let Some(step) = allocation.next_step
+                && step > self.bwe.estimate()
+                && let Some(plan) = self.bwe.probe_for(now, step.scale(PROBE_MARGIN))
             {
                 self.push_probe(now, plan);
             }

@@ -1,0 +1,379 @@
+//! Issue 9 end to end in virtual time: a worker core forwards a three-layer simulcast
+//! webcam (and an Opus microphone) to a receiver behind a shaped link (the test kit's
+//! `LinkModel`: a bottleneck with a drop-tail queue); the receiver answers with real
+//! transport-cc feedback (the engine's own `TwccFeedback`, as Chromium would) about what
+//! arrived and when. The consumer must follow the link: the top layer on a fast link, a
+//! lower one within seconds of a cut, the top one again after the cut is lifted, video
+//! paused (never audio) when even the lowest layer does not fit, and few switches.
+//! Adaptation times are printed (`cargo test --test bandwidth_allocation -- --nocapture`).
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use kolabmeet_engine::EngineEvent;
+use kolabmeet_engine::ortc::{MediaKind, RtpParameters};
+use kolabmeet_engine::transport::TwccFeedback;
+use kolabmeet_net::rtcp::{RtcpPacket, packets};
+use kolabmeet_net::rtp::RtpPacket;
+use kolabmeet_testkit::*;
+use serde_json::{Value, json};
+
+const TCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+const LAYER_SSRCS: [u32; 3] = [1111, 2222, 3333];
+const AUDIO_SSRC: u32 = 4444;
+/// Per 33 ms frame: packets and bytes per packet of each layer (about 145 kbps,
+/// 480 kbps and 1.45 Mbps).
+const LAYER_PACKETS: [(usize, usize); 3] = [(1, 600), (2, 1000), (6, 1000)];
+
+fn three_layers() -> RtpParameters {
+    serde_json::from_value(json!({
+        "mid": "0",
+        "codecs": vp8_rtx_codecs(),
+        "headerExtensions": [
+            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
+            { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 },
+            { "uri": TCC_URI, "id": 3 }
+        ],
+        "encodings": [
+            { "ssrc": LAYER_SSRCS[0] }, { "ssrc": LAYER_SSRCS[1] }, { "ssrc": LAYER_SSRCS[2] }
+        ],
+        "rtcp": { "cname": "cam" }
+    }))
+    .unwrap()
+}
+
+fn ext_id(consumed: &Value, uri: &str) -> u8 {
+    consumed["rtpParameters"]["headerExtensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["uri"] == uri)
+        .map(|e| e["id"].as_u64().unwrap() as u8)
+        .expect("the extension negotiated")
+}
+
+/// The sender: three layers (and audio) at 30 fps, a key frame on a layer when the
+/// server asks for one.
+struct Sender {
+    seq: [u16; 4],
+    ts: u32,
+    key_wanted: [bool; 3],
+    next_frame: Instant,
+    next_audio: Instant,
+    audio: bool,
+}
+
+impl Sender {
+    fn new(now: Instant, audio: bool) -> Self {
+        Sender {
+            seq: [100, 2000, 4000, 6000],
+            ts: 0,
+            key_wanted: [true; 3],
+            next_frame: now,
+            next_audio: now,
+            audio,
+        }
+    }
+
+    fn tick(&mut self, sim: &mut Sim) {
+        for c in sim.take_rtcp(SENDER) {
+            for p in packets(&c).flatten() {
+                if let RtcpPacket::Pli(pli) = p
+                    && let Some(l) = LAYER_SSRCS.iter().position(|s| *s == pli.media_ssrc())
+                {
+                    self.key_wanted[l] = true;
+                }
+            }
+        }
+        if self.audio && sim.now >= self.next_audio {
+            self.next_audio += Duration::from_millis(20);
+            let seq = self.seq[3];
+            self.seq[3] = seq.wrapping_add(1);
+            sim.send(SENDER, opus_packet(seq, AUDIO_SSRC));
+        }
+        if sim.now < self.next_frame {
+            return;
+        }
+        self.next_frame += Duration::from_micros(33_333);
+        self.ts = self.ts.wrapping_add(3000);
+        for (layer, &(count, size)) in LAYER_PACKETS.iter().enumerate() {
+            let key = std::mem::take(&mut self.key_wanted[layer]);
+            for i in 0..count {
+                let mut payload = vp8(key && i == 0, layer as u8);
+                payload.resize(size, 0);
+                let seq = self.seq[layer];
+                self.seq[layer] = seq.wrapping_add(1);
+                let p = chrome_packet(96, seq, self.ts, LAYER_SSRCS[layer], "0", None, &payload);
+                sim.send(SENDER, p);
+            }
+        }
+    }
+}
+
+/// The receiver behind its link: what arrived, and transport-cc feedback about it.
+struct Receiver {
+    link: LinkModel,
+    in_flight: VecDeque<(Instant, Vec<u8>)>,
+    twcc: TwccFeedback,
+    tcc_id: u8,
+    video_ssrc: u32,
+    /// (arrival, layer) of every video packet that arrived.
+    video: Vec<(Instant, u8)>,
+    audio_arrivals: Vec<Instant>,
+    probe_bytes: u64,
+}
+
+impl Receiver {
+    fn tick(&mut self, sim: &mut Sim) {
+        let now = sim.now;
+        let probes = sim.take_probes(RECEIVER);
+        self.probe_bytes += probes.iter().map(|p| p.len() as u64).sum::<u64>();
+        for p in sim.take_rtp(RECEIVER).into_iter().chain(probes) {
+            // The SRTP overhead of AEAD-GCM on the wire.
+            if let Some(at) = self.link.send(now, p.len() + 16 + 28) {
+                self.in_flight.push_back((at, p));
+            }
+        }
+        while self.in_flight.front().is_some_and(|(at, _)| *at <= now) {
+            let (at, p) = self.in_flight.pop_front().unwrap();
+            let v = RtpPacket::parse(&p[..]).unwrap();
+            if let Some(&[a, b]) = v.extension(self.tcc_id) {
+                self.twcc
+                    .on_packet(at, u16::from_be_bytes([a, b]), v.ssrc());
+            }
+            if v.ssrc() == self.video_ssrc {
+                self.video.push((at, v.payload()[2]));
+            } else if v.payload_type() == 100 || v.payload_type() == 111 {
+                self.audio_arrivals.push(at);
+            }
+        }
+        if self.twcc.poll_timeout().is_some_and(|t| t <= now) {
+            let mut out = Vec::new();
+            self.twcc.poll_feedback(now, 99, &mut out);
+            for fb in out {
+                sim.send_rtcp(RECEIVER, fb);
+            }
+        }
+    }
+
+    /// The layers of the video that arrived in `[from, to)`.
+    fn layers_between(&self, from: Instant, to: Instant) -> Vec<u8> {
+        let mut l: Vec<u8> = self
+            .video
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, l)| *l)
+            .collect();
+        l.sort_unstable();
+        l.dedup();
+        l
+    }
+
+    /// When the video last switched to `layer` (and stayed on it) before `until`.
+    fn settled_on(&self, layer: u8, from: Instant, until: Instant) -> Option<Instant> {
+        let mut since = None;
+        for (at, l) in self
+            .video
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < until)
+        {
+            if *l == layer {
+                since.get_or_insert(*at);
+            } else {
+                since = None;
+            }
+        }
+        since
+    }
+
+    /// Layer switches seen in `[from, to)`.
+    fn switches(&self, from: Instant, to: Instant) -> usize {
+        let seen: Vec<u8> = self
+            .video
+            .iter()
+            .filter(|(at, _)| *at >= from && *at < to)
+            .map(|(_, l)| *l)
+            .collect();
+        seen.windows(2).filter(|w| w[0] != w[1]).count()
+    }
+}
+
+struct Setup {
+    sim: Sim,
+    sender: Sender,
+    receiver: Receiver,
+    consumer: String,
+    next_consent: Instant,
+}
+
+fn setup(capacity_bps: u64, audio: bool) -> Setup {
+    let mut sim = Sim::new();
+    let room = sim.room();
+    let (alice, alice_t) = sim.connect_peer_at(room, SENDER);
+    let (bob, bob_t) = sim.connect_peer_at(room, RECEIVER);
+    let video = sim
+        .produce(alice, alice_t, MediaKind::Video, three_layers())
+        .unwrap();
+    let consumed = setup::wire(&sim.consume(bob, bob_t, video).unwrap());
+    assert_eq!(consumed["type"], "simulcast");
+    if audio {
+        let mic = sim
+            .produce(
+                alice,
+                alice_t,
+                MediaKind::Audio,
+                opus_params(AUDIO_SSRC, "1"),
+            )
+            .unwrap();
+        sim.consume(bob, bob_t, mic).unwrap();
+    }
+    let receiver = Receiver {
+        link: LinkModel::new(capacity_bps, Duration::from_millis(20), 7),
+        in_flight: VecDeque::new(),
+        twcc: TwccFeedback::new(),
+        tcc_id: ext_id(&consumed, TCC_URI),
+        video_ssrc: consumer_ssrc(&consumed),
+        video: Vec::new(),
+        audio_arrivals: Vec::new(),
+        probe_bytes: 0,
+    };
+    let sender = Sender::new(sim.now, audio);
+    Setup {
+        next_consent: sim.now,
+        sim,
+        sender,
+        receiver,
+        consumer: consumed["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn run(s: &mut Setup, d: Duration) {
+    let end = s.sim.now + d;
+    while s.sim.now < end {
+        // ICE consent freshness (RFC 7675), as browsers keep it.
+        if s.sim.now >= s.next_consent {
+            s.next_consent += Duration::from_secs(5);
+            for port in [SENDER, RECEIVER] {
+                let check = s.sim.endpoint(port).browser.binding_request();
+                s.sim.raw(port, &check);
+            }
+        }
+        s.sender.tick(&mut s.sim);
+        s.sim.advance(Duration::from_millis(1));
+        s.receiver.tick(&mut s.sim);
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// A fast link gets the top layer; a cut to 700 kbps brings the layer down within 5 s
+/// with few switches; lifting it brings the top layer back within 15 s (the up-switch
+/// being held 10 s after a bandwidth-driven down-switch, as mediasoup does).
+#[test]
+fn the_layer_follows_the_receivers_link() {
+    let mut s = setup(10_000_000, false);
+    let t0 = s.sim.now;
+    run(&mut s, Duration::from_secs(10));
+    let top_at = s
+        .receiver
+        .settled_on(2, t0, s.sim.now)
+        .expect("the top layer on a 10 Mbps link");
+    println!(
+        "10 Mbps: top layer from {} (probes sent: {} bytes)",
+        secs(top_at - t0),
+        s.receiver.probe_bytes
+    );
+    assert!(top_at - t0 < Duration::from_secs(5), "{:?}", top_at - t0);
+
+    // The cut.
+    s.receiver.link.capacity_bps = 700_000;
+    let cut = s.sim.now;
+    run(&mut s, Duration::from_secs(20));
+    let last_top = s
+        .receiver
+        .video
+        .iter()
+        .rev()
+        .find(|(at, l)| *at >= cut && *l == 2)
+        .map(|(at, _)| *at);
+    let down = last_top.map_or(Duration::ZERO, |t| t - cut);
+    let layers = s
+        .receiver
+        .layers_between(cut + Duration::from_secs(10), s.sim.now);
+    let switches = s.receiver.switches(cut + Duration::from_secs(5), s.sim.now);
+    println!(
+        "cut to 700 kbps: last top-layer packet {} after the cut; layers in its last 10 s {layers:?}; {switches} switches in its last 15 s; link queue drops {}",
+        secs(down),
+        s.receiver.link.queue_drops
+    );
+    assert!(down < Duration::from_secs(5), "{down:?}");
+    assert!(!layers.is_empty() && !layers.contains(&2), "{layers:?}");
+    assert!(switches < 4, "{switches} switches");
+
+    // Lifted.
+    s.receiver.link.capacity_bps = 10_000_000;
+    let lifted = s.sim.now;
+    run(&mut s, Duration::from_secs(20));
+    let back = s
+        .receiver
+        .settled_on(2, lifted, s.sim.now)
+        .expect("the top layer back");
+    println!("lifted: top layer back {} later", secs(back - lifted));
+    assert!(
+        back - lifted < Duration::from_secs(15),
+        "{:?}",
+        back - lifted
+    );
+}
+
+/// A link too slow for even the lowest layer pauses the video (`consumerLayersChanged`
+/// with `null`) while audio keeps flowing; once the link is fast again, the video comes
+/// back.
+#[test]
+fn video_pauses_when_nothing_fits_and_audio_never_does() {
+    let mut s = setup(10_000_000, true);
+    run(&mut s, Duration::from_secs(5));
+    assert!(!s.receiver.video.is_empty());
+    s.receiver.link.capacity_bps = 60_000;
+    let cut = s.sim.now;
+    run(&mut s, Duration::from_secs(20));
+    let paused = s.sim.events.iter().any(|e| {
+        matches!(e, EngineEvent::ConsumerLayersChanged { consumer, layers: None, .. } if consumer.to_string() == s.consumer)
+    });
+    assert!(paused, "consumerLayersChanged null");
+    let late = cut + Duration::from_secs(10);
+    let video_late = s
+        .receiver
+        .video
+        .iter()
+        .filter(|(at, _)| *at >= late)
+        .count();
+    let audio_late = s
+        .receiver
+        .audio_arrivals
+        .iter()
+        .filter(|at| **at >= late)
+        .count();
+    println!(
+        "60 kbps: video packets in the last 10 s {video_late}, audio packets {audio_late} (of 500 sent)"
+    );
+    assert!(video_late < 20, "{video_late} video packets");
+    assert!(audio_late > 450, "{audio_late} audio packets");
+
+    s.receiver.link.capacity_bps = 10_000_000;
+    let lifted = s.sim.now;
+    run(&mut s, Duration::from_secs(20));
+    let back = s
+        .receiver
+        .video
+        .iter()
+        .find(|(at, _)| *at >= lifted)
+        .map(|(at, _)| *at - lifted);
+    println!("lifted: video back after {:?}", back.map(secs));
+    assert!(
+        back.is_some_and(|d| d < Duration::from_secs(10)),
+        "{back:?}"
+    );
+}
