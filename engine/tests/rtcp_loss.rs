@@ -463,3 +463,29 @@ fn a_producer_without_reports_gets_the_workers_clock_after_a_while() {
         "NTP seconds"
     );
 }
+
+/// Contract section 1 (fixed values): the maximum incoming bitrate per WebRTC transport,
+/// 1,500,000 bit/s, is announced to senders by REMB with their RTCP reports (issue 9).
+#[test]
+fn senders_hear_the_maximum_incoming_bitrate() {
+    let Call { mut sim, .. } = call();
+    sim.send(SENDER, video(0, true));
+    sim.take_rtcp(SENDER);
+    sim.advance(Duration::from_millis(1100));
+    let rembs: Vec<(u64, Vec<u32>)> = sim
+        .take_rtcp(SENDER)
+        .iter()
+        .flat_map(|c| packets(c).collect::<Vec<_>>())
+        .filter_map(|p| match p {
+            Ok(RtcpPacket::Remb(r)) => Some((r.bitrate(), r.ssrcs().collect())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rembs.len(), 1, "{rembs:?}");
+    let (bitrate, ssrcs) = &rembs[0];
+    assert!(
+        (1_490_000..=1_500_000).contains(bitrate),
+        "{bitrate} (REMB's mantissa rounds down)"
+    );
+    assert_eq!(ssrcs, &vec![SSRC]);
+}

@@ -1,7 +1,11 @@
 //! RTCP a router sends on its own (contract section 6, "Loss and key frames"): every
 //! [`REPORT_INTERVAL`], a sender report with the stream's CNAME for every stream it sends
 //! (RFC 3550 §6.4.1, §6.5.1) and a receiver report block for every stream it receives
-//! (§6.4.2), producer scores from those blocks (`consumerScoreChanged`); and, at every
+//! (§6.4.2), producer scores from those blocks (`consumerScoreChanged`), and a REMB of
+//! [`MAX_INCOMING_BITRATE`] for the streams each transport receives (the contract's
+//! "maximum incoming bitrate per WebRTC transport ... announced to senders", as
+//! mediasoup's limitation REMB: Chromium caps its send rate there, transport-cc or not);
+//! and, at every
 //! timer tick, generic NACKs (RFC 4585 §6.2.1) towards producers for the gaps their
 //! streams' NACK generators found.
 
@@ -9,7 +13,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kolabmeet_net::rtcp::{
-    SenderReportData, write_nack, write_receiver_report, write_sdes_cname, write_sender_report,
+    SenderReportData, write_nack, write_receiver_report, write_remb, write_sdes_cname,
+    write_sender_report,
 };
 
 use super::egress::Egress;
@@ -22,6 +27,10 @@ use crate::transport::FEEDBACK_SENDER_SSRC;
 /// WebRTC rates the 5 % RTCP share allows far more, and mediasoup reports video streams
 /// every second (at most), which keeps receivers' RTT and lip sync fresh.
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The most a WebRTC transport takes in (contract section 1, fixed values: 1,500,000 bit/s
+/// per transport, announced to senders).
+pub const MAX_INCOMING_BITRATE: u64 = 1_500_000;
 
 /// A compound packet is sent once it grows past this (well under any path MTU).
 const COMPOUND_FLUSH: usize = 1000;
@@ -111,6 +120,7 @@ impl Router {
         }
         let mut blocks = Vec::new();
         let mut rescored = Vec::new();
+        let mut ssrcs = Vec::new();
         for &pk in keys {
             let Some(p) = self.producers.get_mut(pk) else {
                 continue;
@@ -120,6 +130,7 @@ impl Router {
                 let Some(ssrc) = s.ssrc else {
                     continue;
                 };
+                ssrcs.push(ssrc);
                 if let Some((block, score)) = s.stats.report(now, ssrc) {
                     blocks.push(block);
                     changed |= score.is_some();
@@ -129,9 +140,20 @@ impl Router {
                 rescored.push(pk);
             }
         }
-        for chunk in blocks.chunks(kolabmeet_net::rtcp::report_block::MAX_REPORT_BLOCKS) {
+        let chunks = blocks.chunks(kolabmeet_net::rtcp::report_block::MAX_REPORT_BLOCKS);
+        let last = chunks.len();
+        for (i, chunk) in chunks.enumerate() {
             let mut buf = Vec::new();
             write_receiver_report(&mut buf, FEEDBACK_SENDER_SSRC, chunk);
+            if i + 1 == last && !ssrcs.is_empty() {
+                write_remb(&mut buf, FEEDBACK_SENDER_SSRC, MAX_INCOMING_BITRATE, &ssrcs);
+            }
+            egress.send_rtcp(transport, buf);
+        }
+        if last == 0 && !ssrcs.is_empty() {
+            let mut buf = Vec::new();
+            write_receiver_report(&mut buf, FEEDBACK_SENDER_SSRC, &[]);
+            write_remb(&mut buf, FEEDBACK_SENDER_SSRC, MAX_INCOMING_BITRATE, &ssrcs);
             egress.send_rtcp(transport, buf);
         }
         for pk in rescored {

@@ -69,9 +69,16 @@ pub struct SendBandwidth {
     dirty: bool,
 }
 
+/// Where a transport's estimate starts: the old server's "initial available outgoing
+/// bitrate" (contract section 1, fixed values).
+pub const INITIAL_OUTGOING_BITRATE: Bitrate = Bitrate::mbps(1);
+
 impl Default for SendBandwidth {
     fn default() -> Self {
-        Self::new(BweConfig::default())
+        Self::new(BweConfig {
+            start: INITIAL_OUTGOING_BITRATE,
+            ..BweConfig::default()
+        })
     }
 }
 
