@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use kolabmeet_engine::RoomId;
+use kolabmeet_engine::bandwidth_stats::{ConsumerLayerStats, TransportBandwidthStats};
 use kolabmeet_signaling::control::ControlPlane;
 
 use crate::logging::LogControl;
@@ -18,13 +19,13 @@ pub const HELP: &str = "commands:
   dumpWorkers              the media workers
   dumpInternals            sizes of the server's internal tables
   dumpRouter [id]          a router (a room) or all
-  dumpTransport [id]       a transport or all
-  dumpProducer [id]        a producer or all
-  dumpConsumer [id]        a consumer or all
+  dumpTransport [id]       a transport's bandwidth estimate and consumers' layers, or all
+  dumpProducer [id]        (not available: use statsRoom)
+  dumpConsumer [id]        a consumer's current and target layers, or all
   statsRoom <id>           a room's stats as JSON
-  statsTransport [id]      transport stats
-  statsProducer [id]       producer stats
-  statsConsumer [id]       consumer stats
+  statsTransport [id]      like dumpTransport, as JSON
+  statsProducer [id]       (not available: use statsRoom)
+  statsConsumer [id]       like dumpConsumer, as JSON
   logLevel <level>         error, warn, info, debug or trace
   logTags <tags>           comma-separated debug tags (ice,dtls,rtp,...) or none
   quit                     close the console";
@@ -68,6 +69,81 @@ pub fn usage(uptime_secs: f64) -> String {
     )
 }
 
+/// `dumpTransport` / `statsTransport [id]`: each transport's estimate and its consumers'
+/// layers (one transport when `id` is given), as text lines or JSON.
+fn transports(all: &[TransportBandwidthStats], id: Option<&str>, json: bool) -> String {
+    let chosen: Vec<&TransportBandwidthStats> = all
+        .iter()
+        .filter(|t| id.is_none_or(|id| t.transport_id.to_string() == id))
+        .collect();
+    if chosen.is_empty() {
+        return match id {
+            Some(id) => format!("no transport {id} sending media"),
+            None => "no transport sends media".to_owned(),
+        };
+    }
+    if json {
+        return serde_json::to_string_pretty(&chosen).unwrap_or_default();
+    }
+    let mut out = String::new();
+    for t in chosen {
+        out.push_str(&format!(
+            "transport {} peer {} room {} worker {}: estimate {} kbit/s, wanted {} kbit/s, acked {} kbit/s, loss {:.1}%, delay {}\n",
+            t.transport_id,
+            t.peer_id,
+            t.room_id,
+            t.worker,
+            t.estimate_bps / 1000,
+            t.desired_bps / 1000,
+            t.acked_bps.map_or("-".to_owned(), |b| (b / 1000).to_string()),
+            t.loss * 100.0,
+            t.delay_trend
+        ));
+        for c in &t.consumers {
+            out.push_str(&format!("  {}\n", consumer_line(c)));
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn consumer_line(c: &ConsumerLayerStats) -> String {
+    let layer = |l: Option<u8>| l.map_or("-".to_owned(), |l| l.to_string());
+    format!(
+        "consumer {} {:?}: layer {} target {} allocation {}{} packets {} score {}",
+        c.consumer_id,
+        c.kind,
+        layer(c.current_layer),
+        layer(c.target_layer),
+        c.allocation,
+        if c.paused { " (paused)" } else { "" },
+        c.packets_sent,
+        c.score
+    )
+}
+
+/// `dumpConsumer` / `statsConsumer [id]`: each consumer's layers.
+fn consumers(all: &[TransportBandwidthStats], id: Option<&str>, json: bool) -> String {
+    let chosen: Vec<&ConsumerLayerStats> = all
+        .iter()
+        .flat_map(|t| &t.consumers)
+        .filter(|c| id.is_none_or(|id| c.consumer_id.to_string() == id))
+        .collect();
+    if chosen.is_empty() {
+        return match id {
+            Some(id) => format!("no consumer {id}"),
+            None => "no consumers".to_owned(),
+        };
+    }
+    if json {
+        return serde_json::to_string_pretty(&chosen).unwrap_or_default();
+    }
+    chosen
+        .into_iter()
+        .map(consumer_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Runs one console line against the control plane and the log filter (`uptime` is the
 /// server's, for `usage`); `None` closes the console connection.
 pub fn execute(
@@ -81,7 +157,6 @@ pub fn execute(
         return Some(String::new());
     };
     let arg = words.next();
-    let media_none = "media is not available yet: no media workers are running";
     Some(match cmd {
         "help" | "h" | "?" => HELP.to_owned(),
         "quit" | "exit" => return None,
@@ -92,7 +167,26 @@ pub fn execute(
         }
         "dumpRooms" => control.dump_rooms().trim_end().to_owned(),
         "dumpPeers" => control.dump_peers().trim_end().to_owned(),
-        "dumpWorkers" => media_none.to_owned(),
+        "dumpWorkers" => {
+            let health = match control.media_health() {
+                kolabmeet_engine::EngineHealth::Healthy => "every media worker runs".to_owned(),
+                kolabmeet_engine::EngineHealth::Degraded(why) => why,
+            };
+            let stats = control.bandwidth_stats();
+            let mut per_worker = std::collections::BTreeMap::<usize, (usize, usize)>::new();
+            for t in &stats {
+                let e = per_worker.entry(t.worker).or_default();
+                e.0 += 1;
+                e.1 += t.consumers.len();
+            }
+            let mut out = health;
+            for (w, (t, c)) in per_worker {
+                out.push_str(&format!(
+                    "\nworker {w}: {t} transports sending media, {c} consumers"
+                ));
+            }
+            out
+        }
         "dumpInternals" => control.internal_counts(),
         "dumpRouter" => match arg {
             None => control.dump_rooms().trim_end().to_owned(),
@@ -103,11 +197,16 @@ pub fn execute(
                 _ => format!("no router {id}"),
             },
         },
-        "dumpTransport" | "dumpProducer" | "dumpConsumer" | "statsTransport" | "statsProducer"
-        | "statsConsumer" => match arg {
-            None => format!("none ({media_none})"),
-            Some(id) => format!("no such object {id} ({media_none})"),
-        },
+        "dumpTransport" | "statsTransport" => {
+            transports(&control.bandwidth_stats(), arg, cmd == "statsTransport")
+        }
+        "dumpConsumer" | "statsConsumer" => {
+            consumers(&control.bandwidth_stats(), arg, cmd == "statsConsumer")
+        }
+        "dumpProducer" | "statsProducer" => {
+            "producer stats are not available here; statsRoom <id> lists a room's producers"
+                .to_owned()
+        }
         "statsRoom" => match arg.map(|a| a.parse::<RoomId>()) {
             None => "usage: statsRoom <roomId>".to_owned(),
             Some(Ok(room)) if control.room_exists(&room) => {

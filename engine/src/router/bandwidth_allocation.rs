@@ -136,3 +136,32 @@ impl Router {
         }
     }
 }
+
+impl Router {
+    /// The layers of every consumer sending on transport `tk` (console and stats).
+    pub fn consumer_layer_stats(
+        &self,
+        tk: TransportKey,
+    ) -> Vec<kolabmeet_media_types::bandwidth_stats::ConsumerLayerStats> {
+        self.consumers
+            .values()
+            .filter(|c| c.transport == tk)
+            .map(
+                |c| kolabmeet_media_types::bandwidth_stats::ConsumerLayerStats {
+                    consumer_id: c.id,
+                    kind: c.kind,
+                    current_layer: c.current_layer().map(|l| l as u8),
+                    target_layer: c.target_layer().map(|l| l as u8),
+                    allocation: match c.allocated() {
+                        Allocated::Unknown => "highest".to_owned(),
+                        Allocated::UpTo(l) => format!("upTo:{l}"),
+                        Allocated::Paused => "paused".to_owned(),
+                    },
+                    paused: !c.is_active(),
+                    packets_sent: c.packets_sent,
+                    score: c.stream.score(),
+                },
+            )
+            .collect()
+    }
+}

@@ -115,6 +115,41 @@ impl WorkerCore {
         self.clock.set_wall_clock(now, since_unix_epoch);
     }
 
+    /// Every transport's outgoing bandwidth with its consumers' layers (issue 9: the
+    /// console's `statsTransport`), `worker` being this core's worker index.
+    pub fn bandwidth_stats(
+        &self,
+        worker: usize,
+    ) -> Vec<kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats> {
+        use crate::bwe::BandwidthUsage;
+        self.transports
+            .iter()
+            .filter(|(_, t)| t.consumer_count() > 0)
+            .filter_map(|(tk, t)| {
+                let router = self.routers.get(t.router)?;
+                let bwe = t.bandwidth.estimator();
+                Some(
+                    kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats {
+                        transport_id: t.id,
+                        peer_id: t.peer,
+                        room_id: router.room,
+                        worker,
+                        estimate_bps: t.bandwidth.estimate().bps(),
+                        desired_bps: t.bandwidth.desired().bps(),
+                        acked_bps: bwe.acked().map(|b| b.bps()),
+                        loss: bwe.loss(),
+                        delay_trend: match bwe.usage() {
+                            BandwidthUsage::Normal => "normal",
+                            BandwidthUsage::Overusing => "overusing",
+                            BandwidthUsage::Underusing => "underusing",
+                        },
+                        consumers: router.consumer_layer_stats(tk),
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// Sizes of every table (tests of churn and `dumpInternals`).
     pub fn sizes(&self) -> WorkerSizes {
         let mut s = WorkerSizes {

@@ -27,6 +27,7 @@ use super::udp_batch::UdpBatch;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 use crate::transport::{Tuple, TupleProtocol};
+use kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats;
 
 /// Wakes the control loop when events are queued.
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
@@ -66,11 +67,20 @@ struct TcpConn {
 /// one per worker slot, so that commands wait there while a failed worker is replaced).
 pub struct WorkerThread {
     waker: Arc<Waker>,
+    bandwidth: Arc<BandwidthSnapshot>,
     stop: Arc<AtomicBool>,
     exit: Arc<WorkerExit>,
     thread: Option<JoinHandle<()>>,
     port: u16,
 }
+
+/// The bandwidth stats a worker publishes about once a second (console `statsTransport`):
+/// the only lock between a worker and the control plane, taken once a second by the
+/// worker and when an operator asks.
+type BandwidthSnapshot = std::sync::Mutex<Vec<TransportBandwidthStats>>;
+
+/// How often a worker publishes its bandwidth stats.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a worker thread ended, written once by the thread itself as it exits.
 #[derive(Default)]
@@ -131,6 +141,7 @@ impl WorkerThread {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let stop = Arc::new(AtomicBool::new(false));
         let exit = Arc::new(WorkerExit::default());
+        let bandwidth = Arc::new(BandwidthSnapshot::default());
         let mut core = WorkerCore::new(settings, certificate, StdRng::from_os_rng());
         // The one wall clock read: NTP timestamps of sender reports count from it.
         let since_epoch = std::time::SystemTime::now()
@@ -153,6 +164,9 @@ impl WorkerThread {
             notify: notify.clone(),
             stop: stop.clone(),
             udp_out: Vec::new(),
+            index,
+            bandwidth: bandwidth.clone(),
+            next_stats: Instant::now(),
             #[cfg(any(test, feature = "fault-injection"))]
             fault,
         };
@@ -188,6 +202,7 @@ impl WorkerThread {
             })?;
         Ok(WorkerThread {
             waker,
+            bandwidth,
             stop,
             exit,
             thread: Some(thread),
@@ -198,6 +213,11 @@ impl WorkerThread {
     /// The worker's media port (UDP and TCP).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bandwidth stats it last published.
+    pub fn bandwidth_stats(&self) -> Vec<TransportBandwidthStats> {
+        self.bandwidth.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Wakes the worker (commands were queued).
@@ -243,6 +263,11 @@ struct Driver {
     stop: Arc<AtomicBool>,
     /// UDP datagrams of one round, sent together.
     udp_out: Vec<(SocketAddr, Vec<u8>)>,
+    /// Its index among the workers.
+    index: usize,
+    /// Where it publishes its bandwidth stats, and when next.
+    bandwidth: Arc<BandwidthSnapshot>,
+    next_stats: Instant,
     /// The test builds' injected fault.
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Arc<super::fault::FaultSwitch>,
@@ -271,6 +296,7 @@ impl Driver {
             if udp_more {
                 timeout = Some(Duration::ZERO);
             }
+            timeout = Some(timeout.map_or(STATS_INTERVAL, |t| t.min(STATS_INTERVAL)));
             if !self.backlog.is_empty() {
                 // The shared event queue was full: try again soon.
                 timeout = Some(timeout.map_or(BACKLOG_RETRY, |t| t.min(BACKLOG_RETRY)));
@@ -319,6 +345,13 @@ impl Driver {
             }
             self.send_all(&mut batch);
             self.publish_events();
+            if now >= self.next_stats {
+                self.next_stats = now + STATS_INTERVAL;
+                let stats = self.core.bandwidth_stats(self.index);
+                if let Ok(mut slot) = self.bandwidth.lock() {
+                    *slot = stats;
+                }
+            }
         }
         Ok(())
     }

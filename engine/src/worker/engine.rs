@@ -310,6 +310,16 @@ impl MediaEngine for WorkerEngine {
         self.local.pop_front().or_else(|| self.events.pop())
     }
 
+    fn bandwidth_stats(
+        &self,
+    ) -> Vec<kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.thread.as_ref())
+            .flat_map(WorkerThread::bandwidth_stats)
+            .collect()
+    }
+
     fn health(&self) -> EngineHealth {
         let problems: Vec<String> = self
             .slots

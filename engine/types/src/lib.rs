@@ -10,6 +10,7 @@
 //! * [`unavailable`]: an engine that answers every media request with a clear failure.
 //! * [`log_limit`]: rate limits for the log lines clients cause.
 
+pub mod bandwidth_stats;
 pub mod ids;
 pub mod log_limit;
 pub mod media_engine;

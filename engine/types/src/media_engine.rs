@@ -447,4 +447,10 @@ pub trait MediaEngine: Send {
     fn health(&self) -> EngineHealth {
         EngineHealth::Healthy
     }
+
+    /// Every transport's outgoing bandwidth and its consumers' layers, as the media
+    /// workers last published them (about once a second).
+    fn bandwidth_stats(&self) -> Vec<crate::bandwidth_stats::TransportBandwidthStats> {
+        Vec::new()
+    }
 }

@@ -396,6 +396,14 @@ impl ControlPlane {
         self.engine.health()
     }
 
+    /// Every transport's outgoing bandwidth and its consumers' layers, as the media
+    /// workers last published them (console `statsTransport`, `statsConsumer`).
+    pub fn bandwidth_stats(
+        &self,
+    ) -> Vec<kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats> {
+        self.engine.bandwidth_stats()
+    }
+
     /// Number of rooms and of peers (console `stats`).
     pub fn counts(&self) -> (usize, usize) {
         (self.rooms.len(), self.peer_rooms.len())

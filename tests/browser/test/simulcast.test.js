@@ -6,7 +6,30 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const { room, stats, waitStats, decodingAll } = require('./harness.js');
+
+/** Runs one console command on the server's unix socket; its answer. */
+function consoleLine(server, line) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(server.consolePath);
+    let out = '';
+    let sent = false;
+    s.on('data', (d) => {
+      out += d;
+      if (!sent && out.includes('cmd> ')) {
+        sent = true;
+        out = '';
+        s.write(line + '\n');
+      } else if (sent && out.endsWith('cmd> ')) {
+        s.end();
+        resolve(out.slice(0, -'cmd> '.length).trim());
+      }
+    });
+    s.on('error', reject);
+    setTimeout(() => { s.destroy(); reject(new Error(`console: no answer to ${line}`)); }, 5000);
+  });
+}
 
 const video = (s, peerId) => s.find((c) => c.kind === 'video' && c.peerId === peerId);
 const layers = (page) =>
@@ -38,6 +61,20 @@ test('simulcast layers switch at a receiver without a stall', { timeout: 120000 
     const bwe = (await a.evaluate(() => window.kolab.transportStats())).send.availableOutgoingBitrate;
     console.log(`sender availableOutgoingBitrate: ${bwe}`);
     assert.ok(bwe >= 600000, `sender bandwidth estimate ${bwe} bps`);
+    // Issue 9: the server's own estimate of the receiver's link and the consumer's
+    // layers, as the console shows them (the workers publish them once a second).
+    await new Promise((res) => setTimeout(res, 1500));
+    const json = await consoleLine(r.server, 'statsTransport');
+    const transports = JSON.parse(json);
+    const recv = transports.find((t) => t.peerId === b.peer.id);
+    assert.ok(recv, `b's receiving transport in ${json}`);
+    assert.ok(recv.estimateBps >= 300000, `server estimate of b's link: ${recv.estimateBps}`);
+    const vc = recv.consumers.find((c) => c.kind === 'video');
+    assert.equal(vc.currentLayer, 1, JSON.stringify(vc));
+    assert.equal(vc.targetLayer, 1, JSON.stringify(vc));
+    console.log(`server: estimate of the receiver's link ${recv.estimateBps} bps, acked ${recv.ackedBps}; video consumer ${JSON.stringify(vc)}`);
+    const text = await consoleLine(r.server, 'dumpTransport');
+    assert.match(text, new RegExp(`transport ${recv.transportId} peer ${b.peer.id} .*estimate \\d+ kbit/s`));
   } finally {
     await r.close();
   }
