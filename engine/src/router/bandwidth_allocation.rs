@@ -7,6 +7,11 @@
 //! next key frame of the new layer (`consumerLayersChanged` once that has gone out); a
 //! video consumer whose lowest layer does not fit is paused (`consumerLayersChanged` with
 //! `null`) and starts again on a key frame once it fits. Audio is never paused.
+//!
+//! Decision (the contract is silent): until the receiver has reported anything
+//! (transport-cc feedback or REMB), nothing is limited: an estimate that is only its start
+//! value says nothing about the link, and a receiver that never reports (no congestion
+//! control negotiated) would otherwise be held at the start value for ever.
 
 use std::time::Instant;
 
@@ -82,6 +87,7 @@ impl Router {
         let Some(transport) = egress.transports.get_mut(tk) else {
             return;
         };
+        let heard = transport.bandwidth.heard_from_receiver();
         let allocation = transport
             .bandwidth
             .allocate(now, &demands, Bitrate(desired));
@@ -91,6 +97,7 @@ impl Router {
                 continue;
             };
             let allocated = match target {
+                _ if !heard => Allocated::Unknown,
                 Target::Layer(_) if unmeasured.contains(&ck) => Allocated::Unknown,
                 Target::Layer(l) => Allocated::UpTo(usize::from(l.spatial)),
                 Target::Paused => Allocated::Paused,

@@ -67,6 +67,9 @@ pub struct SendBandwidth {
     next_allocation: Option<Instant>,
     /// Something changed (consumers, pauses): allocate at the next chance.
     dirty: bool,
+    /// The receiver has reported (transport-cc feedback or REMB): the estimate rests on
+    /// what it saw, not only on the start value.
+    heard: bool,
 }
 
 /// Where a transport's estimate starts: the old server's "initial available outgoing
@@ -96,6 +99,7 @@ impl SendBandwidth {
             desired: Bitrate(0),
             next_allocation: None,
             dirty: true,
+            heard: false,
         }
     }
 
@@ -136,8 +140,14 @@ impl SendBandwidth {
         }
     }
 
+    /// Whether the receiver has reported anything the estimate rests on.
+    pub fn heard_from_receiver(&self) -> bool {
+        self.heard
+    }
+
     /// The receiver's transport-cc feedback.
     pub fn on_transport_cc(&mut self, now: Instant, fb: &TransportCc<'_>) {
+        self.heard = true;
         self.bwe.on_transport_cc(now, fb);
         if let Some(next) = self.bwe.next_probe() {
             self.probes.push(ActiveProbe {
@@ -150,6 +160,7 @@ impl SendBandwidth {
 
     /// The receiver's REMB.
     pub fn on_remb(&mut self, now: Instant, bitrate: u64) {
+        self.heard = true;
         self.bwe.on_remb(now, bitrate);
     }
 
