@@ -109,10 +109,11 @@ fn transports(all: &[TransportBandwidthStats], id: Option<&str>, json: bool) -> 
 fn consumer_line(c: &ConsumerLayerStats) -> String {
     let layer = |l: Option<u8>| l.map_or("-".to_owned(), |l| l.to_string());
     format!(
-        "consumer {} {:?}: layer {} target {} allocation {}{} packets {} score {}",
+        "consumer {} {:?}: layer {}/{} target {} allocation {}{} packets {} score {}",
         c.consumer_id,
         c.kind,
         layer(c.current_layer),
+        layer(c.current_temporal_layer),
         layer(c.target_layer),
         c.allocation,
         if c.paused { " (paused)" } else { "" },

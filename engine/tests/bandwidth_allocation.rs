@@ -55,6 +55,9 @@ fn ext_id(consumed: &Value, uri: &str) -> u8 {
 /// The sender: three layers (and audio) at 30 fps, a key frame on a layer when the
 /// server asks for one.
 struct Sender {
+    /// VP8 with temporal layers (L1T3: TID 0 2 1 2 ..., picture ids, TL0PICIDX).
+    temporal: bool,
+    frame_no: u32,
     seq: [u16; 4],
     ts: u32,
     key_wanted: [bool; 3],
@@ -66,6 +69,8 @@ struct Sender {
 impl Sender {
     fn new(now: Instant, audio: bool) -> Self {
         Sender {
+            temporal: false,
+            frame_no: 0,
             seq: [100, 2000, 4000, 6000],
             ts: 0,
             key_wanted: [true; 3],
@@ -96,10 +101,29 @@ impl Sender {
         }
         self.next_frame += Duration::from_micros(33_333);
         self.ts = self.ts.wrapping_add(3000);
+        let n = self.frame_no;
+        self.frame_no += 1;
         for (layer, &(count, size)) in LAYER_PACKETS.iter().enumerate() {
             let key = std::mem::take(&mut self.key_wanted[layer]);
             for i in 0..count {
-                let mut payload = vp8(key && i == 0, layer as u8);
+                let mut payload = if self.temporal {
+                    let tid = [0u8, 2, 1, 2][(n % 4) as usize];
+                    let sync = tid != 0;
+                    let pid = 0x8000 | (n as u16 & 0x7fff);
+                    let tl0 = (n / 4) as u8;
+                    vec![
+                        0x80 | if i == 0 { 0x10 } else { 0 },
+                        0xe0,
+                        (pid >> 8) as u8,
+                        pid as u8,
+                        tl0,
+                        (tid << 6) | if sync { 0x20 } else { 0 },
+                        if key && i == 0 { 0x00 } else { 0x01 },
+                        layer as u8,
+                    ]
+                } else {
+                    vp8(key && i == 0, layer as u8)
+                };
                 payload.resize(size, 0);
                 let seq = self.seq[layer];
                 self.seq[layer] = seq.wrapping_add(1);
@@ -119,6 +143,9 @@ struct Receiver {
     video_ssrc: u32,
     /// (arrival, layer) of every video packet that arrived.
     video: Vec<(Instant, u8)>,
+    /// (arrival, sequence number, picture id, TID) of every video packet that arrived,
+    /// when it carries them.
+    vp8: Vec<(Instant, u16, u16, u8)>,
     audio_arrivals: Vec<Instant>,
     probe_bytes: u64,
 }
@@ -142,7 +169,14 @@ impl Receiver {
                     .on_packet(at, u16::from_be_bytes([a, b]), v.ssrc());
             }
             if v.ssrc() == self.video_ssrc {
-                self.video.push((at, v.payload()[2]));
+                let pl = v.payload();
+                if pl[0] & 0x80 != 0 {
+                    let pid = u16::from_be_bytes([pl[2] & 0x7f, pl[3]]);
+                    self.vp8.push((at, v.sequence_number(), pid, pl[5] >> 6));
+                    self.video.push((at, pl[7]));
+                } else {
+                    self.video.push((at, pl[2]));
+                }
             } else if v.payload_type() == 100 || v.payload_type() == 111 {
                 self.audio_arrivals.push(at);
             }
@@ -234,6 +268,7 @@ fn setup(capacity_bps: u64, audio: bool) -> Setup {
         tcc_id: ext_id(&consumed, TCC_URI),
         video_ssrc: consumer_ssrc(&consumed),
         video: Vec::new(),
+        vp8: Vec::new(),
         audio_arrivals: Vec::new(),
         probe_bytes: 0,
     };
@@ -376,4 +411,57 @@ fn video_pauses_when_nothing_fits_and_audio_never_does() {
         back.is_some_and(|d| d < Duration::from_secs(10)),
         "{back:?}"
     );
+}
+
+/// Temporal layers (VP8 L1T3 in every encoding): on a link that carries layer 1 only in
+/// part, the consumer forwards layer 1 without its top temporal layer rather than
+/// falling to layer 0, and the receiver sees continuous sequence numbers and picture
+/// ids across the frames dropped.
+#[test]
+fn temporal_layers_are_dropped_before_a_spatial_layer() {
+    let mut s = setup(10_000_000, false);
+    s.sender.temporal = true;
+    run(&mut s, Duration::from_secs(5));
+    // Layer 1 complete costs 480 kbit/s, without TID 2 240 kbit/s; layer 0 145 kbit/s.
+    s.receiver.link.capacity_bps = 400_000;
+    let cut = s.sim.now;
+    run(&mut s, Duration::from_secs(30));
+    let late = cut + Duration::from_secs(15);
+    let got: Vec<&(Instant, u16, u16, u8)> = s
+        .receiver
+        .vp8
+        .iter()
+        .filter(|(at, ..)| *at >= late)
+        .collect();
+    let layers = s.receiver.layers_between(late, s.sim.now);
+    let tids: std::collections::BTreeSet<u8> = got.iter().map(|p| p.3).collect();
+    println!(
+        "400 kbit/s with L1T3 encodings: layers {layers:?}, TIDs {tids:?} in the last 15 s ({} packets)",
+        got.len()
+    );
+    assert!(!got.is_empty());
+    assert!(layers.contains(&1), "layer 1 in part: {layers:?}");
+    assert!(!tids.contains(&2), "TID 2 dropped: {tids:?}");
+    // Continuity once settled (the link dropped packets right after the cut): every
+    // packet's number follows the previous one, and every frame's picture id the
+    // previous frame's.
+    let drops_before = s.receiver.link.queue_drops;
+    run(&mut s, Duration::from_secs(5));
+    assert_eq!(
+        s.receiver.link.queue_drops, drops_before,
+        "no loss on the link"
+    );
+    let settled: Vec<(Instant, u16, u16, u8)> = s
+        .receiver
+        .vp8
+        .iter()
+        .filter(|(at, ..)| *at >= late)
+        .copied()
+        .collect();
+    for w in settled.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        assert_eq!(b.1, a.1.wrapping_add(1), "sequence numbers {a:?} {b:?}");
+        let d = b.2.wrapping_sub(a.2) & 0x7fff;
+        assert!(d <= 1, "picture ids {a:?} {b:?}");
+    }
 }

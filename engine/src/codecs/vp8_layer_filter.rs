@@ -156,6 +156,28 @@ impl Vp8LayerFilter {
         self.current = None;
     }
 
+    /// Rewrites the descriptor of a packet forwarded before (a retransmission) with the
+    /// ids it was sent with, changing nothing else; `false` when its picture is no longer
+    /// remembered (it should not be resent then).
+    pub fn rewrite_sent(&self, payload: &mut [u8]) -> bool {
+        let Some(d) = Vp8Descriptor::parse(payload) else {
+            return true;
+        };
+        if let Some((p, _)) = d.picture_id(payload) {
+            match self.picture_ids.known(p & self.picture_ids.mask) {
+                Some(Some(out)) => d.set_picture_id(payload, out),
+                _ => return false,
+            }
+        }
+        if let Some(t) = d.tl0_pic_idx(payload) {
+            match self.tl0.known(u16::from(t)) {
+                Some(Some(out)) => d.set_tl0_pic_idx(payload, out as u8),
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Decides on one packet and rewrites its descriptor in place.
     pub fn process(&mut self, payload: &mut [u8]) -> Vp8Verdict {
         let Some(d) = Vp8Descriptor::parse(payload) else {

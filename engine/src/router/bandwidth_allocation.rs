@@ -59,16 +59,50 @@ impl Router {
                 (_, ProducerSource::Screen) => Priority::Screen,
                 _ => Priority::Webcam,
             };
-            let layers: Vec<(Layer, Bitrate)> = p
+            // Each active encoding, and within it each temporal layer it carries (VP8
+            // with a consumer that can drop temporal layers).
+            let temporal = c.filters_temporal_layers();
+            let mut layers: Vec<(Layer, Bitrate)> = Vec::new();
+            let mut top_temporal = 0u8;
+            for (i, s) in p
                 .streams
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.is_active(now))
-                .map(|(i, s)| {
+            {
+                let rates = if temporal {
+                    s.temporal_layer_rates(now)
+                } else {
+                    Vec::new()
+                };
+                if rates.len() > 1 {
+                    for (t, r) in rates.iter().enumerate() {
+                        layers.push((Layer::new(i as u8, t as u8), Bitrate((*r).max(1))));
+                    }
+                    top_temporal = top_temporal.max((rates.len() - 1) as u8);
+                } else {
                     let rate = u64::from(s.rate.rate(now)).max(1);
-                    (Layer::new(i as u8, 0), Bitrate(rate))
-                })
-                .collect();
+                    layers.push((Layer::new(i as u8, 0), Bitrate(rate)));
+                }
+            }
+            // An encoding without temporal layers is whole at temporal layer 0: make it
+            // whole at every temporal layer the others have, so the order stays by cost.
+            if top_temporal > 0 {
+                let whole: Vec<(Layer, Bitrate)> = layers
+                    .iter()
+                    .filter(|(l, _)| {
+                        l.temporal == 0
+                            && !layers
+                                .iter()
+                                .any(|(m, _)| m.spatial == l.spatial && m.temporal > 0)
+                    })
+                    .copied()
+                    .collect();
+                for (l, r) in whole {
+                    layers.retain(|(m, _)| *m != l);
+                    layers.push((Layer::new(l.spatial, top_temporal), r));
+                }
+            }
             desired += layers.last().map_or(0, |(_, r)| r.bps());
             if layers.is_empty() {
                 unmeasured.push(ck);
@@ -81,7 +115,7 @@ impl Router {
                 key: ck,
                 priority,
                 rates: LayerRates::new(layers),
-                max: Layer::new(top, 0),
+                max: Layer::new(top, top_temporal),
             });
         }
         let Some(transport) = egress.transports.get_mut(tk) else {
@@ -99,7 +133,7 @@ impl Router {
             let allocated = match target {
                 _ if !heard => Allocated::Unknown,
                 Target::Layer(_) if unmeasured.contains(&ck) => Allocated::Unknown,
-                Target::Layer(l) => Allocated::UpTo(usize::from(l.spatial)),
+                Target::Layer(l) => Allocated::UpTo(usize::from(l.spatial), l.temporal),
                 Target::Paused => Allocated::Paused,
             };
             if c.set_allocated(allocated) {
@@ -158,10 +192,11 @@ impl Router {
                     consumer_id: c.id,
                     kind: c.kind,
                     current_layer: c.current_layer().map(|l| l as u8),
+                    current_temporal_layer: c.current_temporal_layer(),
                     target_layer: c.target_layer().map(|l| l as u8),
                     allocation: match c.allocated() {
                         Allocated::Unknown => "highest".to_owned(),
-                        Allocated::UpTo(l) => format!("upTo:{l}"),
+                        Allocated::UpTo(s, t) => format!("upTo:{s}/{t}"),
                         Allocated::Paused => "paused".to_owned(),
                     },
                     paused: !c.is_active(),

@@ -11,6 +11,7 @@ use super::producer::{Ingress, RoutedPacket};
 use super::recv_stream::RecvStream;
 use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
+use crate::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Verdict};
 use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters};
 use crate::rtp_stream::{SeqManager, StoredRef, ntp_add, rtp_ticks};
@@ -59,8 +60,9 @@ pub enum Forwarded {
 pub enum Allocated {
     /// Nothing allocated yet: the highest layer that arrives.
     Unknown,
-    /// Up to this spatial layer (a lower one while this one does not arrive).
-    UpTo(usize),
+    /// Up to this spatial layer (a lower one while this one does not arrive) and this
+    /// temporal layer.
+    UpTo(usize, u8),
     /// Nothing: even its lowest layer does not fit (video only).
     Paused,
 }
@@ -125,6 +127,11 @@ pub struct Consumer {
     target: Option<usize>,
     /// What the transport's bandwidth allocation gives it (issue 9).
     allocated: Allocated,
+    /// The layers last reported with `consumerLayersChanged`.
+    pub reported_layers: Option<crate::media_engine::ConsumerLayers>,
+    /// Its temporal layer filter (VP8 video): frames above the allocated temporal layer
+    /// are dropped, picture ids and TL0PICIDX kept continuous.
+    vp8: Option<Vp8LayerFilter>,
     /// The producer's sequence numbers mapped onto the consumer's, continuous across
     /// layer switches (created at the first packet, whose number it keeps).
     seq: Option<SeqManager>,
@@ -179,6 +186,7 @@ impl Consumer {
             .map(|e| e.id)
             .collect();
         let media_codec = rtp_parameters.codecs.first();
+        let is_vp8 = media_codec.is_some_and(|c| c.mime_type.eq_ignore_ascii_case("video/VP8"));
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         let nack = kind == MediaKind::Video
             && media_codec.is_some_and(|c| {
@@ -217,6 +225,8 @@ impl Consumer {
             current: None,
             target: None,
             allocated: Allocated::Unknown,
+            reported_layers: None,
+            vp8: (kind == MediaKind::Video && is_vp8).then(Vp8LayerFilter::default),
             seq: None,
             ts_offset: 0,
             timeline_layer: None,
@@ -260,13 +270,31 @@ impl Consumer {
     pub fn set_allocated(&mut self, allocated: Allocated) -> bool {
         let before = self.allocated;
         self.allocated = allocated;
+        if let Some(f) = self.vp8.as_mut() {
+            f.set_target(match allocated {
+                Allocated::UpTo(_, t) => t,
+                _ => u8::MAX,
+            });
+        }
         let paused_now = allocated == Allocated::Paused;
         let changed = paused_now != (before == Allocated::Paused);
         if changed && paused_now {
             self.reset_layer();
             self.target = None;
+            self.reported_layers = None;
         }
         changed
+    }
+
+    /// Whether it can drop temporal layers (a VP8 consumer), so that the allocation may
+    /// give it part of an encoding.
+    pub fn filters_temporal_layers(&self) -> bool {
+        self.vp8.is_some()
+    }
+
+    /// The temporal layer it forwards now (VP8 with temporal layer ids).
+    pub fn current_temporal_layer(&self) -> Option<u8> {
+        self.vp8.as_ref().and_then(Vp8LayerFilter::current)
     }
 
     /// The spatial layer the allocation lets it forward (`None`: paused for bandwidth).
@@ -283,7 +311,7 @@ impl Consumer {
             (_, ConsumerType::Simple) => Some(0),
             (allocated, ConsumerType::Simulcast) => {
                 let top = match allocated {
-                    Allocated::UpTo(layer) => layer.min(streams.len().saturating_sub(1)),
+                    Allocated::UpTo(layer, _) => layer.min(streams.len().saturating_sub(1)),
                     _ => streams.len().saturating_sub(1),
                 };
                 (0..=top)
@@ -447,6 +475,12 @@ impl Consumer {
             payload,
         };
         self.write(&src, seq, stored.timestamp, ctx, out);
+        if let Some(f) = self.vp8.as_ref() {
+            let at = out.len() - payload.len();
+            if !f.rewrite_sent(&mut out[at..]) {
+                return false;
+            }
+        }
         self.stream.wrap_retransmission(seq, out)
     }
 
@@ -495,6 +529,27 @@ impl Consumer {
             self.current = Some(ingress.stream);
             switched = true;
         }
+        let out_ts = in_ts.wrapping_add(self.ts_offset);
+        let filtered = self.vp8.is_some();
+        if filtered {
+            // Written first without its number: the temporal layer filter reads and
+            // rewrites the VP8 descriptor; a dropped frame's number is skipped, so the
+            // receiver sees no gap.
+            self.write(packet, 0, out_ts, ctx, out);
+            let at = out.len() - packet.payload.len();
+            if let Some(f) = self.vp8.as_mut() {
+                if switched {
+                    f.rebase();
+                }
+                if f.process(&mut out[at..]) == Vp8Verdict::Drop {
+                    if let Some(seq) = self.seq.as_mut() {
+                        seq.drop(in_seq);
+                    }
+                    out.clear();
+                    return Forwarded::No;
+                }
+            }
+        }
         let Some(seq) = self.seq.as_mut() else {
             return Forwarded::No;
         };
@@ -502,14 +557,17 @@ impl Consumer {
             return Forwarded::No;
         };
         let newest = seq.max_output() == Some(out_seq);
-        let out_ts = in_ts.wrapping_add(self.ts_offset);
         let stored = ingress.stored.map(|seq| StoredRef {
             store: ingress.stream as u8,
             seq,
             timestamp: out_ts,
             len: packet.bytes.len() as u16,
         });
-        self.write(packet, out_seq, out_ts, ctx, out);
+        if filtered {
+            out[2..4].copy_from_slice(&out_seq.to_be_bytes());
+        } else {
+            self.write(packet, out_seq, out_ts, ctx, out);
+        }
         self.stream
             .on_sent(now, out_seq, out_ts, packet.payload.len(), stored);
         if newest {

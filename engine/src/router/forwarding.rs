@@ -99,22 +99,32 @@ impl Router {
                     }
                     continue;
                 };
-                if switched && c.consumer_type == ConsumerType::Simulcast {
-                    let temporal = ScalabilityMode::parse(
-                        c.rtp_parameters
-                            .encodings
-                            .first()
-                            .and_then(|e| e.scalability_mode.as_deref()),
-                    )
-                    .temporal_layers;
-                    events.push_back(EngineEvent::ConsumerLayersChanged {
-                        peer: c.peer,
-                        consumer: c.id,
-                        layers: Some(ConsumerLayers {
-                            spatial_layer: layer as u8,
-                            temporal_layer: temporal.saturating_sub(1),
-                        }),
+                if c.consumer_type == ConsumerType::Simulcast {
+                    // The layers the receiver now gets, once the packet that starts them
+                    // went out: the spatial layer, and the temporal layer the VP8 filter
+                    // lets through (else the top one of the scalability mode).
+                    let temporal = c.current_temporal_layer().unwrap_or_else(|| {
+                        ScalabilityMode::parse(
+                            c.rtp_parameters
+                                .encodings
+                                .first()
+                                .and_then(|e| e.scalability_mode.as_deref()),
+                        )
+                        .temporal_layers
+                        .saturating_sub(1)
                     });
+                    let layers = ConsumerLayers {
+                        spatial_layer: layer as u8,
+                        temporal_layer: temporal,
+                    };
+                    if switched || c.reported_layers != Some(layers) {
+                        c.reported_layers = Some(layers);
+                        events.push_back(EngineEvent::ConsumerLayersChanged {
+                            peer: c.peer,
+                            consumer: c.id,
+                            layers: Some(layers),
+                        });
+                    }
                 }
                 if let Err(out) = transport.send_rtp(now, out, c.carries_transport_seq(), transmits)
                 {

@@ -337,7 +337,7 @@ impl Producer {
         if m.rtx {
             s.stats.on_retransmission(now, seq, frame.key_frame);
         } else {
-            s.on_media(now, buf.len());
+            s.on_media(now, buf.len(), frame.temporal_layer);
             key_frame_required = s.stats.on_packet(now, seq, ts, frame.key_frame);
         }
         if frame.key_frame

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use super::recv_stats::RecvStats;
 use crate::rtp_stream::{PacketStore, RateCalculator};
 
+/// Temporal layers told apart (VP8's TID has two bits).
+pub const MAX_TEMPORAL_LAYERS: usize = 4;
+
 /// A stream that sent nothing for this long is inactive (a dead simulcast layer).
 pub const STREAM_INACTIVE_AFTER: Duration = Duration::from_millis(1500);
 
@@ -29,6 +32,10 @@ pub struct RecvStream {
     pub packets: u64,
     /// The stream's received bit rate (what forwarding this layer costs).
     pub rate: RateCalculator,
+    /// The received bit rate of each temporal layer (VP8 TID 0, 1, 2, 3), once the stream
+    /// has carried temporal layer ids: forwarding temporal layer `t` costs the sum up to
+    /// `t`.
+    pub temporal_rates: Vec<RateCalculator>,
     /// Reception statistics, NACKs and score (RTCP towards the sender).
     pub stats: RecvStats,
     /// Its packets in router terms, for its consumers' retransmissions (video).
@@ -53,6 +60,7 @@ impl RecvStream {
             last_packet: None,
             packets: 0,
             rate: RateCalculator::default(),
+            temporal_rates: Vec::new(),
             stats,
             store,
         }
@@ -64,10 +72,34 @@ impl RecvStream {
             .is_some_and(|t| now.saturating_duration_since(t) < STREAM_INACTIVE_AFTER)
     }
 
-    /// A media packet of `size` bytes arrived (not a retransmission).
-    pub fn on_media(&mut self, now: Instant, size: usize) {
+    /// A media packet of `size` bytes arrived (not a retransmission), of temporal layer
+    /// `temporal` when its payload says.
+    pub fn on_media(&mut self, now: Instant, size: usize, temporal: Option<u8>) {
         self.last_packet = Some(now);
         self.packets += 1;
         self.rate.update(now, size);
+        if let Some(t) = temporal
+            .map(usize::from)
+            .filter(|t| *t < MAX_TEMPORAL_LAYERS)
+        {
+            if self.temporal_rates.len() <= t {
+                self.temporal_rates
+                    .resize_with(t + 1, RateCalculator::default);
+            }
+            self.temporal_rates[t].update(now, size);
+        }
+    }
+
+    /// What forwarding temporal layers up to each `t` costs now, bit/s (empty when the
+    /// stream carries no temporal layer ids).
+    pub fn temporal_layer_rates(&self, now: Instant) -> Vec<u64> {
+        let mut sum = 0u64;
+        self.temporal_rates
+            .iter()
+            .map(|r| {
+                sum += u64::from(r.rate(now));
+                sum
+            })
+            .collect()
     }
 }

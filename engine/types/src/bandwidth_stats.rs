@@ -44,6 +44,8 @@ pub struct ConsumerLayerStats {
     pub kind: MediaKind,
     /// The spatial layer it forwards now.
     pub current_layer: Option<u8>,
+    /// The temporal layer it forwards now (VP8 with temporal layers).
+    pub current_temporal_layer: Option<u8>,
     /// The spatial layer it is to forward (it switches on that layer's next key frame).
     pub target_layer: Option<u8>,
     /// What the allocation gives it: `highest` (nothing allocated yet), `upTo:<n>`, or
