@@ -25,19 +25,10 @@ pub struct SentPacket {
 }
 
 /// A ring of the last [`CAPACITY`] packets sent.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct SentHistory {
     ring: Vec<Option<SentPacket>>,
     highest: Option<i64>,
-}
-
-impl Default for SentHistory {
-    fn default() -> Self {
-        Self {
-            ring: Vec::new(),
-            highest: None,
-        }
-    }
 }
 
 impl SentHistory {
