@@ -419,11 +419,7 @@ impl World {
                 return Ok(());
             };
             let check = browser.binding_request();
-            let endpoint = Endpoint {
-                browser,
-                rtp: Vec::new(),
-                rtcp: Vec::new(),
-            };
+            let endpoint = Endpoint::new(browser);
             sim.endpoints
                 .insert(kolabmeet_testkit::tuple(port), endpoint);
             sim.raw(port, &check);

@@ -52,6 +52,18 @@ pub struct Endpoint {
     pub rtcp: Vec<Vec<u8>>,
 }
 
+impl Endpoint {
+    /// A browser that received nothing yet.
+    pub fn new(browser: Browser) -> Self {
+        Endpoint {
+            browser,
+            rtp: Vec::new(),
+            rtcp: Vec::new(),
+            probes: Vec::new(),
+        }
+    }
+}
+
 /// A worker core and its browsers in memory. See the module documentation.
 pub struct Sim {
     /// The core under test.
@@ -232,15 +244,7 @@ impl Sim {
         let mut stun = browser.binding_request();
         let dtls_parameters = browser.dtls_parameters();
         let t = tuple(port);
-        self.endpoints.insert(
-            t,
-            Endpoint {
-                browser,
-                rtp: Vec::new(),
-                rtcp: Vec::new(),
-                probes: Vec::new(),
-            },
-        );
+        self.endpoints.insert(t, Endpoint::new(browser));
         self.core.handle_datagram(self.now, t, &mut stun);
         self.pump();
         self.command(|tag| connect_transport(tag, peer, transport, dtls_parameters))
