@@ -17,6 +17,10 @@ const MIN_PACKETS: u64 = 5;
 pub const PROBE_PACKET: u64 = 1200;
 /// On-demand probes are at least this far apart, unless a probe just succeeded.
 const MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// After each on-demand probe that found nothing more, the next waits twice as long, up
+/// to this: a link that is full stays undisturbed (each probe above its capacity queues
+/// packets, and the delay detector then lowers the estimate for a while).
+const MAX_INTERVAL: Duration = Duration::from_secs(10);
 /// A result this close to the probed rate means the path may carry more: probe again.
 const FURTHER_PROBE_SHARE: f64 = 0.7;
 
@@ -39,6 +43,8 @@ pub struct ProbeController {
     last_probe: Option<Instant>,
     /// The rate the last probe aimed at, and what is wanted, while waiting for its result.
     waiting: Option<(Bitrate, Bitrate)>,
+    /// The wait before the next on-demand probe ([`MIN_INTERVAL`] doubled per failure).
+    backoff: Option<Duration>,
 }
 
 impl ProbeController {
@@ -84,10 +90,9 @@ impl ProbeController {
         if desired <= estimate || self.waiting.is_some() {
             return None;
         }
-        if self
-            .last_probe
-            .is_some_and(|t| now.saturating_duration_since(t) < MIN_INTERVAL)
-        {
+        if self.last_probe.is_some_and(|t| {
+            now.saturating_duration_since(t) < self.backoff.unwrap_or(MIN_INTERVAL)
+        }) {
             return None;
         }
         let rate = desired.min(estimate.scale(2.0)).min(max);
@@ -101,7 +106,12 @@ impl ProbeController {
     /// A probe's result: if it reached most of its rate and more is wanted, the next probe.
     pub fn on_result(&mut self, now: Instant, result: Bitrate, max: Bitrate) -> Option<ProbePlan> {
         let (probed, wanted) = self.waiting.take()?;
-        if (result.bps() as f64) < FURTHER_PROBE_SHARE * probed.bps() as f64 || result >= wanted {
+        if (result.bps() as f64) < FURTHER_PROBE_SHARE * probed.bps() as f64 {
+            self.fail();
+            return None;
+        }
+        self.backoff = None;
+        if result >= wanted {
             return None;
         }
         let rate = result.scale(2.0).min(wanted).min(max);
@@ -113,7 +123,15 @@ impl ProbeController {
 
     /// A probe went unanswered (its feedback never came): stop waiting for it.
     pub fn give_up(&mut self) {
-        self.waiting = None;
+        if self.waiting.take().is_some() {
+            self.fail();
+        }
+    }
+
+    /// A probe found nothing more: wait longer before the next.
+    fn fail(&mut self) {
+        let next = self.backoff.map_or(MIN_INTERVAL * 2, |b| b * 2);
+        self.backoff = Some(next.min(MAX_INTERVAL));
     }
 }
 
@@ -143,11 +161,12 @@ mod tests {
         assert_eq!(next.rate, Bitrate::kbps(3400));
         // A weak result ends the series.
         assert_eq!(p.on_result(t0, Bitrate::kbps(900), Bitrate::mbps(30)), None);
-        // On demand: not within 5 s of the last probe, then up to twice the estimate.
+        // On demand: after the weak result, not within 10 s (5 s doubled) of the last
+        // probe, then up to twice the estimate.
         let e = Bitrate::kbps(800);
         assert_eq!(
             p.on_demand(
-                t0 + Duration::from_secs(1),
+                t0 + Duration::from_secs(6),
                 e,
                 Bitrate::mbps(3),
                 Bitrate::mbps(30)
@@ -156,7 +175,7 @@ mod tests {
         );
         let d = p
             .on_demand(
-                t0 + Duration::from_secs(6),
+                t0 + Duration::from_secs(11),
                 e,
                 Bitrate::mbps(3),
                 Bitrate::mbps(30),
@@ -175,9 +194,40 @@ mod tests {
         );
         p.give_up();
         assert_eq!(
-            p.on_demand(t0 + Duration::from_secs(20), e, e, Bitrate::mbps(30)),
+            p.on_demand(t0 + Duration::from_secs(40), e, e, Bitrate::mbps(30)),
             None,
             "nothing wanted"
+        );
+        // Unanswered again: still 10 s at most between probes (a link that got better
+        // is found within that).
+        assert!(
+            p.on_demand(
+                t0 + Duration::from_secs(31),
+                e,
+                Bitrate::mbps(3),
+                Bitrate::mbps(30)
+            )
+            .is_some()
+        );
+        p.give_up();
+        assert_eq!(
+            p.on_demand(
+                t0 + Duration::from_secs(40),
+                e,
+                Bitrate::mbps(3),
+                Bitrate::mbps(30)
+            ),
+            None,
+            "within 10 s of the last one"
+        );
+        assert!(
+            p.on_demand(
+                t0 + Duration::from_secs(42),
+                e,
+                Bitrate::mbps(3),
+                Bitrate::mbps(30)
+            )
+            .is_some()
         );
     }
 }

@@ -60,10 +60,14 @@ impl Router {
                 _ => Priority::Webcam,
             };
             // Each active encoding, and within it each temporal layer it carries (VP8
-            // with a consumer that can drop temporal layers).
+            // with a consumer that can drop temporal layers). A webcam's frame rate comes
+            // before its resolution: only its lowest encoding is offered in parts (when
+            // even that does not fit whole), the others whole; for a screen share the
+            // resolution comes first, and every temporal layer of every encoding is a step.
             let temporal = c.filters_temporal_layers();
             let mut layers: Vec<(Layer, Bitrate)> = Vec::new();
             let mut top_temporal = 0u8;
+            let mut lowest = true;
             for (i, s) in p
                 .streams
                 .iter()
@@ -75,7 +79,14 @@ impl Router {
                 } else {
                     Vec::new()
                 };
-                if rates.len() > 1 {
+                let parts = !(priority == Priority::Webcam && !lowest);
+                lowest = false;
+                if rates.len() > 1 && !parts {
+                    let top = (rates.len() - 1) as u8;
+                    let whole = rates.last().copied().unwrap_or(0).max(1);
+                    layers.push((Layer::new(i as u8, top), Bitrate(whole)));
+                    top_temporal = top_temporal.max(top);
+                } else if rates.len() > 1 {
                     for (t, r) in rates.iter().enumerate() {
                         layers.push((Layer::new(i as u8, t as u8), Bitrate((*r).max(1))));
                     }

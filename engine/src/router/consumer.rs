@@ -297,6 +297,16 @@ impl Consumer {
         self.vp8.as_ref().and_then(Vp8LayerFilter::current)
     }
 
+    /// The temporal layer the allocation limits it to, when it does (below `top`, the
+    /// highest the encoding has); what `consumerLayersChanged` reports, so that the
+    /// filter climbing back after each key frame (temporal layer 0) is not reported.
+    pub fn limited_temporal_layer(&self, top: u8) -> u8 {
+        match self.allocated {
+            Allocated::UpTo(_, t) if self.vp8.is_some() => t.min(top),
+            _ => top,
+        }
+    }
+
     /// The spatial layer the allocation lets it forward (`None`: paused for bandwidth).
     pub fn target_layer(&self) -> Option<usize> {
         self.target

@@ -101,18 +101,17 @@ impl Router {
                 };
                 if c.consumer_type == ConsumerType::Simulcast {
                     // The layers the receiver now gets, once the packet that starts them
-                    // went out: the spatial layer, and the temporal layer the VP8 filter
-                    // lets through (else the top one of the scalability mode).
-                    let temporal = c.current_temporal_layer().unwrap_or_else(|| {
-                        ScalabilityMode::parse(
-                            c.rtp_parameters
-                                .encodings
-                                .first()
-                                .and_then(|e| e.scalability_mode.as_deref()),
-                        )
-                        .temporal_layers
-                        .saturating_sub(1)
-                    });
+                    // went out: the spatial layer, and the temporal layer the allocation
+                    // limits the VP8 filter to (else the top one of the scalability mode).
+                    let top = ScalabilityMode::parse(
+                        c.rtp_parameters
+                            .encodings
+                            .first()
+                            .and_then(|e| e.scalability_mode.as_deref()),
+                    )
+                    .temporal_layers
+                    .saturating_sub(1);
+                    let temporal = c.limited_temporal_layer(top);
                     let layers = ConsumerLayers {
                         spatial_layer: layer as u8,
                         temporal_layer: temporal,

@@ -31,7 +31,13 @@ pub const ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Probes aim this much above the next step's need, so that a successful one lets the
 /// step fit the estimate.
-const PROBE_MARGIN: f64 = 1.15;
+const PROBE_MARGIN: f64 = 1.05;
+
+/// The share of the estimate that media is allocated: the rest is headroom for
+/// retransmissions, RTCP and probes, and for an estimate a little above what the link
+/// carries (an up-switch on a marginal estimate congests the link, and the estimate then
+/// falls below even the layer switched from).
+const ALLOCATED_SHARE: f64 = 0.85;
 
 /// Probe packets of a cluster go out in bursts this far apart.
 const PROBE_TICK: Duration = Duration::from_millis(5);
@@ -195,7 +201,9 @@ impl SendBandwidth {
     pub fn needs_allocation(&self, now: Instant) -> bool {
         self.dirty
             || self.next_allocation.is_none_or(|t| now >= t)
-            || self.allocator.needs_allocation(self.bwe.estimate())
+            || self
+                .allocator
+                .needs_allocation(self.bwe.estimate().scale(ALLOCATED_SHARE))
     }
 
     /// Allocates the estimate over `demands` (`desired`: what they would cost at their
@@ -211,7 +219,8 @@ impl SendBandwidth {
         self.dirty = false;
         self.next_allocation = Some(now + ALLOCATION_INTERVAL);
         self.desired = desired;
-        let allocation = self.allocator.allocate(now, self.bwe.estimate(), demands);
+        let budget = self.bwe.estimate().scale(ALLOCATED_SHARE);
+        let allocation = self.allocator.allocate(now, budget, demands);
         if self.probe_exts.is_some() {
             if !self.started {
                 self.started = true;
@@ -220,8 +229,10 @@ impl SendBandwidth {
                 }
             } else if self.probes.is_empty()
                 && let Some(step) = allocation.next_step
-                && step > self.bwe.estimate()
-                && let Some(plan) = self.bwe.probe_for(now, step.scale(PROBE_MARGIN))
+                && step > budget
+                && let Some(plan) = self
+                    .bwe
+                    .probe_for(now, step.scale(PROBE_MARGIN / ALLOCATED_SHARE))
             {
                 self.push_probe(now, plan);
             }

@@ -209,6 +209,10 @@ async function stats() {
         totalSamplesReceived: r.totalSamplesReceived ?? 0,
         decoderErrors: (r.framesDropped ?? 0),
         pliCount: r.pliCount ?? 0,
+        freezeCount: r.freezeCount ?? 0,
+        totalFreezesDuration: r.totalFreezesDuration ?? 0,
+        concealedSamples: r.concealedSamples ?? 0,
+        bytesReceived: r.bytesReceived ?? 0,
       };
     }
     out.push(s);

@@ -40,8 +40,8 @@ function pageBundle() {
   return bundle;
 }
 
-/** Serves the test page on 127.0.0.1. */
-async function pageServer() {
+/** Serves the test page on `host` (127.0.0.1 unless said). */
+async function pageServer(host = '127.0.0.1') {
   const js = pageBundle();
   const srv = http.createServer((req, res) => {
     if (req.url === '/bundle.js') {
@@ -52,12 +52,14 @@ async function pageServer() {
       res.end('<!doctype html><html><body><script src="/bundle.js"></script></body></html>');
     }
   });
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${srv.address().port}/`, close: () => srv.close() };
+  await new Promise((r) => srv.listen(0, host, r));
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
+  return { url: `http://${shown}:${srv.address().port}/`, port: srv.address().port, close: () => srv.close() };
 }
 
-async function launch() {
-  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+/** Launches Chromium (`executablePath`: a wrapper, e.g. one entering a network namespace). */
+async function launch({ executablePath = CHROMIUM } = {}) {
+  return chromium.launch({ executablePath, args: FLAGS, headless: true });
 }
 
 /**
