@@ -79,7 +79,7 @@ impl Router {
                 } else {
                     Vec::new()
                 };
-                let parts = !(priority == Priority::Webcam && !lowest);
+                let parts = priority != Priority::Webcam || lowest;
                 lowest = false;
                 if rates.len() > 1 && !parts {
                     let top = (rates.len() - 1) as u8;
