@@ -80,6 +80,13 @@ function canShape() {
       return `${bin} is missing`;
     }
   }
+  // A kernel or container that refuses namespaces (no CAP_NET_ADMIN) says so here.
+  try {
+    sh('ip', ['netns', 'add', `km${ID}probe`]);
+    sh('ip', ['netns', 'del', `km${ID}probe`]);
+  } catch (e) {
+    return `network namespaces (${String(e.stderr || e.message).trim()})`;
+  }
   return null;
 }
 
