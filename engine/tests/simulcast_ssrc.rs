@@ -251,3 +251,51 @@ fn a_layer_switch_keeps_timestamps_on_the_capture_clock() {
     let on_line = x + (secs * 4_294_967_296.0) as u64;
     assert!(ntp.abs_diff(on_line) < 1 << 22, "{ntp:x} vs {on_line:x}");
 }
+
+/// Issue 9: a sender that stops its top encoding (its own bandwidth estimate dropped it)
+/// is followed within about half a second, not after the 1.5 s a layer takes to count as
+/// inactive: the lower layer keeps delivering the same frames, so the top one is stalled.
+/// The consumer asks for a key frame on the lower layer and switches on it.
+#[test]
+fn a_stalled_top_layer_is_left_within_half_a_second() {
+    let call = Call::video(ssrc_simulcast_params());
+    let mut sim = call.sim;
+    let frame = |sim: &mut Sim, layer: u16, i: u16, key: bool| {
+        let (ssrc, seq) = if layer == 0 {
+            (1111, 100 + i)
+        } else {
+            (2222, 7000 + i)
+        };
+        let payload = vp8(key, (0xa0 + 0x10 * layer + i) as u8);
+        sim.send(
+            5000,
+            chrome_packet(96, seq, 3000 * u32::from(i), ssrc, "0", None, &payload),
+        );
+    };
+    for i in 0..10u16 {
+        sim.now += Duration::from_millis(33);
+        frame(&mut sim, 0, i, i == 0);
+        frame(&mut sim, 1, i, i == 0);
+    }
+    assert!(!sim.take_rtp(6000).is_empty());
+    sim.take_rtcp(5000);
+    // Only layer 0 from now on.
+    let stopped = sim.now;
+    let mut pli_after = None;
+    for i in 10..60u16 {
+        sim.now += Duration::from_millis(33);
+        frame(&mut sim, 0, i, false);
+        let pli = sim
+            .take_rtcp(5000)
+            .iter()
+            .any(|r| r[1] == 206 && r[8..12] == 1111u32.to_be_bytes());
+        if pli && pli_after.is_none() {
+            pli_after = Some(sim.now - stopped);
+        }
+    }
+    let after = pli_after.expect("a PLI for layer 0");
+    assert!(after < Duration::from_millis(800), "{after:?}");
+    sim.now += Duration::from_millis(33);
+    frame(&mut sim, 0, 60, true);
+    assert_eq!(sim.take_rtp(6000).len(), 1, "layer 0 from its key frame on");
+}

@@ -72,7 +72,7 @@ impl Router {
                 .streams
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.is_active(now))
+                .filter(|(i, _)| super::recv_stream::is_usable(&p.streams, *i, now))
             {
                 let rates = if temporal {
                     s.temporal_layer_rates(now)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kolabmeet_net::rtp::{RtpHeader, write_extension_block};
 
 use super::producer::{Ingress, RoutedPacket};
-use super::recv_stream::RecvStream;
+use super::recv_stream::{RecvStream, is_usable};
 use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
 use crate::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Verdict};
@@ -326,8 +326,8 @@ impl Consumer {
                 };
                 (0..=top)
                     .rev()
-                    .find(|&i| streams.get(i).is_some_and(|s| s.is_active(now)))
-                    .or_else(|| (top + 1..streams.len()).find(|&i| streams[i].is_active(now)))
+                    .find(|&i| is_usable(streams, i, now))
+                    .or_else(|| (top + 1..streams.len()).find(|&i| is_usable(streams, i, now)))
             }
         };
         let changed = target != self.target;

@@ -39,7 +39,7 @@ impl Router {
             .unwrap_or(p.streams.len().saturating_sub(1));
         let target = (0..p.streams.len())
             .rev()
-            .find(|&i| p.streams[i].is_active(now))
+            .find(|&i| super::recv_stream::is_usable(&p.streams, i, now))
             .unwrap_or(stream);
         let pk = c.producer;
         self.request_key_frame(now, pk, target, egress);

@@ -9,6 +9,29 @@ use std::time::{Duration, Instant};
 use super::recv_stats::RecvStats;
 use crate::rtp_stream::{PacketStore, RateCalculator};
 
+/// A simulcast layer is stalled when a lower layer of the same producer delivered a frame
+/// this much later than its last packet: the encodings carry the same frames, so the
+/// sender stopped this one (its own bandwidth estimate dropped it), long before
+/// [`STREAM_INACTIVE_AFTER`] says so.
+pub const STALLED_BEHIND_LOWER: Duration = Duration::from_millis(500);
+
+/// Whether layer `i` of `streams` is usable for forwarding at `now`: active, and not
+/// stalled behind a lower layer (see [`STALLED_BEHIND_LOWER`]).
+pub fn is_usable(streams: &[RecvStream], i: usize, now: Instant) -> bool {
+    let Some(s) = streams.get(i) else {
+        return false;
+    };
+    if !s.is_active(now) {
+        return false;
+    }
+    let last = s.last_packet.unwrap_or(now);
+    !streams[..i].iter().any(|lower| {
+        lower
+            .last_packet
+            .is_some_and(|l| l > last + STALLED_BEHIND_LOWER)
+    })
+}
+
 /// Temporal layers told apart (VP8's TID has two bits).
 pub const MAX_TEMPORAL_LAYERS: usize = 4;
 
