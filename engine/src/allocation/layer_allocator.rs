@@ -97,7 +97,16 @@ pub struct LayerAllocator<K> {
     last_estimate: Option<Bitrate>,
     last: HashMap<K, Target>,
     held_until: HashMap<K, (Instant, u8)>,
+    /// Since when each consumer's spatial up-switch has fitted (it is made only once it
+    /// has fitted for [`UP_SWITCH_AFTER`]).
+    up_since: HashMap<K, Instant>,
 }
+
+/// A spatial up-switch is made only once the estimate has allowed it this long: an
+/// estimate that touched the next layer for a moment (a probe through a short burst,
+/// a lull in the delay) would otherwise switch up onto a link that cannot carry it, and
+/// back down (flapping, mediasoup #804).
+pub const UP_SWITCH_AFTER: Duration = Duration::from_secs(2);
 
 impl<K: Copy + Eq + Hash> LayerAllocator<K> {
     /// An allocator that has allocated nothing yet.
@@ -107,6 +116,7 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
             last_estimate: None,
             last: HashMap::new(),
             held_until: HashMap::new(),
+            up_since: HashMap::new(),
         }
     }
 
@@ -123,6 +133,7 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
     pub fn forget(&mut self, key: K) {
         self.last.remove(&key);
         self.held_until.remove(&key);
+        self.up_since.remove(&key);
     }
 
     /// Allocates `estimate` over `demands` at `now`.
@@ -186,6 +197,34 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
             }
             if !stepped {
                 break;
+            }
+        }
+        // Spatial up-switches wait until they have fitted for UP_SWITCH_AFTER.
+        for (i, d) in demands.iter().enumerate() {
+            let (Some((layer, cost)), Some(Target::Layer(old))) =
+                (targets[i], self.last.get(&d.key))
+            else {
+                self.up_since.remove(&d.key);
+                continue;
+            };
+            if layer.spatial <= old.spatial {
+                self.up_since.remove(&d.key);
+                continue;
+            }
+            let since = *self.up_since.entry(d.key).or_insert(now);
+            if now.saturating_duration_since(since) >= UP_SWITCH_AFTER {
+                self.up_since.remove(&d.key);
+                continue;
+            }
+            // Not yet: the highest layer of the old spatial layer that is received.
+            let stay = d
+                .rates
+                .layers()
+                .filter(|(l, _)| l.spatial == old.spatial && *l <= d.max)
+                .last();
+            if let Some((l, r)) = stay {
+                budget = budget.saturating_add(cost).saturating_sub(r.bps());
+                targets[i] = Some((l, r.bps()));
             }
         }
         // Spatial down-switches for bandwidth hold the next spatial up-switch back.
@@ -289,8 +328,11 @@ mod tests {
         let a = al.allocate(t0, Bitrate::kbps(40 + 80), &demands);
         assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 0)));
         assert_eq!(target(&a, 1), Target::Paused);
-        // Plenty: both at the top.
+        // Plenty: both at the top, once that has fitted for UP_SWITCH_AFTER (the screen
+        // share moves up a spatial layer; the webcam starts at its lowest).
         let a = al.allocate(t0, Bitrate::mbps(10), &demands);
+        assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 2)), "not yet");
+        let a = al.allocate(t0 + UP_SWITCH_AFTER, Bitrate::mbps(10), &demands);
         assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
         assert_eq!(target(&a, 3), Target::Layer(Layer::new(2, 2)));
         assert!(a.used <= a.estimate);
@@ -339,8 +381,17 @@ mod tests {
         let t1 = t0 + Duration::from_secs(3);
         let a = al.allocate(t1, Bitrate::mbps(2), &demands);
         assert_eq!(target(&a, 1), Target::Layer(Layer::new(1, 2)));
+        // After the hold, the up-switch waits until it has fitted UP_SWITCH_AFTER.
         let t2 = t0 + Duration::from_secs(11);
         let a = al.allocate(t2, Bitrate::mbps(2), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(1, 2)));
+        // A dip in between starts the wait again.
+        let a = al.allocate(t2 + Duration::from_secs(1), Bitrate::kbps(600), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(1, 2)));
+        let t3 = t2 + Duration::from_secs(2);
+        let a = al.allocate(t3, Bitrate::mbps(2), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(1, 2)));
+        let a = al.allocate(t3 + UP_SWITCH_AFTER, Bitrate::mbps(2), &demands);
         assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
         al.forget(1);
         assert!(al.last.is_empty() && al.held_until.is_empty());
