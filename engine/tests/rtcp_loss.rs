@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use kolabmeet_engine::EngineEvent;
 use kolabmeet_net::rtcp::{
-    ReportBlockData, RtcpPacket, SenderReportData, packets, write_nack, write_receiver_report,
-    write_sender_report,
+    ReportBlockData, RtcpPacket, packets, write_nack, write_receiver_report,
 };
 use kolabmeet_net::rtp::RtpPacket;
 
@@ -179,18 +178,7 @@ fn reports_carry_counts_losses_cname_and_the_producers_clock() {
         .set_wall_clock(sim.now, Duration::from_secs(1_700_000_000));
     // The sender's SR: its NTP time X is RTP time 300,000.
     let x: u64 = 0x1234_5678_0000_0000;
-    let mut sr = Vec::new();
-    write_sender_report(
-        &mut sr,
-        &SenderReportData {
-            ssrc: SSRC,
-            ntp: x,
-            rtp_time: 300_000,
-            packets: 1,
-            octets: 1,
-        },
-        &[],
-    );
+    let sr = sender_report(SSRC, x, 300_000);
     // Packets 0..20 but 5 and 6, never repaired.
     for seq in (0..20).filter(|s| *s != 5 && *s != 6) {
         sim.send(SENDER, video(seq, seq == 0));
@@ -365,21 +353,6 @@ fn key_frame_requests_are_coalesced_and_retried_once() {
     assert_eq!(plis(&mut sim), 0);
 }
 
-/// The SRs (NTP, RTP) a browser received about `ssrc` since the last look.
-fn srs_about(sim: &mut Sim, port: u16, ssrc: u32) -> Vec<(u64, u32)> {
-    let mut out = Vec::new();
-    for c in sim.take_rtcp(port) {
-        for p in packets(&c) {
-            if let Ok(RtcpPacket::SenderReport(s)) = p
-                && s.ssrc() == ssrc
-            {
-                out.push((s.ntp(), s.rtp_time()));
-            }
-        }
-    }
-    out
-}
-
 /// Issue 8 (latency): a consumer reports nothing until its producer's stream has sent an
 /// SR, then only on the producer's clock. An SR on the worker's own clock in between maps
 /// timestamps to forwarding times (tens of ms after capture, differently for audio and
@@ -400,30 +373,19 @@ fn no_sender_report_on_the_workers_clock_before_the_producers() {
         sim.advance(Duration::from_millis(1000));
     }
     assert_eq!(
-        srs_about(&mut sim, RECEIVER, ssrc),
+        sim.take_sender_reports(RECEIVER, ssrc),
         vec![],
         "no SR before the producer's"
     );
 
     let x: u64 = 0x1234_5678_0000_0000;
-    let mut sr = Vec::new();
-    write_sender_report(
-        &mut sr,
-        &SenderReportData {
-            ssrc: SSRC,
-            ntp: x,
-            rtp_time: 300_000,
-            packets: 1,
-            octets: 1,
-        },
-        &[],
-    );
+    let sr = sender_report(SSRC, x, 300_000);
     sim.send_rtcp(SENDER, sr);
     let sr_at = sim.now;
     let mut got = Vec::new();
     for _ in 0..10 {
         sim.advance(Duration::from_millis(1000));
-        got.extend(srs_about(&mut sim, RECEIVER, ssrc));
+        got.extend(sim.take_sender_reports(RECEIVER, ssrc));
     }
     assert!(got.len() >= 9, "{got:?}");
     for (ntp, rtp) in got {
@@ -452,9 +414,9 @@ fn a_producer_without_reports_gets_the_workers_clock_after_a_while() {
         sim.advance(Duration::from_secs(1));
         waited += Duration::from_secs(1);
     }
-    assert_eq!(srs_about(&mut sim, RECEIVER, ssrc), vec![]);
+    assert_eq!(sim.take_sender_reports(RECEIVER, ssrc), vec![]);
     sim.advance(Duration::from_secs(2));
-    let got = srs_about(&mut sim, RECEIVER, ssrc);
+    let got = sim.take_sender_reports(RECEIVER, ssrc);
     assert_eq!(got.len(), 1, "{got:?}");
     let unix = Duration::from_secs(1_700_000_000) + waited + Duration::from_secs(2);
     assert_eq!(

@@ -158,7 +158,6 @@ fn rtx_ssrcs_are_learnt_once_per_layer() {
 /// to the receiver and, once its NTP/RTP mapping stepped, an audio/video offset.
 #[test]
 fn a_layer_switch_keeps_timestamps_on_the_capture_clock() {
-    use kolabmeet_net::rtcp::{RtcpPacket, SenderReportData, packets, write_sender_report};
     let call = Call::video(ssrc_simulcast_params());
     let out_ssrc = consumer_ssrc(&call.consumed);
     let mut sim = call.sim;
@@ -166,19 +165,7 @@ fn a_layer_switch_keeps_timestamps_on_the_capture_clock() {
     let (origin0, origin1) = (10_000u32, 900_000u32);
     // Both layers' SRs for the same instant X: RTP origin0 on layer 0, origin1 on layer 1.
     for (ssrc, rtp_time) in [(1111, origin0), (2222, origin1)] {
-        let mut sr = Vec::new();
-        write_sender_report(
-            &mut sr,
-            &SenderReportData {
-                ssrc,
-                ntp: x,
-                rtp_time,
-                packets: 1,
-                octets: 1,
-            },
-            &[],
-        );
-        sim.send_rtcp(5000, sr);
+        sim.send_rtcp(5000, sender_report(ssrc, x, rtp_time));
     }
     let frame = Duration::from_nanos(33_333_333);
     // Layer 0: frames 0..3 (key first), 33.3 ms apart.
@@ -236,16 +223,7 @@ fn a_layer_switch_keeps_timestamps_on_the_capture_clock() {
     // The consumer's SR a second on: on layer 0's line (NTP X at origin0, 90 kHz).
     sim.take_rtcp(6000);
     sim.advance(Duration::from_millis(1100));
-    let mut srs = Vec::new();
-    for c in sim.take_rtcp(6000) {
-        for p in packets(&c) {
-            if let Ok(RtcpPacket::SenderReport(s)) = p
-                && s.ssrc() == out_ssrc
-            {
-                srs.push((s.ntp(), s.rtp_time()));
-            }
-        }
-    }
+    let srs = sim.take_sender_reports(6000, out_ssrc);
     let (ntp, rtp) = *srs.last().expect("an SR");
     let secs = f64::from(rtp.wrapping_sub(origin0)) / 90_000.0;
     let on_line = x + (secs * 4_294_967_296.0) as u64;

@@ -33,7 +33,7 @@ pub use call::{Call, RECEIVER, SENDER};
 pub use certificates::{Certificates, certificates};
 pub use link_model::LinkModel;
 pub use packet_maker::{PacketMaker, read_stamp};
-pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, vp8};
+pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, sender_report, vp8};
 pub use params::{Media, consumer_ssrc, opus_params, simulcast_params, vp8_params, vp8_rtx_codecs};
 pub use pipe::Pipe;
 pub use setup::{

@@ -84,6 +84,24 @@ pub fn chrome_packet(
     p
 }
 
+/// A browser's sender report (RFC 3550 §6.4.1) for its stream `ssrc`: NTP time `ntp` is
+/// RTP time `rtp_time` (one packet, one octet sent; no report blocks).
+pub fn sender_report(ssrc: u32, ntp: u64, rtp_time: u32) -> Vec<u8> {
+    let mut sr = Vec::new();
+    kolabmeet_net::rtcp::write_sender_report(
+        &mut sr,
+        &kolabmeet_net::rtcp::SenderReportData {
+            ssrc,
+            ntp,
+            rtp_time,
+            packets: 1,
+            octets: 1,
+        },
+        &[],
+    );
+    sr
+}
+
 /// VP8 payload: minimal descriptor (S=1, PID=0) and a payload header with P (0 = key),
 /// then `marker_byte` and two bytes more.
 pub fn vp8(key: bool, marker_byte: u8) -> Vec<u8> {

@@ -346,6 +346,22 @@ impl Sim {
         std::mem::take(&mut self.endpoint(port).rtcp)
     }
 
+    /// Takes the RTCP the browser at `port` received and returns the (NTP, RTP) pairs of
+    /// the sender reports about `ssrc` in it.
+    pub fn take_sender_reports(&mut self, port: u16, ssrc: u32) -> Vec<(u64, u32)> {
+        let mut out = Vec::new();
+        for c in self.take_rtcp(port) {
+            for p in kolabmeet_net::rtcp::packets(&c) {
+                if let Ok(kolabmeet_net::rtcp::RtcpPacket::SenderReport(s)) = p
+                    && s.ssrc() == ssrc
+                {
+                    out.push((s.ntp(), s.rtp_time()));
+                }
+            }
+        }
+        out
+    }
+
     /// The size of every table of the core, in the order of
     /// [`kolabmeet_engine::worker::WorkerSizes`]: all 0 once everything closed.
     pub fn tables(&self) -> [usize; 11] {

@@ -146,4 +146,29 @@ async function decodingAll(page, { videos, audios, ms = 30000 } = {}) {
   return second;
 }
 
-module.exports = { room, stats, waitStats, decodingAll, compat, pageServer, launch };
+/** Runs one console command on the server's unix socket; its answer. */
+function consoleLine(server, line) {
+  return new Promise((resolve, reject) => {
+    const s = require('node:net').connect(server.consolePath);
+    let out = '';
+    let sent = false;
+    s.on('data', (d) => {
+      out += d;
+      if (!sent && out.includes('cmd> ')) {
+        sent = true;
+        out = '';
+        s.write(line + '\n');
+      } else if (sent && out.endsWith('cmd> ')) {
+        s.end();
+        resolve(out.slice(0, -'cmd> '.length).trim());
+      }
+    });
+    s.on('error', reject);
+    setTimeout(() => {
+      s.destroy();
+      reject(new Error(`console: no answer to ${line}`));
+    }, 5000);
+  });
+}
+
+module.exports = { room, stats, waitStats, decodingAll, compat, pageServer, launch, consoleLine };

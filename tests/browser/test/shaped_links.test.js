@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { compat, pageServer, launch, stats } = require('./harness.js');
+const { compat, pageServer, launch, stats, consoleLine } = require('./harness.js');
 
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ID = process.pid % 10000;
@@ -38,28 +38,6 @@ const quiet = (cmd, args) => {
   }
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs one console command on the server's unix socket; its answer. */
-function consoleLine(server, line) {
-  return new Promise((resolve, reject) => {
-    const s = require('node:net').connect(server.consolePath);
-    let out = '';
-    let sent = false;
-    s.on('data', (d) => {
-      out += d;
-      if (!sent && out.includes('cmd> ')) {
-        sent = true;
-        out = '';
-        s.write(line + '\n');
-      } else if (sent && out.endsWith('cmd> ')) {
-        s.end();
-        resolve(out.slice(0, -'cmd> '.length).trim());
-      }
-    });
-    s.on('error', reject);
-    setTimeout(() => { s.destroy(); reject(new Error(`console: no answer to ${line}`)); }, 5000);
-  });
-}
 
 /** The server's view of participant `peerId`'s receiving transport (estimate, layers). */
 async function serverView(server, peerId) {

@@ -6,30 +6,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const { room, stats, waitStats, decodingAll } = require('./harness.js');
-
-/** Runs one console command on the server's unix socket; its answer. */
-function consoleLine(server, line) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(server.consolePath);
-    let out = '';
-    let sent = false;
-    s.on('data', (d) => {
-      out += d;
-      if (!sent && out.includes('cmd> ')) {
-        sent = true;
-        out = '';
-        s.write(line + '\n');
-      } else if (sent && out.endsWith('cmd> ')) {
-        s.end();
-        resolve(out.slice(0, -'cmd> '.length).trim());
-      }
-    });
-    s.on('error', reject);
-    setTimeout(() => { s.destroy(); reject(new Error(`console: no answer to ${line}`)); }, 5000);
-  });
-}
+const { room, stats, waitStats, decodingAll, consoleLine } = require('./harness.js');
 
 const video = (s, peerId) => s.find((c) => c.kind === 'video' && c.peerId === peerId);
 const layers = (page) =>
