@@ -9,6 +9,8 @@ pub mod vp8;
 pub mod vp8_descriptor;
 pub mod vp8_layer_filter;
 pub mod vp9;
+pub mod vp9_descriptor;
+pub mod vp9_svc_filter;
 
 pub use frame_info::FrameInfo;
 

@@ -58,7 +58,8 @@ mod tests {
             frame_info(&key),
             FrameInfo {
                 key_frame: true,
-                temporal_layer: Some(2)
+                temporal_layer: Some(2),
+                spatial_layer: None,
             }
         );
         let mut delta = key;

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use super::consumer::{Allocated, ConsumerType};
 use super::egress::Egress;
+use super::recv_stream::is_usable;
 use super::room::Router;
 use crate::allocation::{ConsumerDemand, Layer, LayerRates, Priority, Target};
 use crate::arena::{ConsumerKey, TransportKey};
@@ -59,67 +60,14 @@ impl Router {
                 (_, ProducerSource::Screen) => Priority::Screen,
                 _ => Priority::Webcam,
             };
-            // Each active encoding, and within it each temporal layer it carries (VP8
-            // with a consumer that can drop temporal layers). A webcam's frame rate comes
-            // before its resolution: only its lowest encoding is offered in parts (when
-            // even that does not fit whole), the others whole; for a screen share the
-            // resolution comes first, and every temporal layer of every encoding is a step.
-            let temporal = c.filters_temporal_layers();
-            let mut layers: Vec<(Layer, Bitrate)> = Vec::new();
-            let mut top_temporal = 0u8;
-            let mut lowest = true;
-            for (i, s) in p
-                .streams
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| super::recv_stream::is_usable(&p.streams, *i, now))
-            {
-                let rates = if temporal {
-                    s.temporal_layer_rates(now)
-                } else {
-                    Vec::new()
-                };
-                let parts = priority != Priority::Webcam || lowest;
-                lowest = false;
-                if rates.len() > 1 && !parts {
-                    let top = (rates.len() - 1) as u8;
-                    let whole = rates.last().copied().unwrap_or(0).max(1);
-                    layers.push((Layer::new(i as u8, top), Bitrate(whole)));
-                    top_temporal = top_temporal.max(top);
-                } else if rates.len() > 1 {
-                    for (t, r) in rates.iter().enumerate() {
-                        layers.push((Layer::new(i as u8, t as u8), Bitrate((*r).max(1))));
-                    }
-                    top_temporal = top_temporal.max((rates.len() - 1) as u8);
-                } else {
-                    let rate = u64::from(s.rate.rate(now)).max(1);
-                    layers.push((Layer::new(i as u8, 0), Bitrate(rate)));
-                }
-            }
-            // An encoding without temporal layers is whole at temporal layer 0: make it
-            // whole at every temporal layer the others have, so the order stays by cost.
-            if top_temporal > 0 {
-                let whole: Vec<(Layer, Bitrate)> = layers
-                    .iter()
-                    .filter(|(l, _)| {
-                        l.temporal == 0
-                            && !layers
-                                .iter()
-                                .any(|(m, _)| m.spatial == l.spatial && m.temporal > 0)
-                    })
-                    .copied()
-                    .collect();
-                for (l, r) in whole {
-                    layers.retain(|(m, _)| *m != l);
-                    layers.push((Layer::new(l.spatial, top_temporal), r));
-                }
-            }
+            let (layers, top_spatial, top_temporal) = offered_layers(c, p, priority, now);
             desired += layers.last().map_or(0, |(_, r)| r.bps());
             if layers.is_empty() {
                 unmeasured.push(ck);
             }
             let top = match c.consumer_type {
                 ConsumerType::Simulcast => p.streams.len().saturating_sub(1) as u8,
+                ConsumerType::Svc => top_spatial,
                 ConsumerType::Simple => 0,
             };
             demands.push(ConsumerDemand {
@@ -189,6 +137,130 @@ impl Router {
     }
 }
 
+/// The layers a consumer could forward and what each costs, lowest first, with the highest
+/// spatial and temporal layer among them.
+///
+/// Each usable encoding (simulcast), or each spatial layer that arrives (SVC, whose
+/// spatial layer costs include the ones below), and within it each temporal layer a
+/// consumer that can drop temporal layers could stop at. A webcam's frame rate comes
+/// before its resolution: only its lowest encoding or spatial layer is offered in
+/// temporal parts (the others whole); for a screen share the resolution comes first, and
+/// every temporal layer is a step. A layer that costs at least as much as a higher one
+/// (Chromium's lowest simulcast encoding can take more than the next one) is never worth
+/// forwarding instead of it and is left out, once the higher one's rate has been measured
+/// over a whole window (a layer that just started looks cheap while its rate ramps up).
+fn offered_layers(
+    c: &super::consumer::Consumer,
+    p: &super::producer::Producer,
+    priority: Priority,
+    now: Instant,
+) -> (Vec<(Layer, Bitrate)>, u8, u8) {
+    // (spatial index, cumulative temporal costs, rate measured over a whole window).
+    let encodings: Vec<(u8, Vec<u64>, bool)> = if c.is_svc() {
+        let Some(s) = p.streams.first().filter(|_| is_usable(&p.streams, 0, now)) else {
+            return (Vec::new(), 0, 0);
+        };
+        let costs = s.layer_costs(now);
+        let settled = s.rate_settled(now);
+        let mut out: Vec<(u8, Vec<u64>, bool)> = Vec::new();
+        for (i, row) in costs.iter().enumerate() {
+            // A spatial layer that brings nothing of its own does not arrive.
+            let below = i.checked_sub(1).and_then(|b| costs[b].last().copied());
+            let whole = row.last().copied().unwrap_or(0);
+            if whole == 0 || below.is_some_and(|b| whole <= b) {
+                continue;
+            }
+            out.push((i as u8, row.clone(), settled));
+        }
+        out
+    } else {
+        let temporal = c.filters_temporal_layers();
+        p.streams
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| is_usable(&p.streams, *i, now))
+            .map(|(i, s)| {
+                let rates = if temporal {
+                    s.temporal_layer_rates(now)
+                } else {
+                    Vec::new()
+                };
+                let rates = if rates.len() > 1 {
+                    rates
+                } else {
+                    vec![u64::from(s.rate.rate(now))]
+                };
+                (i as u8, rates, s.rate_settled(now))
+            })
+            .collect()
+    };
+    let mut layers: Vec<(Layer, Bitrate)> = Vec::new();
+    let mut top_temporal = 0u8;
+    let mut top_spatial = 0u8;
+    let mut lowest = true;
+    for (i, rates, _) in &encodings {
+        let parts = priority != Priority::Webcam || lowest;
+        lowest = false;
+        top_spatial = top_spatial.max(*i);
+        if rates.len() > 1 && !parts {
+            let top = (rates.len() - 1) as u8;
+            let whole = rates.last().copied().unwrap_or(0).max(1);
+            layers.push((Layer::new(*i, top), Bitrate(whole)));
+            top_temporal = top_temporal.max(top);
+        } else if rates.len() > 1 {
+            for (t, r) in rates.iter().enumerate() {
+                layers.push((Layer::new(*i, t as u8), Bitrate((*r).max(1))));
+            }
+            top_temporal = top_temporal.max((rates.len() - 1) as u8);
+        } else {
+            let rate = rates.first().copied().unwrap_or(0).max(1);
+            layers.push((Layer::new(*i, 0), Bitrate(rate)));
+        }
+    }
+    // An encoding without temporal layers is whole at temporal layer 0: make it whole at
+    // every temporal layer the others have, so the order stays by cost.
+    if top_temporal > 0 {
+        let whole: Vec<(Layer, Bitrate)> = layers
+            .iter()
+            .filter(|(l, _)| {
+                l.temporal == 0
+                    && !layers
+                        .iter()
+                        .any(|(m, _)| m.spatial == l.spatial && m.temporal > 0)
+            })
+            .copied()
+            .collect();
+        for (l, r) in whole {
+            layers.retain(|(m, _)| *m != l);
+            layers.push((Layer::new(l.spatial, top_temporal), r));
+        }
+    }
+    layers.sort_by_key(|(l, _)| *l);
+    let settled = |spatial: u8| encodings.iter().any(|(i, _, s)| *i == spatial && *s);
+    let layers = cheaper_than_higher(layers, settled);
+    (layers, top_spatial, top_temporal)
+}
+
+/// `layers` (lowest first) without those that cost at least as much as a higher one of a
+/// spatial layer whose rate is `settled`.
+fn cheaper_than_higher(
+    layers: Vec<(Layer, Bitrate)>,
+    settled: impl Fn(u8) -> bool,
+) -> Vec<(Layer, Bitrate)> {
+    let mut kept = Vec::with_capacity(layers.len());
+    let mut cheapest_above = u64::MAX;
+    for (l, r) in layers.into_iter().rev() {
+        if r.bps() < cheapest_above {
+            kept.push((l, r));
+        }
+        if settled(l.spatial) {
+            cheapest_above = cheapest_above.min(r.bps());
+        }
+    }
+    kept.reverse();
+    kept
+}
+
 impl Router {
     /// The layers of every consumer sending on transport `tk` (console and stats).
     pub fn consumer_layer_stats(
@@ -202,7 +274,7 @@ impl Router {
                 |c| kolabmeet_media_types::bandwidth_stats::ConsumerLayerStats {
                     consumer_id: c.id,
                     kind: c.kind,
-                    current_layer: c.current_layer().map(|l| l as u8),
+                    current_layer: c.current_spatial_layer().map(|l| l as u8),
                     current_temporal_layer: c.current_temporal_layer(),
                     target_layer: c.target_layer().map(|l| l as u8),
                     allocation: match c.allocated() {
@@ -216,5 +288,34 @@ impl Router {
                 },
             )
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_costing_as_much_as_a_higher_one_is_not_offered() {
+        let l = |s, t, kbps: u64| (Layer::new(s, t), Bitrate(kbps * 1000));
+        // Chromium's lowest encoding over its next one: its top temporal layer (400) is
+        // dearer than the next encoding whole (290); its lower temporal layers are not.
+        let layers = vec![
+            l(0, 0, 100),
+            l(0, 1, 200),
+            l(0, 2, 400),
+            l(1, 2, 290),
+            l(2, 2, 900),
+        ];
+        let kept = cheaper_than_higher(layers.clone(), |_| true);
+        assert_eq!(
+            kept,
+            vec![l(0, 0, 100), l(0, 1, 200), l(1, 2, 290), l(2, 2, 900)]
+        );
+        // A higher layer whose rate is still ramping up prunes nothing.
+        assert_eq!(cheaper_than_higher(layers.clone(), |s| s != 1), layers);
+        // Costs in order: all kept.
+        let ordered = vec![l(0, 0, 100), l(1, 0, 300), l(2, 0, 900)];
+        assert_eq!(cheaper_than_higher(ordered.clone(), |_| true), ordered);
     }
 }

@@ -12,8 +12,10 @@ use super::recv_stream::{RecvStream, is_usable};
 use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
 use crate::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Verdict};
+use crate::codecs::vp9_descriptor::Vp9Descriptor;
+use crate::codecs::vp9_svc_filter::{SvcVerdict, Vp9SvcFilter};
 use crate::ids::{ConsumerId, PeerId};
-use crate::ortc::{MediaKind, RtpParameters};
+use crate::ortc::{MediaKind, RtpParameters, ScalabilityMode};
 use crate::rtp_stream::{SeqManager, StoredRef, ntp_add, rtp_ticks};
 
 /// URIs of the extensions a consumer's packets may carry, by what the router does with
@@ -82,8 +84,8 @@ pub struct ConsumerInit {
     pub kind: MediaKind,
     /// Its parameters, MID included.
     pub rtp_parameters: RtpParameters,
-    /// The producer has several encodings.
-    pub simulcast: bool,
+    /// Simple, simulcast or SVC (see `Producer::consumer_type`).
+    pub consumer_type: ConsumerType,
     /// Created paused.
     pub paused: bool,
     /// Its producer is paused.
@@ -105,7 +107,7 @@ pub struct Consumer {
     pub kind: MediaKind,
     /// Its parameters (what `newConsumer` carries).
     pub rtp_parameters: RtpParameters,
-    /// Simple or simulcast.
+    /// Simple, simulcast or SVC.
     pub consumer_type: ConsumerType,
     /// Paused by its peer (or created paused).
     pub paused: bool,
@@ -132,6 +134,10 @@ pub struct Consumer {
     /// Its temporal layer filter (VP8 video): frames above the allocated temporal layer
     /// are dropped, picture ids and TL0PICIDX kept continuous.
     vp8: Option<Vp8LayerFilter>,
+    /// Its spatial and temporal layer filter (an SVC consumer of VP9).
+    vp9: Option<Vp9SvcFilter>,
+    /// The SVC filter's target when [`Consumer::update_target`] last looked.
+    svc_target_seen: Option<(u8, u8)>,
     /// The producer's sequence numbers mapped onto the consumer's, continuous across
     /// layer switches (created at the first packet, whose number it keeps).
     seq: Option<SeqManager>,
@@ -172,7 +178,7 @@ impl Consumer {
             producer,
             kind,
             rtp_parameters,
-            simulcast,
+            consumer_type,
             paused,
             producer_paused,
         } = init;
@@ -200,6 +206,10 @@ impl Consumer {
             .find(|c| c.is_rtx())
             .map(|c| c.payload_type);
         let stream = SendStream::new(ssrc, clock_rate, nack, rtx_ssrc.zip(rtx_pt));
+        let vp9 = (consumer_type == ConsumerType::Svc).then(|| {
+            let mode = ScalabilityMode::parse(enc.and_then(|e| e.scalability_mode.as_deref()));
+            Vp9SvcFilter::new(mode.spatial_layers, mode.temporal_layers, mode.ksvc)
+        });
         Consumer {
             id,
             peer,
@@ -213,11 +223,7 @@ impl Consumer {
             pass_through,
             clock_rate,
             rtp_parameters,
-            consumer_type: if simulcast {
-                ConsumerType::Simulcast
-            } else {
-                ConsumerType::Simple
-            },
+            consumer_type,
             paused,
             producer_paused,
             ssrc,
@@ -227,6 +233,8 @@ impl Consumer {
             allocated: Allocated::Unknown,
             reported_layers: None,
             vp8: (kind == MediaKind::Video && is_vp8).then(Vp8LayerFilter::default),
+            vp9,
+            svc_target_seen: None,
             seq: None,
             ts_offset: 0,
             timeline_layer: None,
@@ -276,6 +284,13 @@ impl Consumer {
                 _ => u8::MAX,
             });
         }
+        if let Some(f) = self.vp9.as_mut() {
+            let (s, t) = match allocated {
+                Allocated::UpTo(s, t) => (u8::try_from(s).unwrap_or(u8::MAX), t),
+                _ => (u8::MAX, u8::MAX),
+            };
+            f.set_target(s, t);
+        }
         let paused_now = allocated == Allocated::Paused;
         let changed = paused_now != (before == Allocated::Paused);
         if changed && paused_now {
@@ -292,9 +307,26 @@ impl Consumer {
         self.vp8.is_some()
     }
 
-    /// The temporal layer it forwards now (VP8 with temporal layer ids).
+    /// Whether it selects spatial and temporal layers within one encoding (SVC), so that
+    /// the allocation offers each of them.
+    pub fn is_svc(&self) -> bool {
+        self.vp9.is_some()
+    }
+
+    /// The spatial layer it forwards now: the SVC filter's, else the simulcast stream's.
+    pub fn current_spatial_layer(&self) -> Option<usize> {
+        match self.vp9.as_ref() {
+            Some(f) => f.current().map(|(s, _)| usize::from(s)),
+            None => self.current,
+        }
+    }
+
+    /// The temporal layer it forwards now (VP8 with temporal layer ids, or SVC).
     pub fn current_temporal_layer(&self) -> Option<u8> {
-        self.vp8.as_ref().and_then(Vp8LayerFilter::current)
+        match self.vp9.as_ref() {
+            Some(f) => f.current().map(|(_, t)| t),
+            None => self.vp8.as_ref().and_then(Vp8LayerFilter::current),
+        }
     }
 
     /// The temporal layer the allocation limits it to, when it does (below `top`, the
@@ -302,14 +334,16 @@ impl Consumer {
     /// filter climbing back after each key frame (temporal layer 0) is not reported.
     pub fn limited_temporal_layer(&self, top: u8) -> u8 {
         match self.allocated {
-            Allocated::UpTo(_, t) if self.vp8.is_some() => t.min(top),
+            Allocated::UpTo(_, t) if self.vp8.is_some() || self.vp9.is_some() => t.min(top),
             _ => top,
         }
     }
 
-    /// The spatial layer the allocation lets it forward (`None`: paused for bandwidth).
+    /// The spatial layer the allocation lets it forward (`None`: paused for bandwidth):
+    /// the SVC filter's target, else the simulcast stream.
     pub fn target_layer(&self) -> Option<usize> {
-        self.target
+        let svc = self.vp9.as_ref().map(|f| usize::from(f.target().0));
+        self.target.map(|t| svc.unwrap_or(t))
     }
 
     /// The layer wanted: the highest active stream up to what the allocation gives it
@@ -318,7 +352,7 @@ impl Consumer {
     pub fn update_target(&mut self, now: Instant, streams: &[RecvStream]) -> bool {
         let target = match (self.allocated, self.consumer_type) {
             (Allocated::Paused, _) if self.kind == MediaKind::Video => None,
-            (_, ConsumerType::Simple) => Some(0),
+            (_, ConsumerType::Simple | ConsumerType::Svc) => Some(0),
             (allocated, ConsumerType::Simulcast) => {
                 let top = match allocated {
                     Allocated::UpTo(layer, _) => layer.min(streams.len().saturating_sub(1)),
@@ -332,14 +366,20 @@ impl Consumer {
         };
         let changed = target != self.target;
         self.target = target;
-        changed && target.is_some() && target != self.current
+        // An SVC consumer's spatial switch waits for a key picture of its one stream.
+        let svc_target = self.vp9.as_ref().map(Vp9SvcFilter::target);
+        let svc_switch = svc_target != self.svc_target_seen
+            && self.vp9.as_ref().is_some_and(Vp9SvcFilter::wants_key_frame);
+        self.svc_target_seen = svc_target;
+        (changed && target.is_some() && target != self.current) || (target.is_some() && svc_switch)
     }
 
     /// The layer this consumer waits for a key frame on, if it is waiting (video that is
     /// active, has a target, and does not send it yet).
     pub fn waiting_for_key_frame(&self) -> Option<usize> {
-        let waiting =
-            self.kind == MediaKind::Video && self.is_active() && self.current != self.target;
+        let switching = self.current != self.target
+            || self.vp9.as_ref().is_some_and(Vp9SvcFilter::wants_key_frame);
+        let waiting = self.kind == MediaKind::Video && self.is_active() && switching;
         self.target.filter(|_| waiting)
     }
 
@@ -347,6 +387,9 @@ impl Consumer {
     /// key frame (sequence and timestamps still continue).
     pub fn reset_layer(&mut self) {
         self.current = None;
+        if let Some(f) = self.vp9.as_mut() {
+            f.reset();
+        }
         self.stream.clear();
     }
 
@@ -491,6 +534,16 @@ impl Consumer {
                 return false;
             }
         }
+        if let Some(f) = self.vp9.as_ref() {
+            // The marker as it was sent: the end of the highest spatial layer forwarded
+            // (the filter's current one, which a switch may have moved since).
+            let top = f.current().map(|(s, _)| s);
+            if Vp9Descriptor::parse(payload).is_some_and(|d| {
+                d.ends_frame && d.spatial_layer.is_some() && d.spatial_layer == top
+            }) {
+                out[1] |= 0x80;
+            }
+        }
         self.stream.wrap_retransmission(seq, out)
     }
 
@@ -540,6 +593,22 @@ impl Consumer {
             switched = true;
         }
         let out_ts = in_ts.wrapping_add(self.ts_offset);
+        let mut svc_marker = false;
+        if let Some(f) = self.vp9.as_mut() {
+            let before = f.current();
+            let verdict = match Vp9Descriptor::parse(packet.payload) {
+                Some(d) => f.process(&d),
+                None => SvcVerdict::Forward { marker: false },
+            };
+            let SvcVerdict::Forward { marker } = verdict else {
+                if let Some(seq) = self.seq.as_mut() {
+                    seq.drop(in_seq);
+                }
+                return Forwarded::No;
+            };
+            svc_marker = marker;
+            switched = before.map(|c| c.0) != f.current().map(|c| c.0);
+        }
         let filtered = self.vp8.is_some();
         if filtered {
             // Written first without its number: the temporal layer filter reads and
@@ -578,6 +647,9 @@ impl Consumer {
         } else {
             self.write(packet, out_seq, out_ts, ctx, out);
         }
+        if svc_marker {
+            out[1] |= 0x80;
+        }
         self.stream
             .on_sent(now, out_seq, out_ts, packet.payload.len(), stored);
         if newest {
@@ -587,7 +659,7 @@ impl Consumer {
         self.first_sent_at.get_or_insert(now);
         self.packets_sent += 1;
         Forwarded::Yes {
-            layer: ingress.stream,
+            layer: self.current_spatial_layer().unwrap_or(ingress.stream),
             switched,
         }
     }

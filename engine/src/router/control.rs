@@ -173,7 +173,7 @@ impl Router {
             producer: pk,
             kind,
             rtp_parameters: params.clone(),
-            simulcast: producer.streams.len() > 1,
+            consumer_type: producer.consumer_type(),
             paused,
             producer_paused,
         });

@@ -99,10 +99,11 @@ impl Router {
                     }
                     continue;
                 };
-                if c.consumer_type == ConsumerType::Simulcast {
+                if matches!(c.consumer_type, ConsumerType::Simulcast | ConsumerType::Svc) {
                     // The layers the receiver now gets, once the packet that starts them
-                    // went out: the spatial layer, and the temporal layer the allocation
-                    // limits the VP8 filter to (else the top one of the scalability mode).
+                    // went out: the spatial layer (simulcast stream or SVC layer), and
+                    // the temporal layer the allocation limits the VP8 or SVC filter to
+                    // (else the top one of the scalability mode).
                     let top = ScalabilityMode::parse(
                         c.rtp_parameters
                             .encodings

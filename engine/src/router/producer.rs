@@ -16,8 +16,11 @@ use crate::arena::{ConsumerKey, TransportKey};
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId};
 use crate::media_engine::ProducerSource;
-use crate::ortc::{MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters};
+use crate::ortc::{
+    MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters, ScalabilityMode,
+};
 use crate::rtp_stream::{KeyFrameRequestManager, PacketStore, RetransmissionBufferConfig};
+use kolabmeet_media_types::replies::ConsumerType;
 
 /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
 pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
@@ -143,6 +146,26 @@ pub struct ProducerInit<'a> {
 }
 
 impl Producer {
+    /// How consumers forward it (mediasoup `RtpParameters::GetType`): simulcast with
+    /// several encodings; SVC with one VP9 encoding whose scalability mode has several
+    /// spatial layers (`L3T3_KEY`); else simple.
+    pub fn consumer_type(&self) -> ConsumerType {
+        if self.streams.len() > 1 {
+            return ConsumerType::Simulcast;
+        }
+        let mode = ScalabilityMode::parse(
+            self.consumable
+                .encodings
+                .first()
+                .and_then(|e| e.scalability_mode.as_deref()),
+        );
+        if self.codec == Some(VideoCodec::Vp9) && mode.spatial_layers > 1 {
+            ConsumerType::Svc
+        } else {
+            ConsumerType::Simple
+        }
+    }
+
     /// A producer from mapped parameters (see `ortc::producer_rtp_mapping`).
     pub fn new(init: ProducerInit<'_>) -> Self {
         let ProducerInit {
@@ -337,7 +360,7 @@ impl Producer {
         if m.rtx {
             s.stats.on_retransmission(now, seq, frame.key_frame);
         } else {
-            s.on_media(now, buf.len(), frame.temporal_layer);
+            s.on_media(now, buf.len(), frame.spatial_layer, frame.temporal_layer);
             key_frame_required = s.stats.on_packet(now, seq, ts, frame.key_frame);
         }
         if frame.key_frame

@@ -91,6 +91,9 @@ pub enum ConsumerType {
     Simple,
     /// Several encodings; one is forwarded at a time.
     Simulcast,
+    /// One encoding with spatial and temporal layers (VP9 SVC); the layers up to the
+    /// chosen ones are forwarded.
+    Svc,
 }
 
 /// A created consumer: `{id, kind, rtpParameters, type, producerPaused}` of `newConsumer`
@@ -104,7 +107,7 @@ pub struct ConsumerInfo {
     pub kind: MediaKind,
     /// What the consuming client receives.
     pub rtp_parameters: RtpParameters,
-    /// Simple or simulcast.
+    /// Simple, simulcast or SVC.
     #[serde(rename = "type")]
     pub consumer_type: ConsumerType,
     /// Whether its producer is paused.

@@ -110,7 +110,7 @@ async function start(options) {
  * join, then produce webcam and microphone.
  */
 async function setUp() {
-  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, mic = true, webcam = true, fps = 15 } = state.options;
+  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, svc = null, svcMaxBitrate = 1200000, mic = true, webcam = true, fps = 15, width = 640, height = 480 } = state.options;
   const iceServers = state.iceServers;
   const device = new Device();
   state.device = device;
@@ -127,12 +127,17 @@ async function setUp() {
   wireTransport(state.recvTransport);
   await request('join', { nickname, rtpCapabilities: device.rtpCapabilities });
   if (mic || webcam) {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width: 640, height: 480, frameRate: fps } : false });
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width, height, frameRate: fps } : false });
     if (webcam) {
-      const encodings = simulcast
-        ? [{ scaleResolutionDownBy: 2, maxBitrate: 250000 }, { scaleResolutionDownBy: 1, maxBitrate: 800000 }]
-        : undefined;
-      state.producers.set('webcam', await state.sendTransport.produce({ track: stream.getVideoTracks()[0], encodings, appData: { source: 'webcam' } }));
+      // `svc` (a scalability mode such as 'L3T3_KEY'): one VP9 encoding with spatial and
+      // temporal layers instead of simulcast.
+      const codec = svc ? device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp9') : undefined;
+      const encodings = svc
+        ? [{ scalabilityMode: svc, maxBitrate: svcMaxBitrate }]
+        : simulcast
+          ? [{ scaleResolutionDownBy: 2, maxBitrate: 250000 }, { scaleResolutionDownBy: 1, maxBitrate: 800000 }]
+          : undefined;
+      state.producers.set('webcam', await state.sendTransport.produce({ track: stream.getVideoTracks()[0], encodings, codec, appData: { source: 'webcam' } }));
     }
     if (mic) {
       state.producers.set('mic', await state.sendTransport.produce({ track: stream.getAudioTracks()[0], appData: { source: 'mic' } }));
