@@ -169,6 +169,33 @@ fn gaps_are_nacked_to_the_producer_and_its_rtx_fills_them() {
 }
 
 #[test]
+fn rtx_copies_of_packets_already_received_are_not_forwarded_again() {
+    // Chromium probes its uplink with RTX copies of packets it sent (redundant payload
+    // padding). Forwarded again, they would reach the receiver under sequence numbers it
+    // already has: its SRTP refuses them as replays and its transport-cc feedback
+    // reports them lost.
+    let Call { mut sim, .. } = call();
+    for seq in 300..=305 {
+        sim.send(SENDER, video(seq, seq == 300));
+    }
+    assert_eq!(sim.take_rtp(RECEIVER).len(), 6);
+    for (i, seq) in [301u16, 304, 305, 305].into_iter().enumerate() {
+        sim.send(
+            SENDER,
+            rtx_of(&video(seq, false), RTX_SSRC, 20 + i as u16, &[(4, b"0")]),
+        );
+    }
+    assert_eq!(
+        sim.take_rtp(RECEIVER).len(),
+        0,
+        "nothing new for the consumer"
+    );
+    // Media goes on as before.
+    sim.send(SENDER, video(306, false));
+    assert_eq!(sim.take_rtp(RECEIVER).len(), 1);
+}
+
+#[test]
 fn reports_carry_counts_losses_cname_and_the_producers_clock() {
     let Call {
         mut sim, consumed, ..

@@ -51,7 +51,7 @@ impl Router {
             *nack_due = Some(t);
         }
         next_report.get_or_insert(now + REPORT_INTERVAL);
-        if producer.paused {
+        if producer.paused || !ingress.forward {
             return true;
         }
         let producer = &*producer;

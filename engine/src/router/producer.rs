@@ -55,6 +55,13 @@ pub struct Ingress {
     pub frame: FrameInfo,
     /// It arrived over RTX (a retransmission).
     pub repaired: bool,
+    /// It is news to the consumers. Not so for a retransmission of a packet already
+    /// received: Chromium probes its uplink with RTX copies of packets it sent (RFC 4588
+    /// redundant payloads), and a consumer would send each again under the sequence
+    /// number it already used, which the receiver's SRTP refuses as a replay, so its
+    /// transport-cc feedback reports the packet lost (as mediasoup, only a retransmission
+    /// that filled a gap goes on).
+    pub forward: bool,
     /// It revealed a gap too large to repair by NACK: the stream needs a key frame.
     pub key_frame_required: bool,
     /// Where its payload lies in the packet.
@@ -357,8 +364,9 @@ impl Producer {
         let (seq, ts) = (header.sequence_number, header.timestamp);
         let s = &mut self.streams[stream];
         let mut key_frame_required = false;
+        let mut forward = true;
         if m.rtx {
-            s.stats.on_retransmission(now, seq, frame.key_frame);
+            forward = s.stats.on_retransmission(now, seq, frame.key_frame);
         } else {
             s.on_media(now, buf.len(), frame.spatial_layer, frame.temporal_layer);
             key_frame_required = s.stats.on_packet(now, seq, ts, frame.key_frame);
@@ -379,6 +387,7 @@ impl Producer {
             stream,
             frame,
             repaired: m.rtx,
+            forward,
             key_frame_required,
             payload,
             stored,

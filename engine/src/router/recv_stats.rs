@@ -95,7 +95,8 @@ impl RecvStats {
     /// A packet recovered over RTX arrived now. One that fills a gap counts as
     /// received (RFC 3550 §6.4.1: the loss reported is what never arrived, however it
     /// came), and as repaired for the score; a duplicate counts only as retransmitted.
-    pub fn on_retransmission(&mut self, now: Instant, seq: u16, key_frame: bool) {
+    /// Returns whether it filled a gap (only then is it news to the consumers).
+    pub fn on_retransmission(&mut self, now: Instant, seq: u16, key_frame: bool) -> bool {
         self.retransmitted += 1;
         let filled = self
             .nack
@@ -105,6 +106,7 @@ impl RecvStats {
             self.received += 1;
             self.repaired += 1;
         }
+        filled
     }
 
     /// The sender's SR arrived now.

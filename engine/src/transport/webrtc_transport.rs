@@ -359,7 +359,13 @@ impl WebRtcTransport {
     /// tuple. `false` when the transport cannot send (not connected, SRTP error).
     pub fn protect_rtp(&mut self, packet: &mut Vec<u8>) -> bool {
         match self.srtp.as_mut() {
-            Some(srtp) if !self.closed => srtp.protect_rtp(packet).is_ok(),
+            Some(srtp) if !self.closed => match srtp.protect_rtp(packet) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(target: "kolabmeet::srtp", error = %e, len = packet.len(), "RTP packet not protected, not sent");
+                    false
+                }
+            },
             _ => false,
         }
     }

@@ -91,7 +91,7 @@ async function start(options) {
       el.srcObject = new MediaStream([consumer.track]);
       document.body.appendChild(el);
       el.play().catch(() => {});
-      state.consumers.set(data.id, { consumer, peerId: data.peerId, source: data.appData?.source, kind: data.kind, el });
+      state.consumers.set(data.id, { consumer, peerId: data.peerId, source: data.appData?.source, kind: data.kind, type: data.type, el });
       ack();
     } catch (e) {
       log('consume failed', String(e));
@@ -188,6 +188,14 @@ async function setPaused(source, paused) {
 /** Limits the webcam's simulcast to encodings 0..=layer (mediasoup-client setMaxSpatialLayer). */
 async function setMaxSpatialLayer(layer) {
   await state.producers.get('webcam').setMaxSpatialLayer(layer);
+}
+
+/** Caps what the webcam's encoder may send (an SVC encoder then drops its top spatial layers). */
+async function setVideoMaxBitrate(bps) {
+  const sender = state.producers.get('webcam').rtpSender;
+  const params = sender.getParameters();
+  for (const e of params.encodings) e.maxBitrate = bps;
+  await sender.setParameters(params);
 }
 
 async function restartIce() {
@@ -314,7 +322,7 @@ function leave() {
 }
 
 window.kolab = {
-  start, stats, rtcpStats, latencyFigures, transportStats, shareScreen, setPaused, setMaxSpatialLayer, restartIce, leave, state,
+  start, stats, rtcpStats, latencyFigures, transportStats, shareScreen, setPaused, setMaxSpatialLayer, setVideoMaxBitrate, restartIce, leave, state,
   log: () => state.log,
   restarts: () => state.restarts,
 };

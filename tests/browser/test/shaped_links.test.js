@@ -28,6 +28,8 @@ const NS = (n) => `km${ID}p${n}`;
 const HOST_IF = (n) => `km${ID}h${n}`;
 const PEER_IF = (n) => `km${ID}v${n}`;
 const NFT_TABLE = `km${ID}loss`;
+// B's cap in the SVC scenario: between what 640x360 and what 1280x720 need.
+const SVC_CAP_KBIT = 700;
 
 const sh = (cmd, args) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const quiet = (cmd, args) => {
@@ -38,6 +40,12 @@ const quiet = (cmd, args) => {
   }
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The server's view of participant `peerId`'s video consumer (layers, allocation). */
+async function serverVideoConsumer(server, peerId) {
+  const all = JSON.parse(await consoleLine(server, 'statsTransport').catch(() => '[]') || '[]');
+  return all.find((x) => x.peerId === peerId)?.consumers.find((c) => c.kind === 'video');
+}
 
 /** The server's view of participant `peerId`'s receiving transport (estimate, layers). */
 async function serverView(server, peerId) {
@@ -175,7 +183,14 @@ function longestStall(samples) {
 // allocation"): it runs when KOLABMEET_SHAPED=1, e.g.
 //   cd tests/browser && KOLABMEET_SHAPED=1 node --test test/shaped_links.test.js
 const why = process.env.KOLABMEET_SHAPED === '1' ? canShape() : 'KOLABMEET_SHAPED=1';
-test('shaped links: capped, lossy and slow-uplink participants', { skip: why ? `needs ${why === 'not root' ? 'root' : why}` : false, timeout: 420000 }, async () => {
+const skip = why ? `needs ${why === 'not root' ? 'root' : why}` : false;
+
+/**
+ * Three participants, each in its namespace: A publishes a webcam with `publish` (the
+ * client's options) and audio, B and C send audio only (their uplinks stay quiet). Runs
+ * `scenarios(server, [a, b, c])`, then tears everything down.
+ */
+async function shapedRoom(publish, scenarios) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kolabmeet-shaped-'));
   tearDownNetwork(3);
   setUpNetwork(3);
@@ -201,12 +216,23 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip: why ? `
         base: `http://${SERVER_IP}:${server.port}`,
         query: peer.query,
         nickname: `p${i}`,
-        // Only A publishes video; B and C send audio only, so that their uplinks stay quiet.
+        ...(i === 1 ? publish : {}),
         webcam: i === 1,
-        simulcast: true,
       });
       pages.push(Object.assign(page, { peer }));
     }
+    await scenarios(server, pages);
+  } finally {
+    for (const br of browsers) await br.close().catch(() => {});
+    web.close();
+    await server.stop();
+    tearDownNetwork(3);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout: 420000 }, async () => {
+  await shapedRoom({ simulcast: true }, async (server, pages) => {
     const [a, b, c] = pages;
     const aId = a.peer.id;
     // Both receivers get the top layer on the open links.
@@ -287,11 +313,65 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip: why ? `
       assert.ok(decoded > 100, `${name} decoded ${decoded} frames`);
       assert.ok(stalled <= 2000, `${name} stalled ${stalled} ms`);
     }
-  } finally {
-    for (const br of browsers) await br.close().catch(() => {});
-    web.close();
-    await server.stop();
-    tearDownNetwork(3);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
+});
+
+// Issue 9, "SVC consumers": a VP9 k-SVC publisher (one encoding, L3T3_KEY: 320x180,
+// 640x360 and 1280x720 in one stream), one receiver capped and one not, each decoding
+// the spatial layer its link carries; the capped one keeps decoding.
+test('shaped links: a VP9 k-SVC publisher, one receiver capped', { skip, timeout: 240000 }, async () => {
+  await shapedRoom({ svc: 'L3T3_KEY', width: 1280, height: 720 }, async (server, [a, b, c]) => {
+    const aId = a.peer.id;
+    const type = await b.evaluate(() => [...window.kolab.state.consumers.values()].find((x) => x.kind === 'video')?.type);
+    assert.equal(type, 'svc', 'the consumer of a k-SVC producer is of type svc');
+    await untilWidth(b, aId, 1280, 45000, 'B, open link');
+    await untilWidth(c, aId, 1280, 20000, 'C, open link');
+    // B's estimate climbs from its start value first (a layer down and up again).
+    await sleep(8000);
+    await untilWidth(b, aId, 1280, 30000, 'B, settled on the open link');
+    capDownlink(2, SVC_CAP_KBIT);
+    const watch = setInterval(async () => console.log(`  server, B: ${await serverView(server, b.peer.id)}`), 1000);
+    try {
+      const t0 = Date.now();
+      let lower;
+      while (Date.now() - t0 < 15000) {
+        lower = videoOf(await stats(b), aId);
+        if (lower?.frameWidth && lower.frameWidth < 1280) break;
+        await sleep(250);
+      }
+      const down = Date.now() - t0;
+      console.log(`SVC, B capped at ${SVC_CAP_KBIT} kbit/s: ${lower?.frameWidth}x${lower?.frameHeight} after ${down} ms`);
+      assert.ok(lower?.frameWidth < 1280, `B still decodes ${lower?.frameWidth} wide`);
+      await sleep(3000);
+      // C's consumer as the server sees it, once a second: it must stay on the top
+      // spatial layer (what C decodes also depends on what A's encoder sends: under CPU
+      // load Chromium lowers the resolution of every layer).
+      const cLayers = [];
+      const cWatch = setInterval(async () => cLayers.push((await serverVideoConsumer(server, c.peer.id))?.currentLayer), 1000);
+      const [bs, cs] = await Promise.all([sample(b, aId, 30000), sample(c, aId, 30000)]).finally(() => clearInterval(cWatch));
+      const bWidths = [...new Set(bs.map((s) => s.video?.frameWidth))];
+      const cWidths = [...new Set(cs.map((s) => s.video?.frameWidth))];
+      const decoded = bs.at(-1).video.framesDecoded - bs[0].video.framesDecoded;
+      const stall = longestStall(bs);
+      const freezes = bs.at(-1).video.freezeCount - bs[0].video.freezeCount;
+      const events = (await layerEvents(b)).slice(-5);
+      const narrower = bs.filter((x, k) => cs[k] && x.video?.frameWidth > cs[k].video?.frameWidth).length;
+      console.log(`SVC over 30 s: B widths ${JSON.stringify(bWidths)}, ${decoded} frames, longest stall ${stall} ms, freezes ${freezes}; C widths ${JSON.stringify(cWidths)}, C's spatial layer at the server ${JSON.stringify([...new Set(cLayers)])}; B's last consumerLayersChanged ${JSON.stringify(events)}`);
+      assert.ok(bWidths.every((w) => w < 1280), `B's widths under the cap: ${JSON.stringify(bWidths)}`);
+      assert.ok(decoded > 150, `B decoded ${decoded} frames in 30 s`);
+      assert.ok(stall <= 1000, `B stalled ${stall} ms`);
+      assert.ok(events.at(-1)?.spatialLayer < 2, `B's layers ${JSON.stringify(events.at(-1))}`);
+      assert.ok(cLayers.length >= 20 && cLayers.every((l) => l === 2), `C's spatial layer at the server: ${JSON.stringify(cLayers)}`);
+      assert.ok(cWidths.includes(1280), `C decodes 1280 wide: ${JSON.stringify(cWidths)}`);
+      assert.equal(narrower, 0, 'C never decodes narrower than B');
+    } finally {
+      clearInterval(watch);
+    }
+    // Lifted: B climbs back to the top spatial layer.
+    capDownlink(2, null);
+    // Two spatial steps, each up-switch made once it has fitted for 2 s, probes sized to
+    // the next step: slower than the simulcast case's one step.
+    const up = await untilWidth(b, aId, 1280, 30000, 'B, SVC cap lifted');
+    console.log(`SVC, B cap lifted: top spatial layer after ${up} ms`);
+  });
 });
