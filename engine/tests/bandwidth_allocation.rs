@@ -7,18 +7,14 @@
 //! paused (never audio) when even the lowest layer does not fit, and few switches.
 //! Adaptation times are printed (`cargo test --test bandwidth_allocation -- --nocapture`).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use kolabmeet_engine::EngineEvent;
 use kolabmeet_engine::ortc::{MediaKind, RtpParameters};
-use kolabmeet_engine::transport::TwccFeedback;
-use kolabmeet_net::rtcp::{RtcpPacket, packets};
 use kolabmeet_net::rtp::RtpPacket;
 use kolabmeet_testkit::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
-const TCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 const LAYER_SSRCS: [u32; 3] = [1111, 2222, 3333];
 const AUDIO_SSRC: u32 = 4444;
 /// Per 33 ms frame: packets and bytes per packet of each layer (about 145 kbps,
@@ -29,27 +25,13 @@ fn three_layers() -> RtpParameters {
     serde_json::from_value(json!({
         "mid": "0",
         "codecs": vp8_rtx_codecs(),
-        "headerExtensions": [
-            { "uri": "urn:ietf:params:rtp-hdrext:sdes:mid", "id": 4 },
-            { "uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2 },
-            { "uri": TCC_URI, "id": 3 }
-        ],
+        "headerExtensions": video_extensions(),
         "encodings": [
             { "ssrc": LAYER_SSRCS[0] }, { "ssrc": LAYER_SSRCS[1] }, { "ssrc": LAYER_SSRCS[2] }
         ],
         "rtcp": { "cname": "cam" }
     }))
     .unwrap()
-}
-
-fn ext_id(consumed: &Value, uri: &str) -> u8 {
-    consumed["rtpParameters"]["headerExtensions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["uri"] == uri)
-        .map(|e| e["id"].as_u64().unwrap() as u8)
-        .expect("the extension negotiated")
 }
 
 /// The sender: three layers (and audio) at 30 fps, a key frame on a layer when the
@@ -81,13 +63,9 @@ impl Sender {
     }
 
     fn tick(&mut self, sim: &mut Sim) {
-        for c in sim.take_rtcp(SENDER) {
-            for p in packets(&c).flatten() {
-                if let RtcpPacket::Pli(pli) = p
-                    && let Some(l) = LAYER_SSRCS.iter().position(|s| *s == pli.media_ssrc())
-                {
-                    self.key_wanted[l] = true;
-                }
+        for ssrc in sim.take_key_frame_requests(SENDER) {
+            if let Some(l) = LAYER_SSRCS.iter().position(|s| *s == ssrc) {
+                self.key_wanted[l] = true;
             }
         }
         if self.audio && sim.now >= self.next_audio {
@@ -134,12 +112,8 @@ impl Sender {
     }
 }
 
-/// The receiver behind its link: what arrived, and transport-cc feedback about it.
+/// What arrived at the receiver (behind its link, a [`ShapedReceiver`]).
 struct Receiver {
-    link: LinkModel,
-    in_flight: VecDeque<(Instant, Vec<u8>)>,
-    twcc: TwccFeedback,
-    tcc_id: u8,
     video_ssrc: u32,
     /// (arrival, layer) of every video packet that arrived.
     video: Vec<(Instant, u8)>,
@@ -147,46 +121,21 @@ struct Receiver {
     /// when it carries them.
     vp8: Vec<(Instant, u16, u16, u8)>,
     audio_arrivals: Vec<Instant>,
-    probe_bytes: u64,
 }
 
 impl Receiver {
-    fn tick(&mut self, sim: &mut Sim) {
-        let now = sim.now;
-        let probes = sim.take_probes(RECEIVER);
-        self.probe_bytes += probes.iter().map(|p| p.len() as u64).sum::<u64>();
-        for p in sim.take_rtp(RECEIVER).into_iter().chain(probes) {
-            // The SRTP overhead of AEAD-GCM on the wire.
-            if let Some(at) = self.link.send(now, p.len() + 16 + 28) {
-                self.in_flight.push_back((at, p));
+    fn on_arrival(&mut self, at: Instant, v: &RtpPacket<&[u8]>) {
+        if v.ssrc() == self.video_ssrc {
+            let pl = v.payload();
+            if pl[0] & 0x80 != 0 {
+                let pid = u16::from_be_bytes([pl[2] & 0x7f, pl[3]]);
+                self.vp8.push((at, v.sequence_number(), pid, pl[5] >> 6));
+                self.video.push((at, pl[7]));
+            } else {
+                self.video.push((at, pl[2]));
             }
-        }
-        while self.in_flight.front().is_some_and(|(at, _)| *at <= now) {
-            let (at, p) = self.in_flight.pop_front().unwrap();
-            let v = RtpPacket::parse(&p[..]).unwrap();
-            if let Some(&[a, b]) = v.extension(self.tcc_id) {
-                self.twcc
-                    .on_packet(at, u16::from_be_bytes([a, b]), v.ssrc());
-            }
-            if v.ssrc() == self.video_ssrc {
-                let pl = v.payload();
-                if pl[0] & 0x80 != 0 {
-                    let pid = u16::from_be_bytes([pl[2] & 0x7f, pl[3]]);
-                    self.vp8.push((at, v.sequence_number(), pid, pl[5] >> 6));
-                    self.video.push((at, pl[7]));
-                } else {
-                    self.video.push((at, pl[2]));
-                }
-            } else if v.payload_type() == 100 || v.payload_type() == 111 {
-                self.audio_arrivals.push(at);
-            }
-        }
-        if self.twcc.poll_timeout().is_some_and(|t| t <= now) {
-            let mut out = Vec::new();
-            self.twcc.poll_feedback(now, 99, &mut out);
-            for fb in out {
-                sim.send_rtcp(RECEIVER, fb);
-            }
+        } else if v.payload_type() == 100 || v.payload_type() == 111 {
+            self.audio_arrivals.push(at);
         }
     }
 
@@ -235,9 +184,9 @@ impl Receiver {
 struct Setup {
     sim: Sim,
     sender: Sender,
+    net: ShapedReceiver,
     receiver: Receiver,
     consumer: String,
-    next_consent: Instant,
 }
 
 fn setup(capacity_bps: u64, audio: bool) -> Setup {
@@ -262,19 +211,14 @@ fn setup(capacity_bps: u64, audio: bool) -> Setup {
         sim.consume(bob, bob_t, mic).unwrap();
     }
     let receiver = Receiver {
-        link: LinkModel::new(capacity_bps, Duration::from_millis(20), 7),
-        in_flight: VecDeque::new(),
-        twcc: TwccFeedback::new(),
-        tcc_id: ext_id(&consumed, TCC_URI),
         video_ssrc: consumer_ssrc(&consumed),
         video: Vec::new(),
         vp8: Vec::new(),
         audio_arrivals: Vec::new(),
-        probe_bytes: 0,
     };
     let sender = Sender::new(sim.now, audio);
     Setup {
-        next_consent: sim.now,
+        net: ShapedReceiver::new(&sim, &consumed, capacity_bps),
         sim,
         sender,
         receiver,
@@ -283,20 +227,23 @@ fn setup(capacity_bps: u64, audio: bool) -> Setup {
 }
 
 fn run(s: &mut Setup, d: Duration) {
-    let end = s.sim.now + d;
-    while s.sim.now < end {
-        // ICE consent freshness (RFC 7675), as browsers keep it.
-        if s.sim.now >= s.next_consent {
-            s.next_consent += Duration::from_secs(5);
-            for port in [SENDER, RECEIVER] {
-                let check = s.sim.endpoint(port).browser.binding_request();
-                s.sim.raw(port, &check);
+    let Setup {
+        sim,
+        sender,
+        net,
+        receiver,
+        ..
+    } = s;
+    net.run(
+        sim,
+        d,
+        |sim| sender.tick(sim),
+        |seen, p| {
+            if let Seen::Arrived(at) = seen {
+                receiver.on_arrival(at, p);
             }
-        }
-        s.sender.tick(&mut s.sim);
-        s.sim.advance(Duration::from_millis(1));
-        s.receiver.tick(&mut s.sim);
-    }
+        },
+    );
 }
 
 fn secs(d: Duration) -> String {
@@ -318,12 +265,12 @@ fn the_layer_follows_the_receivers_link() {
     println!(
         "10 Mbps: top layer from {} (probes sent: {} bytes)",
         secs(top_at - t0),
-        s.receiver.probe_bytes
+        s.net.probe_bytes
     );
     assert!(top_at - t0 < Duration::from_secs(5), "{:?}", top_at - t0);
 
     // The cut.
-    s.receiver.link.capacity_bps = 700_000;
+    s.net.link.capacity_bps = 700_000;
     let cut = s.sim.now;
     run(&mut s, Duration::from_secs(20));
     let last_top = s
@@ -341,14 +288,14 @@ fn the_layer_follows_the_receivers_link() {
     println!(
         "cut to 700 kbps: last top-layer packet {} after the cut; layers in its last 10 s {layers:?}; {switches} switches in its last 15 s; link queue drops {}",
         secs(down),
-        s.receiver.link.queue_drops
+        s.net.link.queue_drops
     );
     assert!(down < Duration::from_secs(5), "{down:?}");
     assert!(!layers.is_empty() && !layers.contains(&2), "{layers:?}");
     assert!(switches < 4, "{switches} switches");
 
     // Lifted.
-    s.receiver.link.capacity_bps = 10_000_000;
+    s.net.link.capacity_bps = 10_000_000;
     let lifted = s.sim.now;
     run(&mut s, Duration::from_secs(20));
     let back = s
@@ -371,7 +318,7 @@ fn video_pauses_when_nothing_fits_and_audio_never_does() {
     let mut s = setup(10_000_000, true);
     run(&mut s, Duration::from_secs(5));
     assert!(!s.receiver.video.is_empty());
-    s.receiver.link.capacity_bps = 60_000;
+    s.net.link.capacity_bps = 60_000;
     let cut = s.sim.now;
     run(&mut s, Duration::from_secs(20));
     let paused = s.sim.events.iter().any(|e| {
@@ -397,7 +344,7 @@ fn video_pauses_when_nothing_fits_and_audio_never_does() {
     assert!(video_late < 20, "{video_late} video packets");
     assert!(audio_late > 450, "{audio_late} audio packets");
 
-    s.receiver.link.capacity_bps = 10_000_000;
+    s.net.link.capacity_bps = 10_000_000;
     let lifted = s.sim.now;
     run(&mut s, Duration::from_secs(20));
     let back = s
@@ -435,7 +382,7 @@ fn temporal_layers_are_dropped_before_a_spatial_layer() {
             .collect();
         (s.receiver.layers_between(from, s.sim.now), tids)
     };
-    s.receiver.link.capacity_bps = 400_000;
+    s.net.link.capacity_bps = 400_000;
     let cut = s.sim.now;
     run(&mut s, Duration::from_secs(30));
     let (layers, tids) = tids_between(&s, cut + Duration::from_secs(15));
@@ -443,7 +390,7 @@ fn temporal_layers_are_dropped_before_a_spatial_layer() {
     assert_eq!(layers, vec![0], "layer 0 whole rather than layer 1 in part");
     assert!(tids.contains(&2), "{tids:?}");
 
-    s.receiver.link.capacity_bps = 110_000;
+    s.net.link.capacity_bps = 110_000;
     let cut = s.sim.now;
     run(&mut s, Duration::from_secs(30));
     let late = cut + Duration::from_secs(15);
@@ -456,12 +403,9 @@ fn temporal_layers_are_dropped_before_a_spatial_layer() {
     );
     // Continuity once settled: every packet's number follows the previous one, and every
     // frame's picture id the previous frame's.
-    let drops_before = s.receiver.link.queue_drops;
+    let drops_before = s.net.link.queue_drops;
     run(&mut s, Duration::from_secs(5));
-    assert_eq!(
-        s.receiver.link.queue_drops, drops_before,
-        "no loss on the link"
-    );
+    assert_eq!(s.net.link.queue_drops, drops_before, "no loss on the link");
     let settled: Vec<(Instant, u16, u16, u8)> = s
         .receiver
         .vp8

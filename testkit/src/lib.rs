@@ -12,7 +12,8 @@
 //! - [`packets`], [`params`], [`PacketMaker`]: what browsers send and how they describe it.
 //! - [`BindingRequest`]: ICE Binding requests, valid or not.
 //! - [`certificates`]: DTLS certificates made once per process, for fast set-ups.
-//! - [`LinkModel`]: a network path in virtual time (capacity, delay, jitter, loss).
+//! - [`LinkModel`]: a network path in virtual time (capacity, delay, jitter, loss);
+//!   [`ShapedReceiver`]: a call's receiver behind one, sending transport-cc feedback.
 
 pub mod browser;
 pub mod call;
@@ -23,6 +24,7 @@ pub mod packets;
 pub mod params;
 pub mod pipe;
 pub mod setup;
+pub mod shaped;
 pub mod sim;
 pub mod sim_engine;
 pub mod stun;
@@ -34,12 +36,16 @@ pub use certificates::{Certificates, certificates};
 pub use link_model::LinkModel;
 pub use packet_maker::{PacketMaker, read_stamp};
 pub use packets::{chrome_packet, opus_packet, plain_rtp, rtx_of, sender_report, vp8};
-pub use params::{Media, consumer_ssrc, opus_params, simulcast_params, vp8_params, vp8_rtx_codecs};
+pub use params::{
+    Media, TRANSPORT_CC_URI, consumer_extension_id, consumer_ssrc, opus_params, simulcast_params,
+    video_extensions, vp8_params, vp8_rtx_codecs,
+};
 pub use pipe::Pipe;
 pub use setup::{
     MediaWorker, Peer, Publisher, Subscriber, connect_peers, consume, create_room, setup_consumers,
     setup_producer,
 };
+pub use shaped::{Seen, ShapedReceiver};
 pub use sim::{Endpoint, SIM_PORT, Sim, tuple};
 pub use sim_engine::{SharedSim, SimEngine};
 pub use stun::BindingRequest;

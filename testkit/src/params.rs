@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
-const TRANSPORT_CC_URI: &str =
+/// The transport-wide congestion control extension (transport-cc feedback).
+pub const TRANSPORT_CC_URI: &str =
     "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
 /// VP8 (payload type 96, with NACK, PLI and FIR feedback) and its RTX (97), as Chrome
@@ -20,8 +21,9 @@ pub fn vp8_rtx_codecs() -> Value {
     ])
 }
 
-/// The MID, abs-send-time and transport-cc extensions (ids 4, 2, 3).
-fn video_extensions() -> Value {
+/// The MID, abs-send-time and transport-cc extensions (ids 4, 2, 3), as Chrome signals
+/// them for video.
+pub fn video_extensions() -> Value {
     json!([
         { "uri": MID_URI, "id": 4 },
         { "uri": ABS_SEND_TIME_URI, "id": 2 },
@@ -88,6 +90,16 @@ pub fn consumer_ssrc(consumed: &Value) -> u32 {
     consumed["rtpParameters"]["encodings"][0]["ssrc"]
         .as_u64()
         .expect("a consumer SSRC") as u32
+}
+
+/// The id a consumer's packets carry header extension `uri` with, from its `consume`
+/// answer (`None` when it was not negotiated).
+pub fn consumer_extension_id(consumed: &Value, uri: &str) -> Option<u8> {
+    consumed["rtpParameters"]["headerExtensions"]
+        .as_array()?
+        .iter()
+        .find(|e| e["uri"] == uri)
+        .and_then(|e| u8::try_from(e["id"].as_u64()?).ok())
 }
 
 /// The media a producer of the benches sends.

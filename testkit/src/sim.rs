@@ -362,6 +362,23 @@ impl Sim {
         out
     }
 
+    /// Takes the RTCP the browser at `port` received and returns the media SSRCs its key
+    /// frame requests (PLI, and every FIR entry) ask for, in order.
+    pub fn take_key_frame_requests(&mut self, port: u16) -> Vec<u32> {
+        use kolabmeet_net::rtcp::{RtcpPacket, packets};
+        let mut out = Vec::new();
+        for c in self.take_rtcp(port) {
+            for p in packets(&c).flatten() {
+                match p {
+                    RtcpPacket::Pli(pli) => out.push(pli.media_ssrc()),
+                    RtcpPacket::Fir(fir) => out.extend(fir.entries().map(|(ssrc, _)| ssrc)),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
     /// The size of every table of the core, in the order of
     /// [`kolabmeet_engine::worker::WorkerSizes`]: all 0 once everything closed.
     pub fn tables(&self) -> [usize; 11] {

@@ -95,13 +95,18 @@ impl ProbeEstimator {
         {
             return None;
         }
-        c.done = true;
         let send_span = c.last_sent?.saturating_duration_since(c.first_sent?);
         let recv_us = c.last_arrival?.saturating_sub(c.first_arrival?);
         let recv_span = Duration::from_micros(u64::try_from(recv_us).ok()?);
-        if !(MIN_SPAN..=MAX_SPAN).contains(&send_span)
-            || !(MIN_SPAN..=MAX_SPAN).contains(&recv_span)
-        {
+        // Spans too short so far say nothing yet: the media counted in a cluster can make
+        // up most of its bytes and leave in one burst (an SVC picture, all its layers in
+        // one stream), and the cluster's later packets widen them (libwebrtc judges a
+        // cluster again with every packet).
+        if send_span < MIN_SPAN || recv_span < MIN_SPAN {
+            return None;
+        }
+        c.done = true;
+        if send_span > MAX_SPAN || recv_span > MAX_SPAN {
             return None;
         }
         // The last packet sent adds nothing to the send span, the first received nothing
@@ -164,5 +169,21 @@ mod tests {
             })
             .collect();
         assert!(lies.is_empty());
+    }
+
+    #[test]
+    fn a_burst_of_media_at_the_start_of_a_cluster_waits_for_its_probes() {
+        let t0 = Instant::now();
+        let mut p = ProbeEstimator::default();
+        p.start(1, 8 * 1200);
+        // Seven packets of media counted in the cluster leave at once (more than the
+        // share of its bytes it is judged on, but no send span)...
+        for i in 0..7i64 {
+            assert_eq!(p.on_result(1, &result(t0, 1000 * i)), None);
+        }
+        // ...then its probe packet, 7 ms later: judged on all eight, at about 9 Mbit/s.
+        let r = p.on_result(1, &result(t0 + Duration::from_millis(7), 7500));
+        let r = r.expect("judged").bps();
+        assert!((8_500_000..9_700_000).contains(&r), "{r}");
     }
 }
