@@ -40,9 +40,17 @@ test('a VP9 k-SVC producer is consumed as svc and its layers follow what arrives
     assert.equal(type, 'svc');
     await waitStats(b, (s) => video(s, a.peer.id)?.frameWidth === 1280, 'the top spatial layer decoded', 45000);
     assert.equal((await layers(b)).at(-1)?.spatialLayer, 2);
-    const json = await consoleLine(r.server, 'statsTransport');
-    const vc = JSON.parse(json).find((t) => t.peerId === b.peer.id)?.consumers.find((c) => c.kind === 'video');
+    // The server's view agrees (while B's estimate still climbs from its start value the
+    // consumer may step down and up once: wait for it to settle on the top layer).
+    let json;
+    let vc;
+    for (let t0 = Date.now(); Date.now() - t0 < 20000; await sleep(500)) {
+      json = await consoleLine(r.server, 'statsTransport');
+      vc = JSON.parse(json).find((t) => t.peerId === b.peer.id)?.consumers.find((c) => c.kind === 'video');
+      if (vc?.currentLayer === 2) break;
+    }
     assert.equal(vc?.currentLayer, 2, json);
+    assert.equal(vc?.allocation, 'upTo:2/2', json);
 
     // A's encoder capped at 250 kbit/s: it stops sending its upper spatial layers; B
     // keeps decoding, narrower, with no stall over a second.
