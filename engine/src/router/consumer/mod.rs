@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kolabmeet_net::rtp::{RtpHeader, write_extension_block};
 
 use super::producer::{Ingress, RoutedPacket};
-use super::recv_stream::{RecvStream, is_usable};
+use super::recv_stream::RecvStream;
 use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
 use crate::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Verdict};
@@ -16,7 +16,7 @@ use crate::codecs::vp9_descriptor::Vp9Descriptor;
 use crate::codecs::vp9_svc_filter::{SvcVerdict, Vp9SvcFilter};
 use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters, ScalabilityMode};
-use crate::rtp_stream::{SeqManager, StoredRef, ntp_add, rtp_ticks};
+use crate::rtp_stream::{SeqManager, StoredRef, rtp_ticks};
 
 /// URIs of the extensions a consumer's packets may carry, by what the router does with
 /// them.
@@ -33,6 +33,13 @@ const PASS_THROUGH_URIS: &[&str] = &[
 ];
 
 pub use kolabmeet_media_types::replies::ConsumerType;
+
+mod layer_selection;
+mod rtp_timeline;
+
+/// How long a consumer whose producer sends no sender reports waits before it reports on
+/// the worker's own clock (browsers send their first within 7.5 s).
+pub const OWN_CLOCK_AFTER: Duration = Duration::from_secs(10);
 
 /// Per-packet values the sending transport supplies.
 #[derive(Debug, Clone, Copy)]
@@ -156,10 +163,6 @@ pub struct Consumer {
     pub stream: SendStream,
 }
 
-/// How long a consumer whose producer sends no sender reports waits before it reports on
-/// the worker's own clock (browsers send their first within 7.5 s).
-pub const OWN_CLOCK_AFTER: Duration = Duration::from_secs(10);
-
 fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
     params
         .header_extensions
@@ -265,232 +268,6 @@ impl Consumer {
     /// The header extension ids of transport-cc and abs-send-time its packets carry.
     pub fn bwe_extensions(&self) -> (Option<u8>, Option<u8>) {
         (self.tcc_ext, self.abs_ext)
-    }
-
-    /// What the allocation gives it.
-    pub fn allocated(&self) -> Allocated {
-        self.allocated
-    }
-
-    /// The layer it is to forward: [`Allocated::UpTo`] its allocated layer, or below while
-    /// that one does not arrive. Returns whether the consumer was paused or resumed for
-    /// bandwidth by this (a paused one starts again on a key frame).
-    pub fn set_allocated(&mut self, allocated: Allocated) -> bool {
-        let before = self.allocated;
-        self.allocated = allocated;
-        if let Some(f) = self.vp8.as_mut() {
-            f.set_target(match allocated {
-                Allocated::UpTo(_, t) => t,
-                _ => u8::MAX,
-            });
-        }
-        if let Some(f) = self.vp9.as_mut() {
-            let (s, t) = match allocated {
-                Allocated::UpTo(s, t) => (u8::try_from(s).unwrap_or(u8::MAX), t),
-                _ => (u8::MAX, u8::MAX),
-            };
-            f.set_target(s, t);
-        }
-        let paused_now = allocated == Allocated::Paused;
-        let changed = paused_now != (before == Allocated::Paused);
-        if changed && paused_now {
-            self.reset_layer();
-            self.target = None;
-            self.reported_layers = None;
-        }
-        changed
-    }
-
-    /// Whether it can drop temporal layers (a VP8 consumer), so that the allocation may
-    /// give it part of an encoding.
-    pub fn filters_temporal_layers(&self) -> bool {
-        self.vp8.is_some()
-    }
-
-    /// Whether it selects spatial and temporal layers within one encoding (SVC), so that
-    /// the allocation offers each of them.
-    pub fn is_svc(&self) -> bool {
-        self.vp9.is_some()
-    }
-
-    /// The spatial layer it forwards now: the SVC filter's, else the simulcast stream's.
-    pub fn current_spatial_layer(&self) -> Option<usize> {
-        match self.vp9.as_ref() {
-            Some(f) => f.current().map(|(s, _)| usize::from(s)),
-            None => self.current,
-        }
-    }
-
-    /// The temporal layer it forwards now (VP8 with temporal layer ids, or SVC).
-    pub fn current_temporal_layer(&self) -> Option<u8> {
-        match self.vp9.as_ref() {
-            Some(f) => f.current().map(|(_, t)| t),
-            None => self.vp8.as_ref().and_then(Vp8LayerFilter::current),
-        }
-    }
-
-    /// The temporal layer the allocation limits it to, when it does (below `top`, the
-    /// highest the encoding has); what `consumerLayersChanged` reports, so that the
-    /// filter climbing back after each key frame (temporal layer 0) is not reported.
-    pub fn limited_temporal_layer(&self, top: u8) -> u8 {
-        match self.allocated {
-            Allocated::UpTo(_, t) if self.vp8.is_some() || self.vp9.is_some() => t.min(top),
-            _ => top,
-        }
-    }
-
-    /// The spatial layer the allocation lets it forward (`None`: paused for bandwidth):
-    /// the SVC filter's target, else the simulcast stream.
-    pub fn target_layer(&self) -> Option<usize> {
-        let svc = self.vp9.as_ref().map(|f| usize::from(f.target().0));
-        self.target.map(|t| svc.unwrap_or(t))
-    }
-
-    /// The layer wanted: the highest active stream up to what the allocation gives it
-    /// (any active one when nothing above that arrives). Returns whether a key frame must
-    /// be requested on the new target.
-    pub fn update_target(&mut self, now: Instant, streams: &[RecvStream]) -> bool {
-        let target = match (self.allocated, self.consumer_type) {
-            (Allocated::Paused, _) if self.kind == MediaKind::Video => None,
-            (_, ConsumerType::Simple | ConsumerType::Svc) => Some(0),
-            (allocated, ConsumerType::Simulcast) => {
-                let top = match allocated {
-                    Allocated::UpTo(layer, _) => layer.min(streams.len().saturating_sub(1)),
-                    _ => streams.len().saturating_sub(1),
-                };
-                (0..=top)
-                    .rev()
-                    .find(|&i| is_usable(streams, i, now))
-                    .or_else(|| (top + 1..streams.len()).find(|&i| is_usable(streams, i, now)))
-            }
-        };
-        let changed = target != self.target;
-        self.target = target;
-        // An SVC consumer's spatial switch waits for a key picture of its one stream.
-        let svc_target = self.vp9.as_ref().map(Vp9SvcFilter::target);
-        let svc_switch = svc_target != self.svc_target_seen
-            && self.vp9.as_ref().is_some_and(Vp9SvcFilter::wants_key_frame);
-        self.svc_target_seen = svc_target;
-        (changed && target.is_some() && target != self.current) || (target.is_some() && svc_switch)
-    }
-
-    /// The layer this consumer waits for a key frame on, if it is waiting (video that is
-    /// active, has a target, and does not send it yet).
-    pub fn waiting_for_key_frame(&self) -> Option<usize> {
-        let switching = self.current != self.target
-            || self.vp9.as_ref().is_some_and(Vp9SvcFilter::wants_key_frame);
-        let waiting = self.kind == MediaKind::Video && self.is_active() && switching;
-        self.target.filter(|_| waiting)
-    }
-
-    /// After a pause, a resume or a producer switch: the next packet starts afresh on a
-    /// key frame (sequence and timestamps still continue).
-    pub fn reset_layer(&mut self) {
-        self.current = None;
-        if let Some(f) = self.vp9.as_mut() {
-            f.reset();
-        }
-        self.stream.clear();
-    }
-
-    /// The NTP and RTP timestamps of this consumer's next sender report (RFC 3550 §6.4.1),
-    /// or `None` when none should be sent now.
-    ///
-    /// While the layer it forwards has had a sender report from the producer: that
-    /// report's own NTP/RTP pair carried forward by the time since it arrived, its RTP
-    /// side moved by this consumer's timestamp offset, so that receivers keep the sender's
-    /// lip sync between its audio and video.
-    ///
-    /// Until then, nothing: a report on the worker's own clock (`wall_ntp` against the
-    /// last timestamp sent) would map each timestamp to when its packet was forwarded
-    /// rather than to when it was captured, tens of milliseconds apart and differently for
-    /// audio and video; receivers fit one line through their last 20 reports, so those
-    /// early reports would skew their audio/video sync for 20 s after the producer's
-    /// reports take over (Chromium's first audio SR comes 2.5-7.5 s in). Only a producer
-    /// that has sent no report at all [`OWN_CLOCK_AFTER`] after this consumer started
-    /// gets reports on the worker's clock. `None` before anything was sent.
-    pub fn sender_report_clock(
-        &self,
-        now: Instant,
-        streams: &[RecvStream],
-        wall_ntp: u64,
-    ) -> Option<(u64, u32)> {
-        let own = self.stream.rtp_time_at(now)?;
-        let layer_sr = self
-            .current
-            .and_then(|i| streams.get(i))
-            .and_then(|s| s.stats.last_sr);
-        if let Some((ntp, rtp, at)) = layer_sr {
-            let elapsed = now.saturating_duration_since(at);
-            let ticks = rtp_ticks(elapsed, self.clock_rate);
-            return Some((
-                ntp_add(ntp, elapsed),
-                rtp.wrapping_add(ticks).wrapping_add(self.ts_offset),
-            ));
-        }
-        let producer_reports = streams.iter().any(|s| s.stats.last_sr.is_some());
-        let waited = self
-            .first_sent_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= OWN_CLOCK_AFTER);
-        (!producer_reports && waited).then_some((wall_ntp, own))
-    }
-
-    /// The timestamp offset for layer `to` when the consumer's timestamps so far followed
-    /// layer `from` (with the current offset), `in_ts` being the timestamp of `to`'s first
-    /// packet.
-    ///
-    /// With sender reports from both layers: the offset that gives a frame captured at one
-    /// instant the same output timestamp on either layer, so the output stays on one
-    /// capture clock and the producer's NTP/RTP mapping (which this consumer's own reports
-    /// carry) stays true across the switch (as mediasoup's `SimulcastConsumer` does).
-    /// Without them, `guess` (the last timestamp sent moved on by the time since it was
-    /// sent): off by the difference between the layers' capture-to-forwarding delays,
-    /// which receivers read as jitter and, through the mapping that then steps, as an
-    /// audio/video offset. Output timestamps only move forward.
-    fn continued_offset(
-        &self,
-        streams: &[RecvStream],
-        from: usize,
-        to: usize,
-        in_ts: u32,
-        guess: u32,
-    ) -> u32 {
-        let guessed = guess.wrapping_sub(in_ts);
-        let reports = streams
-            .get(from)
-            .and_then(|s| s.stats.last_sr)
-            .zip(streams.get(to).and_then(|s| s.stats.last_sr));
-        let Some(((ntp_from, rtp_from, _), (ntp_to, rtp_to, _))) = reports else {
-            return guessed;
-        };
-        // At one instant, layer `from`'s RTP time minus layer `to`'s: the difference of
-        // their reports' RTP times less the ticks between their NTP times.
-        let ntp_delta = ntp_from.wrapping_sub(ntp_to) as i64;
-        let ticks = ((i128::from(ntp_delta) * i128::from(self.clock_rate)) >> 32) as i64;
-        let synced = self
-            .ts_offset
-            .wrapping_add(rtp_from.wrapping_sub(rtp_to))
-            .wrapping_sub(ticks as u32);
-        let ts = in_ts.wrapping_add(synced);
-        let off_guess = ts.wrapping_sub(guess) as i32;
-        tracing::debug!(
-            target: "kolabmeet::simulcast",
-            consumer = %self.id,
-            from,
-            to,
-            off_guess_ms = f64::from(off_guess) * 1000.0 / f64::from(self.clock_rate),
-            "timestamps continued from sender reports"
-        );
-        if off_guess.unsigned_abs() > self.clock_rate {
-            // More than a second from the guess: a report is stale or wrong.
-            return guessed;
-        }
-        if (ts.wrapping_sub(self.last_ts) as i32) <= 0 {
-            // Captured no later than the last frame sent (the same instant on another
-            // layer): just after it, for the receiver's frame order.
-            return self.last_ts.wrapping_add(1).wrapping_sub(in_ts);
-        }
-        synced
     }
 
     /// Writes into `out` the retransmission of the packet this consumer sent as `seq`, if
