@@ -79,6 +79,14 @@ pub struct AllocatorConfig {
     /// How long a consumer moved down a spatial layer for bandwidth waits before moving up
     /// one again.
     pub up_switch_hold: Duration,
+    /// A consumer keeps a layer it already has while that overshoots the estimate by at
+    /// most this fraction of it (all such overshoots together): a layer's measured rate
+    /// swings by a tenth or more from second to second (key frames, motion), and the
+    /// estimate of a link the transport does not fill stays close above what it carries,
+    /// so without this band a layer that fits on average is dropped and regained over and
+    /// over. The allocator is given a share of the estimate (85 %), so this stays within
+    /// what the link was estimated to carry.
+    pub keep_tolerance: f64,
 }
 
 impl Default for AllocatorConfig {
@@ -86,6 +94,7 @@ impl Default for AllocatorConfig {
         Self {
             hysteresis: 0.1,
             up_switch_hold: Duration::from_secs(10),
+            keep_tolerance: 0.1,
         }
     }
 }
@@ -148,6 +157,10 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
         // Serving order: audio, screens, webcams; the demands' order within each.
         let mut order: Vec<usize> = (0..demands.len()).collect();
         order.sort_by_key(|i| demands[*i].priority);
+        // What a consumer keeping a layer it has may overshoot by, all together.
+        let mut slack = (estimate.bps() as f64 * self.config.keep_tolerance.clamp(0.0, 1.0)) as u64;
+        let mut overshoot = 0u64;
+        let had = |key: &K, layer: Layer| matches!(self.last.get(key), Some(Target::Layer(old)) if layer <= *old);
         // 1 and 2: audio always; every video its lowest layer if it fits.
         for &i in &order {
             let d = &demands[i];
@@ -163,6 +176,11 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
                 (_, None) => targets[i] = Some((Layer::new(0, 0), 0)),
                 (_, Some((layer, rate))) if rate.bps() <= budget => {
                     budget -= rate.bps();
+                    targets[i] = Some((layer, rate.bps()));
+                }
+                (_, Some((layer, rate))) if had(&d.key, layer) && rate.bps() <= budget + slack => {
+                    let over = rate.bps() - budget;
+                    (slack, overshoot, budget) = (slack - over, overshoot + over, 0);
                     targets[i] = Some((layer, rate.bps()));
                 }
                 _ => {}
@@ -191,6 +209,11 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
                 let step = rate.bps().saturating_sub(cost);
                 if step <= budget {
                     budget -= step;
+                    targets[i] = Some((next, rate.bps()));
+                    stepped = true;
+                } else if had(&d.key, next) && step <= budget + slack {
+                    let over = step - budget;
+                    (slack, overshoot, budget) = (slack - over, overshoot + over, 0);
                     targets[i] = Some((next, rate.bps()));
                     stepped = true;
                 }
@@ -248,7 +271,7 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
         self.last = targets.iter().copied().collect();
         self.held_until.retain(|_, (until, _)| *until > now);
         self.last_estimate = Some(estimate);
-        let used = estimate.bps() - budget.min(estimate.bps());
+        let used = (estimate.bps() - budget.min(estimate.bps())).saturating_add(overshoot);
         let smallest_step = demands
             .iter()
             .zip(&targets)
@@ -365,6 +388,27 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_it_has_is_kept_within_the_tolerance() {
+        let t0 = Instant::now();
+        let mut al = LayerAllocator::new(AllocatorConfig::default());
+        // The top layer costs 1500 kbit/s.
+        let demands = [demand(1, Priority::Webcam, webcam())];
+        let a = al.allocate(t0, Bitrate::kbps(1600), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
+        // 1400: the layer overshoots by 7 % of the estimate: kept.
+        let a = al.allocate(t0, Bitrate::kbps(1400), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
+        assert_eq!(a.used, Bitrate::kbps(1500));
+        // 1300: by 15 %: down to the best that fits (1.5 Mbit/s x 3/4 on layer 2).
+        let a = al.allocate(t0, Bitrate::kbps(1300), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 1)));
+        // A consumer that did not have the layer does not get it on the tolerance.
+        let mut fresh = LayerAllocator::new(AllocatorConfig::default());
+        let a = fresh.allocate(t0, Bitrate::kbps(1400), &demands);
+        assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 1)));
+    }
+
+    #[test]
     fn hysteresis_and_the_spatial_up_switch_hold() {
         let t0 = Instant::now();
         let mut al = LayerAllocator::new(AllocatorConfig::default());
@@ -417,6 +461,15 @@ mod tests {
         for kbps in [0u64, 100, 1000, 10_000, 100_000, 1_000_000] {
             let a = al.allocate(t0, Bitrate::kbps(kbps), &demands);
             assert!(a.used <= a.estimate, "{kbps}: {:?}", a.used);
+        }
+        // Falling estimates: what consumers keep overshoots by at most the tolerance.
+        for kbps in [1_000_000u64, 900_000, 800_000, 100_000, 1000, 900, 0] {
+            let a = al.allocate(t0, Bitrate::kbps(kbps), &demands);
+            assert!(
+                a.used.bps() as f64 <= a.estimate.bps() as f64 * 1.1 + 1.0,
+                "{kbps}: {:?}",
+                a.used
+            );
         }
     }
 }
