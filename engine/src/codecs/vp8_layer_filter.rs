@@ -55,6 +55,10 @@ impl IdMap {
     }
 
     fn remember(&mut self, input: u16, output: Option<u16>) {
+        // The packets of one picture share its ids: one entry for them all.
+        if self.recent.back() == Some(&(input, output)) {
+            return;
+        }
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
@@ -62,6 +66,10 @@ impl IdMap {
     }
 
     fn known(&self, input: u16) -> Option<Option<u16>> {
+        // In order (the usual case): newer than every input seen, so not among them.
+        if self.last_in.is_some_and(|l| self.is_newer(input, l)) {
+            return None;
+        }
         self.recent
             .iter()
             .rev()
