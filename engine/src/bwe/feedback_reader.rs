@@ -62,10 +62,10 @@ impl FeedbackReader {
                 self.unknown += 1;
                 continue;
             };
-            match history.get_mut(ext) {
+            match history.get(ext) {
                 Some(p) if !(p.reported && arrival_us.is_some()) => {
                     if arrival_us.is_some() {
-                        p.reported = true;
+                        history.mark_reported(ext);
                     }
                     out.push(PacketResult {
                         seq: ext,
