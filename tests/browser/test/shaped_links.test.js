@@ -166,6 +166,25 @@ async function untilWidth(page, peerId, width, ms, what) {
 }
 
 /** The longest time in `samples` during which no video frame was decoded, in ms. */
+/**
+ * The longest video freeze Chromium reported (`freezeCount`, `totalFreezesDuration`: a
+ * frame that came later than max(3 x the average frame interval, average + 150 ms)) that
+ * ended within `samples`, in ms: what ended between two samples 0.5 s apart is counted as
+ * one freeze (an upper bound when two end in one interval). This is the issue's measure;
+ * `longestStall` is printed beside it (on a loaded machine the page's stats calls
+ * themselves can be late, which reads as a stall that Chromium did not see).
+ */
+function longestFreeze(samples) {
+  let longest = 0;
+  for (let k = 1; k < samples.length; k++) {
+    const [a, b] = [samples[k - 1].video, samples[k].video];
+    if (a && b && b.freezeCount > a.freezeCount) {
+      longest = Math.max(longest, Math.round((b.totalFreezesDuration - a.totalFreezesDuration) * 1000));
+    }
+  }
+  return longest;
+}
+
 function longestStall(samples) {
   let longest = 0;
   let since = samples[0]?.at;
@@ -265,15 +284,17 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
     const last = bs.at(-1);
     const concealed = (last.audio.concealedSamples - first.audio.concealedSamples) / Math.max(1, last.audio.totalSamplesReceived - first.audio.totalSamplesReceived);
     const stall = longestStall(bs);
+    const freeze = longestFreeze(bs);
     const freezes = last.video.freezeCount - first.video.freezeCount;
     const cWidths = [...new Set(cs.map((s) => s.video?.frameWidth))];
     console.log(
-      `B over 60 s at 500 kbit/s: widths ${JSON.stringify(widths)}, longest stall ${stall} ms, freezes ${freezes} ` +
+      `B over 60 s at 500 kbit/s: widths ${JSON.stringify(widths)}, longest freeze ${freeze} ms (between stats samples: ${stall} ms), freezes ${freezes} ` +
         `(${(last.video.totalFreezesDuration - first.video.totalFreezesDuration).toFixed(2)} s), audio concealed ${(concealed * 100).toFixed(2)} %, ` +
         `consumerLayersChanged ${bEvents.length} (spatial switches ${spatialSwitches}: ${JSON.stringify(bEvents)}); C widths ${JSON.stringify(cWidths)}`,
     );
     assert.ok(down <= 5000, `low layer after ${down} ms`);
-    assert.ok(stall <= 1000, `B stalled ${stall} ms`);
+    assert.ok(freeze <= 1000, `B froze ${freeze} ms`);
+    assert.ok(bs.at(-1).video.framesDecoded - bs[0].video.framesDecoded > 200, 'B keeps decoding');
     assert.ok(concealed <= 0.02, `B's audio concealed ${(concealed * 100).toFixed(2)} %`);
     assert.ok(spatialSwitches < 4, `${spatialSwitches} spatial switches in 60 s: ${JSON.stringify(bEvents)}`);
     assert.deepEqual(cWidths, [640], 'C keeps the top layer');
@@ -307,10 +328,11 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
     capUplink(1, null);
     for (const [name, s] of [['B', bu], ['C', cu]]) {
       const stalled = longestStall(s);
+      const froze = longestFreeze(s);
       const decoded = s.at(-1).video.framesDecoded - s[0].video.framesDecoded;
-      console.log(`${name} with A's uplink at 300 kbit/s: ${decoded} frames in 20 s, widths ${JSON.stringify([...new Set(s.map((x) => x.video?.frameWidth))])}, longest stall ${stalled} ms`);
+      console.log(`${name} with A's uplink at 300 kbit/s: ${decoded} frames in 20 s, widths ${JSON.stringify([...new Set(s.map((x) => x.video?.frameWidth))])}, longest freeze ${froze} ms (between stats samples: ${stalled} ms)`);
       assert.ok(decoded > 100, `${name} decoded ${decoded} frames`);
-      assert.ok(stalled <= 2000, `${name} stalled ${stalled} ms`);
+      assert.ok(froze <= 2000, `${name} froze ${froze} ms`);
     }
   });
 });
@@ -352,13 +374,14 @@ test('shaped links: a VP9 k-SVC publisher, one receiver capped', { skip, timeout
       const cWidths = [...new Set(cs.map((s) => s.video?.frameWidth))];
       const decoded = bs.at(-1).video.framesDecoded - bs[0].video.framesDecoded;
       const stall = longestStall(bs);
+      const freeze = longestFreeze(bs);
       const freezes = bs.at(-1).video.freezeCount - bs[0].video.freezeCount;
       const events = (await layerEvents(b)).slice(-5);
       const narrower = bs.filter((x, k) => cs[k] && x.video?.frameWidth > cs[k].video?.frameWidth).length;
-      console.log(`SVC over 30 s: B widths ${JSON.stringify(bWidths)}, ${decoded} frames, longest stall ${stall} ms, freezes ${freezes}; C widths ${JSON.stringify(cWidths)}, C's spatial layer at the server ${JSON.stringify([...new Set(cLayers)])} (layer 2 in ${cLayers.filter((l) => l === 2).length} of ${cLayers.length} samples); B's last consumerLayersChanged ${JSON.stringify(events)}`);
+      console.log(`SVC over 30 s: B widths ${JSON.stringify(bWidths)}, ${decoded} frames, longest freeze ${freeze} ms (between stats samples: ${stall} ms), freezes ${freezes}; C widths ${JSON.stringify(cWidths)}, C's spatial layer at the server ${JSON.stringify([...new Set(cLayers)])} (layer 2 in ${cLayers.filter((l) => l === 2).length} of ${cLayers.length} samples); B's last consumerLayersChanged ${JSON.stringify(events)}`);
       assert.ok(bWidths.every((w) => w < 1280), `B's widths under the cap: ${JSON.stringify(bWidths)}`);
       assert.ok(decoded > 150, `B decoded ${decoded} frames in 30 s`);
-      assert.ok(stall <= 1000, `B stalled ${stall} ms`);
+      assert.ok(freeze <= 1000, `B froze ${freeze} ms`);
       assert.ok(events.at(-1)?.spatialLayer < 2, `B's layers ${JSON.stringify(events.at(-1))}`);
       // On this 2-core machine three Chromiums encoding and decoding VP9 at 720p load the
       // CPU enough that a receiver's packet timing can read as congestion for a moment
