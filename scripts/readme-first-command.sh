@@ -20,7 +20,14 @@ log=$(mktemp)
 # Its own session (process group), so that stopping it stops cargo and the server.
 setsid bash -c "$first" >"$log" 2>&1 &
 pid=$!
-stop() { kill -TERM -- "-$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+# SIGTERM drains the server (the room made below keeps it up to 10 s); the second stops it
+# at once.
+stop() {
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  sleep 1
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 trap stop EXIT
 
 token=""

@@ -32,6 +32,20 @@ if grep -q crashWorker target/release/kolabmeet-server; then
   exit 1
 fi
 
+step "deploy/: the systemd unit (systemd-analyze verify, security exposure)"
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "systemd-analyze is missing: apt-get install systemd (as .ci/run does)" >&2
+  exit 1
+fi
+unit_dir=$(mktemp -d)
+# The unit as installed, pointing at this build of the binary.
+sed "s|^ExecStart=.*|ExecStart=$PWD/target/release/kolabmeet-server|" \
+  deploy/kolabmeet-server.service >"$unit_dir/kolabmeet-server.service"
+systemd-analyze verify "$unit_dir/kolabmeet-server.service"
+# At most 2.0 of 10 ("OK"); it scores 1.4.
+systemd-analyze security --offline=true --threshold=20 "$unit_dir/kolabmeet-server.service" | tail -1
+rm -rf "$unit_dir"
+
 step "compatibility suite (node --test, real clients)"
 if [ ! -d tests/compat/node_modules ]; then
   (cd tests/compat && npm ci --no-audit --no-fund)

@@ -11,4 +11,5 @@ pub mod logging;
 pub mod memory;
 pub mod routes;
 pub mod service;
+pub mod shutdown;
 pub mod webhooks;

@@ -10,6 +10,7 @@ use kolabmeet_engine::worker::{WorkerEngine, WorkerSettings};
 use kolabmeet_server::config::Config;
 use kolabmeet_server::front::{Front, FrontConfig};
 use kolabmeet_server::service::ServerService;
+use kolabmeet_server::shutdown::{STOP_SIGNALS, WEBHOOK_FLUSH};
 use kolabmeet_server::webhooks::WebhookSender;
 use kolabmeet_server::{logging, routes};
 use kolabmeet_signaling::control::{ControlConfig, ControlPlane, TurnConfig};
@@ -126,7 +127,7 @@ fn main() -> ExitCode {
     #[cfg(feature = "fault-injection")]
     let faults = engine.fault_injector();
     let control = ControlPlane::new(control_config, Box::new(engine));
-    let front = match Front::bind(FrontConfig {
+    let mut front = match Front::bind(FrontConfig {
         listen: config.listen,
         tls: config.tls.clone(),
         console_path: config.console_socket.clone(),
@@ -144,6 +145,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // SIGTERM and SIGINT drain the server (issue 10) instead of killing it.
+    if let Err(e) = front.watch_signals(&STOP_SIGNALS) {
+        eprintln!("kolabmeet-server: {e}");
+        return ExitCode::FAILURE;
+    }
     let scheme = if config.tls.is_some() {
         "https"
     } else {
@@ -165,19 +171,33 @@ fn main() -> ExitCode {
         config.webrtc_announced_address
     );
     let _ = wake_control.set(front.waker());
-    let service = ServerService::new(control, config.auth_token.clone(), webhooks, log);
+    let service = ServerService::new(control, config.auth_token.clone(), webhooks, log)
+        .with_drain_timeout(config.drain_timeout);
     #[cfg(feature = "fault-injection")]
     let service = {
         tracing::warn!("test build: the console's crashWorker makes media workers fail");
         service.with_fault_injector(faults)
     };
     let mut service = service;
-    match front.run(&mut service) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "event loop failed");
-            eprintln!("kolabmeet-server: {e}");
-            ExitCode::FAILURE
-        }
+    if let Err(e) = front.run(&mut service) {
+        tracing::error!(error = %e, "event loop failed");
+        eprintln!("kolabmeet-server: {e}");
+        return ExitCode::FAILURE;
     }
+    if let Some(status) = service.forced_exit_status() {
+        // A second stop signal: no waiting for workers or webhooks.
+        tracing::warn!(status, "stopped at once");
+        std::process::exit(i32::from(status));
+    }
+    tracing::info!("drain finished: stopping the media workers and posting the last webhooks");
+    let unsent = service.finish(WEBHOOK_FLUSH);
+    if unsent > 0 {
+        tracing::warn!(
+            unsent,
+            wait_s = WEBHOOK_FLUSH.as_secs(),
+            "webhooks still unsent when the wait ended"
+        );
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
 }

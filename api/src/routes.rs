@@ -154,8 +154,19 @@ pub fn handle(
 
 /// `GET /meetmedia/api/health`: 200 `{"success":true,"message":"Healthy"}` while every
 /// media worker runs; 503 `{"success":false,"message":"<why>"}` while one has failed and
-/// its replacement is not running yet (its rooms cannot carry media meanwhile).
-fn health(control: &ControlPlane) -> HttpResponse {
+/// its replacement is not running yet (its rooms cannot carry media meanwhile), and while
+/// the server drains (issue 10: it takes no new rooms, so a balancer should send them
+/// elsewhere; the message says so).
+fn health(control: &ControlPlane, now: Now) -> HttpResponse {
+    if let Some(d) = control.drain_status(now.mono) {
+        let message = format!(
+            "draining: no new rooms; {} room(s) with {} peer(s) still open, closed in at most {} s",
+            d.rooms,
+            d.peers,
+            d.closes_in.as_secs()
+        );
+        return json_response(503, &json!({"success": false, "message": message}));
+    }
     match control.media_health() {
         EngineHealth::Healthy => {
             json_response(200, &json!({"success": true, "message": "Healthy"}))
@@ -176,7 +187,7 @@ fn api(
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
         ("GET", ["ping"]) => text(200, "PONG"),
-        ("GET", ["health"]) => health(control),
+        ("GET", ["health"]) => health(control, now),
         ("GET", ["stats"]) => json_response(200, &control.stats()),
         ("GET", ["sessions"]) => {
             let list: Vec<Value> = control
@@ -299,10 +310,10 @@ mod tests {
         }
     }
 
-    fn get_health(control: &mut ControlPlane) -> (u16, Value) {
+    fn call(control: &mut ControlPlane, method: &str, target: &str) -> (u16, Value) {
         let req = HttpRequest {
-            method: "GET".into(),
-            target: "/meetmedia/api/health".into(),
+            method: method.into(),
+            target: target.into(),
             headers: vec![("X-Auth-Token".into(), "t".into())],
             body: Vec::new(),
             remote: "127.0.0.1:1".parse().unwrap(),
@@ -312,7 +323,62 @@ mod tests {
             unix: 0,
         };
         let resp = handle(control, "t", &req, now);
-        (resp.status, serde_json::from_slice(&resp.body).unwrap())
+        let body = if resp.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&resp.body).unwrap()
+        };
+        (resp.status, body)
+    }
+
+    fn get_health(control: &mut ControlPlane) -> (u16, Value) {
+        call(control, "GET", "/meetmedia/api/health")
+    }
+
+    /// Issue 10: while draining, no new rooms (503 saying why), health says draining, the
+    /// existing rooms are served.
+    #[test]
+    fn draining_refuses_rooms_and_health_says_so() {
+        let engine = Sick(
+            router_rtp_capabilities(),
+            Arc::new(Mutex::new(EngineHealth::Healthy)),
+        );
+        let mut control = ControlPlane::new(ControlConfig::default(), Box::new(engine));
+        let (status, body) = call(&mut control, "POST", "/meetmedia/api/sessions");
+        assert_eq!(status, 200);
+        let room = body["id"].as_str().unwrap().to_owned();
+        let now = Now {
+            mono: Instant::now(),
+            unix: 0,
+        };
+        control.begin_drain(now, std::time::Duration::from_secs(600));
+        let (status, body) = call(&mut control, "POST", "/meetmedia/api/sessions");
+        assert_eq!(status, 503);
+        assert!(
+            body["error"].as_str().unwrap().contains("draining"),
+            "{body}"
+        );
+        let (status, body) = get_health(&mut control);
+        assert_eq!(status, 503);
+        assert_eq!(body["success"], false);
+        let message = body["message"].as_str().unwrap();
+        assert!(message.starts_with("draining"), "{message}");
+        assert!(message.contains("1 room(s)"), "{message}");
+        let (status, body) = call(
+            &mut control,
+            "POST",
+            &format!("/meetmedia/api/sessions/{room}/connection"),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            call(
+                &mut control,
+                "GET",
+                &format!("/meetmedia/api/sessions/{room}")
+            )
+            .0,
+            200
+        );
     }
 
     /// Issue 8: health follows the media workers: 503 with the reason while one is down.

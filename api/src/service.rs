@@ -3,17 +3,18 @@
 //! outputs into frames, closes and webhooks. Everything runs on the loop's thread.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kolabmeet_signaling::ConnId as SigConn;
 use kolabmeet_signaling::control::{ControlPlane, HandshakeQuery, Now, Output as CtlOutput};
 use serde_json::json;
 
 use crate::console;
-use crate::front::{ConnId, HttpRequest, HttpResponse, Output, Service, WsDecision};
+use crate::front::{ConnId, HttpRequest, HttpResponse, Output, Service, Stop, WsDecision};
 use crate::logging::LogControl;
 use crate::memory::HeapTrimmer;
 use crate::routes;
+use crate::shutdown::{Shutdown, SignalAction, signal_name};
 use crate::webhooks::WebhookSender;
 
 /// Paths of the signaling WebSocket (contract section 4; `/socket.io/` as in the old
@@ -41,6 +42,10 @@ pub struct ServerService {
     log: LogControl,
     started: Instant,
     trimmer: HeapTrimmer,
+    /// Stop signals received (graceful drain, issue 10).
+    shutdown: Shutdown,
+    /// `DRAIN_TIMEOUT`: how long a drain waits for the rooms to empty.
+    drain_timeout: Duration,
     /// Test builds only: makes media workers fail on demand (console `crashWorker`).
     #[cfg(feature = "fault-injection")]
     faults: Option<kolabmeet_engine::worker::FaultInjector>,
@@ -61,9 +66,34 @@ impl ServerService {
             log,
             started: Instant::now(),
             trimmer: HeapTrimmer::new(Instant::now()),
+            shutdown: Shutdown::default(),
+            drain_timeout: crate::shutdown::DEFAULT_DRAIN_TIMEOUT,
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
+    }
+
+    /// Sets `DRAIN_TIMEOUT`.
+    pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// After the loop returned: `Some(status)` when a second signal stopped the server at
+    /// once (exit with that status without waiting for anything).
+    pub fn forced_exit_status(&self) -> Option<u8> {
+        self.shutdown.forced_exit_status()
+    }
+
+    /// After the loop returned from a finished drain: stops the media workers, then posts
+    /// the webhooks still queued (waiting at most `webhook_wait`). Returns how many
+    /// webhooks were left unsent.
+    pub fn finish(self, webhook_wait: Duration) -> usize {
+        let Self {
+            control, webhooks, ..
+        } = self;
+        drop(control);
+        webhooks.finish(webhook_wait)
     }
 
     /// Test builds only: lets the console's `crashWorker <n> [panic|error]` make media
@@ -251,6 +281,40 @@ impl Service for ServerService {
 
     fn wake(&mut self, now: Instant) {
         self.control.pump_engine(now_at(now));
+    }
+
+    fn signal(&mut self, signal: i32, now: Instant) {
+        let name = signal_name(signal);
+        match self.shutdown.on_signal(signal) {
+            SignalAction::BeginDrain => {
+                tracing::info!(
+                    signal = name,
+                    drain_timeout_s = self.drain_timeout.as_secs(),
+                    "stop signal: draining (a second signal stops at once)"
+                );
+                self.control.begin_drain(now_at(now), self.drain_timeout);
+            }
+            SignalAction::StopAtOnce => {
+                let (rooms, peers) = self.control.counts();
+                tracing::warn!(
+                    signal = name,
+                    rooms,
+                    peers,
+                    "second stop signal: stopping at once (the rooms still open get no roomClosed webhook)"
+                );
+            }
+            SignalAction::Ignore => {}
+        }
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        if self.shutdown.forced_exit_status().is_some() {
+            Some(Stop::AtOnce)
+        } else if self.shutdown.draining() && self.control.drained() {
+            Some(Stop::Graceful)
+        } else {
+            None
+        }
     }
 }
 

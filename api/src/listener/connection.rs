@@ -147,6 +147,11 @@ impl Conn {
         matches!(self.phase, Phase::Ws(_))
     }
 
+    /// Whether this is a WebSocket, open or closing (its close frame not yet through).
+    pub fn is_ws_or_closing(&self) -> bool {
+        matches!(self.phase, Phase::Ws(_) | Phase::Draining(_))
+    }
+
     /// The socket is readable and/or writable: does all the work it can.
     pub fn on_ready<S: Service>(
         &mut self,

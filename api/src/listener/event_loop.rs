@@ -13,18 +13,23 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, UnixListener};
 use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook_mio::v1_0::Signals;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::connection::{Conn, ConnLimits, ConnStatus};
 use super::console_conn::ConsoleConn;
 use super::http_parse::HeadLimits;
-use super::service::{ConnId, Output, Service};
+use super::service::{ConnId, Output, Service, Stop};
 use super::stream::{Stream, TlsStream};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const CONSOLE: Token = Token(2);
-const FIRST_CONN: usize = 3;
+const SIGNALS: Token = Token(3);
+const FIRST_CONN: usize = 4;
+/// How long a graceful stop ([`Stop::Graceful`]) waits for the WebSockets still open or
+/// closing to go, so that their last frames (Socket.IO disconnect, close frame) get out.
+pub const LINGER: Duration = Duration::from_secs(2);
 /// Console clients at most.
 const MAX_CONSOLE_CLIENTS: usize = 16;
 
@@ -72,6 +77,9 @@ pub enum FrontError {
         /// Why.
         source: io::Error,
     },
+    /// Installing the signal handlers failed.
+    #[error("cannot watch signals: {0}")]
+    Signals(io::Error),
     /// The poll failed.
     #[error("event loop: {0}")]
     Poll(#[from] io::Error),
@@ -101,6 +109,8 @@ pub struct Front {
     stop: Arc<AtomicBool>,
     config: FrontConfig,
     local: SocketAddr,
+    /// The signals handed to [`Service::signal`], once watched.
+    signals: Option<Signals>,
 }
 
 impl Front {
@@ -144,7 +154,20 @@ impl Front {
             stop: Arc::new(AtomicBool::new(false)),
             config,
             local,
+            signals: None,
         })
+    }
+
+    /// Hands these signals (e.g. `SIGTERM`, `SIGINT`) to [`Service::signal`] from now on,
+    /// instead of their default action. signal-hook's handler writes to a self-pipe that
+    /// the loop polls, so the service sees them on the loop's thread like any event.
+    pub fn watch_signals(&mut self, signals: &[i32]) -> Result<(), FrontError> {
+        let mut watched = Signals::new(signals).map_err(FrontError::Signals)?;
+        self.poll
+            .registry()
+            .register(&mut watched, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(watched);
+        Ok(())
     }
 
     /// The bound address (useful with port 0).
@@ -185,11 +208,35 @@ impl Front {
             refused_logged: None,
         };
         let mut events = Events::with_capacity(1024);
+        // Set once the service asks for a graceful stop: the loop returns then, or
+        // earlier once no WebSocket is left.
+        let mut linger_until: Option<Instant> = None;
         while !self.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
+            match svc.stop() {
+                None => {}
+                Some(Stop::AtOnce) => break,
+                Some(Stop::Graceful) => {
+                    let until = *linger_until.get_or_insert(now + LINGER);
+                    let open = state
+                        .conns
+                        .values()
+                        .filter(|c| c.is_ws_or_closing())
+                        .count();
+                    if open == 0 || now >= until {
+                        if open > 0 {
+                            tracing::info!(open, "stopping with WebSockets still closing");
+                        }
+                        break;
+                    }
+                }
+            }
             let mut next = svc.poll_timeout();
             if let Some(Reverse((t, _))) = state.deadlines.peek() {
                 next = Some(next.map_or(*t, |n| n.min(*t)));
+            }
+            if let Some(t) = linger_until {
+                next = Some(next.map_or(t, |n| n.min(t)));
             }
             let timeout = next.map(|t| t.saturating_duration_since(now));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -204,6 +251,13 @@ impl Front {
                     LISTENER => self.accept(&mut state, &limits, now),
                     CONSOLE => self.accept_console(&mut state),
                     WAKER => svc.wake(now),
+                    SIGNALS => {
+                        if let Some(signals) = &mut self.signals {
+                            for signal in signals.pending() {
+                                svc.signal(signal, now);
+                            }
+                        }
+                    }
                     token => {
                         if let Some(conn) = state.conns.get_mut(&token.0) {
                             let status = conn.on_ready(svc, &limits, now);

@@ -14,5 +14,5 @@ mod service;
 mod stream;
 
 pub use connection::ConnLimits;
-pub use event_loop::{Front, FrontConfig, FrontError, ShutdownHandle};
-pub use service::{ConnId, HttpRequest, HttpResponse, Output, Service, WsDecision};
+pub use event_loop::{Front, FrontConfig, FrontError, LINGER, ShutdownHandle};
+pub use service::{ConnId, HttpRequest, HttpResponse, Output, Service, Stop, WsDecision};

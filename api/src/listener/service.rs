@@ -90,6 +90,17 @@ pub enum Output {
     Close(ConnId),
 }
 
+/// How the event loop should stop, once the service says so ([`Service::stop`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The service is done (a drain finished): the loop gives the WebSockets the
+    /// service closed a moment to take their close frames (at most
+    /// [`LINGER`](super::event_loop::LINGER)), then returns.
+    Graceful,
+    /// Return now (a second stop signal).
+    AtOnce,
+}
+
 /// The server behind the listener. See the module documentation.
 pub trait Service {
     /// A complete HTTP request that is not a WebSocket upgrade.
@@ -114,4 +125,11 @@ pub trait Service {
     fn handle_timeout(&mut self, now: Instant);
     /// Another thread woke the loop through its waker.
     fn wake(&mut self, now: Instant);
+    /// A signal the loop watches ([`Front::watch_signals`](super::Front::watch_signals))
+    /// arrived (`SIGTERM`, `SIGINT`, ...).
+    fn signal(&mut self, _signal: i32, _now: Instant) {}
+    /// Whether the loop should stop, asked before every wait: `None` to go on.
+    fn stop(&self) -> Option<Stop> {
+        None
+    }
 }

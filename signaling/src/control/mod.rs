@@ -14,6 +14,8 @@
 //! rooms it hosted (`roomReady` again): see `recovery.rs`.
 
 mod answer;
+mod drain;
+mod drain_state;
 mod media;
 mod media_book;
 mod recovery;
@@ -40,6 +42,7 @@ use crate::session::{SessionConfig, notification_frame};
 use crate::timers::TimerHeap;
 
 pub use answer::PendingKind;
+pub use drain_state::DrainStatus;
 pub use socket_rec::HandshakeQuery;
 
 /// Rooms the server keeps at most (rooms are created by the authenticated API, but even
@@ -165,6 +168,11 @@ pub enum ControlError {
     /// A bound was reached.
     #[error("{0}")]
     Full(&'static str),
+    /// The server is draining (issue 10): it creates no new rooms.
+    #[error(
+        "the server is draining (shutting down once its rooms have closed): it creates no new rooms"
+    )]
+    Draining,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,6 +182,8 @@ enum TimerKey {
     Room(RoomId),
     /// A media request's reply deadline.
     Request(RequestTag),
+    /// The drain deadline (issue 10).
+    Drain,
 }
 
 /// How long a media request waits for the engine's reply before its client gets a failure
@@ -196,6 +206,8 @@ pub struct ControlPlane {
     scratch: Vec<String>,
     /// Rate limits of the log lines clients cause.
     logs: ClientLogLimits,
+    /// The drain in progress, once the server was asked to stop (drain.rs).
+    drain: Option<drain_state::Drain>,
 }
 
 /// One limiter per kind of log line a client can cause at will (refused connections, failed
@@ -224,6 +236,7 @@ impl ControlPlane {
             outputs: VecDeque::new(),
             scratch: Vec::new(),
             logs: ClientLogLimits::default(),
+            drain: None,
         }
     }
 
@@ -260,6 +273,7 @@ impl ControlPlane {
         if self.timers.len() <= 2 * live_bound + 1024 {
             return;
         }
+        let drain = self.drain;
         let (rooms, sockets, pending) = (&self.rooms, &self.sockets, &self.pending);
         self.timers.retain(|at, key| match key {
             TimerKey::Socket(conn) => sockets.get(conn).is_some_and(|r| r.timer_is_live(at)),
@@ -269,6 +283,7 @@ impl ControlPlane {
                 .is_some_and(|p| p.grace_until == Some(at)),
             TimerKey::Room(room) => rooms.get(room).is_some_and(|r| r.close_at == Some(at)),
             TimerKey::Request(tag) => pending.get(tag).is_some_and(|p| p.deadline == at),
+            TimerKey::Drain => drain.is_some_and(|d| d.deadline == at),
         });
     }
 
@@ -287,6 +302,7 @@ impl ControlPlane {
             TimerKey::Socket(conn) => self.socket_timer(conn, at, now),
             TimerKey::Peer(room, peer) => self.peer_grace_timer(room, peer, now),
             TimerKey::Request(tag) => self.engine_reply_timer(tag, at),
+            TimerKey::Drain => self.drain_deadline(at, now),
             TimerKey::Room(room) => {
                 let due = self
                     .rooms
@@ -303,13 +319,15 @@ impl ControlPlane {
 
     // ---- HTTP API side (contract section 3) ----
 
-    /// `POST /meetmedia/api/sessions`: a new room, expiring if nobody ever comes.
+    /// `POST /meetmedia/api/sessions`: a new room, expiring if nobody ever comes. Refused
+    /// while draining.
     pub fn create_room(&mut self, now: Now) -> Result<RoomId, ControlError> {
+        self.check_not_draining()?;
         if self.rooms.len() >= MAX_ROOMS {
             return Err(ControlError::Full("too many rooms"));
         }
         let id = RoomId::random();
-        let close_at = now.mono + self.config.room_idle_expiry;
+        let close_at = now.mono + self.idle_expiry();
         self.rooms.insert(id, Room::new(id, now.unix, close_at));
         self.timers.push(close_at, TimerKey::Room(id));
         self.engine
@@ -339,6 +357,7 @@ impl ControlPlane {
         role: Role,
         now: Now,
     ) -> Result<(PeerId, String), ControlError> {
+        let idle_expiry = self.idle_expiry();
         let room = self
             .rooms
             .get_mut(&room_id)
@@ -356,7 +375,7 @@ impl ControlPlane {
         room.peers.insert(id, Peer::new(id, token, role));
         // A peer about to join keeps an empty room alive as long as a new room.
         if !room.has_active_peers() {
-            let at = now.mono + self.config.room_idle_expiry;
+            let at = now.mono + idle_expiry;
             if room.close_at.is_none_or(|t| t < at) {
                 room.close_at = Some(at);
                 self.timers.push(at, TimerKey::Room(room_id));
@@ -518,6 +537,7 @@ impl ControlPlane {
         self.outputs
             .push_back(Output::Webhook(Webhook::RoomClosed { room: room_id }));
         tracing::info!(room = %room_id, "room closed");
+        self.note_room_closed_while_draining(room_id, now);
         self.pump_engine(now);
     }
 }

@@ -125,6 +125,7 @@ impl ControlPlane {
             TimerKey::Socket(conn) => self.socket_scope(*conn),
             TimerKey::Peer(room, _) | TimerKey::Room(room) => Scope::Room(*room),
             TimerKey::Request(tag) => self.tag_scope(*tag),
+            TimerKey::Drain => Scope::Nothing,
         }
     }
 

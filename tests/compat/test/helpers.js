@@ -82,7 +82,12 @@ async function startServer(env = {}, { clean = false, waitReady = true, bin = BI
   server.stop = async () => {
     for (const s of server.sockets) s.close();
     if (!server.exited) {
+      // SIGTERM drains (rooms still open go on); a second one stops at once. It is sent
+      // once the first was taken (logged at info), as two signals sent together can merge.
       proc.kill('SIGTERM');
+      const end = Date.now() + 2000;
+      while (!server.exited && !/stop signal: draining/.test(server.stderr) && Date.now() < end) await sleep(10);
+      if (!server.exited) proc.kill('SIGTERM');
       await server.exitPromise;
     }
   };
