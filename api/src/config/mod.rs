@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::demo::DemoPageMode;
+
+mod variables;
+pub use variables::{VARIABLES, VarDoc};
+
 /// A configuration error: which variable, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {problem}")]
@@ -24,145 +29,6 @@ fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
         problem: problem.into(),
     }
 }
-
-/// One documented variable: name, default (as shown by `--help`) and meaning.
-pub struct VarDoc {
-    /// The variable.
-    pub name: &'static str,
-    /// Its default, as text.
-    pub default: &'static str,
-    /// What it does.
-    pub meaning: &'static str,
-}
-
-/// Every variable the server reads, for `--help`.
-pub const VARIABLES: &[VarDoc] = &[
-    VarDoc {
-        name: "AUTH_TOKEN",
-        default: "generated at start and printed once",
-        meaning: "shared secret of the HTTP API (X-Auth-Token header)",
-    },
-    VarDoc {
-        name: "TURN_SERVER",
-        default: "none",
-        meaning: "TURN URL handed to clients in roomReady, or 'none'",
-    },
-    VarDoc {
-        name: "TURN_STATIC_SECRET",
-        default: "(required with TURN_SERVER)",
-        meaning: "coturn static-auth-secret for time-limited credentials",
-    },
-    VarDoc {
-        name: "WEBHOOK_URL",
-        default: "unset: no webhooks",
-        meaning: "where room events are POSTed",
-    },
-    VarDoc {
-        name: "WEBHOOK_TOKEN",
-        default: "empty",
-        meaning: "X-Auth-Token sent with webhooks",
-    },
-    VarDoc {
-        name: "SSL_CERT",
-        default: "none",
-        meaning: "PEM certificate chain; 'none' disables TLS",
-    },
-    VarDoc {
-        name: "SSL_KEY",
-        default: "none",
-        meaning: "PEM private key for SSL_CERT",
-    },
-    VarDoc {
-        name: "FORCE_WSS",
-        default: "false",
-        meaning: "hand out wss:// URLs without TLS here (TLS terminated in front)",
-    },
-    VarDoc {
-        name: "LISTENING_HOST",
-        default: "127.0.0.1",
-        meaning: "address of the HTTP(S) listener (API and signaling)",
-    },
-    VarDoc {
-        name: "LISTENING_PORT",
-        default: "12443",
-        meaning: "port of the HTTP(S) listener",
-    },
-    VarDoc {
-        name: "PUBLIC_DOMAIN",
-        default: "LISTENING_HOST:LISTENING_PORT",
-        meaning: "host:port written into signaling URLs",
-    },
-    VarDoc {
-        name: "ROUTER_SCALE_SIZE",
-        default: "16",
-        meaning: "peers per router before a room spreads to another worker",
-    },
-    VarDoc {
-        name: "MEDIASOUP_NUM_WORKERS",
-        default: "number of CPUs",
-        meaning: "media worker threads",
-    },
-    VarDoc {
-        name: "WEBRTC_LISTEN_IP",
-        default: "127.0.0.1",
-        meaning: "address the media sockets bind",
-    },
-    VarDoc {
-        name: "WEBRTC_PORT",
-        default: "44444",
-        meaning: "UDP and TCP media port of the first worker (+1 per further worker); 0 picks free ports",
-    },
-    VarDoc {
-        name: "WEBRTC_ANNOUNCED_ADDRESS",
-        default: "WEBRTC_LISTEN_IP",
-        meaning: "address put into ICE candidates (public IP behind NAT)",
-    },
-    VarDoc {
-        name: "LOG_LEVEL",
-        default: "info",
-        meaning: "error, warn, info, debug or trace",
-    },
-    VarDoc {
-        name: "CONSOLE_SOCKET",
-        default: "/tmp/kolabmeet-server.sock",
-        meaning: "unix socket of the console ('none' disables it)",
-    },
-    VarDoc {
-        name: "PEER_RECONNECT_GRACE_MS",
-        default: "10000",
-        meaning: "how long a peer whose socket was lost waits for a reconnection",
-    },
-    VarDoc {
-        name: "ROOM_CLOSE_DELAY_MS",
-        default: "10000",
-        meaning: "how long a room waits after its last peer left before closing",
-    },
-    VarDoc {
-        name: "ROOM_IDLE_EXPIRY_MS",
-        default: "3600000",
-        meaning: "how long a room (or a new peer token) keeps a room nobody is in alive",
-    },
-    VarDoc {
-        name: "PING_INTERVAL_MS",
-        default: "25000",
-        meaning: "Engine.IO heartbeat interval",
-    },
-    VarDoc {
-        name: "PING_TIMEOUT_MS",
-        default: "20000",
-        meaning: "Engine.IO heartbeat timeout",
-    },
-    VarDoc {
-        name: "REQUEST_TIMEOUT_MS",
-        default: "20000",
-        meaning: "how long a server-to-client request (newConsumer) waits for its ack; tried 3 times",
-    },
-    VarDoc {
-        name: "MAX_CONNECTIONS",
-        default: "20000",
-        meaning: "open TCP connections (API and signaling) at most",
-    },
-];
 
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +117,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Connections at most.
     pub max_connections: usize,
+    /// `DEMO_PAGE`: whether the meeting page is served (see [`Config::demo_page_enabled`]).
+    pub demo_page: DemoPageMode,
 }
 
 fn get<'a>(env: &'a HashMap<String, String>, var: &str) -> Option<&'a str> {
@@ -473,7 +341,13 @@ impl Config {
         if max_connections == 0 {
             return Err(bad("MAX_CONNECTIONS", "must be at least 1"));
         }
+        let demo_page = match get(env, "DEMO_PAGE").map(str::trim) {
+            None | Some("") => DemoPageMode::Auto,
+            Some(v) => DemoPageMode::parse(v)
+                .ok_or_else(|| bad("DEMO_PAGE", format!("{v:?} is not one of auto, on, off")))?,
+        };
         Ok(Config {
+            demo_page,
             auth_token,
             auth_token_generated,
             turn,
@@ -497,6 +371,11 @@ impl Config {
             request_timeout: millis(env, "REQUEST_TIMEOUT_MS", 20_000)?,
             max_connections,
         })
+    }
+
+    /// Whether the meeting page and its join endpoint are served.
+    pub fn demo_page_enabled(&self) -> bool {
+        self.demo_page.enabled(self.listen.ip())
     }
 
     /// Whether signaling URLs use `wss://`.
@@ -546,6 +425,28 @@ mod tests {
         assert!(c.turn.is_none());
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.peer_grace, Duration::from_secs(10));
+        assert_eq!(c.demo_page, DemoPageMode::Auto);
+        assert!(c.demo_page_enabled(), "auto on loopback serves the page");
+    }
+
+    /// Issue 10: `DEMO_PAGE` as configured, against the listen address.
+    #[test]
+    fn demo_page_switch() {
+        let enabled =
+            |pairs: &[(&str, &str)]| Config::from_env(&env(pairs)).unwrap().demo_page_enabled();
+        assert!(enabled(&[]));
+        assert!(enabled(&[("DEMO_PAGE", "auto"), ("LISTENING_HOST", "::1")]));
+        assert!(!enabled(&[("DEMO_PAGE", "off")]));
+        assert!(!enabled(&[
+            ("DEMO_PAGE", "auto"),
+            ("LISTENING_HOST", "0.0.0.0")
+        ]));
+        assert!(!enabled(&[("LISTENING_HOST", "192.168.1.5")]));
+        assert!(enabled(&[
+            ("DEMO_PAGE", "on"),
+            ("LISTENING_HOST", "0.0.0.0")
+        ]));
+        assert!(enabled(&[("DEMO_PAGE", "ON")]));
     }
 
     #[test]
@@ -572,6 +473,7 @@ mod tests {
                 "WEBRTC_ANNOUNCED_ADDRESS",
             ),
             (&[("PUBLIC_DOMAIN", "a/b")], "PUBLIC_DOMAIN"),
+            (&[("DEMO_PAGE", "maybe")], "DEMO_PAGE"),
         ];
         for (vars, var) in cases {
             let e = Config::from_env(&env(vars))
