@@ -246,7 +246,9 @@ async function setUp(iceServers) {
   const joined = await request('join', { nickname: m.info.nickname, rtpCapabilities: m.device.rtpCapabilities });
   for (const p of joined.peers ?? []) {
     m.peers.set(p.id, { nickname: p.nickname, raisedHand: !!p.raisedHand });
+    // Its tile may exist already: consumers can arrive before the join's answer.
     tile(p.id, 'webcam');
+    refreshTiles(p.id);
   }
   const own = tile(m.info.peerId, 'webcam');
   own.classList.add('local');
