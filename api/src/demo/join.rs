@@ -435,6 +435,76 @@ mod tests {
         );
     }
 
+    /// A media engine that accepts every command and never answers: the name-to-room
+    /// map and peer creation need no media.
+    struct NoMedia(kolabmeet_engine::ortc::RtpCapabilities);
+
+    impl kolabmeet_engine::MediaEngine for NoMedia {
+        fn router_rtp_capabilities(&self) -> &kolabmeet_engine::ortc::RtpCapabilities {
+            &self.0
+        }
+        fn submit(&mut self, _: kolabmeet_engine::EngineCommand) {}
+        fn poll_event(&mut self) -> Option<kolabmeet_engine::EngineEvent> {
+            None
+        }
+        fn health(&self) -> kolabmeet_engine::EngineHealth {
+            kolabmeet_engine::EngineHealth::Healthy
+        }
+    }
+
+    fn join_as(
+        demo: &mut DemoJoin,
+        control: &mut ControlPlane,
+        room: &str,
+        at: Instant,
+    ) -> (u16, Value) {
+        let body = json!({ "room": room, "nickname": "Ann" }).to_string();
+        let r = req(
+            &[
+                ("Host", "127.0.0.1:12443"),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        );
+        let resp = demo.handle(control, &r, Now { mono: at, unix: 0 });
+        (resp.status, serde_json::from_slice(&resp.body).unwrap())
+    }
+
+    /// A room name maps to one room while it lives (any case), to another room once it
+    /// has closed, and each join is a new peer of it with a token of its own.
+    #[test]
+    fn room_names_map_to_live_rooms() {
+        let t0 = Instant::now();
+        let config = kolabmeet_signaling::control::ControlConfig::default();
+        let expiry = config.room_idle_expiry;
+        let engine = NoMedia(kolabmeet_engine::ortc::router_rtp_capabilities());
+        let mut control = ControlPlane::new(config, Box::new(engine));
+        let mut demo = DemoJoin::new(true, t0);
+        let (status, a) = join_as(&mut demo, &mut control, "Team", t0);
+        assert_eq!(status, 200, "{a}");
+        let (_, b) = join_as(&mut demo, &mut control, " team ", t0);
+        let (_, c) = join_as(&mut demo, &mut control, "Other", t0);
+        assert_eq!(a["roomId"], b["roomId"]);
+        assert_ne!(a["roomId"], c["roomId"]);
+        assert_ne!(a["peerId"], b["peerId"]);
+        assert_eq!(a["query"]["roomId"], a["roomId"]);
+        assert_eq!(a["query"]["peerId"], a["peerId"]);
+        assert_eq!(a["query"]["authToken"].as_str().unwrap().len(), 32);
+        assert_eq!(
+            control.peer_count(&a["roomId"].as_str().unwrap().parse().unwrap()),
+            Some(2)
+        );
+        // Nobody connects: the rooms expire, and the name gets a new room.
+        let later = t0 + expiry + Duration::from_secs(1);
+        control.handle_timeout(Now {
+            mono: later,
+            unix: 0,
+        });
+        let (_, d) = join_as(&mut demo, &mut control, "TEAM", later);
+        assert_ne!(d["roomId"], a["roomId"]);
+        assert!(control.room_exists(&d["roomId"].as_str().unwrap().parse().unwrap()));
+    }
+
     #[test]
     fn joins_are_rate_limited_per_address_and_overall() {
         let t0 = Instant::now();
