@@ -64,7 +64,7 @@ function tile(peerId, source) {
   name.className = 'name';
   const hand = document.createElement('span');
   hand.className = 'hand';
-  hand.textContent = '✋';
+  hand.textContent = '✋ hand raised';
   hand.title = 'raised hand';
   hand.hidden = true;
   label.append(name, hand);
