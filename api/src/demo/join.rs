@@ -68,8 +68,10 @@ pub enum JoinError {
     /// The request comes from a page of another origin.
     #[error("cross-origin requests are refused")]
     ForeignOrigin,
-    /// A loopback listener got a request for a non-loopback host name (DNS rebinding).
-    #[error("this page answers only on a loopback host name")]
+    /// A loopback listener got a request for a non-loopback host name (DNS rebinding),
+    /// or one that a proxy forwarded (a reverse proxy on this machine would otherwise
+    /// open the endpoint to whoever reaches the proxy).
+    #[error("this page answers only on a loopback host name, not through a proxy")]
     ForeignHost,
     /// Too many joins lately.
     #[error("too many joins, try again in a few seconds")]
@@ -172,11 +174,22 @@ pub fn loopback_host(host: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Headers that reverse proxies add to what they forward.
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "via",
+];
+
 /// Checks that the request is same-origin (an `Origin`, when sent, is this `Host`) and,
 /// when `loopback_only`, addressed to a loopback host name.
 pub fn check_origin(req: &HttpRequest, loopback_only: bool) -> Result<(), JoinError> {
     let host = req.header("host").unwrap_or("").trim();
-    if loopback_only && !loopback_host(host) {
+    let forwarded = FORWARDING_HEADERS.iter().any(|h| req.header(h).is_some());
+    if loopback_only && (!loopback_host(host) || forwarded) {
         return Err(JoinError::ForeignHost);
     }
     if let Some(origin) = req.header("origin") {
@@ -433,6 +446,16 @@ mod tests {
             check_origin(&req(&[], ""), true),
             Err(JoinError::ForeignHost)
         );
+        // A proxy on this machine that rewrites Host to the loopback address.
+        let proxied = req(
+            &[
+                ("Host", "127.0.0.1:12443"),
+                ("X-Forwarded-For", "203.0.113.9"),
+            ],
+            "",
+        );
+        assert_eq!(check_origin(&proxied, true), Err(JoinError::ForeignHost));
+        assert_eq!(check_origin(&proxied, false), Ok(()));
     }
 
     /// A media engine that accepts every command and never answers: the name-to-room
