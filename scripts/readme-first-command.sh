@@ -2,7 +2,8 @@
 # Runs the README's first command exactly as written there (read from README.md, not a
 # copy), as a newcomer on a fresh clone would: waits for the generated API token it prints,
 # checks `GET /ping`, creates a room and a peer token with that API token, asks the console
-# for stats with the README's own `connect` line, then stops the server.
+# for stats with the README's own `connect` line, checks that `GET /` serves the meeting
+# page (built into the binary: no Node needed), then stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,4 +59,14 @@ case "$stats" in
   *rooms:1*) ;;
   *) echo "the README's console line printed '$stats'" >&2; exit 1 ;;
 esac
-echo "README's first command: token printed, /ping PONG, room $room created, console: $stats"
+page=$(curl -s --max-time 5 "$base/")
+case "$page" in
+  *'<script src="/demo/meeting.js"'*) ;;
+  *) echo "GET / did not answer the meeting page: '${page:0:200}'" >&2; exit 1 ;;
+esac
+script=$(curl -s --max-time 5 -o /dev/null -w '%{http_code} %{size_download}' "$base/demo/meeting.js")
+case "$script" in
+  "200 "[1-9]*) ;;
+  *) echo "GET /demo/meeting.js answered '$script'" >&2; exit 1 ;;
+esac
+echo "README's first command: token printed, /ping PONG, room $room created, console: $stats, meeting page served"

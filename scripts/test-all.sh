@@ -14,6 +14,22 @@ cargo fmt --all -- --check
 step "no import cycles between module files"
 python3 scripts/module_cycles.py
 
+step "the meeting page's committed bundle is what its source builds"
+# api/demo/dist/meeting.js is built into the binary (so the README's first command needs
+# no Node); it must be exactly what api/demo/build.mjs makes of api/demo/src with the
+# pinned versions of api/demo/package-lock.json.
+if [ ! -d api/demo/node_modules ]; then
+  (cd api/demo && npm ci --no-audit --no-fund)
+fi
+rebuilt=$(mktemp --suffix=.js)
+(cd api/demo && node build.mjs "$rebuilt")
+if ! cmp -s "$rebuilt" api/demo/dist/meeting.js; then
+  echo "api/demo/dist/meeting.js differs from a rebuild: run (cd api/demo && npm ci && npm run build) and commit it" >&2
+  rm -f "$rebuilt"
+  exit 1
+fi
+rm -f "$rebuilt"
+
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 

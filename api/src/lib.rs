@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod console;
+pub mod demo;
 pub mod listener;
 
 /// The listener under the name the rest of the crate uses for the front door.

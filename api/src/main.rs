@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use kolabmeet_engine::worker::{WorkerEngine, WorkerSettings};
 use kolabmeet_server::config::Config;
+use kolabmeet_server::demo::DemoPage;
 use kolabmeet_server::front::{Front, FrontConfig};
 use kolabmeet_server::service::ServerService;
 use kolabmeet_server::shutdown::{STOP_SIGNALS, WEBHOOK_FLUSH};
@@ -177,6 +178,15 @@ fn main() -> ExitCode {
     let service = {
         tracing::warn!("test build: the console's crashWorker makes media workers fail");
         service.with_fault_injector(faults)
+    };
+    let service = if config.demo_page_enabled() {
+        tracing::info!(
+            "meeting page at {scheme}://{}/ (DEMO_PAGE=off disables it)",
+            front.local_addr()
+        );
+        service.with_demo_page(DemoPage::new(config.listen.ip(), std::time::Instant::now()))
+    } else {
+        service
     };
     let mut service = service;
     if let Err(e) = front.run(&mut service) {

@@ -10,6 +10,7 @@ use kolabmeet_signaling::control::{ControlPlane, HandshakeQuery, Now, Output as 
 use serde_json::json;
 
 use crate::console;
+use crate::demo::DemoPage;
 use crate::front::{ConnId, HttpRequest, HttpResponse, Output, Service, Stop, WsDecision};
 use crate::logging::LogControl;
 use crate::memory::HeapTrimmer;
@@ -46,6 +47,8 @@ pub struct ServerService {
     shutdown: Shutdown,
     /// `DRAIN_TIMEOUT`: how long a drain waits for the rooms to empty.
     drain_timeout: Duration,
+    /// The meeting page, when `DEMO_PAGE` serves it.
+    demo: Option<DemoPage>,
     /// Test builds only: makes media workers fail on demand (console `crashWorker`).
     #[cfg(feature = "fault-injection")]
     faults: Option<kolabmeet_engine::worker::FaultInjector>,
@@ -68,6 +71,7 @@ impl ServerService {
             trimmer: HeapTrimmer::new(Instant::now()),
             shutdown: Shutdown::default(),
             drain_timeout: crate::shutdown::DEFAULT_DRAIN_TIMEOUT,
+            demo: None,
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
@@ -94,6 +98,12 @@ impl ServerService {
         } = self;
         drop(control);
         webhooks.finish(webhook_wait)
+    }
+
+    /// Serves the meeting page (`GET /`, `POST /demo/join`).
+    pub fn with_demo_page(mut self, demo: DemoPage) -> Self {
+        self.demo = Some(demo);
+        self
     }
 
     /// Test builds only: lets the console's `crashWorker <n> [panic|error]` make media
@@ -201,6 +211,11 @@ impl Service for ServerService {
             return eio_error(400, 0, "Transport unknown: only websocket is supported");
         }
         guarded(&req.method, &req.target, || {
+            if let Some(demo) = self.demo.as_mut()
+                && let Some(resp) = demo.handle(&mut self.control, &req, path, now)
+            {
+                return resp;
+            }
             routes::handle(&mut self.control, &self.token, &req, now)
         })
     }

@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::demo::DemoPageMode;
+
+mod variables;
+pub use variables::{VARIABLES, VarDoc};
+
 /// A configuration error: which variable, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {problem}")]
@@ -24,10 +29,6 @@ fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
         problem: problem.into(),
     }
 }
-
-mod variables;
-
-pub use variables::{VARIABLES, VarDoc};
 
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +119,8 @@ pub struct Config {
     pub max_connections: usize,
     /// `DRAIN_TIMEOUT`: how long a stop signal waits for the rooms to empty (issue 10).
     pub drain_timeout: Duration,
+    /// `DEMO_PAGE`: whether the meeting page is served (see [`Config::demo_page_enabled`]).
+    pub demo_page: DemoPageMode,
 }
 
 fn get<'a>(env: &'a HashMap<String, String>, var: &str) -> Option<&'a str> {
@@ -349,7 +352,13 @@ impl Config {
         if drain_secs > 7 * 86_400 {
             return Err(bad("DRAIN_TIMEOUT", "must be at most 7 days (604800 s)"));
         }
+        let demo_page = match get(env, "DEMO_PAGE").map(str::trim) {
+            None | Some("") => DemoPageMode::Auto,
+            Some(v) => DemoPageMode::parse(v)
+                .ok_or_else(|| bad("DEMO_PAGE", format!("{v:?} is not one of auto, on, off")))?,
+        };
         Ok(Config {
+            demo_page,
             auth_token,
             auth_token_generated,
             turn,
@@ -374,6 +383,11 @@ impl Config {
             max_connections,
             drain_timeout: Duration::from_secs(drain_secs),
         })
+    }
+
+    /// Whether the meeting page and its join endpoint are served.
+    pub fn demo_page_enabled(&self) -> bool {
+        self.demo_page.enabled(self.listen.ip())
     }
 
     /// Whether signaling URLs use `wss://`.
@@ -424,6 +438,28 @@ mod tests {
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.peer_grace, Duration::from_secs(10));
         assert_eq!(c.drain_timeout, Duration::from_secs(600));
+        assert_eq!(c.demo_page, DemoPageMode::Auto);
+        assert!(c.demo_page_enabled(), "auto on loopback serves the page");
+    }
+
+    /// Issue 10: `DEMO_PAGE` as configured, against the listen address.
+    #[test]
+    fn demo_page_switch() {
+        let enabled =
+            |pairs: &[(&str, &str)]| Config::from_env(&env(pairs)).unwrap().demo_page_enabled();
+        assert!(enabled(&[]));
+        assert!(enabled(&[("DEMO_PAGE", "auto"), ("LISTENING_HOST", "::1")]));
+        assert!(!enabled(&[("DEMO_PAGE", "off")]));
+        assert!(!enabled(&[
+            ("DEMO_PAGE", "auto"),
+            ("LISTENING_HOST", "0.0.0.0")
+        ]));
+        assert!(!enabled(&[("LISTENING_HOST", "192.168.1.5")]));
+        assert!(enabled(&[
+            ("DEMO_PAGE", "on"),
+            ("LISTENING_HOST", "0.0.0.0")
+        ]));
+        assert!(enabled(&[("DEMO_PAGE", "ON")]));
     }
 
     #[test]
@@ -453,6 +489,7 @@ mod tests {
             (&[("DRAIN_TIMEOUT", "-1")], "DRAIN_TIMEOUT"),
             (&[("DRAIN_TIMEOUT", "10m")], "DRAIN_TIMEOUT"),
             (&[("DRAIN_TIMEOUT", "604801")], "DRAIN_TIMEOUT"),
+            (&[("DEMO_PAGE", "maybe")], "DEMO_PAGE"),
         ];
         for (vars, var) in cases {
             let e = Config::from_env(&env(vars))

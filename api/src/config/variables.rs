@@ -143,4 +143,9 @@ pub const VARIABLES: &[VarDoc] = &[
         default: "600",
         meaning: "seconds a stop signal (SIGTERM/SIGINT) waits for the rooms to empty before closing them; 0 closes them at once",
     },
+    VarDoc {
+        name: "DEMO_PAGE",
+        default: "auto",
+        meaning: "the meeting page at / and its /demo/join endpoint: on, off, or auto (on only when LISTENING_HOST is a loopback address)",
+    },
 ];

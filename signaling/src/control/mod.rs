@@ -342,6 +342,12 @@ impl ControlPlane {
         self.rooms.contains_key(room)
     }
 
+    /// How many peers a room has (connected or not yet), if it exists (the demo page's
+    /// per-room bound).
+    pub fn peer_count(&self, room: &RoomId) -> Option<usize> {
+        self.rooms.get(room).map(|r| r.peers.len())
+    }
+
     /// `GET /meetmedia/api/sessions`: `(roomId, createdAt)` of every room.
     pub fn sessions(&self) -> Vec<(RoomId, u64)> {
         let mut v: Vec<_> = self.rooms.values().map(|r| (r.id, r.created_at)).collect();

@@ -115,8 +115,14 @@ test('bodies over 5 MB are refused with 413', async () => {
 
 test('unknown paths are 404', async () => {
   assert.equal((await api(server, 'GET', '/meetmedia/api/nothing')).status, 404);
-  assert.equal((await api(server, 'GET', '/')).status, 404);
+  assert.equal((await api(server, 'GET', '/nothing')).status, 404);
+  assert.equal((await api(server, 'GET', '/demo/nothing')).status, 404);
   assert.equal((await api(server, 'GET', '/meetmedia/nothing')).status, 404);
+  // `/` is the meeting page on a loopback listener (DEMO_PAGE=auto; see
+  // tests/browser/test/meeting_page.test.js), and no API path.
+  const page = await api(server, 'GET', '/');
+  assert.equal(page.status, 200);
+  assert.match(page.text, /<script src="\/demo\/meeting.js"/);
 });
 
 test('signal: to all connected peers, or by role', async () => {
