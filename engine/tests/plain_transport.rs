@@ -149,7 +149,8 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
         .produce(sender, plain, MediaKind::Video, vp8_params(1111, 2222))
         .unwrap();
     let (browser, browser_t) = sim.connect_peer_at(room, 7000);
-    sim.consume(browser, browser_t, producer).unwrap();
+    let browser_consumer = sim.consume(browser, browser_t, producer).unwrap();
+    let browser_ssrc = consumer_ssrc(&kolabmeet_testkit::setup::wire(&browser_consumer));
 
     // The plain receiver (ffmpeg) connected to 127.0.0.1:5004/5005.
     let recorder = PeerId::random();
@@ -227,6 +228,20 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
     assert!(
         rr_out.iter().any(|t| t.data[1] == 201 && t.tuple.local == addr(41001)),
         "an RR to the sender"
+    );
+
+    // A PLI from the browser becomes a key frame request to the plain sender, on its
+    // RTCP address.
+    sim.to_strangers.clear();
+    let mut pli = Vec::new();
+    kolabmeet_net::rtcp::pli::write_pli(&mut pli, 1, browser_ssrc);
+    sim.send_rtcp(7000, pli);
+    sim.advance(std::time::Duration::from_secs(1));
+    assert!(
+        sim.to_strangers.iter().any(|t| t.tuple.remote == addr(6001)
+            && t.tuple.local == addr(41001)
+            && t.data[1] == 206),
+        "a PLI to the plain sender"
     );
 
     // Lying RTCP from the receiver (wrong SSRCs, absurd report block) on the RTCP port:
