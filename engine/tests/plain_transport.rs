@@ -115,7 +115,8 @@ fn connect_fixes_both_addresses_and_is_validated() {
 /// Creates a plain transport in the worker core as its driver does, over `ports`.
 fn create_plain(sim: &mut Sim, room: RoomId, peer: PeerId, ports: (u16, u16)) -> TransportId {
     let tag = RequestTag(1_000_000 + u64::from(ports.0));
-    sim.core.create_plain_transport(tag, room, peer, Some(ports));
+    sim.core
+        .create_plain_transport(tag, room, peer, Some(ports));
     sim.pump();
     let i = sim
         .events
@@ -155,14 +156,16 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
     // The plain receiver (ffmpeg) connected to 127.0.0.1:5004/5005.
     let recorder = PeerId::random();
     let rec_t = create_plain(&mut sim, room, recorder, (41002, 41003));
-    sim.command(|tag| kolabmeet_engine::EngineCommand::ConnectPlainTransport {
-        tag,
-        peer: recorder,
-        transport: rec_t,
-        ip: LOCAL.into(),
-        port: 5004,
-        rtcp_port: 5005,
-    })
+    sim.command(
+        |tag| kolabmeet_engine::EngineCommand::ConnectPlainTransport {
+            tag,
+            peer: recorder,
+            transport: rec_t,
+            ip: LOCAL.into(),
+            port: 5004,
+            rtcp_port: 5005,
+        },
+    )
     .unwrap();
     let consumed = sim.consume(recorder, rec_t, producer).unwrap();
     let EngineReply::ConsumerCreated(info) = consumed else {
@@ -181,7 +184,11 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
     }
     sim.pump();
     let got = sim.take_rtp(7000);
-    assert_eq!(got.len(), sent, "the browser gets the first sender's packets only");
+    assert_eq!(
+        got.len(),
+        sent,
+        "the browser gets the first sender's packets only"
+    );
     let drops = sim.core.transport_drops(plain).unwrap();
     assert_eq!(drops.wrong_source, 20);
 
@@ -226,7 +233,9 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
         .filter(|t| t.tuple.remote == addr(6001))
         .collect();
     assert!(
-        rr_out.iter().any(|t| t.data[1] == 201 && t.tuple.local == addr(41001)),
+        rr_out
+            .iter()
+            .any(|t| t.data[1] == 201 && t.tuple.local == addr(41001)),
         "an RR to the sender"
     );
 
@@ -250,7 +259,8 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
     lie.extend_from_slice(&0xdead_beef_u32.to_be_bytes());
     lie.extend_from_slice(&0x0bad_f00d_u32.to_be_bytes());
     lie.extend_from_slice(&[0xff; 20]);
-    sim.core.handle_datagram(sim.now, udp(41003, 5005), &mut lie);
+    sim.core
+        .handle_datagram(sim.now, udp(41003, 5005), &mut lie);
     sim.pump();
     let before_rr = sim.core.transport_drops(plain).unwrap();
     // A second RTCP sender towards the producing transport: dropped and counted.

@@ -20,16 +20,24 @@ use kolabmeet_testkit::{Sim, vp8_params};
 use libfuzzer_sys::fuzz_target;
 
 const PORTS: [u16; 4] = [41000, 41001, 41002, 41003];
-const STEPS_MS: [u64; 16] = [0, 0, 0, 0, 1, 2, 5, 10, 20, 50, 100, 300, 1000, 2000, 5000, 10000];
+const STEPS_MS: [u64; 16] = [
+    0, 0, 0, 0, 1, 2, 5, 10, 20, 50, 100, 300, 1000, 2000, 5000, 10000,
+];
 const MAX_DATAGRAMS: usize = 300;
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::new([127, 0, 0, 1].into(), port)
 }
 
-fn plain(sim: &mut Sim, room: kolabmeet_engine::RoomId, peer: PeerId, ports: (u16, u16)) -> kolabmeet_engine::TransportId {
+fn plain(
+    sim: &mut Sim,
+    room: kolabmeet_engine::RoomId,
+    peer: PeerId,
+    ports: (u16, u16),
+) -> kolabmeet_engine::TransportId {
     let tag = RequestTag(1 << 40 | u64::from(ports.0));
-    sim.core.create_plain_transport(tag, room, peer, Some(ports));
+    sim.core
+        .create_plain_transport(tag, room, peer, Some(ports));
     sim.pump();
     let i = sim
         .events
@@ -37,7 +45,10 @@ fn plain(sim: &mut Sim, room: kolabmeet_engine::RoomId, peer: PeerId, ports: (u1
         .position(|e| matches!(e, EngineEvent::Reply { tag: t, .. } if *t == tag))
         .expect("a reply");
     match sim.events.remove(i) {
-        EngineEvent::Reply { result: Ok(EngineReply::PlainTransportCreated(info)), .. } => info.id,
+        EngineEvent::Reply {
+            result: Ok(EngineReply::PlainTransportCreated(info)),
+            ..
+        } => info.id,
         other => panic!("{other:?}"),
     }
 }
@@ -83,14 +94,16 @@ fuzz_target!(|data: &[u8]| {
             d[1] = 96 | (d[1] & 0x80);
             d[8..12].copy_from_slice(&1111u32.to_be_bytes());
         }
-        let rtp_like = local == PORTS[0]
-            && d.len() >= 12
-            && d[0] >> 6 == 2
-            && !(192..=223).contains(&d[1]);
+        let rtp_like =
+            local == PORTS[0] && d.len() >= 12 && d[0] >> 6 == 2 && !(192..=223).contains(&d[1]);
         if rtp_like && first_sender.is_none() {
             first_sender = Some(remote);
         }
-        let tuple = Tuple { protocol: TupleProtocol::Udp, local: addr(local), remote: addr(remote) };
+        let tuple = Tuple {
+            protocol: TupleProtocol::Udp,
+            local: addr(local),
+            remote: addr(remote),
+        };
         sim.core.handle_datagram(sim.now, tuple, &mut d);
         sim.pump();
     }

@@ -25,13 +25,13 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::connection::Connection;
 use super::ice_lite::IceState;
+use super::plain_transport::PlainTransport;
 use super::rtp_listener::RtpListener;
 use super::send_bandwidth::SendBandwidth;
 use super::tuple::Tuple;
 use super::twcc_feedback::TwccFeedback;
-use super::connection::Connection;
-use super::plain_transport::PlainTransport;
 use super::webrtc_transport::{Received, Transmit, TransportEvent, WebRtcTransport};
 use crate::arena::{ConsumerKey, ProducerKey, RouterKey};
 use crate::crypto::DtlsState;

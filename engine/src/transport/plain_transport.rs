@@ -101,7 +101,12 @@ impl PlainTransport {
     }
 
     /// `connectPlainTransport {ip, port, rtcpPort}`: where to send, and whom to hear.
-    pub fn connect(&mut self, ip: IpAddr, port: u16, rtcp_port: u16) -> Result<(), PlainTransportError> {
+    pub fn connect(
+        &mut self,
+        ip: IpAddr,
+        port: u16,
+        rtcp_port: u16,
+    ) -> Result<(), PlainTransportError> {
         if self.connected {
             return Err(PlainTransportError::AlreadyConnected);
         }
@@ -140,7 +145,11 @@ impl PlainTransport {
         let rtcp = is_rtcp(buf);
         if tuple.local == self.local_rtp {
             if !version_ok || rtcp || buf.len() < 12 {
-                return self.drop(if rtcp { DropReason::Unknown } else { DropReason::Malformed });
+                return self.drop(if rtcp {
+                    DropReason::Unknown
+                } else {
+                    DropReason::Malformed
+                });
             }
             match self.remote_rtp {
                 Some(r) if r == tuple.remote => Received::Rtp,

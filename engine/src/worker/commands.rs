@@ -223,7 +223,8 @@ impl WorkerCore {
     /// Whether one more plain transport may be created ([`MAX_PLAIN_TRANSPORTS`]); the
     /// driver asks before it binds sockets.
     pub fn plain_transport_allowed(&self) -> bool {
-        self.by_plain_port.len() / 2 < MAX_PLAIN_TRANSPORTS && self.transports.len() < MAX_TRANSPORTS
+        self.by_plain_port.len() / 2 < MAX_PLAIN_TRANSPORTS
+            && self.transports.len() < MAX_TRANSPORTS
     }
 
     /// `createPlainTransport` (contract section 5) over the two UDP ports the driver
@@ -244,7 +245,13 @@ impl WorkerCore {
         self.reply(tag, result);
     }
 
-    fn add_plain_transport(&mut self, room: RoomId, peer: PeerId, rtp: u16, rtcp: u16) -> EngineReply {
+    fn add_plain_transport(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        rtp: u16,
+        rtcp: u16,
+    ) -> EngineReply {
         let ip = self.settings.listen_ip;
         let connection = PlainTransport::new(SocketAddr::new(ip, rtp), SocketAddr::new(ip, rtcp));
         let id = TransportId::random();

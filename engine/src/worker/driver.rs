@@ -427,7 +427,8 @@ impl Driver {
     fn bind_plain(&mut self) -> Option<(u16, u16)> {
         use rand::Rng;
         let (lo, hi) = (*PLAIN_PORT_RANGE.start(), *PLAIN_PORT_RANGE.end());
-        let pairs = (hi - lo + 1) / 2;
+        // Pairs (even, odd) that fit in the range.
+        let pairs = (hi - lo) / 2 + 1;
         let first = rand::rng().random_range(0..pairs);
         let ip = self.core.listen_ip();
         // Bounded: at most 64 tries, so a full range cannot stall the worker.
@@ -445,10 +446,18 @@ impl Driver {
             };
             let registry = self.poll.registry();
             if registry
-                .register(&mut a, Token(PLAIN_BASE + usize::from(rtp)), Interest::READABLE)
+                .register(
+                    &mut a,
+                    Token(PLAIN_BASE + usize::from(rtp)),
+                    Interest::READABLE,
+                )
                 .is_err()
                 || registry
-                    .register(&mut b, Token(PLAIN_BASE + usize::from(rtcp)), Interest::READABLE)
+                    .register(
+                        &mut b,
+                        Token(PLAIN_BASE + usize::from(rtcp)),
+                        Interest::READABLE,
+                    )
                     .is_err()
             {
                 let _ = registry.deregister(&mut a);

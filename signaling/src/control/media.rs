@@ -219,7 +219,10 @@ impl ControlPlane {
             (_, EngineReply::ConsumerCreated(_)) => None,
         };
         match (kind, reply) {
-            (PendingKind::CreateTransport { consuming }, EngineReply::WebRtcTransportCreated(info)) => {
+            (
+                PendingKind::CreateTransport { consuming },
+                EngineReply::WebRtcTransportCreated(info),
+            ) => {
                 self.with_peer(ctx.room, ctx.peer, |p| {
                     p.transports.push(info.id);
                     if consuming {
@@ -227,7 +230,10 @@ impl ControlPlane {
                     }
                 });
             }
-            (PendingKind::CreateTransport { consuming }, EngineReply::PlainTransportCreated(info)) => {
+            (
+                PendingKind::CreateTransport { consuming },
+                EngineReply::PlainTransportCreated(info),
+            ) => {
                 self.with_peer(ctx.room, ctx.peer, |p| {
                     p.transports.push(info.id);
                     if consuming {
