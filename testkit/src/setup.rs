@@ -91,6 +91,7 @@ pub fn connect_transport(
 pub fn wire(reply: &EngineReply) -> Value {
     match reply {
         EngineReply::WebRtcTransportCreated(t) => serde_json::to_value(t),
+        EngineReply::PlainTransportCreated(t) => serde_json::to_value(t),
         EngineReply::IceRestarted(ice) => serde_json::to_value(ice),
         EngineReply::ProducerCreated(id) => Ok(json!({ "id": id })),
         EngineReply::ConsumerCreated(c) => serde_json::to_value(c),
@@ -103,6 +104,7 @@ pub fn wire(reply: &EngineReply) -> Value {
 pub fn answer_id<T: std::str::FromStr>(answer: &EngineReply) -> Result<T, String> {
     let id = match answer {
         EngineReply::WebRtcTransportCreated(t) => t.id.to_string(),
+        EngineReply::PlainTransportCreated(t) => t.id.to_string(),
         EngineReply::ProducerCreated(p) => p.to_string(),
         EngineReply::ConsumerCreated(c) => c.id.to_string(),
         other => return Err(format!("no id in {other:?}")),

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::connection::Connection;
 use super::ice_lite::IceState;
+use super::plain_transport::PlainTransport;
 use super::rtp_listener::RtpListener;
 use super::send_bandwidth::SendBandwidth;
 use super::tuple::Tuple;
@@ -83,8 +85,8 @@ pub struct MediaTransport {
     pub peer: PeerId,
     /// Its room's router.
     pub router: RouterKey,
-    /// ICE, DTLS and SRTP.
-    pub connection: WebRtcTransport,
+    /// ICE, DTLS and SRTP, or plain RTP.
+    pub connection: Connection,
     /// Which producer RTP received here is for.
     pub listener: RtpListener<ProducerKey>,
     /// Consumers sending on it, by their media SSRC.
@@ -123,6 +125,33 @@ impl MediaTransport {
         connection: WebRtcTransport,
     ) -> Self {
         let ufrags = vec![connection.ice_credentials().ufrag.clone()];
+        Self::with_connection(
+            id,
+            peer,
+            router,
+            Connection::WebRtc(Box::new(connection)),
+            ufrags,
+        )
+    }
+
+    /// A plain RTP transport of `peer` in the room of `router` (contract section 5,
+    /// `createPlainTransport`).
+    pub fn new_plain(
+        id: TransportId,
+        peer: PeerId,
+        router: RouterKey,
+        connection: PlainTransport,
+    ) -> Self {
+        Self::with_connection(id, peer, router, Connection::Plain(connection), Vec::new())
+    }
+
+    fn with_connection(
+        id: TransportId,
+        peer: PeerId,
+        router: RouterKey,
+        connection: Connection,
+        ufrags: Vec<String>,
+    ) -> Self {
         MediaTransport {
             id,
             peer,
@@ -151,7 +180,10 @@ impl MediaTransport {
         now: Instant,
         dtls: crate::ortc::DtlsParameters,
     ) -> Result<(), super::webrtc_transport::TransportError> {
-        self.connection.connect(now, dtls)?;
+        self.connection
+            .webrtc_mut()
+            .ok_or(super::webrtc_transport::TransportError::NotWebRtc)?
+            .connect(now, dtls)?;
         self.connect_deadline = Some(now + CONNECT_TIMEOUT);
         self.drain_connection(now);
         Ok(())
@@ -280,7 +312,7 @@ impl MediaTransport {
                 .on_packet_sent(now, self.transport_seq, packet.len());
             self.transport_seq = self.transport_seq.wrapping_add(1);
         }
-        match self.connection.selected_tuple() {
+        match self.connection.rtp_tuple() {
             Some(tuple) if self.connection.protect_rtp(&mut packet) => {
                 out.push_back(Transmit {
                     tuple,
@@ -298,7 +330,7 @@ impl MediaTransport {
         if !self.connection.is_connected() {
             return;
         }
-        if let Some(tuple) = self.connection.selected_tuple()
+        if let Some(tuple) = self.connection.rtcp_tuple()
             && self.connection.protect_rtcp(&mut packet)
         {
             out.push_back(Transmit {
@@ -315,7 +347,10 @@ impl MediaTransport {
         &mut self,
         creds: super::ice_lite::IceCredentials,
     ) -> Result<Vec<String>, super::webrtc_transport::TransportError> {
-        self.connection.restart_ice(creds.clone())?;
+        self.connection
+            .webrtc_mut()
+            .ok_or(super::webrtc_transport::TransportError::NotWebRtc)?
+            .restart_ice(creds.clone())?;
         let keep = self.ufrags.len().saturating_sub(1);
         let gone = self.ufrags.drain(..keep).collect();
         self.ufrags.push(creds.ufrag);
@@ -333,9 +368,10 @@ impl MediaTransport {
         [
             self.connection.poll_timeout(),
             self.twcc.poll_timeout(),
+            // Probes only go over WebRTC (see `send_probes`).
             self.bandwidth
                 .poll_timeout()
-                .filter(|_| self.connection.is_connected()),
+                .filter(|_| self.connection.is_connected() && self.connection.plain().is_none()),
             self.disconnected_since.map(|t| t + ABANDONED_AFTER),
             self.connect_deadline,
         ]
@@ -387,7 +423,9 @@ impl MediaTransport {
 
     /// Sends the probe packets due (paced by [`SendBandwidth`]).
     fn send_probes(&mut self, now: Instant, out: &mut VecDeque<Transmit>) {
-        if !self.connection.is_connected() {
+        // A plain receiver (ffmpeg, a recorder) gives no transport-cc feedback that a probe
+        // could be measured with, and would only be confused by the probator's SSRC.
+        if !self.connection.is_connected() || self.connection.plain().is_some() {
             return;
         }
         let mut packet = Vec::new();
@@ -397,7 +435,7 @@ impl MediaTransport {
             .is_some()
         {
             self.transport_seq = self.transport_seq.wrapping_add(1);
-            let Some(tuple) = self.connection.selected_tuple() else {
+            let Some(tuple) = self.connection.rtp_tuple() else {
                 return;
             };
             if self.connection.protect_rtp(&mut packet) {

@@ -38,6 +38,9 @@ pub enum TransportError {
     /// The transport is closed.
     #[error("transport closed")]
     Closed,
+    /// A WebRTC operation (DTLS connect, ICE restart) on a plain RTP transport.
+    #[error("not a WebRTC transport")]
+    NotWebRtc,
 }
 
 /// Why an incoming datagram was dropped (counted, logged at debug level).
@@ -59,6 +62,9 @@ pub enum DropReason {
     Malformed,
     /// The transport is closed.
     Closed,
+    /// A plain transport's datagram from another address than the one connected or
+    /// learnt (comedia): a second sender cannot take the transport over.
+    WrongSource,
 }
 
 /// What [`WebRtcTransport::handle_datagram`] did with a datagram.
@@ -118,6 +124,8 @@ pub struct DropCounters {
     pub srtp: u64,
     /// RTP whose header does not parse.
     pub malformed: u64,
+    /// Plain transports: datagrams from another address than the remote one.
+    pub wrong_source: u64,
 }
 
 /// One WebRTC transport's ICE, DTLS and SRTP state.
@@ -462,7 +470,7 @@ impl WebRtcTransport {
             DropReason::NotConnected => d.not_connected += 1,
             DropReason::Srtp => d.srtp += 1,
             DropReason::Malformed => d.malformed += 1,
-            DropReason::Closed => {}
+            DropReason::Closed | DropReason::WrongSource => {}
         }
         Received::Dropped(reason)
     }

@@ -4,6 +4,7 @@
 //! (they touch the demultiplexing maps), media operations are handed to the room's
 //! [`Router`]. Every request is answered with one `Reply` event.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::core::{PeerEntry, RouterCall, WorkerCore};
@@ -14,9 +15,11 @@ use crate::media_engine::{
 };
 use crate::ortc::DtlsParameters;
 use crate::router::{ConsumeRequest, ProduceRequest, Router};
-use crate::transport::{IceCredentials, MediaTransport, WebRtcTransport};
+use crate::transport::{
+    IceCredentials, MAX_PLAIN_TRANSPORTS, MediaTransport, PlainTransport, WebRtcTransport,
+};
 use kolabmeet_media_types::replies::{
-    IceCandidate, IceParameters, IceProtocol, WebRtcTransportInfo,
+    IceCandidate, IceParameters, IceProtocol, PlainTransportInfo, WebRtcTransportInfo,
 };
 
 /// Transports one worker hosts at most (every peer has two); beyond, creation fails.
@@ -188,12 +191,92 @@ impl WorkerCore {
                     router.close_producers_of(peer, egress);
                 });
             }
-            EngineCommand::CreatePlainTransport { tag, .. }
-            | EngineCommand::ConnectPlainTransport { tag, .. } => {
-                // Plain RTP transports come with the next issue.
+            EngineCommand::CreatePlainTransport { tag, .. } => {
+                // The driver owns sockets: it binds the two ports and calls
+                // `create_plain_transport`; a core without a driver has no ports to give.
                 self.reply(tag, Err(EngineError::PlainTransportUnavailable));
             }
+            EngineCommand::ConnectPlainTransport {
+                tag,
+                peer,
+                transport,
+                ip,
+                port,
+                rtcp_port,
+            } => {
+                let result = self.owned(peer, transport).and_then(|(tk, _)| {
+                    let plain = self.transports[tk]
+                        .connection
+                        .plain_mut()
+                        .ok_or_else(|| EngineError::Refused("not a plain transport".into()))?;
+                    plain
+                        .connect(ip, port, rtcp_port)
+                        .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
+                    tracing::debug!(target: "kolabmeet::transport", %peer, %transport, %ip, port, rtcp_port, "plain transport connected");
+                    Ok(EngineReply::Done)
+                });
+                self.reply(tag, result);
+            }
         }
+    }
+
+    /// Whether one more plain transport may be created ([`MAX_PLAIN_TRANSPORTS`]); the
+    /// driver asks before it binds sockets.
+    pub fn plain_transport_allowed(&self) -> bool {
+        self.by_plain_port.len() / 2 < MAX_PLAIN_TRANSPORTS
+            && self.transports.len() < MAX_TRANSPORTS
+    }
+
+    /// `createPlainTransport` (contract section 5) over the two UDP ports the driver
+    /// bound (`None`: none could be): answers `{id, ip, port, rtcpPort}`.
+    pub fn create_plain_transport(
+        &mut self,
+        tag: RequestTag,
+        room: RoomId,
+        peer: PeerId,
+        ports: Option<(u16, u16)>,
+    ) {
+        let result = match ports {
+            Some((rtp, rtcp)) if self.plain_transport_allowed() => {
+                Ok(self.add_plain_transport(room, peer, rtp, rtcp))
+            }
+            _ => Err(EngineError::PlainTransportUnavailable),
+        };
+        self.reply(tag, result);
+    }
+
+    fn add_plain_transport(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        rtp: u16,
+        rtcp: u16,
+    ) -> EngineReply {
+        let ip = self.settings.listen_ip;
+        let connection = PlainTransport::new(SocketAddr::new(ip, rtp), SocketAddr::new(ip, rtcp));
+        let id = TransportId::random();
+        let rk = self.router_of_room(room);
+        let tk = self
+            .transports
+            .insert(MediaTransport::new_plain(id, peer, rk, connection));
+        self.routers[rk].add_transport(tk);
+        self.transport_ids.insert(id, tk);
+        self.by_plain_port.insert(rtp, tk);
+        self.by_plain_port.insert(rtcp, tk);
+        self.peers
+            .entry(peer)
+            .or_insert(PeerEntry {
+                router: rk,
+                transports: 0,
+            })
+            .transports += 1;
+        tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, rtp, rtcp, "plain transport created");
+        EngineReply::PlainTransportCreated(PlainTransportInfo {
+            id,
+            ip: self.settings.announced_address.clone(),
+            port: rtp,
+            rtcp_port: rtcp,
+        })
     }
 
     fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {

@@ -68,6 +68,10 @@ pub struct WorkerCore {
     pub(super) peers: HashMap<PeerId, PeerEntry>,
     pub(super) by_ufrag: HashMap<String, TransportKey>,
     by_tuple: HashMap<Tuple, TransportKey>,
+    /// Plain transports by the local port of their RTP and of their RTCP socket.
+    pub(super) by_plain_port: HashMap<u16, TransportKey>,
+    /// Local ports of closed plain transports, whose sockets the driver is to close.
+    pub(super) released_ports: Vec<u16>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<EngineEvent>,
     counters: WorkerCounters,
@@ -97,6 +101,8 @@ impl WorkerCore {
             peers: HashMap::new(),
             by_ufrag: HashMap::new(),
             by_tuple: HashMap::new(),
+            by_plain_port: HashMap::new(),
+            released_ports: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: WorkerCounters::default(),
@@ -225,8 +231,20 @@ impl WorkerCore {
     /// transport by tuple, or, from an unknown tuple, a STUN request by the ICE username
     /// it names; what the transport decrypts goes to its router.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
-        let tk = match self.by_tuple.get(&tuple) {
-            Some(tk) => *tk,
+        let plain = if tuple.local.port() == self.settings.port {
+            None
+        } else {
+            // A plain transport's own socket (contract section 1: its own ports).
+            match self.by_plain_port.get(&tuple.local.port()) {
+                Some(tk) => Some(*tk),
+                None => {
+                    self.counters.unknown_source += 1;
+                    return;
+                }
+            }
+        };
+        let tk = match plain.or_else(|| self.by_tuple.get(&tuple).copied()) {
+            Some(tk) => tk,
             None => {
                 // Unknown source: only a STUN request naming a transport may come in.
                 let found = (buf.first().is_some_and(|b| *b < 4))
@@ -410,6 +428,12 @@ impl WorkerCore {
         for tuple in transport.tuples() {
             self.by_tuple.remove(tuple);
         }
+        if let Some(p) = transport.connection.plain() {
+            for port in [p.local_rtp().port(), p.local_rtcp().port()] {
+                self.by_plain_port.remove(&port);
+                self.released_ports.push(port);
+            }
+        }
         self.transport_ids.remove(&transport.id);
         if let Some(p) = self.peers.get_mut(&transport.peer) {
             p.transports = p.transports.saturating_sub(1);
@@ -503,6 +527,11 @@ impl WorkerCore {
         }
     }
 
+    /// The local port of a closed plain transport's socket, for the driver to close it.
+    pub fn poll_released_port(&mut self) -> Option<u16> {
+        self.released_ports.pop()
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -516,6 +545,11 @@ impl WorkerCore {
     /// The next event for the control plane.
     pub fn poll_event(&mut self) -> Option<EngineEvent> {
         self.events.pop_front()
+    }
+
+    /// The address the worker listens on (`WEBRTC_LISTEN_IP`).
+    pub fn listen_ip(&self) -> std::net::IpAddr {
+        self.settings.listen_ip
     }
 
     /// The protocol a tuple of this worker uses for `remote` (helper for drivers).

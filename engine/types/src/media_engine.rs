@@ -72,8 +72,9 @@ pub enum EngineError {
     /// The engine is overloaded (its command queue is full).
     #[error("media engine is busy, try again")]
     Busy,
-    /// Plain RTP transports (contract section 1) are not served by this build yet.
-    #[error("plain RTP transports are not available yet on this server")]
+    /// No UDP ports could be bound for a plain RTP transport (contract section 1: the
+    /// range 40000-49999), or the worker hosts as many as it may.
+    #[error("no ports free for a plain RTP transport")]
     PlainTransportUnavailable,
     /// The media worker hosting the room failed before answering; the room's media
     /// starts again on its replacement (the client gets `roomReady` again).

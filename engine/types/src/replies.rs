@@ -13,6 +13,8 @@ use crate::ortc::{DtlsParameters, MediaKind, RtpParameters};
 pub enum EngineReply {
     /// `createWebRtcTransport`.
     WebRtcTransportCreated(WebRtcTransportInfo),
+    /// `createPlainTransport`.
+    PlainTransportCreated(PlainTransportInfo),
     /// `restartIce`: the new ICE parameters.
     IceRestarted(IceParameters),
     /// `produce`.
@@ -35,6 +37,20 @@ pub struct WebRtcTransportInfo {
     pub ice_candidates: Vec<IceCandidate>,
     /// The server's DTLS role (`auto`) and certificate fingerprints.
     pub dtls_parameters: DtlsParameters,
+}
+
+/// `{id, ip, port, rtcpPort}` of `createPlainTransport` (contract section 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlainTransportInfo {
+    /// The transport.
+    pub id: TransportId,
+    /// The announced address (as for WebRTC candidates).
+    pub ip: String,
+    /// The RTP port.
+    pub port: u16,
+    /// The RTCP port (no rtcp-mux).
+    pub rtcp_port: u16,
 }
 
 /// `iceParameters` (RFC 8445 §5.3 credentials; the server is ICE-lite, RFC 8445 §2.5).

@@ -213,6 +213,7 @@ impl ControlPlane {
         let answer = match (&kind, &reply) {
             (_, EngineReply::Done) => None,
             (_, EngineReply::WebRtcTransportCreated(info)) => serde_json::to_value(info).ok(),
+            (_, EngineReply::PlainTransportCreated(info)) => serde_json::to_value(info).ok(),
             (_, EngineReply::IceRestarted(ice)) => serde_json::to_value(ice).ok(),
             (_, EngineReply::ProducerCreated(id)) => Some(json!({ "id": id })),
             (_, EngineReply::ConsumerCreated(_)) => None,
@@ -221,6 +222,17 @@ impl ControlPlane {
             (
                 PendingKind::CreateTransport { consuming },
                 EngineReply::WebRtcTransportCreated(info),
+            ) => {
+                self.with_peer(ctx.room, ctx.peer, |p| {
+                    p.transports.push(info.id);
+                    if consuming {
+                        p.consuming_transport = Some(info.id);
+                    }
+                });
+            }
+            (
+                PendingKind::CreateTransport { consuming },
+                EngineReply::PlainTransportCreated(info),
             ) => {
                 self.with_peer(ctx.room, ctx.peer, |p| {
                     p.transports.push(info.id);
