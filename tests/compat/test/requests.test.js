@@ -1,5 +1,5 @@
 // Client requests of contract section 5: join, broadcasts, media requests (plain RTP
-// transports still 503), bad data in every request, unknown methods, flooding.
+// transports answered and validated), bad data in every request, unknown methods, flooding.
 'use strict';
 
 const { test, before, after } = require('node:test');
