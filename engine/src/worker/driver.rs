@@ -22,11 +22,12 @@ use rand::rngs::StdRng;
 
 use super::core::WorkerCore;
 use super::event_outbox::EventOutbox;
+use super::plain_sockets::PlainSockets;
 use super::settings::WorkerSettings;
 use super::udp_batch::UdpBatch;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
-use crate::transport::{PLAIN_PORT_RANGE, Tuple, TupleProtocol};
+use crate::transport::{Tuple, TupleProtocol};
 use kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats;
 
 /// Wakes the control loop when events are queued.
@@ -39,11 +40,6 @@ const UDP: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
 const WAKER: Token = Token(2);
 const FIRST_CONN: usize = 3;
-/// Tokens of plain transports' sockets: this plus the local port (TCP connections count
-/// up from [`FIRST_CONN`] and never get this far).
-const PLAIN_BASE: usize = 1 << 30;
-/// Datagrams read from one plain socket per round before the others get their turn.
-const MAX_PLAIN_READS: usize = 64;
 /// UDP batches read before the worker sends what they produced and serves its timers.
 /// One: a batch of 32 datagrams fanned out to tens of consumers is already hundreds of
 /// packets, and every further batch read first would add its processing time to the
@@ -173,8 +169,7 @@ impl WorkerThread {
             index,
             bandwidth: bandwidth.clone(),
             next_stats: Instant::now(),
-            plain: HashMap::new(),
-            plain_more: Vec::new(),
+            plain: PlainSockets::default(),
             #[cfg(any(test, feature = "fault-injection"))]
             fault,
         };
@@ -279,9 +274,7 @@ struct Driver {
     bandwidth: Arc<BandwidthSnapshot>,
     next_stats: Instant,
     /// Plain transports' UDP sockets by local port.
-    plain: HashMap<u16, UdpSocket>,
-    /// Plain sockets that may hold more datagrams (read budget used up).
-    plain_more: Vec<u16>,
+    plain: PlainSockets,
     /// The test builds' injected fault.
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Arc<super::fault::FaultSwitch>,
@@ -307,7 +300,7 @@ impl Driver {
                 .core
                 .poll_timeout()
                 .map(|t| t.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
-            if udp_more || !self.plain_more.is_empty() {
+            if udp_more || self.plain.has_more() {
                 timeout = Some(Duration::ZERO);
             }
             timeout = Some(timeout.map_or(STATS_INTERVAL, |t| t.min(STATS_INTERVAL)));
@@ -331,9 +324,9 @@ impl Driver {
                     }
                     TCP_LISTENER => self.accept(),
                     WAKER => {}
-                    Token(t) if t >= PLAIN_BASE => {
-                        if let Ok(port) = u16::try_from(t - PLAIN_BASE) {
-                            self.read_plain(now, port);
+                    token if PlainSockets::port_of(token).is_some() => {
+                        if let Some(port) = PlainSockets::port_of(token) {
+                            self.plain.read(&mut self.core, now, port);
                         }
                     }
                     token => {
@@ -349,9 +342,7 @@ impl Driver {
             if udp_more && !udp_read {
                 udp_more = self.read_udp(now, &mut batch);
             }
-            for port in std::mem::take(&mut self.plain_more) {
-                self.read_plain(now, port);
-            }
+            self.plain.read_more(&mut self.core, now);
             let mut drained = 0;
             while let Some(cmd) = self.commands.pop() {
                 match cmd {
@@ -359,7 +350,7 @@ impl Driver {
                         tag, room, peer, ..
                     } => {
                         let ports = if self.core.plain_transport_allowed() {
-                            self.bind_plain()
+                            self.plain.bind(self.poll.registry(), self.core.listen_ip())
                         } else {
                             None
                         };
@@ -378,7 +369,7 @@ impl Driver {
                 self.core.handle_timeout(now);
             }
             self.send_all(&mut batch);
-            self.release_plain();
+            self.plain.release(self.poll.registry(), &mut self.core);
             self.publish_events();
             if now >= self.next_stats {
                 self.next_stats = now + STATS_INTERVAL;
@@ -417,96 +408,6 @@ impl Driver {
                     tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP receive error");
                     return true;
                 }
-            }
-        }
-    }
-
-    /// Binds and registers a plain transport's RTP and RTCP sockets in
-    /// [`PLAIN_PORT_RANGE`]: an even port and the next one (what ffmpeg and most RTP
-    /// tools assume when only the RTP port is given), starting at a random pair.
-    fn bind_plain(&mut self) -> Option<(u16, u16)> {
-        use rand::Rng;
-        let (lo, hi) = (*PLAIN_PORT_RANGE.start(), *PLAIN_PORT_RANGE.end());
-        // Pairs (even, odd) that fit in the range.
-        let pairs = (hi - lo) / 2 + 1;
-        let first = rand::rng().random_range(0..pairs);
-        let ip = self.core.listen_ip();
-        // Bounded: at most 64 tries, so a full range cannot stall the worker.
-        for i in 0..pairs.min(64) {
-            let rtp = lo + 2 * ((first + i) % pairs);
-            let rtcp = rtp + 1;
-            if self.plain.contains_key(&rtp) || self.plain.contains_key(&rtcp) {
-                continue;
-            }
-            let Ok(mut a) = UdpSocket::bind(SocketAddr::new(ip, rtp)) else {
-                continue;
-            };
-            let Ok(mut b) = UdpSocket::bind(SocketAddr::new(ip, rtcp)) else {
-                continue;
-            };
-            let registry = self.poll.registry();
-            if registry
-                .register(
-                    &mut a,
-                    Token(PLAIN_BASE + usize::from(rtp)),
-                    Interest::READABLE,
-                )
-                .is_err()
-                || registry
-                    .register(
-                        &mut b,
-                        Token(PLAIN_BASE + usize::from(rtcp)),
-                        Interest::READABLE,
-                    )
-                    .is_err()
-            {
-                let _ = registry.deregister(&mut a);
-                continue;
-            }
-            self.plain.insert(rtp, a);
-            self.plain.insert(rtcp, b);
-            return Some((rtp, rtcp));
-        }
-        tracing::warn!(target: "kolabmeet::worker", "no free port pair for a plain transport");
-        None
-    }
-
-    /// Reads what a plain transport's socket holds (at most [`MAX_PLAIN_READS`]).
-    fn read_plain(&mut self, now: Instant, port: u16) {
-        let Some(socket) = self.plain.get(&port) else {
-            return;
-        };
-        let local = SocketAddr::new(self.core.listen_ip(), port);
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        for _ in 0..MAX_PLAIN_READS {
-            buf.resize(MAX_DATAGRAM, 0);
-            match socket.recv_from(&mut buf) {
-                Ok((n, remote)) => {
-                    buf.truncate(n);
-                    let tuple = Tuple {
-                        protocol: TupleProtocol::Udp,
-                        local,
-                        remote,
-                    };
-                    self.core.handle_datagram(now, tuple, &mut buf);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // ICMP port unreachable (the receiver is not up yet) lands here.
-                    tracing::trace!(target: "kolabmeet::worker", port, error = %e, "plain socket receive error");
-                    continue;
-                }
-            }
-        }
-        self.plain_more.push(port);
-    }
-
-    /// Closes the sockets of closed plain transports.
-    fn release_plain(&mut self) {
-        while let Some(port) = self.core.poll_released_port() {
-            if let Some(mut socket) = self.plain.remove(&port) {
-                let _ = self.poll.registry().deregister(&mut socket);
             }
         }
     }
@@ -601,9 +502,8 @@ impl Driver {
             match t.tuple.protocol {
                 TupleProtocol::Udp if t.tuple.local.port() != self.port => {
                     // A plain transport's own socket.
-                    if let Some(socket) = self.plain.get(&t.tuple.local.port()) {
-                        let _ = socket.send_to(&t.data, t.tuple.remote);
-                    }
+                    self.plain
+                        .send(t.tuple.local.port(), &t.data, t.tuple.remote);
                     self.core.recycle(t.data);
                 }
                 TupleProtocol::Udp => udp_out.push((t.tuple.remote, t.data)),

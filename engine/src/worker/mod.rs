@@ -25,6 +25,7 @@ mod engine;
 mod event_outbox;
 #[cfg(any(test, feature = "fault-injection"))]
 mod fault;
+mod plain_sockets;
 mod respawn;
 pub mod settings;
 mod udp_batch;

@@ -1,5 +1,5 @@
 // Client requests of contract section 5: join, broadcasts, media requests (plain RTP
-// transports still 503), bad data in every request, unknown methods, flooding.
+// transports answered and validated), bad data in every request, unknown methods, flooding.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -88,7 +88,7 @@ test('requests before join: only transport ones are allowed', async () => {
   s.close();
 });
 
-test('media requests on things that do not exist fail cleanly; plain transports are not served yet', async () => {
+test('media requests on things that do not exist fail cleanly; plain transports answer and validate connect', async () => {
   const room = await createRoom(server);
   const a = await joinedPeer(server, room, 3, 'Ann');
   const rtp = {
@@ -113,14 +113,21 @@ test('media requests on things that do not exist fail cleanly; plain transports 
     assert.equal(r.err, 404, `${method}: ${JSON.stringify(r)}`);
     assert.match(r.res, why, method);
   }
-  for (const [method, data] of [
-    ['createPlainTransport', { producing: true, consuming: false }],
-    ['connectPlainTransport', { transportId: T, ip: '127.0.0.1', port: 5000, rtcpPort: 5001 }],
-  ]) {
-    const r = await request(a.socket, method, data);
-    assert.equal(r.err, 503, method);
-    assert.match(r.res, /plain RTP transports are not available yet/, method);
-  }
+  // Plain RTP transports (issue 10): an unknown one is not found; a real one answers
+  // {id, ip, port, rtcpPort} and refuses a second connect and bad addresses.
+  const unknownPlain = await request(a.socket, 'connectPlainTransport', { transportId: T, ip: '127.0.0.1', port: 5000, rtcpPort: 5001 });
+  assert.equal(unknownPlain.err, 404, JSON.stringify(unknownPlain));
+  const plain = await request(a.socket, 'createPlainTransport', { producing: true, consuming: false });
+  assert.equal(plain.err, null, JSON.stringify(plain));
+  assert.equal(plain.res.ip, '127.0.0.1');
+  assert.ok(plain.res.port >= 40000 && plain.res.port <= 49999 && plain.res.rtcpPort === plain.res.port + 1, JSON.stringify(plain.res));
+  const badPort = await request(a.socket, 'connectPlainTransport', { transportId: plain.res.id, ip: '127.0.0.1', port: 0, rtcpPort: 5001 });
+  assert.ok(badPort.err != null, JSON.stringify(badPort));
+  const connected = await request(a.socket, 'connectPlainTransport', { transportId: plain.res.id, ip: '127.0.0.1', port: 5000, rtcpPort: 5001 });
+  assert.ok(connected.err == null, JSON.stringify(connected));
+  const again = await request(a.socket, 'connectPlainTransport', { transportId: plain.res.id, ip: '127.0.0.1', port: 5000, rtcpPort: 5001 });
+  assert.ok(again.err != null, JSON.stringify(again));
+  assert.match(String(again.res), /already connected/);
   // A real transport, then parameters the router cannot take.
   const t = await request(a.socket, 'createWebRtcTransport', { forceTcp: true, producing: true, consuming: false });
   assert.equal(t.err, null);
