@@ -41,6 +41,8 @@ pub struct ServerService {
     log: LogControl,
     started: Instant,
     trimmer: HeapTrimmer,
+    /// The control loop's own figures (`/metrics`).
+    loop_stats: crate::metrics::LoopStats,
     /// Test builds only: makes media workers fail on demand (console `crashWorker`).
     #[cfg(feature = "fault-injection")]
     faults: Option<kolabmeet_engine::worker::FaultInjector>,
@@ -61,6 +63,7 @@ impl ServerService {
             log,
             started: Instant::now(),
             trimmer: HeapTrimmer::new(Instant::now()),
+            loop_stats: crate::metrics::LoopStats::default(),
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
@@ -162,6 +165,23 @@ fn guarded(method: &str, target: &str, handler: impl FnOnce() -> HttpResponse) -
     }
 }
 
+impl ServerService {
+    /// `GET /metrics` (issue 10): the Prometheus text format, with the API token.
+    fn metrics(&self, req: &HttpRequest) -> HttpResponse {
+        if req.method != "GET" && req.method != "HEAD" {
+            return HttpResponse::new(405).with_header("Allow", "GET, HEAD");
+        }
+        if !routes::metrics_authorized(req, &self.token) {
+            return HttpResponse::new(403);
+        }
+        let snapshot = crate::metrics::Snapshot::of(&self.control, self.loop_stats);
+        HttpResponse::new(200).with_body(
+            crate::metrics::CONTENT_TYPE,
+            crate::metrics::render(&snapshot).into_bytes(),
+        )
+    }
+}
+
 impl Service for ServerService {
     fn http(&mut self, req: HttpRequest, now: Instant) -> HttpResponse {
         let now = now_at(now);
@@ -170,9 +190,17 @@ impl Service for ServerService {
             // Long-polling is not offered (contract section 4: WebSocket only).
             return eio_error(400, 0, "Transport unknown: only websocket is supported");
         }
+        if path == "/metrics" {
+            return self.metrics(&req);
+        }
         guarded(&req.method, &req.target, || {
             routes::handle(&mut self.control, &self.token, &req, now)
         })
+    }
+
+    fn loop_round(&mut self, busy: std::time::Duration, connections: usize) {
+        self.loop_stats.busy += busy;
+        self.loop_stats.connections = connections;
     }
 
     fn ws_open(&mut self, conn: ConnId, req: &HttpRequest, now: Instant) -> WsDecision {

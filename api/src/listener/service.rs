@@ -114,4 +114,9 @@ pub trait Service {
     fn handle_timeout(&mut self, now: Instant);
     /// Another thread woke the loop through its waker.
     fn wake(&mut self, now: Instant);
+    /// One round of the loop is done: it worked for `busy` (not counting the wait in
+    /// `poll`) and holds `connections` HTTP and WebSocket connections (`/metrics`).
+    fn loop_round(&mut self, busy: std::time::Duration, connections: usize) {
+        let _ = (busy, connections);
+    }
 }

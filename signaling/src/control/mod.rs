@@ -14,6 +14,7 @@
 //! rooms it hosted (`roomReady` again): see `recovery.rs`.
 
 mod answer;
+pub mod counters;
 mod media;
 mod media_book;
 mod recovery;
@@ -40,6 +41,7 @@ use crate::session::{SessionConfig, notification_frame};
 use crate::timers::TimerHeap;
 
 pub use answer::PendingKind;
+pub use counters::SignalingCounters;
 pub use socket_rec::HandshakeQuery;
 
 /// Rooms the server keeps at most (rooms are created by the authenticated API, but even
@@ -196,6 +198,8 @@ pub struct ControlPlane {
     scratch: Vec<String>,
     /// Rate limits of the log lines clients cause.
     logs: ClientLogLimits,
+    /// Connections and requests by outcome (`/metrics`).
+    counters: SignalingCounters,
 }
 
 /// One limiter per kind of log line a client can cause at will (refused connections, failed
@@ -224,6 +228,7 @@ impl ControlPlane {
             outputs: VecDeque::new(),
             scratch: Vec::new(),
             logs: ClientLogLimits::default(),
+            counters: SignalingCounters::default(),
         }
     }
 
@@ -402,6 +407,27 @@ impl ControlPlane {
         &self,
     ) -> Vec<kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats> {
         self.engine.bandwidth_stats()
+    }
+
+    /// What every running media worker last published about itself (`/metrics`, the
+    /// API's stats, console `dumpWorkers`).
+    pub fn worker_stats(&self) -> Vec<kolabmeet_media_types::worker_stats::WorkerStats> {
+        self.engine.worker_stats()
+    }
+
+    /// Signaling connections and requests by outcome (`/metrics`).
+    pub fn signaling_counters(&self) -> &SignalingCounters {
+        &self.counters
+    }
+
+    /// Media engine events waiting for the control loop (`/metrics`).
+    pub fn engine_events_pending(&self) -> usize {
+        self.engine.pending_events()
+    }
+
+    /// Signaling sockets open now (connected or not yet bound to a peer).
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
     }
 
     /// Number of rooms and of peers (console `stats`).
