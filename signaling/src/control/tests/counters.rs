@@ -6,7 +6,7 @@ use super::*;
 fn connections_and_requests_are_counted_by_outcome() {
     let mut h = Harness::new();
     let room = h.room();
-    let (_, conn) = h.joined(room, Role::PUBLISHER | Role::SUBSCRIBER, "Ann");
+    let (_, conn) = h.joined(room, Role::PUBLISHER, "Ann");
     let (peer, _) = h.peer(room, Role::SUBSCRIBER);
     h.connect(room, peer, "not the token");
     // A request the control plane answers, and one the engine refuses (503: no media).
