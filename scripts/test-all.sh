@@ -73,6 +73,12 @@ if [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
   echo "Chromium is missing: apt-get install chromium (as .ci/run does), or set CHROMIUM_BIN" >&2
   exit 1
 fi
+for tool in "${PROMTOOL_BIN:-/usr/bin/promtool}" "${PROMETHEUS_BIN:-/usr/bin/prometheus}"; do
+  if [ ! -x "$tool" ]; then
+    echo "$tool is missing: apt-get install prometheus (as .ci/run does), or set PROMTOOL_BIN and PROMETHEUS_BIN" >&2
+    exit 1
+  fi
+done
 if [ ! -d tests/browser/node_modules ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi

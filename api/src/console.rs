@@ -145,6 +145,43 @@ fn consumers(all: &[TransportBandwidthStats], id: Option<&str>, json: bool) -> S
         .join("\n")
 }
 
+/// `dumpWorkers` (contract section 7): whether every worker runs, then one line per
+/// running worker from its last snapshot (at most a second old): its port, rooms,
+/// transports, producers and consumers, traffic, busy share and queue.
+fn dump_workers(control: &ControlPlane) -> String {
+    let mut out = match control.media_health() {
+        kolabmeet_engine::EngineHealth::Healthy => "every media worker runs".to_owned(),
+        kolabmeet_engine::EngineHealth::Degraded(why) => why,
+    };
+    for w in control.worker_stats() {
+        let connected = w
+            .transports
+            .iter()
+            .filter(|t| t.state == "connected")
+            .count();
+        out.push_str(&format!(
+            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{}",
+            w.worker,
+            w.port,
+            w.rooms.len(),
+            w.transports.len(),
+            connected,
+            w.producers.len(),
+            w.consumers.len(),
+            w.packets_in,
+            w.packets_out,
+            w.bytes_in,
+            w.bytes_out,
+            w.busy_seconds,
+            w.command_queue,
+        ));
+        for room in &w.rooms {
+            out.push_str(&format!("\n  room {room}"));
+        }
+    }
+    out
+}
+
 /// Runs one console line against the control plane and the log filter (`uptime` is the
 /// server's, for `usage`); `None` closes the console connection.
 pub fn execute(
@@ -168,26 +205,7 @@ pub fn execute(
         }
         "dumpRooms" => control.dump_rooms().trim_end().to_owned(),
         "dumpPeers" => control.dump_peers().trim_end().to_owned(),
-        "dumpWorkers" => {
-            let health = match control.media_health() {
-                kolabmeet_engine::EngineHealth::Healthy => "every media worker runs".to_owned(),
-                kolabmeet_engine::EngineHealth::Degraded(why) => why,
-            };
-            let stats = control.bandwidth_stats();
-            let mut per_worker = std::collections::BTreeMap::<usize, (usize, usize)>::new();
-            for t in &stats {
-                let e = per_worker.entry(t.worker).or_default();
-                e.0 += 1;
-                e.1 += t.consumers.len();
-            }
-            let mut out = health;
-            for (w, (t, c)) in per_worker {
-                out.push_str(&format!(
-                    "\nworker {w}: {t} transports sending media, {c} consumers"
-                ));
-            }
-            out
-        }
+        "dumpWorkers" => dump_workers(control),
         "dumpInternals" => control.internal_counts(),
         "dumpRouter" => match arg {
             None => control.dump_rooms().trim_end().to_owned(),

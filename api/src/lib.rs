@@ -10,6 +10,7 @@ pub mod listener;
 pub use listener as front;
 pub mod logging;
 pub mod memory;
+pub mod metrics;
 pub mod routes;
 pub mod service;
 pub mod shutdown;

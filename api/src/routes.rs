@@ -126,6 +126,17 @@ fn authorized(req: &HttpRequest, token: &str) -> bool {
     }
 }
 
+/// Whether a `/metrics` request carries the API token: as `X-Auth-Token`, or as
+/// `Authorization: Bearer <token>` (what Prometheus sends for a scrape job's
+/// `authorization` credentials).
+pub fn metrics_authorized(req: &HttpRequest, token: &str) -> bool {
+    authorized(req, token)
+        || req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())))
+}
+
 /// Handles one API request. `token` is the API secret.
 pub fn handle(
     control: &mut ControlPlane,

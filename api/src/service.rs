@@ -49,6 +49,8 @@ pub struct ServerService {
     drain_timeout: Duration,
     /// The meeting page, when `DEMO_PAGE` serves it.
     demo: Option<DemoPage>,
+    /// The control loop's own figures (`/metrics`).
+    loop_stats: crate::metrics::LoopStats,
     /// Test builds only: makes media workers fail on demand (console `crashWorker`).
     #[cfg(feature = "fault-injection")]
     faults: Option<kolabmeet_engine::worker::FaultInjector>,
@@ -72,6 +74,7 @@ impl ServerService {
             shutdown: Shutdown::default(),
             drain_timeout: crate::shutdown::DEFAULT_DRAIN_TIMEOUT,
             demo: None,
+            loop_stats: crate::metrics::LoopStats::default(),
             #[cfg(feature = "fault-injection")]
             faults: None,
         }
@@ -202,6 +205,23 @@ fn guarded(method: &str, target: &str, handler: impl FnOnce() -> HttpResponse) -
     }
 }
 
+impl ServerService {
+    /// `GET /metrics` (issue 10): the Prometheus text format, with the API token.
+    fn metrics(&self, req: &HttpRequest) -> HttpResponse {
+        if req.method != "GET" && req.method != "HEAD" {
+            return HttpResponse::new(405).with_header("Allow", "GET, HEAD");
+        }
+        if !routes::metrics_authorized(req, &self.token) {
+            return HttpResponse::new(403);
+        }
+        let snapshot = crate::metrics::Snapshot::of(&self.control, self.loop_stats);
+        HttpResponse::new(200).with_body(
+            crate::metrics::CONTENT_TYPE,
+            crate::metrics::render(&snapshot).into_bytes(),
+        )
+    }
+}
+
 impl Service for ServerService {
     fn http(&mut self, req: HttpRequest, now: Instant) -> HttpResponse {
         let now = now_at(now);
@@ -209,6 +229,9 @@ impl Service for ServerService {
         if SIGNALING_PATHS.contains(&path) {
             // Long-polling is not offered (contract section 4: WebSocket only).
             return eio_error(400, 0, "Transport unknown: only websocket is supported");
+        }
+        if path == "/metrics" {
+            return self.metrics(&req);
         }
         guarded(&req.method, &req.target, || {
             if let Some(demo) = self.demo.as_mut()
@@ -218,6 +241,11 @@ impl Service for ServerService {
             }
             routes::handle(&mut self.control, &self.token, &req, now)
         })
+    }
+
+    fn loop_round(&mut self, busy: std::time::Duration, connections: usize) {
+        self.loop_stats.busy += busy;
+        self.loop_stats.connections = connections;
     }
 
     fn ws_open(&mut self, conn: ConnId, req: &HttpRequest, now: Instant) -> WsDecision {

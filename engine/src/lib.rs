@@ -21,4 +21,6 @@ pub use kolabmeet_media_types::{
     ConsumerId, EngineCommand, EngineError, EngineEvent, EngineHealth, EngineReply, MediaEngine,
     PeerId, ProducerId, RequestTag, RoomId, RouterId, TransportId,
 };
-pub use kolabmeet_media_types::{bandwidth_stats, ids, media_engine, ortc, unavailable};
+pub use kolabmeet_media_types::{
+    bandwidth_stats, ids, media_engine, ortc, unavailable, worker_stats,
+};

@@ -97,6 +97,10 @@ fn a_receivers_nack_is_answered_over_rtx_once_per_rtt() {
     assert_eq!(again.len(), 1);
     let a = RtpPacket::parse(&again[0][..]).unwrap();
     assert_eq!(a.sequence_number(), r.sequence_number().wrapping_add(1));
+
+    // `/metrics` counts three NACKs received and two packets resent.
+    let f = sim.core.worker_stats(sim.now, 0).feedback;
+    assert_eq!((f.nacks_received, f.retransmitted), (3, 2), "{f:?}");
 }
 
 #[test]
@@ -378,6 +382,23 @@ fn key_frame_requests_are_coalesced_and_retried_once() {
     sim.send(SENDER, video(1, true));
     sim.advance(Duration::from_secs(2));
     assert_eq!(plis(&mut sim), 0);
+
+    // The worker's snapshot (`/metrics`, the API's stats) counts what happened.
+    let stats = sim.core.worker_stats(sim.now, 0);
+    assert_eq!(stats.feedback.plis_received, 6, "{:?}", stats.feedback);
+    assert!(stats.feedback.plis_sent >= 3, "{:?}", stats.feedback);
+    assert_eq!(stats.feedback.firs_received, 0);
+    assert!(stats.packets_in > 0 && stats.bytes_in > stats.packets_in);
+    assert!(stats.packets_out > 0 && stats.bytes_out > stats.packets_out);
+    assert_eq!(stats.rooms.len(), 1);
+    assert_eq!(stats.transports.len(), 2);
+    assert!(stats.transports.iter().all(|t| t.state == "connected"));
+    assert_eq!(stats.producers.len(), 1);
+    assert_eq!(stats.producers[0].packets_received, 2);
+    assert!(stats.producers[0].bytes_received > 0);
+    assert_eq!(stats.consumers.len(), 1);
+    assert!(stats.consumers[0].packets_sent >= 1);
+    assert!(stats.consumers[0].bytes_sent > 0);
 }
 
 /// Issue 8 (latency): a consumer reports nothing until its producer's stream has sent an

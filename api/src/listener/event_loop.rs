@@ -293,6 +293,7 @@ impl Front {
             }
             state.maybe_compact_deadlines();
             state.apply_outputs(&self.poll, svc, now);
+            svc.loop_round(now.elapsed(), state.conns.len());
         }
         if let Some((_, path)) = &self.console {
             let _ = std::fs::remove_file(path);

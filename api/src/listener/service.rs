@@ -132,4 +132,9 @@ pub trait Service {
     fn stop(&self) -> Option<Stop> {
         None
     }
+    /// One round of the loop is done: it worked for `busy` (not counting the wait in
+    /// `poll`) and holds `connections` HTTP and WebSocket connections (`/metrics`).
+    fn loop_round(&mut self, busy: std::time::Duration, connections: usize) {
+        let _ = (busy, connections);
+    }
 }

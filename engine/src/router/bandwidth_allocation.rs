@@ -270,24 +270,29 @@ impl Router {
         self.consumers
             .values()
             .filter(|c| c.transport == tk)
-            .map(
-                |c| kolabmeet_media_types::bandwidth_stats::ConsumerLayerStats {
-                    consumer_id: c.id,
-                    kind: c.kind,
-                    current_layer: c.current_spatial_layer().map(|l| l as u8),
-                    current_temporal_layer: c.current_temporal_layer(),
-                    target_layer: c.target_layer().map(|l| l as u8),
-                    allocation: match c.allocated() {
-                        Allocated::Unknown => "highest".to_owned(),
-                        Allocated::UpTo(s, t) => format!("upTo:{s}/{t}"),
-                        Allocated::Paused => "paused".to_owned(),
-                    },
-                    paused: !c.is_active(),
-                    packets_sent: c.packets_sent,
-                    score: c.stream.score(),
-                },
-            )
+            .map(layer_stats)
             .collect()
+    }
+}
+
+/// A consumer's layers, allocation and score (console and stats).
+pub(super) fn layer_stats(
+    c: &super::consumer::Consumer,
+) -> kolabmeet_media_types::bandwidth_stats::ConsumerLayerStats {
+    kolabmeet_media_types::bandwidth_stats::ConsumerLayerStats {
+        consumer_id: c.id,
+        kind: c.kind,
+        current_layer: c.current_spatial_layer().map(|l| l as u8),
+        current_temporal_layer: c.current_temporal_layer(),
+        target_layer: c.target_layer().map(|l| l as u8),
+        allocation: match c.allocated() {
+            Allocated::Unknown => "highest".to_owned(),
+            Allocated::UpTo(s, t) => format!("upTo:{s}/{t}"),
+            Allocated::Paused => "paused".to_owned(),
+        },
+        paused: !c.is_active(),
+        packets_sent: c.packets_sent,
+        score: c.stream.score(),
     }
 }
 

@@ -10,6 +10,7 @@ use crate::buffer_pool::BufferPool;
 use crate::media_engine::EngineEvent;
 use crate::rtp_stream::MediaClock;
 use crate::transport::{MediaTransport, Transmit};
+use crate::worker_stats::FeedbackCounters;
 
 /// The worker's outputs lent to a router; see the module documentation.
 pub struct Egress<'a> {
@@ -23,6 +24,8 @@ pub struct Egress<'a> {
     pub pool: &'a mut BufferPool,
     /// abs-send-time and NTP time.
     pub clock: &'a mut MediaClock,
+    /// The worker's RTCP feedback counters (`/metrics`).
+    pub counters: &'a mut FeedbackCounters,
 }
 
 impl Egress<'_> {

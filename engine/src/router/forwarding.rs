@@ -71,6 +71,7 @@ impl Router {
                 events,
                 pool,
                 clock,
+                ..
             } = egress;
             let abs_send_time = clock.abs_send_time(now);
             for &ck in &producer.consumers {

@@ -104,6 +104,7 @@ impl Router {
         let mut pli = Vec::with_capacity(12);
         write_pli(&mut pli, FEEDBACK_SENDER_SSRC, media_ssrc);
         tracing::debug!(target: "kolabmeet::producer", producer = %p.id, media_ssrc, "key frame requested");
+        egress.counters.plis_sent += 1;
         egress.send_rtcp(p.transport, pli);
     }
 }

@@ -27,6 +27,7 @@ pub mod room;
 pub mod rtcp_feedback;
 pub mod rtcp_reports;
 pub mod send_stream;
+pub mod stats;
 pub mod timers;
 
 pub use consumer::{Consumer, ConsumerInit, ConsumerType, Forwarded, SendContext};

@@ -62,6 +62,8 @@ pub struct RecvStream {
     active_since: Option<Instant>,
     /// Media packets received.
     pub packets: u64,
+    /// Their bytes (stats).
+    pub bytes: u64,
     /// The stream's received bit rate (what forwarding this layer costs).
     pub rate: RateCalculator,
     /// The received bit rate of each layer, `[spatial][temporal]` (VP9 SID, VP8 and VP9
@@ -93,6 +95,7 @@ impl RecvStream {
             last_packet: None,
             active_since: None,
             packets: 0,
+            bytes: 0,
             rate: RateCalculator::default(),
             layer_rates: Vec::new(),
             stats,
@@ -120,6 +123,7 @@ impl RecvStream {
         }
         self.last_packet = Some(now);
         self.packets += 1;
+        self.bytes += size as u64;
         self.rate.update(now, size);
         if spatial.is_none() && temporal.is_none() {
             return;

@@ -57,18 +57,21 @@ impl Router {
                     }
                 }
                 Ok(RtcpPacket::Pli(pli)) => {
+                    egress.counters.plis_received += 1;
                     if let Some(c) = consumer(egress, pli.media_ssrc()) {
                         self.request_key_frame_for(now, c, egress);
                     }
                 }
                 Ok(RtcpPacket::Fir(fir)) => {
                     for (ssrc, _) in fir.entries() {
+                        egress.counters.firs_received += 1;
                         if let Some(c) = consumer(egress, ssrc) {
                             self.request_key_frame_for(now, c, egress);
                         }
                     }
                 }
                 Ok(RtcpPacket::Nack(nack)) => {
+                    egress.counters.nacks_received += 1;
                     if let Some(c) = consumer(egress, nack.media_ssrc()) {
                         self.retransmit(now, c, nack.lost(), egress);
                     }
@@ -191,6 +194,7 @@ impl Router {
                 egress.pool.give(out);
                 continue;
             }
+            egress.counters.retransmitted += 1;
             if let Err(out) =
                 transport.send_rtp(now, out, c.carries_transport_seq(), egress.transmits)
             {

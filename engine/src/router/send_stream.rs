@@ -39,6 +39,8 @@ pub struct SendStream {
     pub retransmitted: u64,
     /// NACKed sequence numbers that could be resent.
     pub repaired: u64,
+    /// The cumulative loss the receiver last reported (stats).
+    pub reported_lost: i32,
     /// The RTP timestamp of the newest packet sent and when it was sent.
     last: Option<(u32, Instant)>,
     /// NTP middle 32 bits of SRs sent, with when (for RTT, RFC 3550 §6.4.1).
@@ -60,6 +62,7 @@ impl SendStream {
             octets: 0,
             retransmitted: 0,
             repaired: 0,
+            reported_lost: 0,
             last: None,
             sent_srs: [(0, None); 4],
             rtt: None,
@@ -176,6 +179,7 @@ impl SendStream {
                 b.set_rtt(rtt);
             }
         }
+        self.reported_lost = r.cumulative_lost;
         self.score.on_receiver_report(
             self.packets,
             r.cumulative_lost,

@@ -75,6 +75,10 @@ pub struct WorkerCore {
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<EngineEvent>,
     counters: WorkerCounters,
+    /// RTCP feedback received and answered.
+    pub(super) feedback: crate::worker_stats::FeedbackCounters,
+    /// Datagrams and bytes in and out, transports closed by DTLS and ICE failures.
+    pub(super) traffic: super::counters::TrafficCounters,
     /// Packet buffers recycled between the forwarding path and the driver.
     pool: BufferPool,
     /// When timers were last served.
@@ -106,6 +110,8 @@ impl WorkerCore {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: WorkerCounters::default(),
+            feedback: Default::default(),
+            traffic: Default::default(),
             pool: BufferPool::default(),
             last_tick: None,
             transport_timers: Deadlines::default(),
@@ -218,6 +224,7 @@ impl WorkerCore {
             events: &mut self.events,
             pool: &mut self.pool,
             clock: &mut self.clock,
+            counters: &mut self.feedback,
         };
         Some(RouterCall {
             router,
@@ -231,6 +238,8 @@ impl WorkerCore {
     /// transport by tuple, or, from an unknown tuple, a STUN request by the ICE username
     /// it names; what the transport decrypts goes to its router.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
+        self.traffic.packets_in += 1;
+        self.traffic.bytes_in += buf.len() as u64;
         let plain = if tuple.local.port() == self.settings.port {
             None
         } else {
@@ -388,15 +397,18 @@ impl WorkerCore {
         let id = transport.id;
         match reason {
             CloseReason::DtlsOver => {
+                self.traffic.dtls_failures += 1;
                 // A failing or hostile client can make this happen at will: rate-limited.
                 if let Some(suppressed) = self.log_limit.allow(now) {
                     tracing::info!(target: "kolabmeet::transport", transport = %id, suppressed, "DTLS failed or closed by the peer: transport closed");
                 }
             }
             CloseReason::Abandoned => {
+                self.traffic.ice_failures += 1;
                 tracing::info!(target: "kolabmeet::transport", transport = %id, "ICE disconnected too long: transport closed");
             }
             CloseReason::NeverConnected => {
+                self.traffic.ice_failures += 1;
                 tracing::debug!(target: "kolabmeet::transport", transport = %id, "never connected: transport closed");
             }
         }
@@ -534,7 +546,10 @@ impl WorkerCore {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front()?;
+        self.traffic.packets_out += 1;
+        self.traffic.bytes_out += t.data.len() as u64;
+        Some(t)
     }
 
     /// Gives the buffer of a sent datagram back for reuse.

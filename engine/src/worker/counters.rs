@@ -15,6 +15,23 @@ pub struct WorkerCounters {
     pub malformed_rtcp: u64,
 }
 
+/// What went through a worker core's port (`/metrics`), and transports that failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficCounters {
+    /// Datagrams (and TCP frames) handed to the core.
+    pub packets_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Datagrams (and TCP frames) the core gave the driver to send.
+    pub packets_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Transports closed because DTLS failed or the remote closed it.
+    pub dtls_failures: u64,
+    /// Transports closed because ICE consent was lost too long, or that never connected.
+    pub ice_failures: u64,
+}
+
 /// Table sizes of a worker core.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerSizes {

@@ -29,6 +29,7 @@ use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 use crate::transport::{Tuple, TupleProtocol};
 use kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats;
+use kolabmeet_media_types::worker_stats::WorkerStats;
 
 /// Wakes the control loop when events are queued.
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
@@ -68,19 +69,19 @@ struct TcpConn {
 /// one per worker slot, so that commands wait there while a failed worker is replaced).
 pub struct WorkerThread {
     waker: Arc<Waker>,
-    bandwidth: Arc<BandwidthSnapshot>,
+    bandwidth: Arc<StatsSnapshot>,
     stop: Arc<AtomicBool>,
     exit: Arc<WorkerExit>,
     thread: Option<JoinHandle<()>>,
     port: u16,
 }
 
-/// The bandwidth stats a worker publishes about once a second (console `statsTransport`):
-/// the only lock between a worker and the control plane, taken once a second by the
-/// worker and when an operator asks.
-type BandwidthSnapshot = std::sync::Mutex<Vec<TransportBandwidthStats>>;
+/// The stats a worker publishes about once a second (`/metrics`, the API's stats, the
+/// console): the only lock between a worker and the control plane, taken once a second
+/// by the worker and when an operator or a scraper asks.
+type StatsSnapshot = std::sync::Mutex<WorkerStats>;
 
-/// How often a worker publishes its bandwidth stats.
+/// How often a worker publishes its stats.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a worker thread ended, written once by the thread itself as it exits.
@@ -142,7 +143,7 @@ impl WorkerThread {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let stop = Arc::new(AtomicBool::new(false));
         let exit = Arc::new(WorkerExit::default());
-        let bandwidth = Arc::new(BandwidthSnapshot::default());
+        let bandwidth = Arc::new(StatsSnapshot::default());
         let mut core = WorkerCore::new(settings, certificate, StdRng::from_os_rng());
         // The one wall clock read: NTP timestamps of sender reports count from it.
         let since_epoch = std::time::SystemTime::now()
@@ -170,6 +171,7 @@ impl WorkerThread {
             bandwidth: bandwidth.clone(),
             next_stats: Instant::now(),
             plain: PlainSockets::default(),
+            busy: Duration::ZERO,
             #[cfg(any(test, feature = "fault-injection"))]
             fault,
         };
@@ -220,7 +222,18 @@ impl WorkerThread {
 
     /// The bandwidth stats it last published.
     pub fn bandwidth_stats(&self) -> Vec<TransportBandwidthStats> {
-        self.bandwidth.lock().map(|s| s.clone()).unwrap_or_default()
+        self.bandwidth
+            .lock()
+            .map(|s| s.bandwidth.clone())
+            .unwrap_or_default()
+    }
+
+    /// Everything it last published about itself (its index and port even before the
+    /// first snapshot).
+    pub fn stats(&self) -> WorkerStats {
+        let mut s = self.bandwidth.lock().map(|s| s.clone()).unwrap_or_default();
+        s.port = self.port;
+        s
     }
 
     /// Wakes the worker (commands were queued).
@@ -270,11 +283,13 @@ struct Driver {
     port: u16,
     /// Its index among the workers.
     index: usize,
-    /// Where it publishes its bandwidth stats, and when next.
-    bandwidth: Arc<BandwidthSnapshot>,
+    /// Where it publishes its stats, and when next.
+    bandwidth: Arc<StatsSnapshot>,
     next_stats: Instant,
     /// Plain transports' UDP sockets by local port.
     plain: PlainSockets,
+    /// Time its loop spent working rather than waiting in `poll`.
+    busy: Duration,
     /// The test builds' injected fault.
     #[cfg(any(test, feature = "fault-injection"))]
     fault: Arc<super::fault::FaultSwitch>,
@@ -371,9 +386,14 @@ impl Driver {
             self.send_all(&mut batch);
             self.plain.release(self.poll.registry(), &mut self.core);
             self.publish_events();
-            if now >= self.next_stats {
-                self.next_stats = now + STATS_INTERVAL;
-                let stats = self.core.bandwidth_stats(self.index);
+            let done = Instant::now();
+            self.busy += done.saturating_duration_since(now);
+            if done >= self.next_stats {
+                self.next_stats = done + STATS_INTERVAL;
+                let mut stats = self.core.worker_stats(done, self.index);
+                stats.busy_seconds = self.busy.as_secs_f64();
+                stats.command_queue = self.commands.len();
+                stats.event_backlog = self.backlog.len();
                 if let Ok(mut slot) = self.bandwidth.lock() {
                     *slot = stats;
                 }

@@ -320,6 +320,22 @@ impl MediaEngine for WorkerEngine {
             .collect()
     }
 
+    fn pending_events(&self) -> usize {
+        self.local.len() + self.events.len()
+    }
+
+    fn worker_stats(&self) -> Vec<kolabmeet_media_types::worker_stats::WorkerStats> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let mut stats = s.thread.as_ref()?.stats();
+                stats.worker = i;
+                Some(stats)
+            })
+            .collect()
+    }
+
     fn health(&self) -> EngineHealth {
         let problems: Vec<String> = self
             .slots

@@ -75,7 +75,6 @@ impl EventOutbox {
     }
 
     /// Events still held.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.held.len()
     }

@@ -10,6 +10,7 @@
 //! | [`commands`] | the control plane's commands, from UUIDs to keys |
 //! | [`deadlines`] | transports' and routers' deadlines, ordered |
 //! | [`settings`], [`counters`] | what a worker is told, what it counts |
+//! | [`stats`] | the snapshot a worker publishes once a second (`/metrics`, stats, console) |
 //! | [`driver`] | the worker thread: sockets, clock, queues |
 //! | [`engine`] | [`WorkerEngine`]: rooms spread over workers |
 //! | `command_queue`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
@@ -28,12 +29,13 @@ mod fault;
 mod plain_sockets;
 mod respawn;
 pub mod settings;
+pub mod stats;
 mod udp_batch;
 
 pub use self::core::{TIMER_TICK, WorkerCore};
 pub use crate::transport::{ABANDONED_AFTER, CONNECT_TIMEOUT};
 pub use commands::MAX_TRANSPORTS;
-pub use counters::{WorkerCounters, WorkerSizes};
+pub use counters::{TrafficCounters, WorkerCounters, WorkerSizes};
 pub use driver::{Notify, WorkerThread};
 pub use engine::WorkerEngine;
 #[cfg(any(test, feature = "fault-injection"))]

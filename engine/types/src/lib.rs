@@ -17,6 +17,7 @@ pub mod media_engine;
 pub mod ortc;
 pub mod replies;
 pub mod unavailable;
+pub mod worker_stats;
 
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};
 pub use media_engine::{

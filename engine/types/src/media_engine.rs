@@ -454,4 +454,15 @@ pub trait MediaEngine: Send {
     fn bandwidth_stats(&self) -> Vec<crate::bandwidth_stats::TransportBandwidthStats> {
         Vec::new()
     }
+
+    /// What every running media worker last published about itself (about once a
+    /// second): `/metrics`, `GET /meetmedia/api/stats` and the console's `dumpWorkers`.
+    fn worker_stats(&self) -> Vec<crate::worker_stats::WorkerStats> {
+        Vec::new()
+    }
+
+    /// Events waiting to be polled (`/metrics`: the control loop's input queue).
+    fn pending_events(&self) -> usize {
+        0
+    }
 }

@@ -281,6 +281,9 @@ impl ControlPlane {
 
     /// Acks a request, if it wanted an ack and its socket is still there.
     pub(super) fn ack_answer(&mut self, ctx: Ctx, answer: Option<Value>) {
+        if ctx.ack.is_some() {
+            self.counters.requests_ok += 1;
+        }
         let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
             return;
         };
@@ -289,6 +292,9 @@ impl ControlPlane {
     }
 
     pub(super) fn ack_error(&mut self, ctx: Ctx, err: &RequestError, now: std::time::Instant) {
+        if ctx.ack.is_some() {
+            *self.counters.requests_failed.entry(err.code()).or_default() += 1;
+        }
         let (Some(ack), Some(rec)) = (ctx.ack, self.sockets.get(&ctx.conn)) else {
             return;
         };

@@ -14,6 +14,7 @@
 //! rooms it hosted (`roomReady` again): see `recovery.rs`.
 
 mod answer;
+pub mod counters;
 mod drain;
 mod drain_state;
 mod media;
@@ -42,6 +43,7 @@ use crate::session::{SessionConfig, notification_frame};
 use crate::timers::TimerHeap;
 
 pub use answer::PendingKind;
+pub use counters::SignalingCounters;
 pub use drain_state::DrainStatus;
 pub use socket_rec::HandshakeQuery;
 
@@ -208,6 +210,8 @@ pub struct ControlPlane {
     logs: ClientLogLimits,
     /// The drain in progress, once the server was asked to stop (drain.rs).
     drain: Option<drain_state::Drain>,
+    /// Connections and requests by outcome (`/metrics`).
+    counters: SignalingCounters,
 }
 
 /// One limiter per kind of log line a client can cause at will (refused connections, failed
@@ -237,6 +241,7 @@ impl ControlPlane {
             scratch: Vec::new(),
             logs: ClientLogLimits::default(),
             drain: None,
+            counters: SignalingCounters::default(),
         }
     }
 
@@ -427,6 +432,27 @@ impl ControlPlane {
         &self,
     ) -> Vec<kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats> {
         self.engine.bandwidth_stats()
+    }
+
+    /// What every running media worker last published about itself (`/metrics`, the
+    /// API's stats, console `dumpWorkers`).
+    pub fn worker_stats(&self) -> Vec<kolabmeet_media_types::worker_stats::WorkerStats> {
+        self.engine.worker_stats()
+    }
+
+    /// Signaling connections and requests by outcome (`/metrics`).
+    pub fn signaling_counters(&self) -> &SignalingCounters {
+        &self.counters
+    }
+
+    /// Media engine events waiting for the control loop (`/metrics`).
+    pub fn engine_events_pending(&self) -> usize {
+        self.engine.pending_events()
+    }
+
+    /// Signaling sockets open now (connected or not yet bound to a peer).
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
     }
 
     /// Number of rooms and of peers (console `stats`).

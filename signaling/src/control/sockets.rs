@@ -246,6 +246,7 @@ impl ControlPlane {
         };
         match self.check_query(&rec.query) {
             Err(reason) => {
+                self.counters.connections_refused += 1;
                 if let Some(suppressed) = self.logs.refused.allow(now.mono) {
                     tracing::info!(
                         conn = conn.0,
@@ -260,7 +261,10 @@ impl ControlPlane {
                 self.push_frames(conn);
                 self.reschedule_socket(conn);
             }
-            Ok((room_id, peer_id)) => self.bind_socket(conn, room_id, peer_id, now),
+            Ok((room_id, peer_id)) => {
+                self.counters.connections_accepted += 1;
+                self.bind_socket(conn, room_id, peer_id, now);
+            }
         }
     }
 

@@ -1,28 +1,90 @@
 //! Stats and dumps: `GET /meetmedia/api/stats`, `dumpStats` and the console (contract
 //! sections 3, 5 and 7).
 
-use kolabmeet_media_types::{PeerId, RoomId};
+use std::collections::HashMap;
+
+use kolabmeet_media_types::worker_stats::WorkerStats;
+use kolabmeet_media_types::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
 use serde_json::{Value, json};
 
 use super::ControlPlane;
 use crate::peer::Peer;
 
-fn peer_stats(p: &Peer) -> Value {
+/// The media workers' last snapshots, indexed by id: each transport (with its bandwidth
+/// estimate and the worker hosting it), producer and consumer as JSON.
+#[derive(Default)]
+struct MediaIndex {
+    transports: HashMap<TransportId, Value>,
+    producers: HashMap<ProducerId, Value>,
+    consumers: HashMap<ConsumerId, Value>,
+}
+
+impl MediaIndex {
+    fn new(workers: &[WorkerStats]) -> Self {
+        let mut index = MediaIndex::default();
+        for w in workers {
+            for t in &w.transports {
+                let mut v = json!({
+                    "id": t.transport_id,
+                    "worker": w.worker,
+                    "kind": t.kind,
+                    "state": t.state,
+                    "estimateBps": t.estimate_bps,
+                });
+                if let Some(b) = w
+                    .bandwidth
+                    .iter()
+                    .find(|b| b.transport_id == t.transport_id)
+                {
+                    v["desiredBps"] = json!(b.desired_bps);
+                    v["ackedBps"] = json!(b.acked_bps);
+                    v["loss"] = json!(b.loss);
+                    v["delayTrend"] = json!(b.delay_trend);
+                }
+                index.transports.insert(t.transport_id, v);
+            }
+            for p in &w.producers {
+                let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+                v["id"] = json!(p.producer_id);
+                index.producers.insert(p.producer_id, v);
+            }
+            for c in &w.consumers {
+                let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+                v["id"] = json!(c.consumer_id);
+                index.consumers.insert(c.consumer_id, v);
+            }
+        }
+        index
+    }
+}
+
+/// An entry's stats, or just its id when no worker has reported it yet (it was created
+/// within the last second, or its worker is being replaced).
+fn stats_of<K: std::hash::Hash + Eq + serde::Serialize>(map: &HashMap<K, Value>, id: &K) -> Value {
+    map.get(id).cloned().unwrap_or_else(|| json!({ "id": id }))
+}
+
+fn peer_stats(p: &Peer, media: &MediaIndex) -> Value {
     json!({
         "id": p.id,
         "nickname": p.nickname_value(),
         "role": p.role.bits(),
         "joined": p.joined,
         "connected": p.conn.is_some(),
-        "transports": p.transports,
-        "producers": p.producers,
-        "consumers": p.consumers,
+        "transports": p.transports.iter().map(|t| stats_of(&media.transports, t)).collect::<Vec<_>>(),
+        "producers": p.producers.iter().map(|t| stats_of(&media.producers, t)).collect::<Vec<_>>(),
+        "consumers": p.consumers.iter().map(|t| stats_of(&media.consumers, t)).collect::<Vec<_>>(),
     })
 }
 
 impl ControlPlane {
-    /// One room's stats: `{id, createdAt, peers: [...]}`.
+    /// One room's stats: `{id, createdAt, peers: [...]}`, each peer with the stats of its
+    /// transports, producers and consumers as the media workers last published them.
     pub fn room_stats(&self, room: RoomId) -> Value {
+        self.room_stats_with(room, &MediaIndex::new(&self.engine.worker_stats()))
+    }
+
+    fn room_stats_with(&self, room: RoomId, media: &MediaIndex) -> Value {
         match self.rooms.get(&room) {
             None => Value::Null,
             Some(r) => {
@@ -31,18 +93,21 @@ impl ControlPlane {
                 json!({
                     "id": r.id,
                     "createdAt": r.created_at,
-                    "peers": peers.into_iter().map(peer_stats).collect::<Vec<_>>(),
+                    "peers": peers.into_iter().map(|p| peer_stats(p, media)).collect::<Vec<_>>(),
                 })
             }
         }
     }
 
-    /// Every room's stats: `{"rooms": [...]}`.
+    /// Every room's stats: `{"rooms": [...]}` (`GET /meetmedia/api/stats`, contract
+    /// section 3: "for each room, for each peer: id, nickname, and the stats of its
+    /// transports, producers, consumers").
     pub fn stats(&self) -> Value {
+        let media = MediaIndex::new(&self.engine.worker_stats());
         let rooms: Vec<Value> = self
             .sessions()
             .into_iter()
-            .map(|(id, _)| self.room_stats(id))
+            .map(|(id, _)| self.room_stats_with(id, &media))
             .collect();
         json!({ "rooms": rooms })
     }

@@ -14,6 +14,16 @@ pub enum MediaKind {
     Video,
 }
 
+impl MediaKind {
+    /// `audio` or `video`, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+}
+
 /// A codec or header extension parameter: mediasoup keeps numbers as numbers
 /// (`"packetization-mode": 1`) and strings as strings (`"profile-level-id": "42e01f"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -34,6 +34,11 @@ impl ControlPlane {
         let Some(ack) = ack else {
             return;
         };
+        match &result {
+            Ok(Answer::Ok(_)) => self.counters.requests_ok += 1,
+            Ok(Answer::Later) => {}
+            Err(e) => *self.counters.requests_failed.entry(e.code()).or_default() += 1,
+        }
         let Some(rec) = self.sockets.get(&conn) else {
             return;
         };

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::session::SessionConfig;
 
+mod counters;
 mod drain;
 mod media;
 mod moderation;

@@ -1,0 +1,63 @@
+//! The snapshot a worker core publishes about itself (issue 10: `/metrics`, `GET
+//! /meetmedia/api/stats`, the console's `dumpWorkers`): its rooms, transports, producers
+//! and consumers with their stats, and its counters. The driver adds what only it knows
+//! (port, busy time, queue depths).
+
+use std::time::Instant;
+
+use super::core::WorkerCore;
+use crate::worker_stats::{DropCounts, TransportStats, WorkerStats};
+
+impl WorkerCore {
+    /// Everything this core can say about itself at `now`, `worker` being its index.
+    pub fn worker_stats(&self, now: Instant, worker: usize) -> WorkerStats {
+        let mut rooms: Vec<_> = self.rooms.keys().copied().collect();
+        rooms.sort_unstable();
+        let mut producers = Vec::new();
+        let mut consumers = Vec::new();
+        for r in self.routers.values() {
+            r.media_stats(now, &self.transports, &mut producers, &mut consumers);
+        }
+        let transports = self
+            .transports
+            .values()
+            .filter_map(|t| {
+                Some(TransportStats {
+                    transport_id: t.id,
+                    peer_id: t.peer,
+                    room_id: self.routers.get(t.router)?.room,
+                    kind: "webrtc",
+                    state: if t.is_connected() {
+                        "connected"
+                    } else {
+                        "connecting"
+                    },
+                    estimate_bps: t.bandwidth.estimate().bps(),
+                })
+            })
+            .collect();
+        let c = self.counters();
+        WorkerStats {
+            worker,
+            rooms,
+            packets_in: self.traffic.packets_in,
+            bytes_in: self.traffic.bytes_in,
+            packets_out: self.traffic.packets_out,
+            bytes_out: self.traffic.bytes_out,
+            dropped: DropCounts {
+                unknown_source: c.unknown_source,
+                transport: c.transport_dropped,
+                unknown_ssrc: c.unknown_ssrc,
+                malformed_rtcp: c.malformed_rtcp,
+            },
+            feedback: self.feedback,
+            dtls_failures: self.traffic.dtls_failures,
+            ice_failures: self.traffic.ice_failures,
+            transports,
+            producers,
+            consumers,
+            bandwidth: self.bandwidth_stats(worker),
+            ..WorkerStats::default()
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! What each media worker publishes about itself about once a second (issue 10: `GET
+//! /metrics`, `GET /meetmedia/api/stats` of contract section 3, the console's
+//! `dumpWorkers` of section 7): its tables, its traffic and drop counters, its busy time
+//! and queue, and the stats of every transport, producer and consumer it hosts. The
+//! worker fills it from plain counters it owns (no lock or allocation per packet); the
+//! snapshot is the only thing shared, replaced once a second.
+
+use serde::Serialize;
+
+use crate::bandwidth_stats::{ConsumerLayerStats, TransportBandwidthStats};
+use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
+use crate::ortc::MediaKind;
+
+/// Counters of RTCP feedback a worker received and answered (monotonic over the worker's
+/// life; a replaced worker starts from zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedbackCounters {
+    /// NACK packets received from receivers (RFC 4585 §6.2.1).
+    pub nacks_received: u64,
+    /// Packets resent in answer to NACKs.
+    pub retransmitted: u64,
+    /// PLIs received from receivers (RFC 4585 §6.3.1).
+    pub plis_received: u64,
+    /// FIR entries received from receivers (RFC 5104 §4.3.1).
+    pub firs_received: u64,
+    /// PLIs sent to senders (key frame requests, one per `keyFrameRequestDelay`).
+    pub plis_sent: u64,
+}
+
+/// Input a worker dropped, by reason (monotonic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropCounts {
+    /// Datagrams from unknown addresses that were not a STUN request naming a transport.
+    pub unknown_source: u64,
+    /// Datagrams a transport refused (bad STUN, DTLS, SRTP authentication or replay).
+    pub transport: u64,
+    /// RTP that no producer stream claimed.
+    pub unknown_ssrc: u64,
+    /// RTCP compound packets that did not parse to the end.
+    pub malformed_rtcp: u64,
+}
+
+/// One producer's stats (summed over its encodings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProducerStats {
+    /// The producer.
+    pub producer_id: ProducerId,
+    /// Its peer.
+    pub peer_id: PeerId,
+    /// The transport it receives on.
+    pub transport_id: TransportId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Paused by its owner.
+    pub paused: bool,
+    /// Media packets received (RTX packets that filled a gap included).
+    pub packets_received: u64,
+    /// Payload and header bytes received.
+    pub bytes_received: u64,
+    /// RTX packets received.
+    pub packets_retransmitted: u64,
+    /// What its encodings receive now, bit/s.
+    pub bitrate_bps: u64,
+    /// Its score per encoding, 0-10 (what `producerScore` carries).
+    pub scores: Vec<u8>,
+    /// Encodings (simulcast layers, or 1).
+    pub encodings: usize,
+}
+
+/// One consumer's stats.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerStats {
+    /// The consumer.
+    pub consumer_id: ConsumerId,
+    /// The consuming peer.
+    pub peer_id: PeerId,
+    /// The transport it sends on.
+    pub transport_id: TransportId,
+    /// Its producer.
+    pub producer_id: ProducerId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Media packets sent.
+    pub packets_sent: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// Packets resent in answer to NACKs.
+    pub packets_retransmitted: u64,
+    /// The fraction lost the receiver last reported, 0-1 (RFC 3550 §6.4.1).
+    pub loss: f64,
+    /// Round-trip time from the receiver's reports, ms.
+    pub rtt_ms: Option<f64>,
+    /// Its score, 0-10, and its layers (the same figures as `statsConsumer`).
+    #[serde(flatten)]
+    pub layers: ConsumerLayerStats,
+}
+
+/// One transport's stats.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransportStats {
+    /// The transport.
+    pub transport_id: TransportId,
+    /// Its peer.
+    pub peer_id: PeerId,
+    /// Its room.
+    pub room_id: RoomId,
+    /// `webrtc` (plain RTP transports are not served yet).
+    pub kind: &'static str,
+    /// `connecting` until DTLS gave SRTP keys, then `connected`.
+    pub state: &'static str,
+    /// The send-side bandwidth estimate, bit/s.
+    pub estimate_bps: u64,
+}
+
+/// Everything one worker published about itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerStats {
+    /// Its index among the workers.
+    pub worker: usize,
+    /// Its media port (UDP and TCP).
+    pub port: u16,
+    /// Rooms (routers) it hosts.
+    pub rooms: Vec<RoomId>,
+    /// Datagrams (and TCP frames) received on its port.
+    pub packets_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Datagrams (and TCP frames) sent.
+    pub packets_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// What it dropped, by reason.
+    pub dropped: DropCounts,
+    /// RTCP feedback.
+    pub feedback: FeedbackCounters,
+    /// Transports closed because DTLS failed (or the remote closed it).
+    pub dtls_failures: u64,
+    /// Transports closed because ICE consent was lost too long, or never connected.
+    pub ice_failures: u64,
+    /// Seconds its loop spent working (not waiting in `poll`), since it started.
+    pub busy_seconds: f64,
+    /// Commands waiting in its queue when it published.
+    pub command_queue: usize,
+    /// Events waiting for the control plane when it published (its own backlog).
+    pub event_backlog: usize,
+    /// Its transports.
+    pub transports: Vec<TransportStats>,
+    /// Its producers.
+    pub producers: Vec<ProducerStats>,
+    /// Its consumers.
+    pub consumers: Vec<ConsumerStats>,
+    /// Each transport sending media: its outgoing bandwidth and its consumers' layers.
+    pub bandwidth: Vec<TransportBandwidthStats>,
+}
