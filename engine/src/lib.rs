@@ -22,5 +22,5 @@ pub use kolabmeet_media_types::{
     PeerId, ProducerId, RequestTag, RoomId, RouterId, TransportId,
 };
 pub use kolabmeet_media_types::{
-    bandwidth_stats, ids, media_engine, ortc, unavailable, worker_stats,
+    bandwidth_stats, ids, media_engine, ortc, replies, unavailable, worker_stats,
 };

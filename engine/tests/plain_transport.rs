@@ -9,7 +9,7 @@ use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::transport::{
     DropReason, PlainTransport, PlainTransportError, Received, Tuple, TupleProtocol,
 };
-use kolabmeet_engine::{EngineEvent, EngineReply, PeerId, RequestTag, RoomId, TransportId};
+use kolabmeet_engine::{EngineReply, PeerId, RoomId, TransportId};
 use kolabmeet_testkit::*;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -114,27 +114,11 @@ fn connect_fixes_both_addresses_and_is_validated() {
 
 /// Creates a plain transport in the worker core as its driver does, over `ports`.
 fn create_plain(sim: &mut Sim, room: RoomId, peer: PeerId, ports: (u16, u16)) -> TransportId {
-    let tag = RequestTag(1_000_000 + u64::from(ports.0));
-    sim.core
-        .create_plain_transport(tag, room, peer, Some(ports));
-    sim.pump();
-    let i = sim
-        .events
-        .iter()
-        .position(|e| matches!(e, EngineEvent::Reply { tag: t, .. } if *t == tag))
-        .expect("a reply");
-    match sim.events.remove(i) {
-        EngineEvent::Reply {
-            result: Ok(EngineReply::PlainTransportCreated(info)),
-            ..
-        } => {
-            assert_eq!(info.port, ports.0);
-            assert_eq!(info.rtcp_port, ports.1);
-            assert_eq!(info.ip, "127.0.0.1");
-            info.id
-        }
-        other => panic!("{other:?}"),
-    }
+    let info = sim.create_plain_transport(room, peer, ports);
+    assert_eq!(info.port, ports.0);
+    assert_eq!(info.rtcp_port, ports.1);
+    assert_eq!(info.ip, "127.0.0.1");
+    info.id
 }
 
 /// From a plain (comedia) producer to a WebRTC consumer and a plain consumer; a second

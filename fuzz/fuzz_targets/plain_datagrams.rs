@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::transport::{Tuple, TupleProtocol};
-use kolabmeet_engine::{EngineCommand, EngineEvent, EngineReply, PeerId, RequestTag};
+use kolabmeet_engine::{EngineCommand, PeerId};
 use kolabmeet_testkit::{Sim, vp8_params};
 use libfuzzer_sys::fuzz_target;
 
@@ -29,40 +29,20 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::new([127, 0, 0, 1].into(), port)
 }
 
-fn plain(
-    sim: &mut Sim,
-    room: kolabmeet_engine::RoomId,
-    peer: PeerId,
-    ports: (u16, u16),
-) -> kolabmeet_engine::TransportId {
-    let tag = RequestTag(1 << 40 | u64::from(ports.0));
-    sim.core
-        .create_plain_transport(tag, room, peer, Some(ports));
-    sim.pump();
-    let i = sim
-        .events
-        .iter()
-        .position(|e| matches!(e, EngineEvent::Reply { tag: t, .. } if *t == tag))
-        .expect("a reply");
-    match sim.events.remove(i) {
-        EngineEvent::Reply {
-            result: Ok(EngineReply::PlainTransportCreated(info)),
-            ..
-        } => info.id,
-        other => panic!("{other:?}"),
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let mut sim = Sim::with_shared_certificates();
     let room = sim.room();
     let sender = PeerId::random();
-    let producing = plain(&mut sim, room, sender, (PORTS[0], PORTS[1]));
+    let producing = sim
+        .create_plain_transport(room, sender, (PORTS[0], PORTS[1]))
+        .id;
     let producer = sim
         .produce(sender, producing, MediaKind::Video, vp8_params(1111, 2222))
         .expect("produce");
     let recorder = PeerId::random();
-    let consuming = plain(&mut sim, room, recorder, (PORTS[2], PORTS[3]));
+    let consuming = sim
+        .create_plain_transport(room, recorder, (PORTS[2], PORTS[3]))
+        .id;
     sim.command(|tag| EngineCommand::ConnectPlainTransport {
         tag,
         peer: recorder,

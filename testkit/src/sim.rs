@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_engine::crypto::{DtlsCertificate, SrtpProfile};
 use kolabmeet_engine::ortc::{MediaKind, RtpParameters, router_rtp_capabilities};
+use kolabmeet_engine::replies::PlainTransportInfo;
 use kolabmeet_engine::transport::{PROBATOR_SSRC, Transmit, Tuple, TupleProtocol};
 use kolabmeet_engine::worker::{WorkerCore, WorkerSettings};
 use kolabmeet_engine::{
@@ -137,9 +138,36 @@ impl Sim {
         &mut self,
         make: impl FnOnce(RequestTag) -> EngineCommand,
     ) -> Result<EngineReply, EngineError> {
-        self.next_tag += 1;
-        let tag = RequestTag(self.next_tag);
+        let tag = self.next_request_tag();
         self.core.handle_command(self.now, make(tag));
+        self.take_reply(tag)
+    }
+
+    /// Creates a plain RTP transport for `peer` in `room` on the local `ports` (RTP,
+    /// RTCP), as the worker's driver does once it has bound them; its `{id, ip, port,
+    /// rtcpPort}`. Panics if the core refuses.
+    pub fn create_plain_transport(
+        &mut self,
+        room: RoomId,
+        peer: PeerId,
+        ports: (u16, u16),
+    ) -> PlainTransportInfo {
+        let tag = self.next_request_tag();
+        self.core
+            .create_plain_transport(tag, room, peer, Some(ports));
+        match self.take_reply(tag) {
+            Ok(EngineReply::PlainTransportCreated(info)) => info,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn next_request_tag(&mut self) -> RequestTag {
+        self.next_tag += 1;
+        RequestTag(self.next_tag)
+    }
+
+    /// Runs the core until the reply to `tag`, which it gives at once, and takes it.
+    fn take_reply(&mut self, tag: RequestTag) -> Result<EngineReply, EngineError> {
         self.pump();
         let i = self
             .events

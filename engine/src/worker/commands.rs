@@ -256,20 +256,9 @@ impl WorkerCore {
         let connection = PlainTransport::new(SocketAddr::new(ip, rtp), SocketAddr::new(ip, rtcp));
         let id = TransportId::random();
         let rk = self.router_of_room(room);
-        let tk = self
-            .transports
-            .insert(MediaTransport::new_plain(id, peer, rk, connection));
-        self.routers[rk].add_transport(tk);
-        self.transport_ids.insert(id, tk);
+        let tk = self.register_transport(MediaTransport::new_plain(id, peer, rk, connection));
         self.by_plain_port.insert(rtp, tk);
         self.by_plain_port.insert(rtcp, tk);
-        self.peers
-            .entry(peer)
-            .or_insert(PeerEntry {
-                router: rk,
-                transports: 0,
-            })
-            .transports += 1;
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, rtp, rtcp, "plain transport created");
         EngineReply::PlainTransportCreated(PlainTransportInfo {
             id,
@@ -277,6 +266,23 @@ impl WorkerCore {
             port: rtp,
             rtcp_port: rtcp,
         })
+    }
+
+    /// Adds a new transport (WebRTC or plain) to the worker: its slot, its router, its id,
+    /// and its peer's count of transports on that router.
+    fn register_transport(&mut self, transport: MediaTransport) -> TransportKey {
+        let (id, peer, rk) = (transport.id, transport.peer, transport.router);
+        let tk = self.transports.insert(transport);
+        self.routers[rk].add_transport(tk);
+        self.transport_ids.insert(id, tk);
+        self.peers
+            .entry(peer)
+            .or_insert(PeerEntry {
+                router: rk,
+                transports: 0,
+            })
+            .transports += 1;
+        tk
     }
 
     fn reply(&mut self, tag: RequestTag, result: Result<EngineReply, EngineError>) {
@@ -393,19 +399,8 @@ impl WorkerCore {
             Some("passive"),
         ));
         let rk = self.router_of_room(room);
-        let tk = self
-            .transports
-            .insert(MediaTransport::new(id, peer, rk, connection));
-        self.routers[rk].add_transport(tk);
-        self.transport_ids.insert(id, tk);
+        let tk = self.register_transport(MediaTransport::new(id, peer, rk, connection));
         self.by_ufrag.insert(creds.ufrag.clone(), tk);
-        self.peers
-            .entry(peer)
-            .or_insert(PeerEntry {
-                router: rk,
-                transports: 0,
-            })
-            .transports += 1;
         tracing::debug!(target: "kolabmeet::transport", %room, %peer, transport = %id, "WebRTC transport created");
         Ok(EngineReply::WebRtcTransportCreated(WebRtcTransportInfo {
             id,
