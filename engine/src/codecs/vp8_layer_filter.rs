@@ -34,6 +34,9 @@ struct IdMap {
     rebase: bool,
     /// Recent inputs and their outputs (`None`: dropped).
     recent: VecDeque<(u16, Option<u16>)>,
+    /// `recent`'s newest entry, kept in place: the packets of one picture find it
+    /// without loading the deque's memory (a consumer's coldest on this path).
+    newest: Option<(u16, Option<u16>)>,
 }
 
 impl IdMap {
@@ -45,6 +48,7 @@ impl IdMap {
             last_out: None,
             rebase: false,
             recent: VecDeque::with_capacity(RECENT),
+            newest: None,
         }
     }
 
@@ -56,19 +60,25 @@ impl IdMap {
 
     fn remember(&mut self, input: u16, output: Option<u16>) {
         // The packets of one picture share its ids: one entry for them all.
-        if self.recent.back() == Some(&(input, output)) {
+        if self.newest == Some((input, output)) {
             return;
         }
         if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
         self.recent.push_back((input, output));
+        self.newest = Some((input, output));
     }
 
     fn known(&self, input: u16) -> Option<Option<u16>> {
         // In order (the usual case): newer than every input seen, so not among them.
         if self.last_in.is_some_and(|l| self.is_newer(input, l)) {
             return None;
+        }
+        if let Some((i, o)) = self.newest
+            && i == input
+        {
+            return Some(o);
         }
         self.recent
             .iter()
@@ -92,6 +102,7 @@ impl IdMap {
             self.delta = input.wrapping_sub(out) & self.mask;
             self.rebase = false;
             self.recent.clear();
+            self.newest = None;
         }
         let out = input.wrapping_sub(self.delta) & self.mask;
         if self.last_in.is_none_or(|l| self.is_newer(input, l)) {

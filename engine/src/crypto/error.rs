@@ -82,6 +82,10 @@ pub enum SrtpError {
     /// Key material of the wrong length for the profile.
     #[error("SRTP key material has the wrong length")]
     BadKeyLength,
+    /// A transport would send more SSRCs than
+    /// [`MAX_OUTBOUND_SSRCS`](super::MAX_OUTBOUND_SSRCS).
+    #[error("too many outbound SRTP streams")]
+    TooManyStreams,
     /// Any other libsrtp status: a malformed packet, an expired key, ...
     #[error("libsrtp error: {0}")]
     Libsrtp(&'static str),

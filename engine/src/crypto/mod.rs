@@ -12,6 +12,7 @@ mod dtls_record;
 mod dtls_session;
 mod error;
 mod fingerprint;
+mod srtp_outbound;
 mod srtp_profile;
 mod srtp_session;
 
@@ -20,5 +21,6 @@ pub use dtls_record::is_dtls;
 pub use dtls_session::{DtlsEvent, DtlsSession, DtlsState};
 pub use error::{DtlsError, SrtpError};
 pub use fingerprint::{FingerprintAlgorithm, format_fingerprint, parse_fingerprint};
+pub use srtp_outbound::MAX_OUTBOUND_SSRCS;
 pub use srtp_profile::{SrtpKeyMaterial, SrtpProfile};
 pub use srtp_session::SrtpSession;

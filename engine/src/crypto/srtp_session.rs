@@ -1,10 +1,10 @@
 //! SRTP and SRTCP protection of one WebRTC transport (RFC 3711, AEAD per RFC 7714) over
 //! libsrtp2, keyed by the DTLS-SRTP exporter (RFC 5764 §4.2).
 //!
-//! Two libsrtp contexts: an outbound one protecting everything we send, an inbound one
-//! unprotecting everything the peer sends. Both use libsrtp's wildcard SSRC policies
-//! (`ssrc_any_outbound`, `ssrc_any_inbound`), so a stream is created for every new SSRC on
-//! first use: a transport carries many SSRCs (every consumer, RTX, probation).
+//! An inbound libsrtp context unprotects everything the peer sends; its wildcard SSRC
+//! policy (`ssrc_any_inbound`) creates a stream for every new SSRC on first use (the
+//! caller decrypts only SSRCs it routes). What we send is protected by a context per SSRC
+//! ([`OutboundStreams`]): a transport carries many (every consumer, RTX, probation).
 //!
 //! Packets are processed in place in a `Vec<u8>`: protecting appends the tag (the vector
 //! grows by at most `SRTP_MAX_TRAILER_LEN`), unprotecting truncates. On any error libsrtp
@@ -12,21 +12,17 @@
 
 use std::fmt;
 
-use srtp::{CryptoPolicy, Session, StreamPolicy};
+use srtp::Session;
 
 use super::error::SrtpError;
+use super::srtp_outbound::{OutboundStreams, stream_policy};
 use super::srtp_profile::{SrtpKeyMaterial, SrtpProfile};
 
-/// Replay window of the inbound context, in packets: mediasoup's value. libsrtp's default
-/// (128, RFC 3711 §3.3.2's minimum is 64) is too small for video bursts reordered by the
-/// network.
-const REPLAY_WINDOW: u64 = 1024;
-
-/// An inbound and an outbound SRTP context.
+/// The inbound SRTP context and the outbound ones.
 pub struct SrtpSession {
     profile: SrtpProfile,
     inbound: Session,
-    outbound: Session,
+    outbound: OutboundStreams,
 }
 
 impl SrtpSession {
@@ -38,8 +34,8 @@ impl SrtpSession {
     ) -> Result<Self, SrtpError> {
         Ok(Self {
             profile,
-            inbound: context(profile, remote_keys, false)?,
-            outbound: context(profile, local_keys, true)?,
+            inbound: inbound_context(profile, remote_keys)?,
+            outbound: OutboundStreams::new(profile, checked_key(profile, local_keys)?),
         })
     }
 
@@ -50,9 +46,7 @@ impl SrtpSession {
 
     /// RTP to SRTP in place (RFC 3711 §3.3, RFC 7714 §8).
     pub fn protect_rtp(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        self.outbound
-            .protect(packet)
-            .map_err(SrtpError::from_libsrtp)
+        self.outbound.protect_rtp(packet)
     }
 
     /// SRTP to RTP in place; a bad tag, a replay or a malformed packet is an error.
@@ -64,9 +58,7 @@ impl SrtpSession {
 
     /// RTCP to SRTCP in place (RFC 3711 §3.4, RFC 7714 §9).
     pub fn protect_rtcp(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
-        self.outbound
-            .protect_rtcp(packet)
-            .map_err(SrtpError::from_libsrtp)
+        self.outbound.protect_rtcp(packet)
     }
 
     /// SRTCP to RTCP in place; a bad tag, a replay or a malformed packet is an error.
@@ -79,9 +71,7 @@ impl SrtpSession {
     /// Forgets the outbound stream state of `ssrc` (a closed consumer), so the wildcard
     /// context does not grow without bound. A later packet of `ssrc` starts a new stream.
     pub fn remove_outbound_ssrc(&mut self, ssrc: u32) -> Result<(), SrtpError> {
-        self.outbound
-            .remove_stream(network_order(ssrc))
-            .map_err(SrtpError::from_libsrtp)
+        self.outbound.remove(ssrc)
     }
 
     /// Forgets the inbound stream state of `ssrc` (a closed producer).
@@ -93,13 +83,11 @@ impl SrtpSession {
 
     /// Whether the context of one direction holds a stream for `ssrc`.
     pub fn has_stream(&mut self, ssrc: u32, outbound: bool) -> bool {
-        let session = if outbound {
-            &mut self.outbound
-        } else {
-            &mut self.inbound
-        };
+        if outbound {
+            return self.outbound.contains(ssrc);
+        }
         // Unlike `srtp_remove_stream`, `srtp_get_stream_roc` takes the host-order SSRC.
-        session.get_stream_roc(ssrc).is_ok()
+        self.inbound.get_stream_roc(ssrc).is_ok()
     }
 }
 
@@ -117,45 +105,19 @@ fn network_order(ssrc: u32) -> u32 {
     u32::from_ne_bytes(ssrc.to_be_bytes())
 }
 
-/// The libsrtp crypto policy of a profile, the same for SRTP and SRTCP (RFC 5764 §4.1.2:
-/// `SRTCP_auth_tag_length` equals the SRTP one; RFC 7714 §14.2 for the AEAD profiles, whose
-/// tag is 16 bytes).
-fn crypto_policy(profile: SrtpProfile) -> CryptoPolicy {
-    match profile {
-        SrtpProfile::AeadAes256Gcm => CryptoPolicy::aes_gcm_256_16_auth(),
-        SrtpProfile::AeadAes128Gcm => CryptoPolicy::aes_gcm_128_16_auth(),
-        SrtpProfile::Aes128CmHmacSha1_80 => CryptoPolicy::aes_cm_128_hmac_sha1_80(),
-    }
-}
-
-/// Creates a libsrtp context with a wildcard-SSRC template. libsrtp reads the master key as
-/// `key || salt` and derives its session keys at creation, keeping no pointer to it.
-fn context(
-    profile: SrtpProfile,
-    keys: &SrtpKeyMaterial,
-    outbound: bool,
-) -> Result<Session, SrtpError> {
+/// Key then salt, checked against the profile's lengths.
+fn checked_key(profile: SrtpProfile, keys: &SrtpKeyMaterial) -> Result<Vec<u8>, SrtpError> {
     if keys.key.len() != profile.key_len() || keys.salt.len() != profile.salt_len() {
         return Err(SrtpError::BadKeyLength);
     }
-    let key = keys.key_and_salt();
-    let policy = StreamPolicy {
-        rtp: crypto_policy(profile),
-        rtcp: crypto_policy(profile),
-        key: &key,
-        window_size: REPLAY_WINDOW,
-        // A NACKed packet resent without RTX keeps its sequence number (RFC 4588 §1): the
-        // outbound context must accept it again, with the same payload. Inbound replays
-        // are still rejected.
-        allow_repeat_tx: outbound,
-        encrypt_extension_headers: &[],
-    };
-    if outbound {
-        Session::with_outbound_template(policy)
-    } else {
-        Session::with_inbound_template(policy)
-    }
-    .map_err(SrtpError::from_libsrtp)
+    Ok(keys.key_and_salt())
+}
+
+/// The inbound libsrtp context, with a wildcard-SSRC template.
+fn inbound_context(profile: SrtpProfile, keys: &SrtpKeyMaterial) -> Result<Session, SrtpError> {
+    let key = checked_key(profile, keys)?;
+    Session::with_inbound_template(stream_policy(profile, &key, false))
+        .map_err(SrtpError::from_libsrtp)
 }
 
 #[cfg(test)]
@@ -199,5 +161,68 @@ mod tests {
         tx.protect_rtp(&mut packet).unwrap();
         rx.unprotect_rtp(&mut packet).unwrap();
         assert_eq!(packet, plain);
+    }
+
+    #[test]
+    fn interleaved_ssrcs_round_trip_with_a_context_each() {
+        let profile = SrtpProfile::AeadAes256Gcm;
+        let keys = |k| SrtpKeyMaterial {
+            key: vec![k; 32],
+            salt: vec![k + 1; 12],
+        };
+        let mut tx = SrtpSession::new(profile, &keys(1), &keys(5)).unwrap();
+        let mut rx = SrtpSession::new(profile, &keys(5), &keys(1)).unwrap();
+        for round in 0..300u16 {
+            for ssrc in [11u32, 1234, 7, 99_999] {
+                let mut rtp = vec![0x80, 96];
+                rtp.extend_from_slice(&round.to_be_bytes());
+                rtp.extend_from_slice(&[0, 0, 0, 1]);
+                rtp.extend_from_slice(&ssrc.to_be_bytes());
+                rtp.extend_from_slice(&[round as u8; 40]);
+                let plain = rtp.clone();
+                tx.protect_rtp(&mut rtp).unwrap();
+                rx.unprotect_rtp(&mut rtp).unwrap();
+                assert_eq!(rtp, plain);
+                if round % 50 == 0 {
+                    // An SR of the same SSRC through the same context.
+                    let mut rtcp = vec![0x80, 200, 0, 6];
+                    rtcp.extend_from_slice(&ssrc.to_be_bytes());
+                    rtcp.extend_from_slice(&[0; 20]);
+                    let plain = rtcp.clone();
+                    tx.protect_rtcp(&mut rtcp).unwrap();
+                    rx.unprotect_rtcp(&mut rtcp).unwrap();
+                    assert_eq!(rtcp, plain);
+                }
+            }
+        }
+        assert!(tx.has_stream(1234, true) && !tx.has_stream(1235, true));
+        let mut short = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0];
+        assert!(tx.protect_rtp(&mut short).is_err());
+    }
+
+    #[test]
+    fn outbound_ssrcs_are_bounded() {
+        let profile = SrtpProfile::Aes128CmHmacSha1_80;
+        let keys = SrtpKeyMaterial {
+            key: vec![1; 16],
+            salt: vec![2; 14],
+        };
+        let mut tx = SrtpSession::new(profile, &keys, &keys).unwrap();
+        let packet = |ssrc: u32| {
+            let mut p = vec![0x80, 96, 0, 1, 0, 0, 0, 1];
+            p.extend_from_slice(&ssrc.to_be_bytes());
+            p.push(0);
+            p
+        };
+        for ssrc in 0..crate::crypto::MAX_OUTBOUND_SSRCS as u32 {
+            tx.protect_rtp(&mut packet(ssrc)).unwrap();
+        }
+        let extra = crate::crypto::MAX_OUTBOUND_SSRCS as u32;
+        assert_eq!(
+            tx.protect_rtp(&mut packet(extra)),
+            Err(SrtpError::TooManyStreams)
+        );
+        tx.remove_outbound_ssrc(3).unwrap();
+        tx.protect_rtp(&mut packet(extra)).unwrap();
     }
 }

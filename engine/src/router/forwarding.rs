@@ -16,7 +16,6 @@ use super::room::Router;
 use super::rtcp_reports::REPORT_INTERVAL;
 use crate::arena::ProducerKey;
 use crate::media_engine::{ConsumerLayers, EngineEvent};
-use crate::ortc::ScalabilityMode;
 
 impl Router {
     /// Routes a decrypted RTP packet of producer `pk` that matched its stream `m`: ingress
@@ -105,15 +104,7 @@ impl Router {
                     // went out: the spatial layer (simulcast stream or SVC layer), and
                     // the temporal layer the allocation limits the VP8 or SVC filter to
                     // (else the top one of the scalability mode).
-                    let top = ScalabilityMode::parse(
-                        c.rtp_parameters
-                            .encodings
-                            .first()
-                            .and_then(|e| e.scalability_mode.as_deref()),
-                    )
-                    .temporal_layers
-                    .saturating_sub(1);
-                    let temporal = c.limited_temporal_layer(top);
+                    let temporal = c.limited_temporal_layer(c.top_temporal_layer);
                     let layers = ConsumerLayers {
                         spatial_layer: layer as u8,
                         temporal_layer: temporal,

@@ -224,7 +224,7 @@ mod tests {
     fn stored(i: u16, ts: u32) -> Option<StoredRef> {
         Some(StoredRef {
             store: 0,
-            seq: 70_000 + u64::from(i),
+            seq: 70_000 + u32::from(i),
             timestamp: ts,
             len: 30,
         })

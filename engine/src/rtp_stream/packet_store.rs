@@ -26,8 +26,10 @@ const MAX_FREE: usize = 64;
 pub struct StoredRef {
     /// The producer stream (encoding index) whose store holds it.
     pub store: u8,
-    /// Its extended sequence number in that stream.
-    pub seq: u64,
+    /// The low 32 bits of its extended sequence number in that stream: a store spans
+    /// at most a few thousand numbers, so they name one packet (and keep a consumer's
+    /// retransmission slot small; see [`RetransmissionBuffer`](super::RetransmissionBuffer)).
+    pub seq: u32,
     /// The RTP timestamp the consumer sent it with.
     pub timestamp: u32,
     /// Its length.
@@ -133,9 +135,11 @@ impl PacketStore {
         Some(ext)
     }
 
-    /// The packet with extended number `seq`, if it is still kept.
-    pub fn get(&self, seq: u64) -> Option<&[u8]> {
-        let idx = usize::try_from(seq.checked_sub(self.oldest)?).ok()?;
+    /// The packet whose extended number ends in the 32 bits `seq` ([`StoredRef::seq`]),
+    /// if it is still kept. The store spans at most `max_items` (a `u16`) numbers, so
+    /// the low 32 bits are unambiguous.
+    pub fn get(&self, seq: u32) -> Option<&[u8]> {
+        let idx = seq.wrapping_sub(self.oldest as u32) as usize;
         self.slots.get(idx)?.as_ref().map(|s| &s.data[..])
     }
 
@@ -207,15 +211,15 @@ mod tests {
             ext.push(s.insert(t0, seq, &[seq as u8; 3]).unwrap());
         }
         assert_eq!(ext[1] + 1, ext[2], "continuous across the wrap");
-        assert_eq!(s.get(ext[2]), Some(&[0u8; 3][..]));
-        assert_eq!(s.get(ext[3] + 1), None);
+        assert_eq!(s.get(ext[2] as u32), Some(&[0u8; 3][..]));
+        assert_eq!(s.get((ext[3] + 1) as u32), None);
         // A duplicate keeps the first copy; a late one fills its gap.
         assert_eq!(s.insert(t0, 0, b"x"), Some(ext[2]));
-        assert_eq!(s.get(ext[2]), Some(&[0u8; 3][..]));
+        assert_eq!(s.get(ext[2] as u32), Some(&[0u8; 3][..]));
         let e5 = s.insert(t0, 5, b"5").unwrap();
         let e3 = s.insert(t0, 3, b"3").unwrap();
         assert_eq!(
-            (s.get(e3), s.get(e3 + 1), s.get(e5)),
+            (s.get(e3 as u32), s.get((e3 + 1) as u32), s.get(e5 as u32)),
             (Some(&b"3"[..]), None, Some(&b"5"[..]))
         );
         assert_eq!(s.len(), 6);
@@ -234,10 +238,10 @@ mod tests {
         assert!(s.free.len() <= MAX_FREE);
         // 2 s later everything has expired, by the next insertion.
         let e = s.insert(t0 + ms(3000), 600, b"q").unwrap();
-        assert_eq!((s.len(), s.get(e)), (1, Some(&b"q"[..])));
+        assert_eq!((s.len(), s.get(e as u32)), (1, Some(&b"q"[..])));
         // A jump larger than the store clears it; a packet far older than it is refused.
         let e = s.insert(t0 + ms(3000), 30_000, b"j").unwrap();
-        assert_eq!((s.len(), s.get(e)), (1, Some(&b"j"[..])));
+        assert_eq!((s.len(), s.get(e as u32)), (1, Some(&b"j"[..])));
         assert_eq!(s.insert(t0 + ms(3000), 29_000, b"o"), None);
         s.clear();
         assert!(s.is_empty());

@@ -21,8 +21,15 @@
 //! Resending follows mediasoup: a packet is not resent again within one RTT of its last
 //! resend (default RTT 100 ms when unknown), and here also at most
 //! [`RetransmissionBufferConfig::max_resends`] times.
+//!
+//! A slot is written once per packet per consumer, the hottest memory write of
+//! forwarding after the packet itself, so it is small: the data plus 8 bytes (20 bytes
+//! for a [`StoredRef`](super::StoredRef), where it was 56). Times are milliseconds since
+//! the buffer's first insertion, wrapping at 2^32 (49 days; the ages compared are under
+//! the maximum age), and the resend count shares a word with the last resend's time.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use super::seq_num::seq_newer;
@@ -37,6 +44,8 @@ pub const AUDIO_MAX_AGE: Duration = Duration::from_millis(1000);
 pub const DEFAULT_RTT: Duration = Duration::from_millis(100);
 /// Default cap on resends of one packet.
 pub const DEFAULT_MAX_RESENDS: u8 = 10;
+/// The highest cap on resends of one packet (the count has 4 bits of a slot).
+pub const MAX_RESENDS: u8 = 15;
 /// Largest packet stored (mediasoup `MtuSize`).
 pub const MAX_PACKET_LEN: usize = 1500;
 /// How often insertions look for expired entries at the front. Storing is on the hot
@@ -57,7 +66,7 @@ pub struct RetransmissionBufferConfig {
     pub max_items: u16,
     /// Age after which a stored packet is no longer resent.
     pub max_age: Duration,
-    /// Resends of one packet at most.
+    /// Resends of one packet at most (capped at [`MAX_RESENDS`]).
     pub max_resends: u8,
 }
 
@@ -94,21 +103,37 @@ pub enum RetransmissionBufferError {
     TooOld(u16),
 }
 
-/// Bookkeeping of one stored packet.
+/// Bookkeeping of one stored packet, at a given time (millisecond resolution).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredPacketInfo {
-    /// When the packet was stored.
-    pub stored_at: Instant,
-    /// When it was last resent.
-    pub resent_at: Option<Instant>,
+    /// How long ago the packet was stored.
+    pub age: Duration,
+    /// How long ago it was last resent.
+    pub since_resent: Option<Duration>,
     /// How many times it was resent.
     pub resend_count: u8,
 }
 
-#[derive(Debug)]
+/// Bits of [`Slot::resent`] that hold the last resend's time.
+const RESENT_TIME_BITS: u32 = 28;
+const RESENT_TIME_MASK: u32 = (1 << RESENT_TIME_BITS) - 1;
+
+#[derive(Debug, Clone, Copy)]
 struct Slot<T> {
     data: T,
-    info: StoredPacketInfo,
+    /// When it was stored: the buffer's clock plus one, never zero (which also makes
+    /// `Option<Slot>` no larger than `Slot`).
+    stored: NonZeroU32,
+    /// How many times it was resent (top 4 bits) and when last, as the low 28 bits of
+    /// the buffer's clock (0 when never). Resends are allowed only within
+    /// `max_age` (well under 2^28 ms) of storage, so the truncated time is unambiguous.
+    resent: u32,
+}
+
+impl<T> Slot<T> {
+    fn resend_count(&self) -> u8 {
+        (self.resent >> RESENT_TIME_BITS) as u8
+    }
 }
 
 /// Recently sent packets of one stream; see the module docs.
@@ -126,6 +151,8 @@ pub struct RetransmissionBuffer<T> {
     holes: usize,
     /// When insertions next look for expired entries.
     next_expiry: Option<Instant>,
+    /// The zero of the buffer's millisecond clock (its first insertion).
+    epoch: Option<Instant>,
 }
 
 impl<T: Retained> RetransmissionBuffer<T> {
@@ -139,7 +166,21 @@ impl<T: Retained> RetransmissionBuffer<T> {
             stored: 0,
             holes: 0,
             next_expiry: None,
+            epoch: None,
         }
+    }
+
+    /// `now` on the buffer's clock: milliseconds since its epoch plus one, wrapping,
+    /// never zero.
+    fn clock(&mut self, now: Instant) -> NonZeroU32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        let ms = now.saturating_duration_since(epoch).as_millis() as u32;
+        NonZeroU32::new(ms.wrapping_add(1)).unwrap_or(NonZeroU32::MIN)
+    }
+
+    /// The milliseconds from clock reading `then` to `now` (both from [`Self::clock`]).
+    fn elapsed(now: NonZeroU32, then: NonZeroU32) -> Duration {
+        Duration::from_millis(u64::from(now.get().wrapping_sub(then.get())))
     }
 
     /// Sets the RTT that gates resends of the same packet; zero means unknown
@@ -165,11 +206,12 @@ impl<T: Retained> RetransmissionBuffer<T> {
             self.expire(now);
             self.next_expiry = now.checked_add(EXPIRE_EVERY);
         }
+        let stored = self.clock(now);
         let max = usize::from(self.config.max_items.max(1));
         let len = self.slots.len();
         if len == 0 {
             self.oldest_seq = seq;
-            let slot = self.make_slot(now, packet);
+            let slot = self.make_slot(stored, packet);
             self.slots.push_back(Some(slot));
             return Ok(());
         }
@@ -179,7 +221,7 @@ impl<T: Retained> RetransmissionBuffer<T> {
             if self.slots.get(idx).is_some_and(Option::is_some) {
                 return Err(RetransmissionBufferError::Duplicate(seq));
             }
-            let slot = self.make_slot(now, packet);
+            let slot = self.make_slot(stored, packet);
             if let Some(entry) = self.slots.get_mut(idx) {
                 *entry = Some(slot);
                 self.holes -= 1;
@@ -193,7 +235,7 @@ impl<T: Retained> RetransmissionBuffer<T> {
             while !self.slots.is_empty() && self.slots.len() + gap + 1 > max {
                 self.remove_oldest();
             }
-            let slot = self.make_slot(now, packet);
+            let slot = self.make_slot(stored, packet);
             if self.slots.is_empty() {
                 self.oldest_seq = seq;
             } else {
@@ -209,7 +251,7 @@ impl<T: Retained> RetransmissionBuffer<T> {
         if !seq_newer(self.oldest_seq, seq) || len + dist > max {
             return Err(RetransmissionBufferError::TooOld(seq));
         }
-        let slot = self.make_slot(now, packet);
+        let slot = self.make_slot(stored, packet);
         for _ in 1..dist {
             self.slots.push_front(None);
         }
@@ -224,31 +266,45 @@ impl<T: Retained> RetransmissionBuffer<T> {
         self.slot(seq).map(|s| &s.data)
     }
 
-    /// Bookkeeping of the stored packet with sequence number `seq`.
-    pub fn info(&self, seq: u16) -> Option<StoredPacketInfo> {
-        self.slot(seq).map(|s| s.info)
+    /// Bookkeeping of the stored packet with sequence number `seq`, as of `now`.
+    pub fn info(&mut self, now: Instant, seq: u16) -> Option<StoredPacketInfo> {
+        let now = self.clock(now);
+        let slot = self.slot(seq)?;
+        let resent = slot.resent & RESENT_TIME_MASK;
+        Some(StoredPacketInfo {
+            age: Self::elapsed(now, slot.stored),
+            since_resent: NonZeroU32::new(resent).map(|t| {
+                Duration::from_millis(u64::from(
+                    now.get().wrapping_sub(t.get()) & RESENT_TIME_MASK,
+                ))
+            }),
+            resend_count: slot.resend_count(),
+        })
     }
 
     /// Records a resend of `seq` now, if allowed: the packet is stored, not older than
     /// the maximum age, not resent within the last RTT, and not resent too often.
     /// Returns whether the caller should resend it.
     pub fn mark_resent(&mut self, now: Instant, seq: u16) -> bool {
-        let (rtt, max_age, max_resends) = (self.rtt, self.config.max_age, self.config.max_resends);
+        let (rtt, max_age) = (self.rtt, self.config.max_age);
+        let max_resends = self.config.max_resends.min(MAX_RESENDS);
+        let now = self.clock(now);
         let idx = usize::from(seq.wrapping_sub(self.oldest_seq));
         let Some(Some(slot)) = self.slots.get_mut(idx) else {
             return false;
         };
-        let info = &mut slot.info;
-        if now.saturating_duration_since(info.stored_at) >= max_age
-            || info.resend_count >= max_resends
-            || info
-                .resent_at
-                .is_some_and(|t| now.saturating_duration_since(t) <= rtt)
+        let count = slot.resend_count();
+        let last = slot.resent & RESENT_TIME_MASK;
+        let since_last = (now.get().wrapping_sub(last) & RESENT_TIME_MASK) as u64;
+        if Self::elapsed(now, slot.stored) >= max_age
+            || count >= max_resends
+            || (last != 0 && Duration::from_millis(since_last) <= rtt)
         {
             return false;
         }
-        info.resent_at = Some(now);
-        info.resend_count = info.resend_count.saturating_add(1);
+        // A time whose low 28 bits are 0 is recorded as 1 ms later (0 means never).
+        let time = (now.get() & RESENT_TIME_MASK).max(1);
+        slot.resent = (u32::from(count + 1) << RESENT_TIME_BITS) | time;
         true
     }
 
@@ -264,8 +320,9 @@ impl<T: Retained> RetransmissionBuffer<T> {
     /// Evicts packets older than the maximum age from the front (the oldest numbers).
     pub fn expire(&mut self, now: Instant) {
         let max_age = self.config.max_age;
+        let now = self.clock(now);
         while let Some(Some(front)) = self.slots.front() {
-            if now.saturating_duration_since(front.info.stored_at) < max_age {
+            if Self::elapsed(now, front.stored) < max_age {
                 break;
             }
             self.remove_oldest();
@@ -294,15 +351,12 @@ impl<T: Retained> RetransmissionBuffer<T> {
         self.slots.get(idx).and_then(Option::as_ref)
     }
 
-    fn make_slot(&mut self, now: Instant, packet: T) -> Slot<T> {
+    fn make_slot(&mut self, stored: NonZeroU32, packet: T) -> Slot<T> {
         self.stored += 1;
         Slot {
             data: packet,
-            info: StoredPacketInfo {
-                stored_at: now,
-                resent_at: None,
-                resend_count: 0,
-            },
+            stored,
+            resent: 0,
         }
     }
 
@@ -373,7 +427,7 @@ mod tests {
         assert_eq!(bytes(&b, 1), Some(&[1u8; 3][..]));
         assert_eq!(bytes(&b, 2), None);
         assert_eq!(bytes(&b, 65533), None);
-        assert_eq!(b.info(0).map(|i| i.stored_at), Some(t0 + ms(2)));
+        assert_eq!(b.info(t0 + ms(5), 0).map(|i| i.age), Some(ms(3)));
     }
 
     #[test]
@@ -466,9 +520,9 @@ mod tests {
         assert!(b.mark_resent(t0 + ms(132), 7));
         // Max resends reached.
         assert!(!b.mark_resent(t0 + ms(500), 7));
-        let info = b.info(7).unwrap();
+        let info = b.info(t0 + ms(140), 7).unwrap();
         assert_eq!(info.resend_count, 3);
-        assert_eq!(info.resent_at, Some(t0 + ms(132)));
+        assert_eq!(info.since_resent, Some(ms(8)));
         assert!(!b.mark_resent(t0, 8));
     }
 
@@ -501,6 +555,47 @@ mod tests {
             a.insert(t0, 30, too_large),
             Err(RetransmissionBufferError::TooLarge(MAX_PACKET_LEN + 1))
         );
+    }
+
+    #[test]
+    fn a_slot_of_a_store_reference_is_20_bytes() {
+        use crate::rtp_stream::StoredRef;
+        assert_eq!(std::mem::size_of::<Option<Slot<StoredRef>>>(), 20);
+    }
+
+    #[test]
+    fn the_millisecond_clock_wraps_after_49_days() {
+        let t0 = Instant::now();
+        let mut b = buf(100);
+        b.insert(t0, 1, pk(b"1")).unwrap();
+        // Just before and after the clock's 2^32 ms wrap.
+        let late = t0 + ms((1 << 32) - 3);
+        b.insert(late, 2, pk(b"2")).unwrap();
+        assert_eq!(bytes(&b, 1), None, "expired");
+        assert!(b.mark_resent(late + ms(5), 2));
+        assert!(!b.mark_resent(late + ms(50), 2), "within the RTT");
+        assert!(b.mark_resent(late + ms(150), 2));
+        let info = b.info(late + ms(160), 2).unwrap();
+        assert_eq!(
+            (info.age, info.since_resent, info.resend_count),
+            (ms(160), Some(ms(10)), 2)
+        );
+        assert!(!b.mark_resent(late + ms(2000), 2), "too old");
+    }
+
+    #[test]
+    fn resend_count_is_capped_at_its_four_bits() {
+        let t0 = Instant::now();
+        let mut b = RetransmissionBuffer::new(RetransmissionBufferConfig {
+            max_resends: u8::MAX,
+            ..RetransmissionBufferConfig::video()
+        });
+        b.set_rtt(ms(1));
+        b.insert(t0, 7, pk(b"seven")).unwrap();
+        let resends = (1..100u64)
+            .filter(|i| b.mark_resent(t0 + ms(2 * i), 7))
+            .count();
+        assert_eq!(resends, usize::from(MAX_RESENDS));
     }
 
     #[test]

@@ -116,6 +116,9 @@ pub struct Consumer {
     pub rtp_parameters: RtpParameters,
     /// Simple, simulcast or SVC.
     pub consumer_type: ConsumerType,
+    /// The top temporal layer of its scalability mode (what `consumerLayersChanged`
+    /// reports when the allocation does not limit it), read once from `rtp_parameters`.
+    pub top_temporal_layer: u8,
     /// Paused by its peer (or created paused).
     pub paused: bool,
     /// Its producer is paused.
@@ -209,10 +212,9 @@ impl Consumer {
             .find(|c| c.is_rtx())
             .map(|c| c.payload_type);
         let stream = SendStream::new(ssrc, clock_rate, nack, rtx_ssrc.zip(rtx_pt));
-        let vp9 = (consumer_type == ConsumerType::Svc).then(|| {
-            let mode = ScalabilityMode::parse(enc.and_then(|e| e.scalability_mode.as_deref()));
-            Vp9SvcFilter::new(mode.spatial_layers, mode.temporal_layers, mode.ksvc)
-        });
+        let mode = ScalabilityMode::parse(enc.and_then(|e| e.scalability_mode.as_deref()));
+        let vp9 = (consumer_type == ConsumerType::Svc)
+            .then(|| Vp9SvcFilter::new(mode.spatial_layers, mode.temporal_layers, mode.ksvc));
         Consumer {
             id,
             peer,
@@ -227,6 +229,7 @@ impl Consumer {
             clock_rate,
             rtp_parameters,
             consumer_type,
+            top_temporal_layer: mode.temporal_layers.saturating_sub(1),
             paused,
             producer_paused,
             ssrc,
@@ -415,7 +418,7 @@ impl Consumer {
         let newest = seq.max_output() == Some(out_seq);
         let stored = ingress.stored.map(|seq| StoredRef {
             store: ingress.stream as u8,
-            seq,
+            seq: seq as u32,
             timestamp: out_ts,
             len: packet.bytes.len() as u16,
         });
