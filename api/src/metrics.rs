@@ -121,10 +121,12 @@ pub fn render(s: &Snapshot) -> String {
     let transports = gauge_family(&mut reg, "transports", "Transports by kind and state");
     let producers = gauge_family(&mut reg, "producers", "Producers by media kind");
     let consumers = gauge_family(&mut reg, "consumers", "Consumers by media kind");
-    for state in ["connecting", "connected"] {
-        transports
-            .get_or_create(&vec![("kind", "webrtc".into()), ("state", state.into())])
-            .set(0);
+    for kind in ["webrtc", "plain"] {
+        for state in ["connecting", "connected"] {
+            transports
+                .get_or_create(&vec![("kind", kind.into()), ("state", state.into())])
+                .set(0);
+        }
     }
     for kind in ["audio", "video"] {
         producers.get_or_create(&vec![("kind", kind.into())]).set(0);
@@ -233,6 +235,7 @@ pub fn render(s: &Snapshot) -> String {
         for (reason, n) in [
             ("unknown_source", w.dropped.unknown_source),
             ("transport", w.dropped.transport),
+            ("wrong_source", w.dropped.wrong_source),
             ("unknown_ssrc", w.dropped.unknown_ssrc),
             ("malformed_rtcp", w.dropped.malformed_rtcp),
         ] {

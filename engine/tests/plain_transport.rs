@@ -175,6 +175,25 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
     );
     let drops = sim.core.transport_drops(plain).unwrap();
     assert_eq!(drops.wrong_source, 20);
+    // What stats and /metrics say: the plain transports as such, their drops, and the
+    // worker's count by reason (not among the other transport drops).
+    let stats = sim.core.worker_stats(sim.now, 0);
+    let t = stats
+        .transports
+        .iter()
+        .find(|t| t.transport_id == plain)
+        .expect("the plain transport in the stats");
+    assert_eq!((t.kind, t.state), ("plain", "connected"));
+    assert_eq!((t.wrong_source_packets, t.dropped_packets), (20, 20));
+    assert_eq!(
+        stats
+            .transports
+            .iter()
+            .filter(|t| t.kind == "plain")
+            .count(),
+        2
+    );
+    assert_eq!(stats.dropped.wrong_source, 20);
 
     // The plain consumer's packets go in the clear from its RTP port to 5004.
     let to_rec: Vec<_> = sim

@@ -15,6 +15,7 @@ fn worker(index: usize) -> WorkerStats {
         bytes_out: 2000,
         dropped: DropCounts {
             unknown_source: 3,
+            wrong_source: 9,
             ..DropCounts::default()
         },
         feedback: FeedbackCounters {
@@ -26,14 +27,28 @@ fn worker(index: usize) -> WorkerStats {
         },
         busy_seconds: 1.5,
         command_queue: 2,
-        transports: vec![TransportStats {
-            transport_id: TransportId::random(),
-            peer_id: peer,
-            room_id: room,
-            kind: "webrtc",
-            state: "connected",
-            estimate_bps: 1_000_000,
-        }],
+        transports: vec![
+            TransportStats {
+                transport_id: TransportId::random(),
+                peer_id: peer,
+                room_id: room,
+                kind: "webrtc",
+                state: "connected",
+                dropped_packets: 0,
+                wrong_source_packets: 0,
+                estimate_bps: 1_000_000,
+            },
+            TransportStats {
+                transport_id: TransportId::random(),
+                peer_id: peer,
+                room_id: room,
+                kind: "plain",
+                state: "connected",
+                dropped_packets: 9,
+                wrong_source_packets: 9,
+                estimate_bps: 0,
+            },
+        ],
         ..WorkerStats::default()
     }
 }
@@ -82,6 +97,27 @@ fn renders_the_prometheus_text_format() {
             r#"kolabmeet_transports{kind="webrtc",state="connecting"}"#
         ),
         Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kolabmeet_transports{kind="plain",state="connected"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kolabmeet_transports{kind="plain",state="connecting"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"kolabmeet_packets_dropped_total{worker="1",reason="wrong_source"}"#
+        ),
+        Some(9.0)
     );
     assert_eq!(
         sample(&text, r#"kolabmeet_producers{kind="video"}"#),

@@ -128,6 +128,23 @@ pub struct DropCounters {
     pub wrong_source: u64,
 }
 
+impl DropCounters {
+    /// Everything dropped, whatever the reason.
+    pub fn total(&self) -> u64 {
+        let Self {
+            unknown,
+            stun,
+            invalid_tuple,
+            dtls,
+            not_connected,
+            srtp,
+            malformed,
+            wrong_source,
+        } = *self;
+        unknown + stun + invalid_tuple + dtls + not_connected + srtp + malformed + wrong_source
+    }
+}
+
 /// One WebRTC transport's ICE, DTLS and SRTP state.
 pub struct WebRtcTransport {
     ice: IceLite,

@@ -30,7 +30,7 @@ use crate::router::{Egress, Router};
 use crate::rtp_stream::MediaClock;
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{
-    CloseReason, HostEvent, MediaTransport, Received, Transmit, Tuple, TupleProtocol,
+    CloseReason, DropReason, HostEvent, MediaTransport, Received, Transmit, Tuple, TupleProtocol,
 };
 use kolabmeet_media_types::log_limit::LogLimiter;
 
@@ -277,6 +277,7 @@ impl WorkerCore {
         match received {
             Received::ProtectedRtp => self.route_rtp(now, tk, buf),
             Received::Rtcp => self.route_rtcp(now, tk, buf),
+            Received::Dropped(DropReason::WrongSource) => self.counters.wrong_source += 1,
             Received::Dropped(_) => self.counters.transport_dropped += 1,
             // A hosted transport leaves RTP protected: `Rtp` comes only from
             // `WebRtcTransport::handle_datagram`, which it does not call.

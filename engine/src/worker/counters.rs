@@ -7,8 +7,11 @@
 pub struct WorkerCounters {
     /// Datagrams from unknown tuples that were not a STUN request naming a transport.
     pub unknown_source: u64,
-    /// Datagrams a transport dropped (see its own counters).
+    /// Datagrams a transport dropped (see its own counters), but for `wrong_source`.
     pub transport_dropped: u64,
+    /// Datagrams to a plain transport from another address than its remote one (a
+    /// second sender, or a takeover attempt after comedia learnt the first).
+    pub wrong_source: u64,
     /// RTP that no producer stream of its transport claimed.
     pub unknown_ssrc: u64,
     /// Decrypted RTCP compound packets that did not parse to the end.

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use super::core::WorkerCore;
+use crate::transport::Connection;
 use crate::worker_stats::{DropCounts, TransportStats, WorkerStats};
 
 impl WorkerCore {
@@ -22,16 +23,22 @@ impl WorkerCore {
             .transports
             .values()
             .filter_map(|t| {
+                let drops = t.connection.drops();
                 Some(TransportStats {
                     transport_id: t.id,
                     peer_id: t.peer,
                     room_id: self.routers.get(t.router)?.room,
-                    kind: "webrtc",
+                    kind: match t.connection {
+                        Connection::WebRtc(_) => "webrtc",
+                        Connection::Plain(_) => "plain",
+                    },
                     state: if t.is_connected() {
                         "connected"
                     } else {
                         "connecting"
                     },
+                    dropped_packets: drops.total(),
+                    wrong_source_packets: drops.wrong_source,
                     estimate_bps: t.bandwidth.estimate().bps(),
                 })
             })
@@ -47,6 +54,7 @@ impl WorkerCore {
             dropped: DropCounts {
                 unknown_source: c.unknown_source,
                 transport: c.transport_dropped,
+                wrong_source: c.wrong_source,
                 unknown_ssrc: c.unknown_ssrc,
                 malformed_rtcp: c.malformed_rtcp,
             },

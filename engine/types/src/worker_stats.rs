@@ -36,6 +36,8 @@ pub struct DropCounts {
     pub unknown_source: u64,
     /// Datagrams a transport refused (bad STUN, DTLS, SRTP authentication or replay).
     pub transport: u64,
+    /// Datagrams to a plain transport from another address than its remote one.
+    pub wrong_source: u64,
     /// RTP that no producer stream claimed.
     pub unknown_ssrc: u64,
     /// RTCP compound packets that did not parse to the end.
@@ -109,10 +111,15 @@ pub struct TransportStats {
     pub peer_id: PeerId,
     /// Its room.
     pub room_id: RoomId,
-    /// `webrtc` (plain RTP transports are not served yet).
+    /// `webrtc` or `plain`.
     pub kind: &'static str,
-    /// `connecting` until DTLS gave SRTP keys, then `connected`.
+    /// `connecting` until it can send media (a WebRTC transport once DTLS gave SRTP
+    /// keys, a plain one once its remote RTP address is known), then `connected`.
     pub state: &'static str,
+    /// Datagrams it dropped, whatever the reason.
+    pub dropped_packets: u64,
+    /// Of those, datagrams from another address than its remote one (plain transports).
+    pub wrong_source_packets: u64,
     /// The send-side bandwidth estimate, bit/s.
     pub estimate_bps: u64,
 }

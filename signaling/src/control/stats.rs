@@ -30,6 +30,8 @@ impl MediaIndex {
                     "kind": t.kind,
                     "state": t.state,
                     "estimateBps": t.estimate_bps,
+                    "droppedPackets": t.dropped_packets,
+                    "wrongSourcePackets": t.wrong_source_packets,
                 });
                 if let Some(b) = w
                     .bandwidth
