@@ -134,6 +134,14 @@ impl<T> Slot<T> {
     fn resend_count(&self) -> u8 {
         (self.resent >> RESENT_TIME_BITS) as u8
     }
+
+    /// How long before `now` (the buffer's clock) it was last resent; `None` if never.
+    fn since_resent(&self, now: NonZeroU32) -> Option<Duration> {
+        let last = self.resent & RESENT_TIME_MASK;
+        (last != 0).then(|| {
+            Duration::from_millis(u64::from(now.get().wrapping_sub(last) & RESENT_TIME_MASK))
+        })
+    }
 }
 
 /// Recently sent packets of one stream; see the module docs.
@@ -270,14 +278,9 @@ impl<T: Retained> RetransmissionBuffer<T> {
     pub fn info(&mut self, now: Instant, seq: u16) -> Option<StoredPacketInfo> {
         let now = self.clock(now);
         let slot = self.slot(seq)?;
-        let resent = slot.resent & RESENT_TIME_MASK;
         Some(StoredPacketInfo {
             age: Self::elapsed(now, slot.stored),
-            since_resent: NonZeroU32::new(resent).map(|t| {
-                Duration::from_millis(u64::from(
-                    now.get().wrapping_sub(t.get()) & RESENT_TIME_MASK,
-                ))
-            }),
+            since_resent: slot.since_resent(now),
             resend_count: slot.resend_count(),
         })
     }
@@ -294,11 +297,9 @@ impl<T: Retained> RetransmissionBuffer<T> {
             return false;
         };
         let count = slot.resend_count();
-        let last = slot.resent & RESENT_TIME_MASK;
-        let since_last = (now.get().wrapping_sub(last) & RESENT_TIME_MASK) as u64;
         if Self::elapsed(now, slot.stored) >= max_age
             || count >= max_resends
-            || (last != 0 && Duration::from_millis(since_last) <= rtt)
+            || slot.since_resent(now).is_some_and(|d| d <= rtt)
         {
             return false;
         }
