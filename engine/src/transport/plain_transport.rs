@@ -151,27 +151,19 @@ impl PlainTransport {
                     DropReason::Malformed
                 });
             }
-            match self.remote_rtp {
-                Some(r) if r == tuple.remote => Received::Rtp,
-                Some(_) => self.drop(DropReason::WrongSource),
-                None => {
-                    tracing::debug!(target: "kolabmeet::transport", remote = %tuple.remote, "plain transport: RTP sender learnt (comedia)");
-                    self.remote_rtp = Some(tuple.remote);
-                    Received::Rtp
-                }
+            if accept_from(&mut self.remote_rtp, tuple.remote, "RTP") {
+                Received::Rtp
+            } else {
+                self.drop(DropReason::WrongSource)
             }
         } else if tuple.local == self.local_rtcp {
             if !version_ok || !rtcp {
                 return self.drop(DropReason::Malformed);
             }
-            match self.remote_rtcp {
-                Some(r) if r == tuple.remote => Received::Rtcp,
-                Some(_) => self.drop(DropReason::WrongSource),
-                None => {
-                    tracing::debug!(target: "kolabmeet::transport", remote = %tuple.remote, "plain transport: RTCP sender learnt (comedia)");
-                    self.remote_rtcp = Some(tuple.remote);
-                    Received::Rtcp
-                }
+            if accept_from(&mut self.remote_rtcp, tuple.remote, "RTCP") {
+                Received::Rtcp
+            } else {
+                self.drop(DropReason::WrongSource)
             }
         } else {
             self.drop(DropReason::InvalidTuple)
@@ -219,20 +211,25 @@ impl PlainTransport {
     }
 
     fn drop(&mut self, reason: DropReason) -> Received {
-        let d = &mut self.drops;
-        match reason {
-            DropReason::Unknown => d.unknown += 1,
-            DropReason::InvalidTuple => d.invalid_tuple += 1,
-            DropReason::Malformed => d.malformed += 1,
-            DropReason::WrongSource => {
-                d.wrong_source += 1;
-                // Logged at 1, 2, 4, 8, ... drops: a flood does not flood the log.
-                if d.wrong_source.is_power_of_two() {
-                    tracing::debug!(target: "kolabmeet::transport", total = d.wrong_source, "plain transport: datagram from another address dropped");
-                }
-            }
-            _ => {}
+        let total = self.drops.count(reason);
+        // Logged at 1, 2, 4, 8, ... drops: a flood does not flood the log.
+        if reason == DropReason::WrongSource && total.is_power_of_two() {
+            tracing::debug!(target: "kolabmeet::transport", total, "plain transport: datagram from another address dropped");
         }
         Received::Dropped(reason)
+    }
+}
+
+/// Whether a datagram from `from` is taken on a port whose remote address is `remote`:
+/// it is that address, or none is known yet and `from` becomes it (comedia: the first
+/// valid packet of `what`, RTP or RTCP, fixes its sender).
+fn accept_from(remote: &mut Option<SocketAddr>, from: SocketAddr, what: &str) -> bool {
+    match *remote {
+        Some(r) => r == from,
+        None => {
+            tracing::debug!(target: "kolabmeet::transport", remote = %from, "plain transport: {what} sender learnt (comedia)");
+            *remote = Some(from);
+            true
+        }
     }
 }

@@ -129,6 +129,24 @@ pub struct DropCounters {
 }
 
 impl DropCounters {
+    /// Counts one datagram dropped for `reason` (what a closed transport drops is not
+    /// counted); returns that reason's count.
+    pub fn count(&mut self, reason: DropReason) -> u64 {
+        let counter = match reason {
+            DropReason::Unknown => &mut self.unknown,
+            DropReason::Stun => &mut self.stun,
+            DropReason::InvalidTuple => &mut self.invalid_tuple,
+            DropReason::Dtls => &mut self.dtls,
+            DropReason::NotConnected => &mut self.not_connected,
+            DropReason::Srtp => &mut self.srtp,
+            DropReason::Malformed => &mut self.malformed,
+            DropReason::WrongSource => &mut self.wrong_source,
+            DropReason::Closed => return 0,
+        };
+        *counter += 1;
+        *counter
+    }
+
     /// Everything dropped, whatever the reason.
     pub fn total(&self) -> u64 {
         let Self {
@@ -478,17 +496,7 @@ impl WebRtcTransport {
     }
 
     fn drop(&mut self, reason: DropReason) -> Received {
-        let d = &mut self.drops;
-        match reason {
-            DropReason::Unknown => d.unknown += 1,
-            DropReason::Stun => d.stun += 1,
-            DropReason::InvalidTuple => d.invalid_tuple += 1,
-            DropReason::Dtls => d.dtls += 1,
-            DropReason::NotConnected => d.not_connected += 1,
-            DropReason::Srtp => d.srtp += 1,
-            DropReason::Malformed => d.malformed += 1,
-            DropReason::Closed | DropReason::WrongSource => {}
-        }
+        self.drops.count(reason);
         Received::Dropped(reason)
     }
 
