@@ -154,6 +154,19 @@ fn millis(
     Ok(Duration::from_millis(ms))
 }
 
+/// An IP address variable (`default` when unset or empty), and its text as given.
+fn ip_address<'a>(
+    env: &'a HashMap<String, String>,
+    var: &'static str,
+    default: &'a str,
+) -> Result<(IpAddr, &'a str), ConfigError> {
+    let text = get(env, var).filter(|s| !s.is_empty()).unwrap_or(default);
+    let ip = text
+        .parse()
+        .map_err(|_| bad(var, format!("{text:?} is not an IP address")))?;
+    Ok((ip, text))
+}
+
 fn flag(env: &HashMap<String, String>, var: &'static str) -> Result<bool, ConfigError> {
     match get(env, var).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(false),
@@ -256,12 +269,7 @@ impl Config {
             (Some(cert), Some(key)) => Some(load_tls(cert, key)?),
         };
         let force_wss = flag(env, "FORCE_WSS")?;
-        let host = get(env, "LISTENING_HOST")
-            .filter(|h| !h.is_empty())
-            .unwrap_or("127.0.0.1");
-        let ip: IpAddr = host
-            .parse()
-            .map_err(|_| bad("LISTENING_HOST", format!("{host:?} is not an IP address")))?;
+        let (ip, host) = ip_address(env, "LISTENING_HOST", "127.0.0.1")?;
         let port: u16 = number(env, "LISTENING_PORT", 12443, "a port number (0-65535)")?;
         let listen = SocketAddr::new(ip, port);
         let public_domain = match get(env, "PUBLIC_DOMAIN").filter(|d| !d.is_empty()) {
@@ -296,12 +304,7 @@ impl Config {
         if num_workers == 0 || num_workers > 256 {
             return Err(bad("MEDIASOUP_NUM_WORKERS", "must be between 1 and 256"));
         }
-        let wip = get(env, "WEBRTC_LISTEN_IP")
-            .filter(|s| !s.is_empty())
-            .unwrap_or("127.0.0.1");
-        let webrtc_listen_ip: IpAddr = wip
-            .parse()
-            .map_err(|_| bad("WEBRTC_LISTEN_IP", format!("{wip:?} is not an IP address")))?;
+        let (webrtc_listen_ip, _) = ip_address(env, "WEBRTC_LISTEN_IP", "127.0.0.1")?;
         let webrtc_port: u16 = number(env, "WEBRTC_PORT", 44444, "a port number (0-65535)")?;
         if webrtc_port != 0 && usize::from(webrtc_port) + num_workers > 65536 {
             return Err(bad("WEBRTC_PORT", "leaves no room for one port per worker"));

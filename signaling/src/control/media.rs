@@ -3,7 +3,7 @@
 //! `newConsumer` server request (20 s, 3 tries) and the consumer notifications.
 
 use kolabmeet_media_types::ortc::MediaKind;
-use kolabmeet_media_types::replies::ConsumerInfo;
+use kolabmeet_media_types::replies::{ConsumerInfo, PlainTransportInfo, WebRtcTransportInfo};
 use kolabmeet_media_types::{
     ConsumerId, EngineCommand, EngineError, EngineEvent, EngineReply, PeerId, ProducerId,
     RequestTag, RoomId,
@@ -221,23 +221,13 @@ impl ControlPlane {
         match (kind, reply) {
             (
                 PendingKind::CreateTransport { consuming },
-                EngineReply::WebRtcTransportCreated(info),
+                EngineReply::WebRtcTransportCreated(WebRtcTransportInfo { id, .. })
+                | EngineReply::PlainTransportCreated(PlainTransportInfo { id, .. }),
             ) => {
                 self.with_peer(ctx.room, ctx.peer, |p| {
-                    p.transports.push(info.id);
+                    p.transports.push(id);
                     if consuming {
-                        p.consuming_transport = Some(info.id);
-                    }
-                });
-            }
-            (
-                PendingKind::CreateTransport { consuming },
-                EngineReply::PlainTransportCreated(info),
-            ) => {
-                self.with_peer(ctx.room, ctx.peer, |p| {
-                    p.transports.push(info.id);
-                    if consuming {
-                        p.consuming_transport = Some(info.id);
+                        p.consuming_transport = Some(id);
                     }
                 });
             }
