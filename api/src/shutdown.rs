@@ -11,7 +11,7 @@ use std::time::Duration;
 /// The signals that stop the server.
 pub const STOP_SIGNALS: [i32; 2] = [libc::SIGTERM, libc::SIGINT];
 
-/// Default of `DRAIN_TIMEOUT`: 10 minutes (see the README's "Graceful drain").
+/// Default of `DRAIN_TIMEOUT`: 10 minutes (see docs/operations.md, "Graceful drain").
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long a stopping server waits for its last webhooks (the `roomClosed` of the rooms

@@ -2,7 +2,7 @@
 //! serves a small page to try a meeting in a browser, and `POST /demo/join` hands that
 //! page a peer of a room picked by name. The API token never leaves the server: the
 //! server creates the room and the peer itself, as the Kolab web application would
-//! through the API. See README "The meeting page" for the security reasoning.
+//! through the API. See docs/meeting-page.md for the security reasoning.
 
 mod assets;
 mod join;
