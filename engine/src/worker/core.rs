@@ -85,6 +85,10 @@ pub struct WorkerCore {
     last_tick: Option<Instant>,
     transport_timers: Deadlines<TransportKey>,
     router_timers: Deadlines<RouterKey>,
+    /// Keys whose deadline came, reused from one timeout to the next (no allocation per
+    /// timer round).
+    due_transports: Vec<TransportKey>,
+    due_routers: Vec<RouterKey>,
     /// Lines clients cause (transports closed by DTLS failures), rate-limited.
     log_limit: LogLimiter,
 }
@@ -116,6 +120,8 @@ impl WorkerCore {
             last_tick: None,
             transport_timers: Deadlines::default(),
             router_timers: Deadlines::default(),
+            due_transports: Vec::new(),
+            due_routers: Vec::new(),
             log_limit: LogLimiter::per_second(),
         }
     }
@@ -519,9 +525,9 @@ impl WorkerCore {
     /// came.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_tick = Some(now);
-        let mut due = Vec::new();
+        let mut due = std::mem::take(&mut self.due_transports);
         self.transport_timers.take_due(now, &mut due);
-        for tk in due {
+        for tk in due.drain(..) {
             let Some(transport) = self.transports.get_mut(tk) else {
                 continue;
             };
@@ -530,14 +536,16 @@ impl WorkerCore {
             self.service_transport(now, tk);
             self.schedule_transport(tk);
         }
-        let mut due = Vec::new();
+        self.due_transports = due;
+        let mut due = std::mem::take(&mut self.due_routers);
         self.router_timers.take_due(now, &mut due);
-        for rk in due {
+        for rk in due.drain(..) {
             if let Some((router, mut egress)) = self.router_and_egress(rk) {
                 router.handle_timeout(now, &mut egress);
             }
             self.schedule_router(rk);
         }
+        self.due_routers = due;
     }
 
     /// The local port of a closed plain transport's socket, for the driver to close it.

@@ -516,6 +516,7 @@ impl Driver {
     }
 
     fn send_all(&mut self, batch: &mut UdpBatch) {
+        // TCP connections written to this round (allocates only when there are some).
         let mut touched = Vec::new();
         let mut udp_out = std::mem::take(&mut self.udp_out);
         while let Some(t) = self.core.poll_transmit() {
@@ -536,11 +537,9 @@ impl Driver {
             }
         }
         if !udp_out.is_empty() {
-            let views: Vec<(SocketAddr, &[u8])> =
-                udp_out.iter().map(|(a, d)| (*a, &d[..])).collect();
-            let (sent, failed) = batch.send(&self.udp, &views);
-            if sent + failed < views.len() {
-                tracing::debug!(target: "kolabmeet::worker", dropped = views.len() - sent - failed, "UDP send buffer full");
+            let (sent, failed) = batch.send(&self.udp, &udp_out);
+            if sent + failed < udp_out.len() {
+                tracing::debug!(target: "kolabmeet::worker", dropped = udp_out.len() - sent - failed, "UDP send buffer full");
             }
         }
         for (_, data) in udp_out.drain(..) {

@@ -66,34 +66,45 @@ impl UdpBatch {
 
     /// Reads up to [`BATCH`] datagrams and hands each (source, bytes) to `f`, which may
     /// rewrite the buffer in place. Returns how many were read (0: nothing waiting).
+    /// Nothing is allocated per call: the system call's vectors live on the stack.
     pub fn recv(
         &mut self,
         socket: &UdpSocket,
         mut f: impl FnMut(SocketAddr, &mut Vec<u8>),
     ) -> io::Result<usize> {
-        let got = self.recv_raw(socket)?;
-        let n = got.len();
-        for (i, (len, from)) in got.into_iter().enumerate() {
+        let mut got = [(0usize, None::<SocketAddr>); BATCH];
+        let n = self.recv_raw(socket, &mut got)?;
+        for (i, (len, from)) in got.into_iter().take(n).enumerate() {
             let buf = &mut self.bufs[i];
-            buf.truncate(len);
-            f(from, buf);
+            // A datagram whose source the kernel did not give cannot be answered.
+            if let Some(from) = from {
+                buf.truncate(len);
+                f(from, buf);
+            }
+            // Back to full size for the next read; only what `f` shortened is cleared.
             buf.resize(self.max_datagram, 0);
         }
         Ok(n)
     }
 
+    /// Fills `got` with (length, source) of the datagrams read; returns how many.
     #[cfg(target_os = "linux")]
-    fn recv_raw(&mut self, socket: &UdpSocket) -> io::Result<Vec<(usize, SocketAddr)>> {
+    fn recv_raw(
+        &mut self,
+        socket: &UdpSocket,
+        got: &mut [(usize, Option<SocketAddr>); BATCH],
+    ) -> io::Result<usize> {
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
 
         use nix::sys::socket::{MsgFlags, recvmmsg};
 
-        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
-            .bufs
-            .iter_mut()
-            .map(|b| [IoSliceMut::new(&mut b[..])])
-            .collect();
+        let mut bufs = self.bufs.iter_mut();
+        let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] = std::array::from_fn(|_| {
+            [IoSliceMut::new(
+                bufs.next().map_or(&mut [][..], |b| &mut b[..]),
+            )]
+        });
         let results = recvmmsg(
             socket.as_raw_fd(),
             &mut self.recv_headers,
@@ -102,24 +113,33 @@ impl UdpBatch {
             None,
         )
         .map_err(io::Error::from)?;
-        Ok(results
-            .filter_map(|m| Some((m.bytes, storage_to_addr(m.address.as_ref()?)?)))
-            .collect())
+        let mut n = 0;
+        for (slot, m) in got.iter_mut().zip(results) {
+            *slot = (m.bytes, m.address.as_ref().and_then(storage_to_addr));
+            n += 1;
+        }
+        Ok(n)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn recv_raw(&mut self, socket: &UdpSocket) -> io::Result<Vec<(usize, SocketAddr)>> {
+    fn recv_raw(
+        &mut self,
+        socket: &UdpSocket,
+        got: &mut [(usize, Option<SocketAddr>); BATCH],
+    ) -> io::Result<usize> {
         let (n, from) = socket.recv_from(&mut self.bufs[0])?;
-        Ok(vec![(n, from)])
+        got[0] = (n, Some(from));
+        Ok(1)
     }
 
     /// Sends `datagrams` (destination, bytes), [`BATCH`] per call; returns how many the
     /// kernel took. A datagram the kernel refuses (e.g. an unreachable destination) is
-    /// skipped and counted in the error count returned second.
-    pub fn send(
+    /// skipped and counted in the error count returned second. Nothing is allocated per
+    /// call.
+    pub fn send<D: AsRef<[u8]>>(
         &mut self,
         socket: &UdpSocket,
-        datagrams: &[(SocketAddr, &[u8])],
+        datagrams: &[(SocketAddr, D)],
     ) -> (usize, usize) {
         let (mut sent, mut failed) = (0, 0);
         let mut at = 0;
@@ -143,29 +163,32 @@ impl UdpBatch {
         (sent, failed)
     }
 
+    /// One `sendmmsg(2)` of at most [`BATCH`] datagrams.
     #[cfg(target_os = "linux")]
-    fn send_raw(
+    fn send_raw<D: AsRef<[u8]>>(
         &mut self,
         socket: &UdpSocket,
-        datagrams: &[(SocketAddr, &[u8])],
+        datagrams: &[(SocketAddr, D)],
     ) -> io::Result<usize> {
         use std::io::IoSlice;
         use std::os::fd::AsRawFd;
 
         use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmmsg};
 
-        let iovs: Vec<[IoSlice<'_>; 1]> =
-            datagrams.iter().map(|(_, d)| [IoSlice::new(d)]).collect();
-        let addrs: Vec<Option<SockaddrStorage>> = datagrams
-            .iter()
-            .map(|(a, _)| Some(SockaddrStorage::from(*a)))
-            .collect();
+        let count = datagrams.len().min(BATCH);
+        let iovs: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| {
+            [IoSlice::new(
+                datagrams.get(i).map_or(&[][..], |(_, d)| d.as_ref()),
+            )]
+        });
+        let addrs: [Option<SockaddrStorage>; BATCH] =
+            std::array::from_fn(|i| datagrams.get(i).map(|(a, _)| SockaddrStorage::from(*a)));
         let cmsgs: [ControlMessage<'_>; 0] = [];
         let results = sendmmsg(
             socket.as_raw_fd(),
             &mut self.send_headers,
-            iovs.iter(),
-            &addrs,
+            iovs[..count].iter(),
+            &addrs[..count],
             cmsgs,
             MsgFlags::MSG_DONTWAIT,
         )
@@ -174,13 +197,13 @@ impl UdpBatch {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn send_raw(
+    fn send_raw<D: AsRef<[u8]>>(
         &mut self,
         socket: &UdpSocket,
-        datagrams: &[(SocketAddr, &[u8])],
+        datagrams: &[(SocketAddr, D)],
     ) -> io::Result<usize> {
-        let (to, data) = datagrams[0];
-        socket.send_to(data, to).map(|_| 1)
+        let (to, data) = &datagrams[0];
+        socket.send_to(data.as_ref(), *to).map(|_| 1)
     }
 }
 
