@@ -83,7 +83,7 @@ async function main() {
         ? `${f(av.medianMs).padStart(6)} [${f(av.minMs)}..${f(av.maxMs)}]`.padEnd(22) + ` ${f(av.iqrMs).padStart(5)}`
         : '-'.padStart(6).padEnd(22) + '     -';
       const cpuCols = cpu ? `${f(cpu.usPerPacket).padStart(10)} ${f(cpu.cpuPct).padStart(5)} ${f(cpu.rssMiB).padStart(8)}` : `${'-'.padStart(10)} ${'-'.padStart(5)} ${'-'.padStart(8)}`;
-      const pairs = av
+      const pairs = av?.measured
         ? `; av-off per receiver<-sender median/pairs ${av.pairs.map((p) => `${p.receiver}<-${p.sender} ${f(p.medianMs)}/${p.n}`).join(' ')}, played locally ${f(av.localMs)}`
         : '';
       console.log(

@@ -613,4 +613,4 @@ async function measure(kind, { audio = true, fps = 15, participants = 3, warmup 
   }
 }
 
-module.exports = { measure, SETUPS, janusAvailable: () => fs.existsSync(JANUS_BIN), compat };
+module.exports = { measure, SETUPS, janusAvailable: () => fs.existsSync(JANUS_BIN), compat, processTree, treeSample, treeCpu };
