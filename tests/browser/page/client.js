@@ -4,6 +4,7 @@
 import { Device } from 'mediasoup-client';
 import { io } from 'socket.io-client';
 import { inboundFigures, outboundFigures } from './rtc.js';
+import { markerStream, watchAudio, watchVideo } from './marker.js';
 
 const state = {
   socket: null,
@@ -91,6 +92,15 @@ async function start(options) {
       el.srcObject = new MediaStream([consumer.track]);
       document.body.appendChild(el);
       el.play().catch(() => {});
+      // `marker`: find the synthetic markers as played, per sending peer. (Chromium syncs
+      // the two by the SDP stream mediasoup-client gives both consumers of a peer, the
+      // producer's msid or CNAME, not by these per-track MediaStreams.)
+      if (state.options.marker) {
+        if (data.kind === 'video') {
+          el.style.width = '160px';
+          watchVideo(data.peerId, el);
+        } else watchAudio(data.peerId, consumer.track).catch((e) => log('marker audio', String(e)));
+      }
       state.consumers.set(data.id, { consumer, peerId: data.peerId, source: data.appData?.source, kind: data.kind, type: data.type, el });
       ack();
     } catch (e) {
@@ -127,7 +137,12 @@ async function setUp() {
   wireTransport(state.recvTransport);
   await request('join', { nickname, rtpCapabilities: device.rtpCapabilities });
   if (mic || webcam) {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width, height, frameRate: fps } : false });
+    // `marker` (true or markerStream's options): the synthetic marker pair instead of the
+    // fake devices (mediasoup-client sends both producers in one stream, one CNAME).
+    const { marker } = state.options;
+    const stream = marker
+      ? await markerStream({ audio: mic, fps, width, height, ...(typeof marker === 'object' ? marker : {}) })
+      : await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width, height, frameRate: fps } : false });
     if (webcam) {
       // `svc` (a scalability mode such as 'L3T3_KEY'): one VP9 encoding with spatial and
       // temporal layers instead of simulcast.

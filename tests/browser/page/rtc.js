@@ -2,11 +2,14 @@
 // a direct Chromium-to-Chromium mesh on loopback, and Janus's videoroom, whose signaling
 // the test drives from Node while the page only makes offers and answers. Plus the
 // receiver figures the latency measurement reads from any inbound-rtp report.
+import { markerStream, watchAudio, watchVideo } from './marker.js';
 
 const rtc = {
   stream: null,
   pcs: new Map(), // name -> RTCPeerConnection
   media: [], // remote media elements
+  marker: false,
+  senderOfMid: new Map(), // connection name -> { mid: sender name } (Janus: one connection for all)
 };
 
 /** The inbound-rtp figures the latency measurement compares (cumulative counters). */
@@ -59,8 +62,12 @@ export function outboundFigures(r) {
   return out;
 }
 
-async function getMedia({ audio = true, fps = 15 } = {}) {
-  rtc.stream = await navigator.mediaDevices.getUserMedia({ audio, video: { width: 640, height: 480, frameRate: fps } });
+/** This page's tracks: the fake devices, or with `marker` (true or markerStream's options) the synthetic marker pair. */
+async function getMedia({ audio = true, fps = 15, marker = false } = {}) {
+  rtc.marker = !!marker;
+  rtc.stream = marker
+    ? await markerStream({ audio, fps, ...(typeof marker === 'object' ? marker : {}) })
+    : await navigator.mediaDevices.getUserMedia({ audio, video: { width: 640, height: 480, frameRate: fps } });
   return rtc.stream.getTracks().map((t) => t.kind);
 }
 
@@ -80,7 +87,7 @@ function gathered(pc) {
   });
 }
 
-function playRemote(pc) {
+function playRemote(pc, name) {
   pc.addEventListener('track', (e) => {
     const el = document.createElement(e.track.kind);
     el.autoplay = true;
@@ -89,6 +96,13 @@ function playRemote(pc) {
     document.body.appendChild(el);
     el.play().catch(() => {});
     rtc.media.push(el);
+    if (rtc.marker) {
+      const sender = rtc.senderOfMid.get(name)?.[e.transceiver.mid] ?? name;
+      if (e.track.kind === 'video') {
+        el.style.width = '160px';
+        watchVideo(sender, el);
+      } else watchAudio(sender, e.track).catch((err) => console.error('marker audio', err));
+    }
   });
 }
 
@@ -105,11 +119,15 @@ async function offerSend(name) {
   return pc.localDescription.sdp;
 }
 
-/** Answers a remote offer on a new receive connection `name`. */
-async function answerRecv(name, sdp) {
+/**
+ * Answers a remote offer on a new receive connection `name`; `senderOfMid` names the
+ * sender of each m-line's mid where one connection carries several (Janus).
+ */
+async function answerRecv(name, sdp, senderOfMid = null) {
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
   rtc.pcs.set(name, pc);
-  playRemote(pc);
+  if (senderOfMid) rtc.senderOfMid.set(name, senderOfMid);
+  playRemote(pc, name);
   await pc.setRemoteDescription({ type: 'offer', sdp });
   await pc.setLocalDescription(await pc.createAnswer());
   await gathered(pc);

@@ -64,7 +64,8 @@ async function launch({ executablePath = CHROMIUM } = {}) {
 
 /**
  * A room with `count` Chromium participants, each joined through the Kolab flow with
- * `opts` (forceTcp, relayOnly, ...). Returns { server, browser, pages, close }.
+ * `opts` (forceTcp, relayOnly, ...; or a function of the participant's index giving
+ * them). Returns { server, browser, pages, close }.
  */
 async function room(count, opts = {}, serverEnv = {}) {
   const server = await compat.startServer(serverEnv);
@@ -81,7 +82,7 @@ async function room(count, opts = {}, serverEnv = {}) {
       await page.goto(web.url);
       await page.evaluate(
         (o) => window.kolab.start(o),
-        { base: server.base, query: peer.query, nickname: `p${i}`, ...opts },
+        { base: server.base, query: peer.query, nickname: `p${i}`, ...(typeof opts === 'function' ? opts(i) : opts) },
       );
       pages.push(Object.assign(page, { peer }));
     }

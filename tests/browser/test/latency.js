@@ -16,6 +16,18 @@
 // figure follows the audio jitter buffer; `syncGapMs` (video minus audio, per receiver
 // and sender) is the figure that shows a misleading NTP/RTP mapping.
 //
+// Issue 15 adds two figures. With `marker` (true, or the page's markerStream options
+// such as { audioDelayMs: 100 }) every publisher sends a synthetic pair instead of the
+// fake devices (page/marker.js: a canvas video that flashes white and a WebAudio tone
+// burst starting at the same tick, once a second), and every receiver times both
+// markers as they are played; `summary.avOffset` is, per (receiver, sender), the median
+// of video minus audio (ms), which the mesh gives as the baseline of the source's and
+// the receiver's own bias. The jitter-buffer figures are then those of the synthetic
+// tracks (a mostly black video, silence between tones), not of the fake camera's.
+// Always: `summary.cpu`, the server's CPU time (its process and all descendants, such as
+// the old server's mediasoup-worker, or Janus) over the window per packet the browsers
+// received (audio and video, all receivers), and its RSS at the window's end.
+//
 // `measure(kind, opts)` returns per receiver stream the windowed figures and a summary;
 // `tests/browser/latency.js` prints them for repeated runs, `latency.test.js` asserts a
 // loose bound.
@@ -42,12 +54,25 @@ async function until(fn, what, ms = 45000) {
   throw new Error(`${what}: not reached in ${ms} ms`);
 }
 
+/**
+ * Participant `i`'s marker options: `marker` as given, except that an array
+ * `audioDelayMs` gives each participant its own delay (the detector's check within one
+ * run: a receiver sees the delayed sender's offset move against the other's).
+ */
+function markerOf(marker, i) {
+  if (!marker || !Array.isArray(marker.audioDelayMs)) return marker;
+  return { ...marker, audioDelayMs: marker.audioDelayMs[i] ?? 0 };
+}
+
 // ---- kolabmeet ------------------------------------------------------------------
 
-async function kolabmeetSetup({ audio, fps, participants, serverEnv, simulcast = false }) {
-  const r = await room(participants, { simulcast, mic: audio, fps }, { LOG_LEVEL: 'info', ...serverEnv });
+async function kolabmeetSetup({ audio, fps, participants, serverEnv, simulcast = false, marker = false }) {
+  const r = await room(participants, (i) => ({ simulcast, mic: audio, fps, marker: markerOf(marker, i) }), { LOG_LEVEL: 'info', ...serverEnv });
   return {
     pages: r.pages,
+    pid: r.server.proc.pid,
+    // The page names each sender by its peer id.
+    senderIndex: (key) => r.pages.findIndex((p) => p.peer.id === key),
     figures: (page) => page.evaluate(() => window.kolab.latencyFigures()),
     layerChanges: (page) =>
       page.evaluate(() => window.kolab.state.notifications.filter((n) => n.method === 'consumerLayersChanged').length),
@@ -70,7 +95,7 @@ async function newPages(browser, url, count) {
   return pages;
 }
 
-async function p2pSetup({ audio, fps, participants }) {
+async function p2pSetup({ audio, fps, participants, marker = false }) {
   const web = await pageServer();
   const browser = await launch();
   const close = async () => {
@@ -79,7 +104,7 @@ async function p2pSetup({ audio, fps, participants }) {
   };
   try {
     const pages = await newPages(browser, web.url, participants);
-    for (const p of pages) await p.evaluate((o) => window.rtc.getMedia(o), { audio, fps });
+    for (const [i, p] of pages.entries()) await p.evaluate((o) => window.rtc.getMedia(o), { audio, fps, marker: markerOf(marker, i) });
     for (let i = 0; i < pages.length; i++) {
       for (let j = 0; j < pages.length; j++) {
         if (i === j) continue;
@@ -88,7 +113,12 @@ async function p2pSetup({ audio, fps, participants }) {
         await pages[i].evaluate(([n, sdp]) => window.rtc.setAnswer(n, sdp), [`to${j}`, answer]);
       }
     }
-    return { pages, figures: (page) => page.evaluate(() => window.rtc.figures()), close };
+    return {
+      pages,
+      figures: (page) => page.evaluate(() => window.rtc.figures()),
+      senderIndex: (key) => Number(key.replace(/^from/, '')),
+      close,
+    };
   } catch (e) {
     await close();
     throw e;
@@ -141,6 +171,7 @@ loggers: { disable = "libjanus_jsonlog.so" }
   }
   return {
     base,
+    proc,
     log: () => log,
     stop: async () => {
       proc.kill('SIGTERM');
@@ -242,7 +273,7 @@ class JanusSession {
   }
 }
 
-async function janusSetup({ audio, fps, participants }) {
+async function janusSetup({ audio, fps, participants, marker = false }) {
   const janus = await startJanus();
   const web = await pageServer();
   const browser = await launch();
@@ -268,7 +299,7 @@ async function janusSetup({ audio, fps, participants }) {
     const pages = await newPages(browser, web.url, participants);
     const feeds = [];
     for (const [i, p] of pages.entries()) {
-      await p.evaluate((o) => window.rtc.getMedia(o), { audio, fps });
+      await p.evaluate((o) => window.rtc.getMedia(o), { audio, fps, marker: markerOf(marker, i) });
       const h = await session.attach();
       const joined = await session.message(h, { request: 'join', ptype: 'publisher', room: roomId, display: `p${i}` });
       const offer = await p.evaluate(() => window.rtc.offerSend('pub'));
@@ -281,18 +312,31 @@ async function janusSetup({ audio, fps, participants }) {
       const streams = feeds.filter((_, j) => j !== i).map((feed) => ({ feed }));
       // A feed can be subscribed to once its publisher's connection is up.
       let jsep;
+      let data;
       for (let tries = 0; !jsep; tries++) {
         try {
-          ({ jsep } = await session.message(h, { request: 'join', ptype: 'subscriber', room: roomId, streams }));
+          ({ jsep, data } = await session.message(h, { request: 'join', ptype: 'subscriber', room: roomId, streams }));
         } catch (e) {
           if (tries > 40 || !/No such feed/.test(e.message)) throw e;
           await sleep(250);
         }
       }
-      const answer = await p.evaluate((sdp) => window.rtc.answerRecv('sub', sdp), jsep.sdp);
+      // One connection carries both senders: each m-line's sender, from the streams the
+      // subscription lists (mid, feed_id), named p<index>.
+      const senderOfMid = Object.fromEntries(
+        (data?.streams ?? []).filter((s) => s.mid !== undefined && feeds.includes(s.feed_id)).map((s) => [s.mid, `p${feeds.indexOf(s.feed_id)}`]),
+      );
+      const answer = await p.evaluate(([sdp, names]) => window.rtc.answerRecv('sub', sdp, names), [jsep.sdp, senderOfMid]);
       await session.message(h, { request: 'start' }, { type: 'answer', sdp: answer });
     }
-    return { pages, figures: (page) => page.evaluate(() => window.rtc.figures()), close, janus };
+    return {
+      pages,
+      figures: (page) => page.evaluate(() => window.rtc.figures()),
+      senderIndex: (key) => Number(key.replace(/^p/, '')),
+      pid: janus.proc.pid,
+      close,
+      janus,
+    };
   } catch (e) {
     console.error(janus.log().slice(-4000));
     await close();
@@ -301,6 +345,82 @@ async function janusSetup({ audio, fps, participants }) {
 }
 
 const SETUPS = { kolabmeet: kolabmeetSetup, p2p: p2pSetup, janus: janusSetup };
+
+// ---- the server's CPU and memory ------------------------------------------------
+
+let clockTicks;
+/** Clock ticks per second (`getconf CLK_TCK`), the unit of /proc/<pid>/stat's times. */
+function clkTck() {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(require('node:child_process').execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** `pid` and all its descendants (through every thread's children list). */
+function processTree(pid) {
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let children = '';
+      try {
+        children = fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.trim().split(/\s+/).filter(Boolean)) walk(Number(c));
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Per process of the tree: its CPU ticks (utime + stime, plus cutime + cstime: children
+ * it reaped) and RSS (kB), keyed by pid and start time (a pid reused is another process).
+ */
+function treeSample(pid) {
+  const procs = new Map();
+  for (const p of processTree(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+      const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      procs.set(`${p}@${f[19]}`, { pid: p, name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ticks, rssKiB: rss });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return procs;
+}
+
+/**
+ * CPU ms of the tree between two samples, RSS at the second. A process new since the
+ * first counts whole; one gone since was reaped by its parent, whose cutime/cstime now
+ * hold its whole life, so what it had at the first sample is taken off.
+ */
+function treeCpu(a, b) {
+  let ticks = 0;
+  let rssKiB = 0;
+  for (const [k, p] of b) {
+    ticks += p.ticks - (a.get(k)?.ticks ?? 0);
+    rssKiB += p.rssKiB;
+  }
+  for (const [k, p] of a) if (!b.has(k)) ticks -= p.ticks;
+  return { cpuMs: (ticks * 1000) / clkTck(), rssMiB: rssKiB / 1024, processes: [...b.values()].map((p) => p.name) };
+}
 
 // ---- the measurement ------------------------------------------------------------
 
@@ -319,6 +439,7 @@ function windowed(a, b, seconds) {
     jbMinimumMs: b.jitterBufferMinimumDelay === undefined ? null : ms(ratio(d('jitterBufferMinimumDelay'), emitted)),
     jitterMs: ms(b.jitter),
     packetsLost: d('packetsLost'),
+    packetsReceived: d('packetsReceived'),
   };
   if (b.kind === 'video') {
     const decoded = d('framesDecoded');
@@ -357,6 +478,42 @@ function pairGaps(streams) {
   return [...pairs.values()].filter((p) => p.audio != null && p.video != null).map((p) => p.video - p.audio);
 }
 
+const finite = (xs) => xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
+const median = (xs) => {
+  const v = finite(xs).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+/**
+ * Per (receiver, sender) with both markers: the page's median video-minus-audio offset,
+ * its interquartile range and pair count; over them, the median of the medians, their
+ * range, and the median interquartile range.
+ */
+function avOffset(markers, senderIndex) {
+  const pairs = [];
+  markers.forEach((m, receiver) => {
+    for (const s of m.senders) {
+      pairs.push({ receiver, sender: senderIndex(s.sender), n: s.pairs, flashes: s.flashes, onsets: s.onsets, medianMs: s.medianMs, iqrMs: s.iqrMs });
+    }
+  });
+  const measured = pairs.filter((p) => p.n > 0 && p.medianMs !== null);
+  const medians = measured.map((p) => p.medianMs);
+  return {
+    pairs,
+    measured: measured.length,
+    medianMs: median(medians),
+    minMs: medians.length ? Math.min(...medians) : null,
+    maxMs: medians.length ? Math.max(...medians) : null,
+    iqrMs: median(measured.map((p) => p.iqrMs)),
+    // The same figure for each page's own pair played locally, without WebRTC.
+    localMs: median(markers.map((m) => m.local?.medianMs)),
+    audioDelayMs: markers.map((m) => m.audioDelayMs ?? 0),
+    context: markers[0]?.context ?? null,
+  };
+}
+
 const mean = (xs) => {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
   return v.length ? v.reduce((s, x) => s + x, 0) / v.length : null;
@@ -365,10 +522,13 @@ const mean = (xs) => {
 /**
  * Sets up `kind` ('kolabmeet', 'p2p', 'janus'), waits until every page decodes both
  * others' 640x480 video (and audio), lets it settle `warmup` s, then measures `window` s.
- * Returns { kind, audio, streams: [...windowed per receiver stream], summary, senders }.
+ * `marker`: the synthetic marker tracks instead of the fake devices (true, or the page's
+ * markerStream options, e.g. { audioDelayMs: 100 }), and the audio/video offset.
+ * Returns { kind, audio, streams: [...windowed per receiver stream], summary, senders,
+ * markers: [per receiver page, the page's marker figures] }.
  */
-async function measure(kind, { audio = true, fps = 15, participants = 3, warmup = 10, window = 20, serverEnv = {}, simulcast = false } = {}) {
-  const setup = await SETUPS[kind]({ audio, fps, participants, serverEnv, simulcast });
+async function measure(kind, { audio = true, fps = 15, participants = 3, warmup = 10, window = 20, serverEnv = {}, simulcast = false, marker = false } = {}) {
+  const setup = await SETUPS[kind]({ audio, fps, participants, serverEnv, simulcast, marker });
   try {
     const others = participants - 1;
     for (const page of setup.pages) {
@@ -379,12 +539,17 @@ async function measure(kind, { audio = true, fps = 15, participants = 3, warmup 
         return v.length >= others && (!audio || a.length >= others);
       }, `${kind}: every remote stream decoded`);
     }
+    if (marker) await Promise.all(setup.pages.map((p) => p.evaluate(() => window.markers.watchLocal())));
     await sleep(warmup * 1000);
+    if (marker) await Promise.all(setup.pages.map((p) => p.evaluate(() => window.markers.reset())));
+    const cpuFirst = setup.pid ? treeSample(setup.pid) : null;
     const first = await Promise.all(setup.pages.map((p) => setup.figures(p)));
     const t0 = Date.now();
     await sleep(window * 1000);
     const second = await Promise.all(setup.pages.map((p) => setup.figures(p)));
+    const cpuSecond = setup.pid ? treeSample(setup.pid) : null;
     const seconds = (Date.now() - t0) / 1000;
+    const markers = marker ? await Promise.all(setup.pages.map((p) => p.evaluate(() => window.markers.figures()))) : null;
     const streams = [];
     const senders = [];
     second.forEach((f, i) => {
@@ -431,14 +596,21 @@ async function measure(kind, { audio = true, fps = 15, participants = 3, warmup 
       // Lip sync's share: per (receiver, sender) pair, video minus audio jitter-buffer
       // delay (the pair is known where each sender has its own streams' name).
       syncGapMs: mean(pairGaps(streams)),
+      avOffset: markers ? avOffset(markers, setup.senderIndex) : null,
+      cpu: null,
     };
+    if (cpuFirst) {
+      const packets = streams.reduce((sum, x) => sum + (x.packetsReceived ?? 0), 0);
+      const c = treeCpu(cpuFirst, cpuSecond);
+      summary.cpu = { ...c, packets, usPerPacket: packets > 0 ? (c.cpuMs * 1000) / packets : null, cpuPct: (100 * c.cpuMs) / (seconds * 1000) };
+    }
     if (setup.layerChanges) {
       summary.layerChanges = (await Promise.all(setup.pages.map((p) => setup.layerChanges(p)))).reduce((a, b) => a + b, 0);
     }
-    return { kind, audio, fps, seconds, streams, senders, summary, server: setup.server };
+    return { kind, audio, fps, marker, seconds, streams, senders, summary, markers, server: setup.server };
   } finally {
     await setup.close();
   }
 }
 
-module.exports = { measure, SETUPS, janusAvailable: () => fs.existsSync(JANUS_BIN), compat };
+module.exports = { measure, SETUPS, janusAvailable: () => fs.existsSync(JANUS_BIN), compat, processTree, treeSample, treeCpu };
