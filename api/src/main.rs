@@ -111,6 +111,7 @@ fn main() -> ExitCode {
             listen_ip: config.webrtc_listen_ip,
             announced_address: config.webrtc_announced_address.clone(),
             port: config.webrtc_port,
+            sender_report_clock: config.sender_report_clock,
         },
         config.num_workers,
         notify,

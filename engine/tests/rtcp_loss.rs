@@ -265,6 +265,43 @@ fn reports_carry_counts_losses_cname_and_the_producers_clock() {
     assert!((dlsr - elapsed.as_secs_f64()).abs() < 0.01, "{dlsr}");
 }
 
+/// `SENDER_REPORT_CLOCK=forwarding` (issue 15's side-by-side measurements): the
+/// consumer's SR maps the worker's wall clock now to the last timestamp it forwarded
+/// moved on by the time since, as mediasoup does, and ignores the producer's mapping.
+#[test]
+fn forwarding_reports_map_the_worker_clock_to_the_last_timestamp_sent() {
+    let Call {
+        mut sim, consumed, ..
+    } = call();
+    let ssrc = consumer_ssrc(&consumed);
+    let wall = Duration::from_secs(1_700_000_000);
+    sim.core.set_wall_clock(sim.now, wall);
+    sim.core
+        .set_sender_report_clock(kolabmeet_engine::worker::SenderReportClock::Forwarding);
+    let start = sim.now;
+    for seq in 0..20 {
+        sim.send(SENDER, video(seq, seq == 0));
+    }
+    let last_sent = sim.now;
+    // The producer's own mapping, which this mode does not carry.
+    sim.send_rtcp(SENDER, sender_report(SSRC, 0x1234_5678_0000_0000, 300_000));
+    sim.take_rtp(RECEIVER);
+    sim.take_rtcp(RECEIVER);
+    sim.advance(Duration::from_millis(1100));
+    let srs = sim.take_sender_reports(RECEIVER, ssrc);
+    let (ntp, rtp) = *srs.last().expect("an SR for the consumer's stream");
+    // Timestamp 3000 * 19 went out at `last_sent`; the report's instant is now.
+    let since = sim.now - last_sent;
+    assert_eq!(rtp, 3000 * 19 + (since.as_secs_f64() * 90_000.0) as u32);
+    let unix = wall + (sim.now - start);
+    let expect_ntp = ((unix.as_secs() + kolabmeet_engine::rtp_stream::NTP_UNIX_OFFSET) << 32)
+        + ((u64::from(unix.subsec_nanos()) << 32) / 1_000_000_000);
+    assert!(
+        ntp.abs_diff(expect_ntp) < 1 << 16,
+        "{ntp:x} vs {expect_ntp:x}"
+    );
+}
+
 #[test]
 fn a_lossy_receiver_report_lowers_the_consumer_score() {
     let Call {

@@ -77,6 +77,7 @@ fn transports_that_never_connect_are_abandoned() {
         listen_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         announced_address: "127.0.0.1".into(),
         port: 40000,
+        sender_report_clock: Default::default(),
     };
     let mut core = WorkerCore::new(settings, cert.clone(), rand::rngs::StdRng::seed_from_u64(1));
     let (room, peer) = (RoomId::random(), PeerId::random());

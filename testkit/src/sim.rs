@@ -117,6 +117,7 @@ impl Sim {
             listen_ip: [127, 0, 0, 1].into(),
             announced_address: "127.0.0.1".into(),
             port: SIM_PORT,
+            sender_report_clock: Default::default(),
         };
         Sim {
             core: WorkerCore::new(settings, server, rand::rngs::StdRng::seed_from_u64(7)),

@@ -77,6 +77,7 @@ impl UdpWorker {
             listen_ip: [127, 0, 0, 1].into(),
             announced_address: "127.0.0.1".into(),
             port: 0,
+            sender_report_clock: Default::default(),
         };
         let engine = WorkerEngine::start(settings, 1, notify)?;
         let port = engine.ports()[0];

@@ -2,6 +2,7 @@
 //! knobs of this server). Parsing is a pure function of the variables so every bad value
 //! can be tested; a bad value is reported as one line naming the variable.
 
+use kolabmeet_engine::worker::SenderReportClock;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -121,6 +122,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// `DEMO_PAGE`: whether the meeting page is served (see [`Config::demo_page_enabled`]).
     pub demo_page: DemoPageMode,
+    /// `SENDER_REPORT_CLOCK`: the NTP/RTP mapping of consumers' sender reports.
+    pub sender_report_clock: SenderReportClock,
 }
 
 fn get<'a>(env: &'a HashMap<String, String>, var: &str) -> Option<&'a str> {
@@ -360,8 +363,19 @@ impl Config {
             Some(v) => DemoPageMode::parse(v)
                 .ok_or_else(|| bad("DEMO_PAGE", format!("{v:?} is not one of auto, on, off")))?,
         };
+        let sender_report_clock = match get(env, "SENDER_REPORT_CLOCK").map(str::trim) {
+            None | Some("") | Some("capture") => SenderReportClock::Capture,
+            Some("forwarding") => SenderReportClock::Forwarding,
+            Some(v) => {
+                return Err(bad(
+                    "SENDER_REPORT_CLOCK",
+                    format!("{v:?} is not one of capture, forwarding"),
+                ));
+            }
+        };
         Ok(Config {
             demo_page,
+            sender_report_clock,
             auth_token,
             auth_token_generated,
             turn,
@@ -441,6 +455,7 @@ mod tests {
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.peer_grace, Duration::from_secs(10));
         assert_eq!(c.drain_timeout, Duration::from_secs(600));
+        assert_eq!(c.sender_report_clock, SenderReportClock::Capture);
         assert_eq!(c.demo_page, DemoPageMode::Auto);
         assert!(c.demo_page_enabled(), "auto on loopback serves the page");
     }
@@ -493,6 +508,7 @@ mod tests {
             (&[("DRAIN_TIMEOUT", "10m")], "DRAIN_TIMEOUT"),
             (&[("DRAIN_TIMEOUT", "604801")], "DRAIN_TIMEOUT"),
             (&[("DEMO_PAGE", "maybe")], "DEMO_PAGE"),
+            (&[("SENDER_REPORT_CLOCK", "ntp")], "SENDER_REPORT_CLOCK"),
         ];
         for (vars, var) in cases {
             let e = Config::from_env(&env(vars))
@@ -515,9 +531,11 @@ mod tests {
             ("LOG_LEVEL", "DEBUG"),
             ("CONSOLE_SOCKET", "none"),
             ("DRAIN_TIMEOUT", "0"),
+            ("SENDER_REPORT_CLOCK", "forwarding"),
         ]))
         .unwrap();
         assert_eq!(c.drain_timeout, Duration::ZERO);
+        assert_eq!(c.sender_report_clock, SenderReportClock::Forwarding);
         assert!(!c.auth_token_generated);
         assert_eq!(c.public_domain, "127.0.0.1:8443");
         assert!(c.wss());

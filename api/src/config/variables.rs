@@ -144,6 +144,11 @@ pub const VARIABLES: &[VarDoc] = &[
         meaning: "seconds a stop signal (SIGTERM/SIGINT) waits for the rooms to empty before closing them; 0 closes them at once",
     },
     VarDoc {
+        name: "SENDER_REPORT_CLOCK",
+        default: "capture",
+        meaning: "what consumers' sender reports map: capture (the publisher's own audio/video clock, true lip sync) or forwarding (when the server forwarded each stream, as mediasoup does; for comparisons)",
+    },
+    VarDoc {
         name: "DEMO_PAGE",
         default: "auto",
         meaning: "the meeting page at / and its /demo/join endpoint: on, off, or auto (on only when LISTENING_HOST is a loopback address)",

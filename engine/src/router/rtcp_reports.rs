@@ -81,7 +81,9 @@ impl Router {
                 .producers
                 .get(c.producer)
                 .map_or(&[][..], |p| &p.streams[..]);
-            let Some((ntp, rtp_time)) = c.sender_report_clock(now, streams, wall) else {
+            let Some((ntp, rtp_time)) =
+                c.sender_report_clock(now, streams, wall, egress.clock.sender_reports)
+            else {
                 continue;
             };
             let info = SenderReportData {

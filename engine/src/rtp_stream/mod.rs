@@ -38,7 +38,9 @@ pub use retransmission_buffer::{
     Retained, RetransmissionBuffer, RetransmissionBufferConfig, RetransmissionBufferError,
     StoredPacketInfo,
 };
-pub use rtp_clock::{MediaClock, NTP_UNIX_OFFSET, ntp_add, ntp_from_unix, rtp_ticks};
+pub use rtp_clock::{
+    MediaClock, NTP_UNIX_OFFSET, SenderReportClock, ntp_add, ntp_from_unix, rtp_ticks,
+};
 pub use seq_manager::SeqManager;
 pub use seq_num::{SeqUnwrapper, TimestampUnwrapper, seq_delta, seq_newer, seq_older, ts_newer};
 pub use stream_score::{StreamScore, interval_score};

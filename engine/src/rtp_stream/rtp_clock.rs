@@ -8,12 +8,28 @@
 
 use std::time::{Duration, Instant};
 
+/// Which NTP/RTP mapping the sender reports of consumers carry (RFC 3550 §6.4.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SenderReportClock {
+    /// The producer's own mapping (its sender's capture clock) carried forward: receivers
+    /// sync audio and video by when they were captured. The default.
+    #[default]
+    Capture,
+    /// The worker's wall clock against the last timestamp forwarded, moved on by the time
+    /// since (mediasoup's `RtpStreamSend::GetRtcpSenderReport`): receivers sync by when
+    /// the server forwarded each stream, which hides the sender's differences between
+    /// its audio and video paths. Kept for side-by-side measurements (issue 15).
+    Forwarding,
+}
+
 /// A worker's time bases: the wall clock at one instant (for NTP timestamps) and the
-/// epoch of abs-send-time (the first packet sent).
+/// epoch of abs-send-time (the first packet sent), and the mapping sender reports carry.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MediaClock {
     wall: Option<(Instant, Duration)>,
     epoch: Option<Instant>,
+    /// What consumers' sender reports map.
+    pub sender_reports: SenderReportClock,
 }
 
 impl MediaClock {

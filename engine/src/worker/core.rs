@@ -96,12 +96,14 @@ pub struct WorkerCore {
 impl WorkerCore {
     /// A worker core with its DTLS certificate and random source.
     pub fn new(settings: WorkerSettings, certificate: DtlsCertificate, rng: StdRng) -> Self {
+        let mut clock = MediaClock::default();
+        clock.sender_reports = settings.sender_report_clock;
         WorkerCore {
             settings,
             certificate,
             capabilities: router_rtp_capabilities(),
             rng,
-            clock: MediaClock::default(),
+            clock,
             routers: Arena::new(),
             rooms: HashMap::new(),
             transports: Arena::new(),
@@ -131,6 +133,12 @@ impl WorkerCore {
     /// time starts at the Unix epoch.
     pub fn set_wall_clock(&mut self, now: Instant, since_unix_epoch: Duration) {
         self.clock.set_wall_clock(now, since_unix_epoch);
+    }
+
+    /// Sets what consumers' sender reports map from now on (`SENDER_REPORT_CLOCK`; the
+    /// driver takes it from the settings).
+    pub fn set_sender_report_clock(&mut self, mapping: crate::rtp_stream::SenderReportClock) {
+        self.clock.sender_reports = mapping;
     }
 
     /// Every transport's outgoing bandwidth with its consumers' layers (issue 9: the

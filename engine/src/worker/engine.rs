@@ -374,6 +374,7 @@ mod tests {
             listen_ip: "127.0.0.1".parse().unwrap(),
             announced_address: "127.0.0.1".into(),
             port: 0,
+            sender_report_clock: Default::default(),
         };
         let e = WorkerEngine::start(settings, count, Arc::new(|| {})).unwrap();
         let f = e.fault_injector();

@@ -40,4 +40,4 @@ pub use driver::{Notify, WorkerThread};
 pub use engine::WorkerEngine;
 #[cfg(any(test, feature = "fault-injection"))]
 pub use fault::{Fault, FaultInjector};
-pub use settings::WorkerSettings;
+pub use settings::{SenderReportClock, WorkerSettings};

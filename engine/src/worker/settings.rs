@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+pub use crate::rtp_stream::SenderReportClock;
+
 /// Where the worker listens and what it tells clients.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -13,4 +15,6 @@ pub struct WorkerSettings {
     pub announced_address: String,
     /// The worker's UDP and TCP port (44444 + worker index).
     pub port: u16,
+    /// The NTP/RTP mapping of consumers' sender reports (`SENDER_REPORT_CLOCK`).
+    pub sender_report_clock: SenderReportClock,
 }

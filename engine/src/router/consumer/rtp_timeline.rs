@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{Consumer, OWN_CLOCK_AFTER};
 use crate::router::recv_stream::RecvStream;
-use crate::rtp_stream::{ntp_add, rtp_ticks};
+use crate::rtp_stream::{SenderReportClock, ntp_add, rtp_ticks};
 
 impl Consumer {
     /// The NTP and RTP timestamps of this consumer's next sender report (RFC 3550 §6.4.1),
@@ -25,13 +25,20 @@ impl Consumer {
     /// reports take over (Chromium's first audio SR comes 2.5-7.5 s in). Only a producer
     /// that has sent no report at all [`OWN_CLOCK_AFTER`] after this consumer started
     /// gets reports on the worker's clock. `None` before anything was sent.
+    ///
+    /// With [`SenderReportClock::Forwarding`] (an operator's choice, for side-by-side
+    /// measurements): always the worker's clock, as mediasoup writes them.
     pub fn sender_report_clock(
         &self,
         now: Instant,
         streams: &[RecvStream],
         wall_ntp: u64,
+        mapping: SenderReportClock,
     ) -> Option<(u64, u32)> {
         let own = self.stream.rtp_time_at(now)?;
+        if mapping == SenderReportClock::Forwarding {
+            return Some((wall_ntp, own));
+        }
         let layer_sr = self
             .current
             .and_then(|i| streams.get(i))
