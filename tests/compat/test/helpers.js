@@ -92,15 +92,26 @@ async function startServer(env = {}, { clean = false, waitReady = true, bin = BI
     }
   };
   if (waitReady) {
-    await eventually(async () => {
+    const ready = eventually(async () => {
       if (server.exited) throw new Error(`server exited: ${JSON.stringify(server.exited)}\n${server.stderr}`);
       try {
         const r = await fetch(`${server.base}/ping`);
-        return (await r.text()) === 'PONG';
+        if ((await r.text()) === 'PONG') return true;
+        // The old Kolab meet server (side-by-side measurements, issue 15): its ping is
+        // /meetmedia/api/ping, behind the token like every route.
+        const o = await fetch(`${server.base}/meetmedia/api/ping`, { headers: { 'X-Auth-Token': server.token } });
+        return (await o.text()) === 'PONG';
       } catch {
         return false;
       }
     }, 10000, 'the server to answer /ping');
+    try {
+      await ready;
+    } catch (e) {
+      // Not left running behind a failed start.
+      if (!server.exited) proc.kill('SIGKILL');
+      throw e;
+    }
   }
   return server;
 }
