@@ -114,6 +114,10 @@ pub struct MediaTransport {
     /// Until when a transport asked to connect may take to complete ICE and DTLS.
     connect_deadline: Option<Instant>,
     host_events: VecDeque<HostEvent>,
+    /// Test builds only: its next datagram panics inside it
+    /// (`WorkerCore::arm_transport_panic`).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) panic_armed: bool,
 }
 
 impl MediaTransport {
@@ -170,6 +174,8 @@ impl MediaTransport {
             disconnected_since: None,
             connect_deadline: None,
             host_events: VecDeque::new(),
+            #[cfg(any(test, feature = "fault-injection"))]
+            panic_armed: false,
         }
     }
 
@@ -195,6 +201,10 @@ impl MediaTransport {
     /// if one wants it). A tuple that passed ICE with it is to be mapped here.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
         let received = self.connection.receive(now, tuple, buf);
+        #[cfg(any(test, feature = "fault-injection"))]
+        if std::mem::take(&mut self.panic_armed) {
+            panic!("injected fault: transport {} panics on a datagram", self.id);
+        }
         if !self.tuples.contains(&tuple) && self.connection.is_valid_tuple(&tuple) {
             self.tuples.push(tuple);
             self.host_events.push_back(HostEvent::MapTuple(tuple));
