@@ -116,7 +116,7 @@ test(
       }
       for (const page of [...a, ...b]) assert.equal(await page.evaluate(() => window.kolab.restarts()), 0);
       assert.equal(server.exited, null);
-      console.log(`a2's consumers of a1 closed ${closedAfter} ms after the crash was armed`);
+      console.log(`a2's consumers of a1 closed ${closedAfter} ms after the crash was armed; logged: ${panics[0]}`);
     } finally {
       await browser.close();
       web.close();
