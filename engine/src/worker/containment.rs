@@ -82,18 +82,22 @@ impl WorkerCore {
         // Its deadline went with it; the router's were recomputed by the close.
     }
 
-    /// Test builds only: the next datagram transport `id` handles panics inside the
-    /// transport (after its connection took the datagram in, before anything is routed),
-    /// as a bug in its DTLS stack or SRTP binding would. `false` when this core has no
-    /// such transport.
+    /// Test builds only: transport `id` panics inside itself at its next datagram (after
+    /// its connection took the datagram in, before anything is routed) or at its next
+    /// timer, as a bug in its DTLS stack or SRTP binding would. `false` when this core has
+    /// no such transport.
     #[cfg(any(test, feature = "fault-injection"))]
-    pub fn arm_transport_panic(&mut self, id: TransportId) -> bool {
+    pub fn arm_transport_panic(
+        &mut self,
+        id: TransportId,
+        at: crate::transport::ArmedPanic,
+    ) -> bool {
         let Some(tk) = self.transport_ids.get(&id) else {
             return false;
         };
         match self.transports.get_mut(*tk) {
             Some(t) => {
-                t.panic_armed = true;
+                t.panic_armed = Some(at);
                 true
             }
             None => false,

@@ -93,7 +93,7 @@ impl FaultSwitch {
                 .map(|mut t| std::mem::take(&mut *t))
                 .unwrap_or_default();
             for id in armed {
-                let found = core.arm_transport_panic(id);
+                let found = core.arm_transport_panic(id, crate::transport::ArmedPanic::Datagram);
                 tracing::warn!(target: "kolabmeet::worker", transport = %id, found, "injected fault: the transport's next datagram panics");
             }
         }
