@@ -115,6 +115,13 @@ fn a_panic_in_one_transport_closes_it_alone_and_the_worker_goes_on() {
     assert_eq!(after.producers, before.producers - 1);
     assert_eq!(after.consumers, before.consumers - 2);
     assert_eq!(after.peers, before.peers - 1);
+    assert_eq!(after.tuples, before.tuples - 1);
+    assert_eq!(after.ufrags, before.ufrags - 1);
+    assert_eq!(
+        after.per_transport,
+        before.per_transport - 2,
+        "id index and deadline"
+    );
 
     // The rest of room A goes on (Bob to Erin), room B too, with the same consumers.
     assert_eq!(flow(&mut sim, BOB, 2222, 5, 5, &[ALICE, ERIN]), [0, 5]);

@@ -32,7 +32,8 @@
 //!   the close;
 //! - the core's own maps (tuples, ICE usernames, plain ports, peers, deadlines) change
 //!   only between calls into a transport (`service_transport`, `close_transport`), so they
-//!   hold whole entries, and the close removes `tk`'s.
+//!   hold whole entries, and the close removes `tk`'s; a tuple whose unmapping the panic
+//!   cut off (the transport had forgotten it, the core had not heard yet) is swept.
 //!
 //! What is left touched outside `tk` is bounded and harmless: another transport that the
 //! fan-out was sending on when it panicked (inside its `send_rtp`) may have used one
@@ -79,7 +80,11 @@ impl WorkerCore {
         // As any close of the engine's own: `TransportClosed` with its producers and
         // consumers (nothing if the work had closed it already).
         self.close_transport(now, tk, true);
-        // Its deadline went with it; the router's were recomputed by the close.
+        // Its deadline went with it; the router's were recomputed by the close. A tuple
+        // the transport had unmapped in a host event the panic cut off still names it
+        // (harmless, the key is dead, but kept until that address maps again): swept, on
+        // this rare path only.
+        self.by_tuple.retain(|_, k| *k != tk);
     }
 
     /// Test builds only: transport `id` panics inside itself at its next datagram (after
