@@ -32,21 +32,29 @@ rm -f "$rebuilt"
 
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The engine and the server with the fault injection of the test builds too.
+cargo clippy -p kolabmeet-engine -p kolabmeet-server --all-targets \
+  --features kolabmeet-engine/fault-injection,kolabmeet-server/fault-injection -- -D warnings
 
 step "cargo test"
 cargo test --workspace
+# A panic injected into one transport closes it alone (needs the fault injection).
+cargo test -p kolabmeet-engine --features fault-injection --test transport_panic
 
 step "build the release binaries"
-# First the test build with fault injection (the browser suite's worker failure test
-# makes a media worker panic through its console), kept aside; then the default binary,
+# First the test build with fault injection (the browser suite's worker failure and
+# transport panic tests make a media worker or one transport panic through its console),
+# kept aside; then the default binary,
 # which has none of it. Cargo keeps both builds, so switching back only relinks.
 cargo build --release -p kolabmeet-server --features fault-injection
 cp target/release/kolabmeet-server target/release/kolabmeet-server-fault
 cargo build --release -p kolabmeet-server
-if grep -q crashWorker target/release/kolabmeet-server; then
-  echo "the default binary must not have the fault injection" >&2
-  exit 1
-fi
+for command in crashWorker crashTransport; do
+  if grep -q "$command" target/release/kolabmeet-server; then
+    echo "the default binary must not have the fault injection ($command)" >&2
+    exit 1
+  fi
+done
 
 step "deploy/: the systemd unit (systemd-analyze verify, security exposure)"
 if ! command -v systemd-analyze >/dev/null 2>&1; then

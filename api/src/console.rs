@@ -160,7 +160,7 @@ fn dump_workers(control: &ControlPlane) -> String {
             .filter(|t| t.state == "connected")
             .count();
         out.push_str(&format!(
-            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{}",
+            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{} transportPanics:{}",
             w.worker,
             w.port,
             w.rooms.len(),
@@ -174,6 +174,7 @@ fn dump_workers(control: &ControlPlane) -> String {
             w.bytes_out,
             w.busy_seconds,
             w.command_queue,
+            w.transport_panics,
         ));
         for room in &w.rooms {
             out.push_str(&format!("\n  room {room}"));

@@ -177,7 +177,9 @@ fn main() -> ExitCode {
         .with_drain_timeout(config.drain_timeout);
     #[cfg(feature = "fault-injection")]
     let service = {
-        tracing::warn!("test build: the console's crashWorker makes media workers fail");
+        tracing::warn!(
+            "test build: the console's crashWorker and crashTransport make media workers and transports fail"
+        );
         service.with_fault_injector(faults)
     };
     let service = if config.demo_page_enabled() {

@@ -195,6 +195,11 @@ pub fn render(s: &Snapshot) -> String {
         "ice_failures",
         "Transports closed because ICE consent was lost or never established",
     );
+    let panics = counter_family(
+        &mut reg,
+        "transport_panics",
+        "Transports closed because handling their input panicked (an internal error the worker contained)",
+    );
     let busy = seconds_family(
         &mut reg,
         "worker_busy_seconds",
@@ -256,6 +261,7 @@ pub fn render(s: &Snapshot) -> String {
         }
         dtls.get_or_create(&l(&[])).inc_by(w.dtls_failures);
         ice.get_or_create(&l(&[])).inc_by(w.ice_failures);
+        panics.get_or_create(&l(&[])).inc_by(w.transport_panics);
         busy.get_or_create(&l(&[])).inc_by(w.busy_seconds);
         queue.get_or_create(&l(&[])).set(to_i64(w.command_queue));
         backlog.get_or_create(&l(&[])).set(to_i64(w.event_backlog));

@@ -51,7 +51,8 @@ pub struct ServerService {
     demo: Option<DemoPage>,
     /// The control loop's own figures (`/metrics`).
     loop_stats: crate::metrics::LoopStats,
-    /// Test builds only: makes media workers fail on demand (console `crashWorker`).
+    /// Test builds only: makes media workers or transports fail on demand (console
+    /// `crashWorker`, `crashTransport`).
     #[cfg(feature = "fault-injection")]
     faults: Option<kolabmeet_engine::worker::FaultInjector>,
 }
@@ -110,21 +111,23 @@ impl ServerService {
     }
 
     /// Test builds only: lets the console's `crashWorker <n> [panic|error]` make media
-    /// worker `n` fail.
+    /// worker `n` fail, and `crashTransport <transportId>` make one transport panic.
     #[cfg(feature = "fault-injection")]
     pub fn with_fault_injector(mut self, faults: kolabmeet_engine::worker::FaultInjector) -> Self {
         self.faults = Some(faults);
         self
     }
 
-    /// `crashWorker <n> [panic|error] [holdMs]` (test builds only); `None` for any other
-    /// line.
+    /// `crashWorker <n> [panic|error] [holdMs]` and `crashTransport <transportId>` (test
+    /// builds only); `None` for any other line.
     #[cfg(feature = "fault-injection")]
     fn fault_command(&self, line: &str) -> Option<String> {
         use kolabmeet_engine::worker::Fault;
         let mut words = line.split_whitespace();
-        if words.next() != Some("crashWorker") {
-            return None;
+        match words.next() {
+            Some("crashWorker") => {}
+            Some("crashTransport") => return self.crash_transport(words.next()),
+            _ => return None,
         }
         let faults = self.faults.as_ref()?;
         let usage = || {
@@ -156,6 +159,34 @@ impl ServerService {
             "console: injected fault into a media worker"
         );
         Some(format!("media worker {worker}: {fault:?} injected"))
+    }
+
+    /// `crashTransport <transportId>` (test builds only): the next datagram the transport
+    /// handles panics inside it. Its worker is found in the workers' last stats (at most a
+    /// second old).
+    #[cfg(feature = "fault-injection")]
+    fn crash_transport(&self, arg: Option<&str>) -> Option<String> {
+        let faults = self.faults.as_ref()?;
+        let Some(id) = arg.and_then(|a| a.parse::<kolabmeet_engine::TransportId>().ok()) else {
+            return Some("usage: crashTransport <transportId>".to_owned());
+        };
+        let worker = self
+            .control
+            .worker_stats()
+            .into_iter()
+            .find(|w| w.transports.iter().any(|t| t.transport_id == id))
+            .map(|w| w.worker);
+        let Some(worker) = worker.filter(|w| faults.crash_transport(*w, id)) else {
+            return Some(format!("no transport {id} on any media worker"));
+        };
+        tracing::warn!(
+            worker,
+            transport = %id,
+            "console: the transport's next datagram will panic"
+        );
+        Some(format!(
+            "transport {id} on media worker {worker}: its next datagram panics"
+        ))
     }
 }
 

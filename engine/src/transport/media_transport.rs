@@ -77,6 +77,17 @@ pub enum HostEvent {
     Close(CloseReason),
 }
 
+/// Test builds only: what an armed transport panics in
+/// (`WorkerCore::arm_transport_panic`), as a bug in its DTLS stack or SRTP binding would.
+#[cfg(any(test, feature = "fault-injection"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArmedPanic {
+    /// The next datagram it handles, after its connection took the datagram in.
+    Datagram,
+    /// Its next timer.
+    Timeout,
+}
+
 /// One hosted WebRTC transport; see the module documentation.
 pub struct MediaTransport {
     /// Its id (the engine's edge).
@@ -114,6 +125,10 @@ pub struct MediaTransport {
     /// Until when a transport asked to connect may take to complete ICE and DTLS.
     connect_deadline: Option<Instant>,
     host_events: VecDeque<HostEvent>,
+    /// Test builds only: it panics at its next datagram or timer
+    /// (`WorkerCore::arm_transport_panic`).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub(crate) panic_armed: Option<ArmedPanic>,
 }
 
 impl MediaTransport {
@@ -170,6 +185,8 @@ impl MediaTransport {
             disconnected_since: None,
             connect_deadline: None,
             host_events: VecDeque::new(),
+            #[cfg(any(test, feature = "fault-injection"))]
+            panic_armed: None,
         }
     }
 
@@ -195,12 +212,30 @@ impl MediaTransport {
     /// if one wants it). A tuple that passed ICE with it is to be mapped here.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
         let received = self.connection.receive(now, tuple, buf);
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.strike(ArmedPanic::Datagram);
         if !self.tuples.contains(&tuple) && self.connection.is_valid_tuple(&tuple) {
             self.tuples.push(tuple);
             self.host_events.push_back(HostEvent::MapTuple(tuple));
         }
         self.drain_connection(now);
         received
+    }
+
+    /// Test builds only: panics if armed for `at`.
+    #[cfg(any(test, feature = "fault-injection"))]
+    fn strike(&mut self, at: ArmedPanic) {
+        if self.panic_armed == Some(at) {
+            self.panic_armed = None;
+            match at {
+                ArmedPanic::Datagram => {
+                    panic!("injected fault: transport {} panics on a datagram", self.id)
+                }
+                ArmedPanic::Timeout => {
+                    panic!("injected fault: transport {} panics in its timer", self.id)
+                }
+            }
+        }
     }
 
     /// Decrypts RTP left protected by [`MediaTransport::handle_datagram`]; `false` (and
@@ -388,6 +423,8 @@ impl MediaTransport {
     /// Runs what is due: ICE consent and DTLS timers, the lifetime checks, transport-cc
     /// feedback (queued to `out`).
     pub fn handle_timeout(&mut self, now: Instant, out: &mut VecDeque<Transmit>) {
+        #[cfg(any(test, feature = "fault-injection"))]
+        self.strike(ArmedPanic::Timeout);
         if self.connection.poll_timeout().is_some_and(|t| t <= now) {
             self.connection.handle_timeout(now);
         }

@@ -13,6 +13,8 @@ pub mod webrtc_transport;
 
 pub use connection::Connection;
 pub use ice_lite::{IceCredentials, IceEvent, IceLite, IceState, StunHandled};
+#[cfg(any(test, feature = "fault-injection"))]
+pub use media_transport::ArmedPanic;
 pub use media_transport::{
     ABANDONED_AFTER, CONNECT_TIMEOUT, CloseReason, FEEDBACK_SENDER_SSRC, HostEvent, MediaTransport,
 };

@@ -7,14 +7,15 @@
 //! maps, the UUID index of the engine's edge, the deadlines of both, and the outputs.
 //!
 //! The mio driver (`driver.rs`) owns the sockets and the clock; it feeds commands
-//! (`commands.rs`), datagrams (TCP frames included) and timeouts in, and sends what comes
-//! out. After each call it drains [`WorkerCore::poll_transmit`] and
-//! [`WorkerCore::poll_event`], and sleeps until [`WorkerCore::poll_timeout`].
+//! (`commands.rs`), datagrams (TCP frames included: `ingress.rs`) and timeouts in, and
+//! sends what comes out. After each call it drains [`WorkerCore::poll_transmit`] and
+//! [`WorkerCore::poll_event`], and sleeps until [`WorkerCore::poll_timeout`]. What one
+//! transport's datagram or timer makes the core do runs contained (`containment.rs`): a
+//! panic there closes that transport, not the worker.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use kolabmeet_net::rtp::RtpHeader;
 use rand::rngs::StdRng;
 
 use super::counters::{WorkerCounters, WorkerSizes};
@@ -28,10 +29,7 @@ use crate::media_engine::EngineEvent;
 use crate::ortc::{RtpCapabilities, router_rtp_capabilities};
 use crate::router::{Egress, Router};
 use crate::rtp_stream::MediaClock;
-use crate::transport::ice_lite::peek_local_ufrag;
-use crate::transport::{
-    CloseReason, DropReason, HostEvent, MediaTransport, Received, Transmit, Tuple, TupleProtocol,
-};
+use crate::transport::{CloseReason, HostEvent, MediaTransport, Transmit, Tuple, TupleProtocol};
 use kolabmeet_media_types::log_limit::LogLimiter;
 
 /// Granularity of the worker's timers (ICE consent, DTLS retransmissions, transport-cc
@@ -67,23 +65,24 @@ pub struct WorkerCore {
     pub(super) transport_ids: HashMap<TransportId, TransportKey>,
     pub(super) peers: HashMap<PeerId, PeerEntry>,
     pub(super) by_ufrag: HashMap<String, TransportKey>,
-    by_tuple: HashMap<Tuple, TransportKey>,
+    pub(super) by_tuple: HashMap<Tuple, TransportKey>,
     /// Plain transports by the local port of their RTP and of their RTCP socket.
     pub(super) by_plain_port: HashMap<u16, TransportKey>,
     /// Local ports of closed plain transports, whose sockets the driver is to close.
     pub(super) released_ports: Vec<u16>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<EngineEvent>,
-    counters: WorkerCounters,
+    pub(super) counters: WorkerCounters,
     /// RTCP feedback received and answered.
     pub(super) feedback: crate::worker_stats::FeedbackCounters,
-    /// Datagrams and bytes in and out, transports closed by DTLS and ICE failures.
+    /// Datagrams and bytes in and out, transports closed by DTLS and ICE failures and by
+    /// panics.
     pub(super) traffic: super::counters::TrafficCounters,
     /// Packet buffers recycled between the forwarding path and the driver.
     pool: BufferPool,
     /// When timers were last served.
     last_tick: Option<Instant>,
-    transport_timers: Deadlines<TransportKey>,
+    pub(super) transport_timers: Deadlines<TransportKey>,
     router_timers: Deadlines<RouterKey>,
     /// Keys whose deadline came, reused from one timeout to the next (no allocation per
     /// timer round).
@@ -91,6 +90,9 @@ pub struct WorkerCore {
     due_routers: Vec<RouterKey>,
     /// Lines clients cause (transports closed by DTLS failures), rate-limited.
     log_limit: LogLimiter,
+    /// Transports closed by a contained panic, logged at error level, rate-limited apart
+    /// (DTLS failures must not hide them).
+    pub(super) panic_log_limit: LogLimiter,
 }
 
 impl WorkerCore {
@@ -125,6 +127,7 @@ impl WorkerCore {
             due_transports: Vec::new(),
             due_routers: Vec::new(),
             log_limit: LogLimiter::per_second(),
+            panic_log_limit: LogLimiter::per_second(),
         }
     }
 
@@ -246,133 +249,6 @@ impl WorkerCore {
             capabilities: &self.capabilities,
             rng: &mut self.rng,
         })
-    }
-
-    /// Handles a datagram (or a TCP frame) that arrived on the worker's port: to its
-    /// transport by tuple, or, from an unknown tuple, a STUN request by the ICE username
-    /// it names; what the transport decrypts goes to its router.
-    pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
-        self.traffic.packets_in += 1;
-        self.traffic.bytes_in += buf.len() as u64;
-        let plain = if tuple.local.port() == self.settings.port {
-            None
-        } else {
-            // A plain transport's own socket (contract section 1: its own ports).
-            match self.by_plain_port.get(&tuple.local.port()) {
-                Some(tk) => Some(*tk),
-                None => {
-                    self.counters.unknown_source += 1;
-                    return;
-                }
-            }
-        };
-        let tk = match plain.or_else(|| self.by_tuple.get(&tuple).copied()) {
-            Some(tk) => tk,
-            None => {
-                // Unknown source: only a STUN request naming a transport may come in.
-                let found = (buf.first().is_some_and(|b| *b < 4))
-                    .then(|| peek_local_ufrag(buf))
-                    .flatten()
-                    .and_then(|ufrag| self.by_ufrag.get(&ufrag).copied());
-                match found {
-                    Some(tk) => tk,
-                    None => {
-                        self.counters.unknown_source += 1;
-                        return;
-                    }
-                }
-            }
-        };
-        let Some(transport) = self.transports.get_mut(tk) else {
-            return;
-        };
-        let received = transport.handle_datagram(now, tuple, buf);
-        self.service_transport(now, tk);
-        match received {
-            Received::ProtectedRtp => self.route_rtp(now, tk, buf),
-            Received::Rtcp => self.route_rtcp(now, tk, buf),
-            Received::Dropped(DropReason::WrongSource) => self.counters.wrong_source += 1,
-            Received::Dropped(_) => self.counters.transport_dropped += 1,
-            // A hosted transport leaves RTP protected: `Rtp` comes only from
-            // `WebRtcTransport::handle_datagram`, which it does not call.
-            Received::Handled | Received::Rtp => {}
-        }
-        match received {
-            // Media changes no ICE or DTLS deadline; transport-cc feedback may start.
-            Received::ProtectedRtp | Received::Rtcp => {
-                if let Some(t) = self.transports.get(tk).and_then(|t| t.twcc_timeout()) {
-                    self.transport_timers.schedule_earlier(tk, t);
-                }
-            }
-            _ => self.schedule_transport(tk),
-        }
-    }
-
-    /// RTP from transport `tk`, still protected: its producer stream is found from the
-    /// header alone (by SSRC, or MID then RID), and only then is it decrypted, so what no
-    /// stream wants costs no decryption; an SSRC is learnt only from a packet that
-    /// authenticated. The header is read once and follows the packet to every consumer.
-    fn route_rtp(&mut self, now: Instant, tk: TransportKey, buf: &mut Vec<u8>) {
-        let Some(transport) = self.transports.get_mut(tk) else {
-            return;
-        };
-        let Ok(mut header) = RtpHeader::parse(buf) else {
-            transport.connection.drop_malformed();
-            self.counters.transport_dropped += 1;
-            return;
-        };
-        let rk = transport.router;
-        let found = transport.listener.find(&header, buf).and_then(|(pk, _)| {
-            let m = self.routers.get(rk)?.producer(pk)?.identify(&header, buf)?;
-            Some((pk, m))
-        });
-        let Some((pk, m)) = found else {
-            self.counters.unknown_ssrc += 1;
-            return;
-        };
-        if !transport.unprotect_rtp(buf) {
-            self.counters.transport_dropped += 1;
-            return;
-        }
-        if m.learn {
-            transport.listener.bind(header.ssrc, pk);
-            if let Some(p) = self.routers.get_mut(rk).and_then(|r| r.producer_mut(pk)) {
-                p.learn(m, header.ssrc);
-            }
-        }
-        // Every packet of a stream that carries a transport-wide number counts for the
-        // sender's bandwidth estimation, retransmissions and probes included (mediasoup's
-        // `Transport::ReceiveRtpPacket` feeds its TCC server the same way), or the sender
-        // would read the missing numbers as losses. What no stream wants was not
-        // authenticated, and is not recorded.
-        transport.record_twcc(now, &header, buf);
-        let Some((router, mut egress)) = self.router_and_egress(rk) else {
-            return;
-        };
-        if !router.on_rtp(now, pk, m, &mut header, buf, &mut egress) {
-            self.counters.unknown_ssrc += 1;
-        }
-        self.schedule_router_earlier(rk);
-    }
-
-    /// Decrypted RTCP from transport `tk`: to its router.
-    fn route_rtcp(&mut self, now: Instant, tk: TransportKey, buf: &[u8]) {
-        let Some(rk) = self.transports.get(tk).map(|t| t.router) else {
-            return;
-        };
-        let Some((router, mut egress)) = self.router_and_egress(rk) else {
-            return;
-        };
-        self.counters.malformed_rtcp += router.on_rtcp(now, tk, buf, &mut egress);
-        self.schedule_router_earlier(rk);
-        // Feedback may have started a probe cluster.
-        if let Some(t) = self
-            .transports
-            .get(tk)
-            .and_then(MediaTransport::poll_timeout)
-        {
-            self.transport_timers.schedule_earlier(tk, t);
-        }
     }
 
     /// A TCP connection of the worker closed.
@@ -504,7 +380,7 @@ impl WorkerCore {
     }
 
     /// After media: a router's deadlines may only have come earlier.
-    fn schedule_router_earlier(&mut self, rk: RouterKey) {
+    pub(super) fn schedule_router_earlier(&mut self, rk: RouterKey) {
         if let Some(t) = self.routers.get(rk).and_then(Router::poll_timeout) {
             self.router_timers.schedule_earlier(rk, t);
         }
@@ -536,13 +412,18 @@ impl WorkerCore {
         let mut due = std::mem::take(&mut self.due_transports);
         self.transport_timers.take_due(now, &mut due);
         for tk in due.drain(..) {
-            let Some(transport) = self.transports.get_mut(tk) else {
+            let Some(id) = self.transports.get(tk).map(|t| t.id) else {
                 continue;
             };
-            transport.handle_timeout(now, &mut self.transmits);
-            // It may close (DTLS over, abandoned, never connected).
-            self.service_transport(now, tk);
-            self.schedule_transport(tk);
+            // Its DTLS retransmissions and ICE consent run contained, as its datagrams do.
+            self.contained(now, tk, id, |core| {
+                if let Some(transport) = core.transports.get_mut(tk) {
+                    transport.handle_timeout(now, &mut core.transmits);
+                }
+                // It may close (DTLS over, abandoned, never connected).
+                core.service_transport(now, tk);
+                core.schedule_transport(tk);
+            });
         }
         self.due_transports = due;
         let mut due = std::mem::take(&mut self.due_routers);

@@ -33,6 +33,9 @@ pub struct TrafficCounters {
     pub dtls_failures: u64,
     /// Transports closed because ICE consent was lost too long, or that never connected.
     pub ice_failures: u64,
+    /// Transports closed because handling one of their datagrams or timers panicked (an
+    /// internal error, contained: see `containment.rs`).
+    pub transport_panics: u64,
 }
 
 /// Table sizes of a worker core.

@@ -29,6 +29,7 @@ use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 use crate::transport::{Tuple, TupleProtocol};
 use kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats;
+use kolabmeet_media_types::panic_message::panic_message;
 use kolabmeet_media_types::worker_stats::WorkerStats;
 
 /// Wakes the control loop when events are queued.
@@ -108,17 +109,6 @@ fn bind_pair(settings: &WorkerSettings) -> io::Result<(UdpSocket, TcpListener, u
         io::ErrorKind::AddrInUse,
         "no port free for both UDP and TCP",
     ))
-}
-
-/// The text of a panic's payload (`panic!` with a literal or a formatted message).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
 }
 
 impl WorkerThread {
@@ -310,7 +300,7 @@ impl Driver {
         let mut udp_more = false;
         while !self.stop.load(Ordering::Acquire) {
             #[cfg(any(test, feature = "fault-injection"))]
-            self.fault.strike()?;
+            self.fault.strike(&mut self.core)?;
             let mut timeout = self
                 .core
                 .poll_timeout()

@@ -1,13 +1,18 @@
 //! Test builds only (cargo feature `fault-injection`): makes a media worker fail on demand,
 //! so that the tests can prove what a real panic or a failed loop would do (the worker is
-//! noticed, replaced, and its rooms' media start again). The default binary has none of it.
+//! noticed, replaced, and its rooms' media start again), or makes one transport's next
+//! datagram panic inside the transport (only that transport closes: `containment.rs`).
+//! The default binary has none of it.
 
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mio::Waker;
+
+use super::core::WorkerCore;
+use crate::ids::TransportId;
 
 /// How an injected fault makes a worker fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,10 @@ pub struct FaultSwitch {
     hold_ms: AtomicU64,
     /// The waker of the slot's current thread.
     waker: Mutex<Option<Arc<Waker>>>,
+    /// Whether `transports` holds any (read every loop round without the lock).
+    transports_armed: AtomicBool,
+    /// Transports whose next datagram is to panic, for the worker to take.
+    transports: Mutex<Vec<TransportId>>,
 }
 
 impl FaultSwitch {
@@ -50,6 +59,18 @@ impl FaultSwitch {
             Fault::LoopError => LOOP_ERROR,
         };
         self.armed.store(v, Ordering::Release);
+        self.wake();
+    }
+
+    fn arm_transport(&self, transport: TransportId) {
+        if let Ok(mut t) = self.transports.lock() {
+            t.push(transport);
+            self.transports_armed.store(true, Ordering::Release);
+        }
+        self.wake();
+    }
+
+    fn wake(&self) {
         if let Ok(w) = self.waker.lock()
             && let Some(w) = w.as_ref()
         {
@@ -62,8 +83,20 @@ impl FaultSwitch {
         Duration::from_millis(self.hold_ms.swap(0, Ordering::AcqRel))
     }
 
-    /// Called by the worker's loop once per round: fails as armed.
-    pub(super) fn strike(&self) -> io::Result<()> {
+    /// Called by the worker's loop once per round: fails as armed, and arms the panics of
+    /// transports asked for in `core`.
+    pub(super) fn strike(&self, core: &mut WorkerCore) -> io::Result<()> {
+        if self.transports_armed.swap(false, Ordering::AcqRel) {
+            let armed = self
+                .transports
+                .lock()
+                .map(|mut t| std::mem::take(&mut *t))
+                .unwrap_or_default();
+            for id in armed {
+                let found = core.arm_transport_panic(id, crate::transport::ArmedPanic::Datagram);
+                tracing::warn!(target: "kolabmeet::worker", transport = %id, found, "injected fault: the transport's next datagram panics");
+            }
+        }
         match self.armed.swap(NONE, Ordering::AcqRel) {
             PANIC => panic!("injected fault: media worker panic"),
             LOOP_ERROR => Err(io::Error::other("injected fault: media worker loop error")),
@@ -91,6 +124,19 @@ impl FaultInjector {
         match self.switches.get(worker) {
             Some(s) => {
                 s.arm(fault, hold);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the next datagram that transport `transport` of worker `worker` handles
+    /// panic inside the transport; `false` when there is no such worker (a transport the
+    /// worker does not have is ignored by it).
+    pub fn crash_transport(&self, worker: usize, transport: TransportId) -> bool {
+        match self.switches.get(worker) {
+            Some(s) => {
+                s.arm_transport(transport);
                 true
             }
             None => false,

@@ -1,12 +1,15 @@
 //! Media workers: each a thread with a synchronous mio loop ([`driver`]) around a sans-IO
 //! core ([`core`]) that hosts whole rooms; [`WorkerEngine`] is the control plane's view of
-//! them all (the [`MediaEngine`](crate::MediaEngine) trait). A worker whose loop panics or
-//! fails is noticed and replaced on the same port, and its rooms' media start again
-//! ([`WorkerEngine`] has the details).
+//! them all (the [`MediaEngine`](crate::MediaEngine) trait). A panic while a worker
+//! handles one transport's datagram or timer closes that transport only (`containment`);
+//! a worker whose loop panics otherwise or fails is noticed and replaced on the same port,
+//! and its rooms' media start again ([`WorkerEngine`] has the details).
 //!
 //! | file | what |
 //! |---|---|
 //! | [`core`] | [`WorkerCore`]: the demultiplexer of the media port, the transports and routers it hosts (slab arenas), datagrams and timeouts in, transmits and events out |
+//! | `ingress` | a datagram to its transport, what the transport yields to its router |
+//! | `containment` | a panic in one transport's datagram or timer closes that transport, not the worker |
 //! | [`commands`] | the control plane's commands, from UUIDs to keys |
 //! | [`deadlines`] | transports' and routers' deadlines, ordered |
 //! | [`settings`], [`counters`] | what a worker is told, what it counts |
@@ -18,6 +21,7 @@
 
 mod command_queue;
 pub mod commands;
+mod containment;
 pub mod core;
 pub mod counters;
 pub mod deadlines;
@@ -26,6 +30,7 @@ mod engine;
 mod event_outbox;
 #[cfg(any(test, feature = "fault-injection"))]
 mod fault;
+mod ingress;
 mod plain_sockets;
 mod respawn;
 pub mod settings;

@@ -61,6 +61,7 @@ impl WorkerCore {
             feedback: self.feedback,
             dtls_failures: self.traffic.dtls_failures,
             ice_failures: self.traffic.ice_failures,
+            transport_panics: self.traffic.transport_panics,
             transports,
             producers,
             consumers,

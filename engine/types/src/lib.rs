@@ -9,12 +9,14 @@
 //! * [`replies`]: the typed answers to commands, serializing to mediasoup's wire format.
 //! * [`unavailable`]: an engine that answers every media request with a clear failure.
 //! * [`log_limit`]: rate limits for the log lines clients cause.
+//! * [`panic_message`]: the text of a caught panic.
 
 pub mod bandwidth_stats;
 pub mod ids;
 pub mod log_limit;
 pub mod media_engine;
 pub mod ortc;
+pub mod panic_message;
 pub mod replies;
 pub mod unavailable;
 pub mod worker_stats;

@@ -150,6 +150,9 @@ pub struct WorkerStats {
     pub dtls_failures: u64,
     /// Transports closed because ICE consent was lost too long, or never connected.
     pub ice_failures: u64,
+    /// Transports closed because handling one of their datagrams or timers panicked (an
+    /// internal error the worker contained).
+    pub transport_panics: u64,
     /// Seconds its loop spent working (not waiting in `poll`), since it started.
     pub busy_seconds: f64,
     /// Commands waiting in its queue when it published.

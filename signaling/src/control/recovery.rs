@@ -26,6 +26,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use kolabmeet_media_types::panic_message::panic_message;
 use kolabmeet_media_types::{EngineError, EngineEvent, PeerId, RequestTag, RoomId};
 use serde_json::json;
 
@@ -42,17 +43,6 @@ pub(super) enum Scope {
     Socket(ConnId),
     /// Nothing that a close would clean up (logged only).
     Nothing,
-}
-
-/// The text of a panic's payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
 }
 
 impl ControlPlane {
