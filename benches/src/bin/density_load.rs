@@ -78,7 +78,11 @@
 //! that met them on this machine, load generator included, and a projection to a whole
 //! worker core (that M divided by the worker's CPU share there, when the worker was not
 //! saturated). A step that misses while the hypervisor stole more than `--max-steal` % of
-//! a CPU is run again (`--retries`); every step's steal is shown. The worker thread runs
+//! a CPU, or while the worker waited more than `--max-wait` ms/s for its CPU (other tasks
+//! ran there), is run again (`--retries`); every step's steal and wait are shown (the
+//! columns: M, forwarded packets/s, worker CPU %, worker CPU ms/s per meeting, µs per
+//! forwarded packet, worker wake-ups/s, added latency p50/p99/max, packets lost, % of
+//! video from `r1`, client threads' CPU %, sender lateness p99, steal %, worker wait ms/s). The worker thread runs
 //! alone on the last CPU, the clients on the others (`--pin`, the default with 2+ CPUs).
 
 use std::cmp::Reverse;
@@ -205,6 +209,7 @@ struct Opts {
     p99_ms: f64,
     resolution: f64,
     max_steal: f64,
+    max_wait: f64,
     retries: usize,
 }
 
@@ -231,6 +236,7 @@ fn parse_opts() -> Result<Opts, String> {
         p99_ms: 5.0,
         resolution: 0.1,
         max_steal: 3.0,
+        max_wait: 50.0,
         retries: 2,
     };
     let mut args = std::env::args().skip(1);
@@ -265,11 +271,12 @@ fn parse_opts() -> Result<Opts, String> {
             "--p99-ms" => o.p99_ms = num(&a, val()?)?,
             "--resolution" => o.resolution = num(&a, val()?)?,
             "--max-steal" => o.max_steal = num(&a, val()?)?,
+            "--max-wait" => o.max_wait = num(&a, val()?)?,
             "--retries" => o.retries = num(&a, val()?)?,
             "--help" | "-h" => {
                 println!(
                     "density-load [--meetings 10] [--seconds 20 (measured)] [--warmup 8] [--decrypt-every 1 (latency from every Nth packet)] [--batch-us 2000 (receivers read every so often)] [--tick-us 100 (shortest sender sleep)] [--spread-ms 1000 (meetings start at random times within this)] [--audio-rtcp-ms 5000] [--video-rtcp-ms 1000] [--key-frame-secs 100] [--seed 15] [--timeline FILE (per 10 ms of the window: ms since start, largest added latency in us, samples)] [--srtp chromium|aes-cm] [--pin | --no-pin (worker thread alone on the last CPU, clients on the others; default with 2+ CPUs)] [--fifo (worker and client threads under SCHED_FIFO, so that other processes of a shared machine do not delay them)]\n\
-                     density-load --sweep [--from 10] [--max 5000] [--p99-ms 5] [--resolution 0.1 (bisect until within this fraction)] [--max-steal 3 (a step that misses while the hypervisor stole more than this % of a CPU is run again...)] [--retries 2 (...up to this many times)] [and the options above for every step]"
+                     density-load --sweep [--from 10] [--max 5000] [--p99-ms 5] [--resolution 0.1 (bisect until within this fraction)] [--max-steal 3 (a step that misses while the hypervisor stole more than this % of a CPU...)] [--max-wait 50 (...or while the worker waited more than this many ms/s for its CPU is run again...)] [--retries 2 (...up to this many times)] [and the options above for every step]"
                 );
                 std::process::exit(0);
             }
@@ -1489,7 +1496,7 @@ fn sweep(o: &Opts) -> Result<(), String> {
         o.warmup
     );
     println!(
-        "{:>6} {:>10} {:>8} {:>12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7} {:>8} {:>8} {:>6}  verdict",
+        "{:>6} {:>10} {:>8} {:>12} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7} {:>8} {:>8} {:>6} {:>6}  verdict",
         "M",
         "fwd pps",
         "wrk cpu%",
@@ -1503,26 +1510,29 @@ fn sweep(o: &Opts) -> Result<(), String> {
         "r1 %",
         "cli cpu%",
         "late p99",
-        "steal%"
+        "steal%",
+        "wait"
     );
     let mut steps: Vec<(Summary, Option<String>)> = Vec::new();
     let mut run_step = |m: usize| -> Result<bool, String> {
         let mut s = step(o, m)?;
         let mut why = miss(o, &s);
         let mut tries = 0;
-        while why.is_some() && s.steal_pct > o.max_steal && tries < o.retries {
+        let disturbed = |s: &Summary| s.steal_pct > o.max_steal || s.worker_wait_ms > o.max_wait;
+        while why.is_some() && disturbed(&s) && tries < o.retries {
             println!(
-                "{:>6} missed ({}) while the hypervisor stole {:.1} % of a CPU: again",
+                "{:>6} missed ({}) while the hypervisor stole {:.1} % of a CPU and the worker waited {:.0} ms/s for its CPU: again",
                 m,
                 why.as_deref().unwrap_or_default(),
-                s.steal_pct
+                s.steal_pct,
+                s.worker_wait_ms
             );
             tries += 1;
             s = step(o, m)?;
             why = miss(o, &s);
         }
         println!(
-            "{:>6} {:>10.0} {:>8.2} {:>12.3} {:>9.2} {:>9.0} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>7.1} {:>8.1} {:>8.3} {:>6.1}  {}",
+            "{:>6} {:>10.0} {:>8.2} {:>12.3} {:>9.2} {:>9.0} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>7.1} {:>8.1} {:>8.3} {:>6.1} {:>6.0}  {}",
             s.meetings,
             s.forwarded_pps,
             s.worker_cpu_pct,
@@ -1537,6 +1547,7 @@ fn sweep(o: &Opts) -> Result<(), String> {
             s.clients_cpu_pct,
             s.late_p99_ms,
             s.steal_pct,
+            s.worker_wait_ms,
             why.as_deref().unwrap_or("met")
         );
         let ok = why.is_none();
