@@ -8,6 +8,7 @@ use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use kolabmeet_engine::crypto::SrtpProfile;
 use kolabmeet_testkit::UdpWorker;
 
 use crate::sys::{enable_rx_timestamps, page_size, pin_thread, set_buffers, set_fifo};
@@ -318,6 +319,40 @@ impl LoadShared {
             cpu: CpuSnapshot::take(),
         }
     }
+}
+
+/// Starts the media worker (its browsers offer AES-CM only when `aes_cm`, else
+/// Chromium's SRTP profiles) and says where it listens.
+pub fn start_worker(aes_cm: bool) -> Result<UdpWorker, String> {
+    let mut worker = UdpWorker::start().map_err(|e| format!("worker: {e}"))?;
+    if aes_cm {
+        worker.srtp_profiles = vec![SrtpProfile::Aes128CmHmacSha1_80];
+    }
+    println!(
+        "worker: one media worker thread on {} (this process, pid {})",
+        worker.addr(),
+        std::process::id()
+    );
+    Ok(worker)
+}
+
+/// Warms up for `warmup` seconds, then measures for `seconds` (latency samples count in
+/// between); returns the snapshots at both ends of the window, and tells the senders to
+/// stop.
+pub fn measure(
+    worker: &mut UdpWorker,
+    shared: &LoadShared,
+    warmup: f64,
+    seconds: f64,
+) -> (LoadSnapshot, LoadSnapshot) {
+    pause(worker, warmup);
+    let a = shared.snapshot();
+    shared.measuring.store(true, Ordering::Relaxed);
+    pause(worker, seconds);
+    shared.measuring.store(false, Ordering::Relaxed);
+    let b = shared.snapshot();
+    shared.stop_send.store(true, Ordering::Relaxed);
+    (a, b)
 }
 
 /// Waits `secs` seconds, taking the worker's events every 50 ms.

@@ -96,10 +96,10 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_benches::load::{
     CLIENT_FIFO, CpuWindow, LatencyHistogram, LoadShared, Pinning, SENDER_FIFO, UdpDrops,
-    client_socket, key_frame_requests, load_average, pause, realtime_ns,
+    client_socket, key_frame_requests, load_average, measure, pause, realtime_ns, start_worker,
 };
 use kolabmeet_benches::sys::{MmsgReceiver, RECV_BATCH, raise_open_files, set_timer_slack};
-use kolabmeet_engine::crypto::{SrtpProfile, SrtpSession};
+use kolabmeet_engine::crypto::SrtpSession;
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::router::RecvStats;
 use kolabmeet_engine::rtp_stream::ntp_from_unix;
@@ -111,9 +111,8 @@ use kolabmeet_net::rtcp::{
 };
 use kolabmeet_net::rtp::RtpHeader;
 use kolabmeet_testkit::{
-    Media, PacketMaker, TRANSPORT_CC_URI, UdpPeer, UdpWorker, consume_answer,
-    consumer_extension_id, consumer_ssrc, create_room, opus_params, produce, read_stamp,
-    simulcast_params,
+    Media, PacketMaker, TRANSPORT_CC_URI, UdpPeer, consume_answer, consumer_extension_id,
+    consumer_ssrc, create_room, opus_params, produce, read_stamp, simulcast_params,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -993,17 +992,9 @@ fn run(o: &Opts) -> Result<Summary, String> {
             "open file limit {nofile} is below the {sockets} sockets needed; raise it with ulimit -n"
         ));
     }
-    let mut worker = UdpWorker::start().map_err(|e| format!("worker: {e}"))?;
-    if o.aes_cm {
-        worker.srtp_profiles = vec![SrtpProfile::Aes128CmHmacSha1_80];
-    }
+    let mut worker = start_worker(o.aes_cm)?;
     let per_participant_in: f64 = STREAMS.iter().map(|s| s.pps).sum();
     let per_receiver_top = (PARTICIPANTS - 1) as f64 * (STREAMS[OPUS].pps + STREAMS[TOP].pps);
-    println!(
-        "worker: one media worker thread on {} (this process, pid {})",
-        worker.addr(),
-        std::process::id()
-    );
     println!(
         "load: {m} meetings x {PARTICIPANTS} participants; each sends {} ({} packets/s) and receives the others' audio and video; offered {:.0} packets/s in, {:.0} packets/s out with every consumer on the top layer",
         STREAMS
@@ -1209,13 +1200,7 @@ fn run(o: &Opts) -> Result<Summary, String> {
 
     // Warm up, then measure.
     let load_before = load_average();
-    pause(&mut worker, o.warmup);
-    let a = shared.snapshot();
-    shared.measuring.store(true, Ordering::Relaxed);
-    pause(&mut worker, o.seconds);
-    shared.measuring.store(false, Ordering::Relaxed);
-    let b = shared.snapshot();
-    shared.stop_send.store(true, Ordering::Relaxed);
+    let (a, b) = measure(&mut worker, &shared, o.warmup, o.seconds);
     let sent = send_thread
         .join()
         .map_err(|_| "sender panicked")?

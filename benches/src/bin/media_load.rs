@@ -39,14 +39,14 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_benches::load::{
     CLIENT_FIFO, CpuWindow, LatencyHistogram, LoadShared, Pinning, SENDER_FIFO, UdpDrops,
-    client_socket, key_frame_requests, kib, pause, realtime_ns, rss_bytes,
+    client_socket, key_frame_requests, kib, measure, pause, realtime_ns, rss_bytes, start_worker,
 };
 use kolabmeet_benches::sys::{MmsgReceiver, RECV_BATCH, raise_open_files};
-use kolabmeet_engine::crypto::{SrtpProfile, SrtpSession};
+use kolabmeet_engine::crypto::SrtpSession;
 use kolabmeet_engine::{ConsumerId, ProducerId};
 use kolabmeet_testkit::{
-    Incoming, Media, MediaWorker, PacketMaker, UdpPeer, UdpWorker, consume, create_room,
-    read_stamp, setup_producer,
+    Incoming, Media, MediaWorker, PacketMaker, UdpPeer, consume, create_room, read_stamp,
+    setup_producer,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -333,15 +333,7 @@ fn run(o: &Opts) -> Result<(), String> {
             "warning: {per_stream:.0} packets per publisher: the engine's consumers stop forwarding a stream {STREAM_LIMIT} packets after their layer started (Consumer::forward's layer_start_seq test), so expect loss from then on; keep pps x (warmup + seconds) lower"
         );
     }
-    let mut worker = UdpWorker::start().map_err(|e| format!("worker: {e}"))?;
-    if o.aes_cm {
-        worker.srtp_profiles = vec![SrtpProfile::Aes128CmHmacSha1_80];
-    }
-    println!(
-        "worker: one media worker thread on {} (this process, pid {})",
-        worker.addr(),
-        std::process::id()
-    );
+    let mut worker = start_worker(o.aes_cm)?;
     println!(
         "load: {} publishers x {} subscribers = {} consumers; {} pps per publisher, {} bytes VP8 payload; offered {:.0} packets/s in, {:.0} packets/s out",
         o.publishers,
@@ -460,13 +452,7 @@ fn run(o: &Opts) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     // Warm up, then measure.
-    pause(&mut worker, o.warmup);
-    let a = shared.snapshot();
-    shared.measuring.store(true, Ordering::Relaxed);
-    pause(&mut worker, o.seconds);
-    shared.measuring.store(false, Ordering::Relaxed);
-    let b = shared.snapshot();
-    shared.stop_send.store(true, Ordering::Relaxed);
+    let (a, b) = measure(&mut worker, &shared, o.warmup, o.seconds);
     let pubs = send_thread.join().map_err(|_| "sender panicked")?;
     // Let what is in flight arrive.
     pause(&mut worker, 0.5);
