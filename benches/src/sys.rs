@@ -364,6 +364,35 @@ pub fn pin_thread(tid: i32, cpus: &[usize]) -> io::Result<()> {
     }
 }
 
+/// Runs thread `tid` (0: the calling thread) under `SCHED_FIFO` at `priority` (1-99):
+/// it preempts every normal task on its CPU when it wakes up (the kernel's real-time
+/// throttling still leaves those 5% of each second). Needs `CAP_SYS_NICE`.
+pub fn set_fifo(tid: i32, priority: i32) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: passes a pointer to a live `sched_param`; the kernel only reads it.
+    let r = unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets the calling thread's timer slack (`PR_SET_TIMERSLACK`): how much later than
+/// asked the kernel may end its sleeps (50 µs by default), for a sender that paces
+/// packets to their times.
+pub fn set_timer_slack(ns: u64) -> io::Result<()> {
+    // SAFETY: `PR_SET_TIMERSLACK` takes one integer argument and no pointers.
+    let r = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// CPU time the calling thread has used so far, user and system (`CLOCK_THREAD_CPUTIME_ID`):
 /// what a measurement on a shared machine should compare, since time the thread waits
 /// for a core does not count.

@@ -42,8 +42,8 @@ pub use params::{
 };
 pub use pipe::Pipe;
 pub use setup::{
-    MediaWorker, Peer, Publisher, Subscriber, connect_peers, consume, create_room, setup_consumers,
-    setup_producer,
+    MediaWorker, Peer, Publisher, Subscriber, connect_peers, consume, consume_answer, create_room,
+    produce, setup_consumers, setup_producer,
 };
 pub use shaped::{Seen, ShapedReceiver};
 pub use sim::{Endpoint, SIM_PORT, Sim, tuple};

@@ -6,9 +6,10 @@ use crate::packets::{Ext, write_extensions, write_rtp_header};
 use crate::params::Media;
 
 /// RTP a producer sends, shaped like Chrome's: one-byte header extensions (MID,
-/// abs-send-time and transport-cc; audio level instead of abs-send-time for Opus), a VP8
-/// descriptor with picture id for video, and a payload of `payload_len` bytes whose last
-/// 8 are a send stamp (see [`PacketMaker::next`]).
+/// abs-send-time and transport-cc; audio level instead of abs-send-time for Opus; the RID
+/// of a simulcast encoding when set), a VP8 descriptor with picture id, TL0PICIDX and
+/// temporal layer id for video, and a payload of `payload_len` bytes whose last 8 are a
+/// send stamp (see [`PacketMaker::next`]).
 pub struct PacketMaker {
     /// What it sends.
     pub media: Media,
@@ -16,8 +17,18 @@ pub struct PacketMaker {
     pub ssrc: u32,
     /// Payload bytes per packet (at least 16).
     pub payload_len: usize,
-    /// Packets per frame (VP8; the RTP timestamp moves by 3000 ticks per frame).
+    /// Packets per frame (VP8).
     pub packets_per_frame: u32,
+    /// RTP ticks from one frame to the next (VP8; 3000 at 30 frames/s, the default).
+    pub frame_ticks: u32,
+    /// Temporal layers of the VP8 frames: 1 (every frame TID 0, the default), 2 or 3
+    /// (libvpx's L1T2 and L1T3 patterns, TIDs 0,1 and 0,2,1,2, layer sync on the frames
+    /// that depend on a TID 0 frame only).
+    pub temporal_layers: u8,
+    /// The MID it carries (`0` by default).
+    pub mid: String,
+    /// The RID it carries (an encoding of simulcast by RID), if any.
+    pub rid: Option<String>,
     /// Next sequence number.
     pub seq: u16,
     /// Next transport-wide sequence number.
@@ -28,6 +39,10 @@ pub struct PacketMaker {
     in_frame: u32,
     /// VP8 picture id (15 bits).
     picture_id: u16,
+    /// VP8 TL0PICIDX: counts the TID 0 frames.
+    tl0_pic_idx: u8,
+    /// Frames made (the temporal pattern's position).
+    frames: u32,
     /// The next frame is a key frame.
     pub key_frame_next: bool,
     /// Packets made.
@@ -42,11 +57,17 @@ impl PacketMaker {
             ssrc,
             payload_len: payload_len.max(16),
             packets_per_frame: 5,
+            frame_ticks: 3000,
+            temporal_layers: 1,
+            mid: "0".to_owned(),
+            rid: None,
             seq: 1000,
             tcc_seq: 1,
             timestamp: 90_000,
             in_frame: 0,
             picture_id: 1,
+            tl0_pic_idx: 1,
+            frames: 0,
             key_frame_next: true,
             made: 0,
         }
@@ -65,6 +86,11 @@ impl PacketMaker {
         let last_of_frame =
             self.media == Media::Opus || self.in_frame + 1 >= self.packets_per_frame;
         let key = first_of_frame && self.key_frame_next;
+        if key && self.temporal_layer().0 != 0 {
+            // The encoder restarts its temporal pattern at a key frame (TID 0).
+            self.frames = 0;
+            self.tl0_pic_idx = self.tl0_pic_idx.wrapping_add(1);
+        }
         let pt_marker = match self.media {
             Media::Vp8 => 96 | if last_of_frame { 0x80 } else { 0 },
             Media::Opus => 111,
@@ -75,21 +101,32 @@ impl PacketMaker {
             Media::Vp8 => (Ext::AbsSendTime.id(), &[1u8, 2, 3][..]),
             Media::Opus => (Ext::AudioLevel.id(), &[0x85u8][..]),
         };
-        write_extensions(
-            out,
-            &[(Ext::Mid.id(), b"0"), second, (Ext::TransportCc.id(), &tcc)],
-        );
+        let mut exts = [
+            (Ext::Mid.id(), self.mid.as_bytes()),
+            second,
+            (Ext::TransportCc.id(), &tcc[..]),
+            (Ext::Rid.id(), &[][..]),
+        ];
+        let n = match &self.rid {
+            Some(rid) => {
+                exts[3].1 = rid.as_bytes();
+                4
+            }
+            None => 3,
+        };
+        write_extensions(out, &exts[..n]);
         let start = out.len();
         if self.media == Media::Vp8 {
-            // X=1 S=(first) PID=0; I=1 L=1 T=1; 15-bit picture id; TL0PICIDX; TID=0.
+            // X=1 S=(first) PID=0; I=1 L=1 T=1; 15-bit picture id; TL0PICIDX; TID, Y.
             let s = if first_of_frame { 0x10 } else { 0 };
+            let (tid, sync) = self.temporal_layer();
             out.extend_from_slice(&[
                 0x80 | s,
                 0xe0,
                 0x80 | (self.picture_id >> 8) as u8,
                 self.picture_id as u8,
-                self.picture_id as u8,
-                0x00,
+                self.tl0_pic_idx,
+                (tid << 6) | if sync { 0x20 } else { 0 },
                 if key { 0x00 } else { 0x01 },
             ]);
         }
@@ -105,10 +142,31 @@ impl PacketMaker {
             Media::Opus => self.timestamp = self.timestamp.wrapping_add(960),
             Media::Vp8 if last_of_frame => {
                 self.in_frame = 0;
-                self.timestamp = self.timestamp.wrapping_add(3000);
+                self.timestamp = self.timestamp.wrapping_add(self.frame_ticks);
                 self.picture_id = (self.picture_id + 1) & 0x7fff;
+                self.frames = self.frames.wrapping_add(1);
+                if self.temporal_layer().0 == 0 {
+                    self.tl0_pic_idx = self.tl0_pic_idx.wrapping_add(1);
+                }
             }
             Media::Vp8 => self.in_frame += 1,
+        }
+    }
+
+    /// The current frame's temporal layer id and layer sync bit.
+    fn temporal_layer(&self) -> (u8, bool) {
+        match self.temporal_layers {
+            2 => match self.frames % 2 {
+                0 => (0, false),
+                _ => (1, true),
+            },
+            3 => match self.frames % 4 {
+                0 => (0, false),
+                1 => (2, true),
+                2 => (1, true),
+                _ => (2, false),
+            },
+            _ => (0, false),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! [`crate::UdpWorker`] over sockets): rooms, peers with connected transports, one
 //! producer and consumers of it.
 
-use kolabmeet_engine::ortc::{DtlsParameters, router_rtp_capabilities};
+use kolabmeet_engine::ortc::{DtlsParameters, MediaKind, RtpParameters, router_rtp_capabilities};
 use kolabmeet_engine::{
     ConsumerId, EngineCommand, EngineError, EngineReply, PeerId, ProducerId, RequestTag, RoomId,
     TransportId,
@@ -127,22 +127,34 @@ pub fn setup_producer<W: MediaWorker>(
     ssrc: u32,
 ) -> Result<Publisher<W::Client>, String> {
     let peer = worker.connect_peer(room)?;
+    let producer = produce(worker, &peer, media.kind(), media.rtp_parameters(ssrc))?;
+    Ok(Publisher {
+        peer,
+        producer,
+        media,
+        ssrc,
+    })
+}
+
+/// `peer` produces `kind` with `rtp_parameters` on its transport (the source its kind
+/// suggests: microphone or webcam).
+pub fn produce<W: MediaWorker>(
+    worker: &mut W,
+    peer: &Peer<W::Client>,
+    kind: MediaKind,
+    rtp_parameters: RtpParameters,
+) -> Result<ProducerId, String> {
     let v = worker
         .command(|tag| EngineCommand::Produce {
             tag,
             peer: peer.peer,
             transport: peer.transport,
-            kind: media.kind(),
-            rtp_parameters: media.rtp_parameters(ssrc),
-            source: kolabmeet_engine::media_engine::ProducerSource::of_kind(media.kind()),
+            kind,
+            rtp_parameters,
+            source: kolabmeet_engine::media_engine::ProducerSource::of_kind(kind),
         })
         .map_err(|e| format!("produce: {e}"))?;
-    Ok(Publisher {
-        peer,
-        producer: answer_id(&v)?,
-        media,
-        ssrc,
-    })
+    answer_id(&v)
 }
 
 /// `n` new peers in `room`, each with a connected transport.
@@ -161,6 +173,17 @@ pub fn consume<W: MediaWorker>(
     peer: &Peer<W::Client>,
     producer: ProducerId,
 ) -> Result<(ConsumerId, u32), String> {
+    let (id, answer) = consume_answer(worker, peer, producer)?;
+    Ok((id, consumer_ssrc(&answer)))
+}
+
+/// [`consume`], returning the consumer and its `consume` answer as the client gets it
+/// (its type, SSRC and negotiated header extensions).
+pub fn consume_answer<W: MediaWorker>(
+    worker: &mut W,
+    peer: &Peer<W::Client>,
+    producer: ProducerId,
+) -> Result<(ConsumerId, Value), String> {
     let v = worker
         .command(|tag| EngineCommand::Consume {
             tag,
@@ -171,7 +194,7 @@ pub fn consume<W: MediaWorker>(
             paused: false,
         })
         .map_err(|e| format!("consume: {e}"))?;
-    Ok((answer_id(&v)?, consumer_ssrc(&wire(&v))))
+    Ok((answer_id(&v)?, wire(&v)))
 }
 
 /// `n` new peers in `room`, each consuming `producer` on its own transport.

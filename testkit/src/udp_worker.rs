@@ -201,6 +201,25 @@ impl UdpWorker {
         // it has it (DTLS 1.2: the server's Finished comes last, so it already is).
         Ok(browser)
     }
+
+    /// A new transport of `peer` in `room` (the peer's first, or another one: a
+    /// participant's send and receive transports), created, ICE-nominated and
+    /// DTLS-connected over its own UDP socket.
+    pub fn connect_transport(&mut self, room: RoomId, peer: PeerId) -> Result<UdpPeer, String> {
+        let v = self
+            .command(|tag| create_transport(tag, room, peer))
+            .map_err(|e| format!("createWebRtcTransport: {e}"))?;
+        let mut pipe = Pipe::udp(self.addr, READ_TIMEOUT).map_err(|e| format!("socket: {e}"))?;
+        let browser = self.connect_over(&mut pipe, &crate::setup::wire(&v), peer)?;
+        let Pipe::Udp(socket) = pipe else {
+            unreachable!("made as UDP above")
+        };
+        Ok(Peer {
+            peer,
+            transport: answer_id(&v)?,
+            client: UdpClient { browser, socket },
+        })
+    }
 }
 
 impl MediaWorker for UdpWorker {
@@ -221,19 +240,6 @@ impl MediaWorker for UdpWorker {
     }
 
     fn connect_peer(&mut self, room: RoomId) -> Result<UdpPeer, String> {
-        let peer = PeerId::random();
-        let v = self
-            .command(|tag| create_transport(tag, room, peer))
-            .map_err(|e| format!("createWebRtcTransport: {e}"))?;
-        let mut pipe = Pipe::udp(self.addr, READ_TIMEOUT).map_err(|e| format!("socket: {e}"))?;
-        let browser = self.connect_over(&mut pipe, &crate::setup::wire(&v), peer)?;
-        let Pipe::Udp(socket) = pipe else {
-            unreachable!("made as UDP above")
-        };
-        Ok(Peer {
-            peer,
-            transport: answer_id(&v)?,
-            client: UdpClient { browser, socket },
-        })
+        self.connect_transport(room, PeerId::random())
     }
 }

@@ -29,24 +29,24 @@
 //!   were connected before); also per subscriber with its transport, which includes the
 //!   in-process client side (DTLS and SRTP state of the simulated browser).
 
-use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use kolabmeet_benches::sys::{
-    MmsgReceiver, RECV_BATCH, enable_rx_timestamps, page_size, pin_thread, raise_open_files,
-    set_buffers,
+use kolabmeet_benches::load::{
+    CLIENT_FIFO, CpuWindow, LatencyHistogram, LoadShared, Pinning, SENDER_FIFO, UdpDrops,
+    client_socket, key_frame_requests, kib, measure, pause, realtime_ns, rss_bytes, start_worker,
 };
-use kolabmeet_engine::crypto::{SrtpProfile, SrtpSession};
+use kolabmeet_benches::sys::{MmsgReceiver, RECV_BATCH, raise_open_files};
+use kolabmeet_engine::crypto::SrtpSession;
 use kolabmeet_engine::{ConsumerId, ProducerId};
 use kolabmeet_testkit::{
-    Incoming, Media, MediaWorker, PacketMaker, UdpPeer, UdpWorker, consume, create_room,
-    read_stamp, setup_producer,
+    Incoming, Media, MediaWorker, PacketMaker, UdpPeer, consume, create_room, read_stamp,
+    setup_producer,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -123,89 +123,6 @@ fn parse_opts() -> Result<Opts, String> {
     Ok(o)
 }
 
-/// Resident memory of the process in bytes (`/proc/self/statm`).
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * page_size() as u64)
-}
-
-/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`, the clock of `SO_TIMESTAMPNS`).
-fn realtime_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// CPU time of every thread of the process: name -> (tid, nanoseconds on CPU).
-fn thread_cpu() -> HashMap<String, (u32, u64)> {
-    let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(tid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let path = e.path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        let ns = std::fs::read_to_string(path.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
-        if let Some(ns) = ns {
-            out.insert(format!("{}#{tid}", comm.trim()), (tid, ns));
-        }
-    }
-    out
-}
-
-/// The process's CPU time in nanoseconds (`/proc/self/stat` utime + stime).
-fn process_cpu_ns() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 (1-based); `rest` starts at field 3.
-    (ticks(11) + ticks(12)) * 10_000_000 // USER_HZ is 100 on Linux
-}
-
-/// A snapshot of the counters and CPU times.
-struct Snapshot {
-    at: Instant,
-    received: u64,
-    sent: u64,
-    threads: HashMap<String, (u32, u64)>,
-    process_ns: u64,
-}
-
-/// Counters shared with the client threads.
-#[derive(Default)]
-struct Shared {
-    stop_send: AtomicBool,
-    stop_recv: AtomicBool,
-    measuring: AtomicBool,
-    sent: AtomicU64,
-    received: AtomicU64,
-}
-
-impl Shared {
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            at: Instant::now(),
-            received: self.received.load(Ordering::Relaxed),
-            sent: self.sent.load(Ordering::Relaxed),
-            threads: thread_cpu(),
-            process_ns: process_cpu_ns(),
-        }
-    }
-}
-
-/// The name of the engine's worker thread (`WorkerThread::spawn` names it).
-const WORKER_THREAD: &str = "media-worker-0";
-/// Latency histogram: 1 µs buckets up to 100 ms, then one overflow bucket.
-const HIST_US: usize = 100_000;
 /// Packets of one stream a consumer forwards before the engine's `layer_start_seq` test
 /// drops the next 32768 (an engine bug; see the report).
 const STREAM_LIMIT: u32 = 32_768;
@@ -231,7 +148,7 @@ struct SubState {
 
 /// What a receiver thread saw.
 struct RecvResult {
-    hist: Vec<u64>,
+    hist: LatencyHistogram,
     rtp: u64,
     rtcp: u64,
     other: u64,
@@ -241,7 +158,7 @@ struct RecvResult {
 }
 
 /// Paces all publishers: packet k goes to publisher k % P at k / (P * pps) seconds.
-fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<Shared>) -> Vec<PubState> {
+fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<LoadShared>) -> Vec<PubState> {
     let count = pubs.len() as u64;
     let rate = pps * count as f64;
     let start = Instant::now();
@@ -280,7 +197,7 @@ fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<Shared>) -> Vec<PubStat
                         .browser
                         .handle_datagram(Instant::now(), &mut d)
                         == Incoming::Rtcp
-                        && rtcp_asks_key_frame(&d)
+                        && key_frame_requests(&d).next().is_some()
                     {
                         p.plis += 1;
                         p.maker.key_frame_next = true;
@@ -309,26 +226,11 @@ fn sender(mut pubs: Vec<PubState>, pps: f64, shared: Arc<Shared>) -> Vec<PubStat
     pubs
 }
 
-/// A compound RTCP packet holds a PLI (PSFB FMT 1) or a FIR (PSFB FMT 4).
-fn rtcp_asks_key_frame(mut d: &[u8]) -> bool {
-    while d.len() >= 4 {
-        let len = (usize::from(u16::from_be_bytes([d[2], d[3]])) + 1) * 4;
-        if d[1] == 206 && matches!(d[0] & 0x1f, 1 | 4) {
-            return true;
-        }
-        if len > d.len() {
-            break;
-        }
-        d = &d[len..];
-    }
-    false
-}
-
 fn receiver(
     mut subs: Vec<SubState>,
     decrypt_every: u64,
     batch: Duration,
-    shared: Arc<Shared>,
+    shared: Arc<LoadShared>,
 ) -> io::Result<RecvResult> {
     let mut poll = Poll::new()?;
     for (i, s) in subs.iter().enumerate() {
@@ -341,7 +243,7 @@ fn receiver(
     let mut events = Events::with_capacity(1024);
     let mut rx = MmsgReceiver::new();
     let mut r = RecvResult {
-        hist: vec![0; HIST_US + 1],
+        hist: LatencyHistogram::new(),
         rtp: 0,
         rtcp: 0,
         other: 0,
@@ -390,8 +292,7 @@ fn receiver(
                         continue;
                     }
                     if measuring && let Some(stamp) = read_stamp(&scratch) {
-                        let us = (at.saturating_sub(stamp) / 1000) as usize;
-                        r.hist[us.min(HIST_US)] += 1;
+                        r.hist.record_ns(at.saturating_sub(stamp));
                     }
                 }
                 if n < RECV_BATCH {
@@ -417,62 +318,6 @@ fn receiver(
     Ok(r)
 }
 
-fn percentile_us(hist: &[u64], q: f64) -> Option<f64> {
-    let total: u64 = hist.iter().sum();
-    if total == 0 {
-        return None;
-    }
-    let want = ((total as f64) * q).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    for (us, n) in hist.iter().enumerate() {
-        seen += n;
-        if seen >= want {
-            return Some(us as f64);
-        }
-    }
-    None
-}
-
-/// `/proc/net/udp` drops per local port.
-fn udp_drops() -> HashMap<u16, u64> {
-    let mut out = HashMap::new();
-    let text = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let Some(port) = f
-            .get(1)
-            .and_then(|a| a.split(':').nth(1))
-            .and_then(|p| u16::from_str_radix(p, 16).ok())
-        else {
-            continue;
-        };
-        let drops = f.last().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
-        *out.entry(port).or_default() += drops;
-    }
-    out
-}
-
-/// `/proc/net/snmp` Udp counters by name.
-fn udp_snmp() -> HashMap<String, u64> {
-    let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Udp:")).collect();
-    let mut out = HashMap::new();
-    if lines.len() >= 2 {
-        for (k, v) in lines[0]
-            .split_whitespace()
-            .zip(lines[1].split_whitespace())
-            .skip(1)
-        {
-            out.insert(k.to_owned(), v.parse().unwrap_or(0));
-        }
-    }
-    out
-}
-
-fn kib(bytes: f64) -> f64 {
-    bytes / 1024.0
-}
-
 fn run(o: &Opts) -> Result<(), String> {
     let sockets = (o.publishers * (o.subscribers + 1)) as u64;
     let nofile = raise_open_files(sockets + 256);
@@ -488,15 +333,7 @@ fn run(o: &Opts) -> Result<(), String> {
             "warning: {per_stream:.0} packets per publisher: the engine's consumers stop forwarding a stream {STREAM_LIMIT} packets after their layer started (Consumer::forward's layer_start_seq test), so expect loss from then on; keep pps x (warmup + seconds) lower"
         );
     }
-    let mut worker = UdpWorker::start().map_err(|e| format!("worker: {e}"))?;
-    if o.aes_cm {
-        worker.srtp_profiles = vec![SrtpProfile::Aes128CmHmacSha1_80];
-    }
-    println!(
-        "worker: one media worker thread on {} (this process, pid {})",
-        worker.addr(),
-        std::process::id()
-    );
+    let mut worker = start_worker(o.aes_cm)?;
     println!(
         "load: {} publishers x {} subscribers = {} consumers; {} pps per publisher, {} bytes VP8 payload; offered {:.0} packets/s in, {:.0} packets/s out",
         o.publishers,
@@ -555,17 +392,12 @@ fn run(o: &Opts) -> Result<(), String> {
         (rss_after_consumers as f64 - rss_before_transports as f64) / consumers as f64;
 
     // Client threads.
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(LoadShared::default());
     let mut groups: Vec<Vec<SubState>> = (0..o.receivers).map(|_| Vec::new()).collect();
     let mut sub_ports = Vec::new();
     for (i, (_, mut peer)) in sub_peers.into_iter().enumerate() {
         let socket = peer.client.socket;
-        socket
-            .set_nonblocking(true)
-            .map_err(|e| format!("socket: {e}"))?;
-        set_buffers(&socket, 4 << 20);
-        enable_rx_timestamps(&socket).map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
-        sub_ports.push(socket.local_addr().map_err(|e| e.to_string())?.port());
+        sub_ports.push(client_socket(&socket, 4 << 20, true)?);
         let srtp = peer
             .client
             .browser
@@ -586,60 +418,24 @@ fn run(o: &Opts) -> Result<(), String> {
     }
     let mut pub_ports = Vec::new();
     for p in &pubs {
-        p.peer
-            .client
-            .socket
-            .set_nonblocking(true)
-            .map_err(|e| format!("socket: {e}"))?;
-        set_buffers(&p.peer.client.socket, 4 << 20);
-        pub_ports.push(
-            p.peer
-                .client
-                .socket
-                .local_addr()
-                .map_err(|e| e.to_string())?
-                .port(),
-        );
+        pub_ports.push(client_socket(&p.peer.client.socket, 4 << 20, false)?);
     }
     // Pinning: the worker thread alone on the last CPU, everything else on the others.
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let client_cpus: Vec<usize> = (0..cpus.saturating_sub(1)).collect();
-    let pinned = if o.pin && cpus >= 2 {
-        let tid = thread_cpu()
-            .iter()
-            .find(|(k, _)| k.starts_with(&format!("{WORKER_THREAD}#")))
-            .map(|(_, (t, _))| *t);
-        match tid {
-            Some(tid) => {
-                pin_thread(tid as i32, &[cpus - 1]).map_err(|e| format!("pin worker: {e}"))?;
-                pin_thread(0, &client_cpus).map_err(|e| format!("pin main: {e}"))?;
-                format!(
-                    "worker thread pinned to CPU {}, client and main threads to CPU(s) {client_cpus:?}",
-                    cpus - 1
-                )
-            }
-            None => "not pinned: worker thread not found".to_owned(),
-        }
-    } else {
-        "not pinned".to_owned()
-    };
-    let pin_clients = o.pin && cpus >= 2;
-    println!("threads: {pinned}");
-    let drops0 = udp_drops();
-    let snmp0 = udp_snmp();
+    let pinning = Arc::new(Pinning::worker_alone(o.pin, false)?);
+    let cpus = pinning.cpus;
+    println!("threads: {}", pinning.description);
+    let drops0 = UdpDrops::take();
     let mut receivers: Vec<JoinHandle<io::Result<RecvResult>>> = Vec::new();
     for (i, g) in groups.into_iter().enumerate() {
         let sh = shared.clone();
         let every = o.decrypt_every;
         let batch = Duration::from_micros(o.batch_us);
-        let cc = client_cpus.clone();
+        let pin = pinning.clone();
         receivers.push(
             std::thread::Builder::new()
                 .name(format!("load-recv-{i}"))
                 .spawn(move || {
-                    if pin_clients {
-                        let _ = pin_thread(0, &cc);
-                    }
+                    pin.pin_client(CLIENT_FIFO);
                     receiver(g, every, batch, sh)
                 })
                 .map_err(|e| e.to_string())?,
@@ -650,28 +446,13 @@ fn run(o: &Opts) -> Result<(), String> {
     let send_thread = std::thread::Builder::new()
         .name("load-send".into())
         .spawn(move || {
-            if pin_clients {
-                let _ = pin_thread(0, &client_cpus);
-            }
+            pinning.pin_client(SENDER_FIFO);
             sender(pubs, pps, sh)
         })
         .map_err(|e| e.to_string())?;
 
     // Warm up, then measure.
-    let pause = |w: &mut UdpWorker, d: f64| {
-        let until = Instant::now() + Duration::from_secs_f64(d);
-        while Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
-            w.drain_events();
-        }
-    };
-    pause(&mut worker, o.warmup);
-    let a = shared.snapshot();
-    shared.measuring.store(true, Ordering::Relaxed);
-    pause(&mut worker, o.seconds);
-    shared.measuring.store(false, Ordering::Relaxed);
-    let b = shared.snapshot();
-    shared.stop_send.store(true, Ordering::Relaxed);
+    let (a, b) = measure(&mut worker, &shared, o.warmup, o.seconds);
     let pubs = send_thread.join().map_err(|_| "sender panicked")?;
     // Let what is in flight arrive.
     pause(&mut worker, 0.5);
@@ -684,76 +465,31 @@ fn run(o: &Opts) -> Result<(), String> {
                 .map_err(|e| format!("receiver: {e}"))?,
         );
     }
-    let drops1 = udp_drops();
-    let snmp1 = udp_snmp();
+    let drops1 = UdpDrops::take();
     let rss_end = rss_bytes();
 
     // Figures.
-    let window = (b.at - a.at).as_secs_f64();
+    let cpu = CpuWindow::between(&a.cpu, &b.cpu);
+    let window = cpu.window;
     let forwarded_pps = (b.received - a.received) as f64 / window;
     let in_pps = (b.sent - a.sent) as f64 / window;
-    let worker_cpu = |s: &Snapshot| {
-        s.threads
-            .iter()
-            .find(|(k, _)| k.starts_with(&format!("{WORKER_THREAD}#")))
-            .map(|(_, (_, ns))| *ns)
-    };
-    let client_cpu = |s: &Snapshot| -> u64 {
-        s.threads
-            .iter()
-            .filter(|(k, _)| k.starts_with("load-"))
-            .map(|(_, (_, ns))| *ns)
-            .sum()
-    };
-    let client_frac = (client_cpu(&b) - client_cpu(&a)) as f64 / 1e9 / window;
-    let mut breakdown: Vec<String> = b
-        .threads
-        .iter()
-        .filter(|(k, _)| k.starts_with("load-"))
-        .map(|(k, (_, ns))| {
-            let before = a.threads.get(k).map_or(0, |x| x.1);
-            let name = k.split('#').next().unwrap_or(k);
-            format!("{name} {:.1} %", (ns - before) as f64 / 1e7 / window)
-        })
-        .collect();
-    breakdown.sort();
-    let (worker_frac, cpu_method) = match (worker_cpu(&a), worker_cpu(&b)) {
-        (Some(x), Some(y)) => {
-            let tid = b
-                .threads
-                .iter()
-                .find(|(k, _)| k.starts_with(&format!("{WORKER_THREAD}#")))
-                .map_or(0, |(_, (t, _))| *t);
-            (
-                (y - x) as f64 / 1e9 / window,
-                format!("thread {WORKER_THREAD} (tid {tid}), /proc/self/task/{tid}/schedstat"),
-            )
-        }
-        _ => (
-            ((b.process_ns - a.process_ns) as f64 / 1e9 / window - client_frac).max(0.0),
-            "process CPU (/proc/self/stat) minus the client threads' (worker thread not found)"
-                .to_owned(),
-        ),
-    };
-    let process_frac = (b.process_ns - a.process_ns) as f64 / 1e9 / window;
+    let (worker_frac, client_frac) = (cpu.worker, cpu.clients);
     let per_core = if worker_frac > 0.0 {
         forwarded_pps / worker_frac
     } else {
         0.0
     };
-    let mut hist = vec![0u64; HIST_US + 1];
+    let mut hist = LatencyHistogram::new();
     let (mut rtp, mut rtcp, mut other, mut bad, mut nostamp) = (0, 0, 0, 0, 0);
     for r in &results {
-        for (h, x) in hist.iter_mut().zip(&r.hist) {
-            *h += x;
-        }
+        hist.merge(&r.hist);
         rtp += r.rtp;
         rtcp += r.rtcp;
         other += r.other;
         bad += r.decrypt_failed;
         nostamp += r.no_kernel_stamp;
     }
-    let samples: u64 = hist.iter().sum();
+    let samples = hist.count();
     let sent: u64 = pubs.iter().map(|p| p.sent).sum();
     let send_errors: u64 = pubs.iter().map(|p| p.send_errors).sum();
     let plis: u64 = pubs.iter().map(|p| p.plis).sum();
@@ -764,30 +500,11 @@ fn run(o: &Opts) -> Result<(), String> {
     } else {
         0.0
     };
-    let port_drops = |ports: &[u16]| -> u64 {
-        ports
-            .iter()
-            .map(|p| {
-                let d1 = drops1.get(p).copied().unwrap_or(0);
-                d1.saturating_sub(drops0.get(p).copied().unwrap_or(0))
-            })
-            .sum()
-    };
+    let port_drops = |ports: &[u16]| drops1.at_ports(&drops0, ports);
     let worker_port = worker.addr().port();
-    let snmp = |k: &str| {
-        let v1 = snmp1.get(k).copied().unwrap_or(0);
-        v1.saturating_sub(snmp0.get(k).copied().unwrap_or(0))
-    };
-    let fmt_us = |q: f64| {
-        percentile_us(&hist, q).map_or("n/a".to_owned(), |v| {
-            if v as usize >= HIST_US {
-                format!(">{:.3} ms", HIST_US as f64 / 1000.0)
-            } else {
-                format!("{:.3} ms", v / 1000.0)
-            }
-        })
-    };
-    let p99_ms = percentile_us(&hist, 0.99).map(|v| v / 1000.0);
+    let snmp = |k: &str| drops1.snmp(&drops0, k);
+    let fmt_us = |q: f64| hist.fmt(q);
+    let p99_ms = hist.percentile_us(0.99).map(|v| v / 1000.0);
 
     println!("window: {window:.2} s after {:.1} s of warm-up", o.warmup);
     println!(
@@ -795,14 +512,15 @@ fn run(o: &Opts) -> Result<(), String> {
     );
     println!("forwarded: {forwarded_pps:.0} packets/s received by all subscribers");
     println!(
-        "worker cpu: {:.1} % of one core ({cpu_method})",
-        worker_frac * 100.0
+        "worker cpu: {:.1} % of one core ({})",
+        worker_frac * 100.0,
+        cpu.method
     );
     println!(
         "client threads cpu: {:.1} % of one core ({}); whole process {:.1} %; machine has {} cores",
         client_frac * 100.0,
-        breakdown.join(", "),
-        process_frac * 100.0,
+        cpu.breakdown.join(", "),
+        cpu.process * 100.0,
         cpus
     );
     println!(
@@ -876,7 +594,7 @@ fn run(o: &Opts) -> Result<(), String> {
         o.subscribers,
         o.pps * consumers as f64,
         worker_frac * 100.0,
-        percentile_us(&hist, 0.5).unwrap_or(f64::NAN) / 1000.0,
+        hist.percentile_ms(0.5),
         p99_ms.unwrap_or(f64::NAN),
         kib(rss_per_consumer)
     );
