@@ -220,9 +220,10 @@ fn a_layer_switch_keeps_timestamps_on_the_capture_clock() {
         ],
         "layer 1 on layer 0's capture clock"
     );
-    // The consumer's SR a second on: on layer 0's line (NTP X at origin0, 90 kHz).
+    // The consumer's SR (rounds 0.5-1.5 s apart): on layer 0's line (NTP X at origin0,
+    // 90 kHz).
     sim.take_rtcp(6000);
-    sim.advance(Duration::from_millis(1100));
+    sim.advance(Duration::from_millis(1600));
     let srs = sim.take_sender_reports(6000, out_ssrc);
     let (ntp, rtp) = *srs.last().expect("an SR");
     let secs = f64::from(rtp.wrapping_sub(origin0)) / 90_000.0;

@@ -13,7 +13,6 @@ use super::consumer::{ConsumerType, Forwarded, SendContext};
 use super::egress::Egress;
 use super::producer::{RoutedPacket, StreamMatch};
 use super::room::Router;
-use super::rtcp_reports::REPORT_INTERVAL;
 use crate::arena::ProducerKey;
 use crate::media_engine::{ConsumerLayers, EngineEvent};
 
@@ -36,6 +35,7 @@ impl Router {
             consumers,
             nack_due,
             next_report,
+            report_interval,
             ..
         } = self;
         let Some(producer) = producers.get_mut(pk) else {
@@ -49,7 +49,7 @@ impl Router {
         {
             *nack_due = Some(t);
         }
-        next_report.get_or_insert(now + REPORT_INTERVAL);
+        next_report.get_or_insert_with(|| now + report_interval.next());
         if producer.paused || !ingress.forward {
             return true;
         }

@@ -7,6 +7,7 @@
 //! forwarding of RTP (`forwarding.rs`), RTCP received (`rtcp_feedback.rs`) and sent
 //! (`rtcp_reports.rs`), key frame requests (`key_frames.rs`) and its timers (`timers.rs`).
 
+use super::rtcp_reports::ReportInterval;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -46,6 +47,8 @@ pub struct Router {
     pub(super) key_frame_due: Option<Instant>,
     /// When the next round of RTCP reports is due (set once media flows).
     pub(super) next_report: Option<Instant>,
+    /// The randomised intervals between those rounds.
+    pub(super) report_interval: ReportInterval,
 }
 
 impl Router {
@@ -61,6 +64,7 @@ impl Router {
             nack_due: None,
             key_frame_due: None,
             next_report: None,
+            report_interval: ReportInterval::for_room(room),
         }
     }
 
