@@ -49,7 +49,7 @@ impl Router {
         {
             *nack_due = Some(t);
         }
-        next_report.get_or_insert_with(|| now + report_interval.next());
+        next_report.get_or_insert_with(|| now + report_interval.draw());
         if producer.paused || !ingress.forward {
             return true;
         }

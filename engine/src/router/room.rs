@@ -7,7 +7,7 @@
 //! forwarding of RTP (`forwarding.rs`), RTCP received (`rtcp_feedback.rs`) and sent
 //! (`rtcp_reports.rs`), key frame requests (`key_frames.rs`) and its timers (`timers.rs`).
 
-use super::rtcp_reports::ReportInterval;
+use super::report_interval::ReportInterval;
 use std::collections::HashMap;
 use std::time::Instant;
 

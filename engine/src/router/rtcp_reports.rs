@@ -1,5 +1,6 @@
 //! RTCP a router sends on its own (contract section 6, "Loss and key frames"): every
-//! [`REPORT_INTERVAL`], a sender report with the stream's CNAME for every stream it sends
+//! [`REPORT_INTERVAL`](super::report_interval::REPORT_INTERVAL) (drawn in 0.5-1.5 times it),
+//! a sender report with the stream's CNAME for every stream it sends
 //! (RFC 3550 §6.4.1, §6.5.1) and a receiver report block for every stream it receives
 //! (§6.4.2), producer scores from those blocks (`consumerScoreChanged`), and a REMB of
 //! [`MAX_INCOMING_BITRATE`] for the streams each transport receives (the contract's
@@ -10,7 +11,7 @@
 //! streams' NACK generators found.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kolabmeet_net::rtcp::{
     SenderReportData, write_nack, write_receiver_report, write_remb, write_sdes_cname,
@@ -20,49 +21,8 @@ use kolabmeet_net::rtcp::{
 use super::egress::Egress;
 use super::room::Router;
 use crate::arena::{ConsumerKey, ProducerKey, TransportKey};
-use crate::ids::RoomId;
 use crate::media_engine::{ConsumerScore, EngineEvent};
 use crate::transport::FEEDBACK_SENDER_SSRC;
-
-/// How often reports go out. RFC 3550 §6.2 scales the interval with the session; at
-/// WebRTC rates the 5 % RTCP share allows far more, and mediasoup reports video streams
-/// every second (at most), which keeps receivers' RTT and lip sync fresh.
-pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The intervals between a room's rounds of reports: [`REPORT_INTERVAL`] times a factor
-/// drawn in [0.5, 1.5) each time (RFC 3550 §6.3.1; mediasoup does the same). Rooms whose
-/// media started within the same timer tick would otherwise report in the same loop
-/// round every second for as long as they last: with tens of meetings on a worker, a
-/// stall of 11-16 ms once a second (issue 15's density benchmark). Seeded from the room's
-/// id, so that runs are repeatable; no security rests on it.
-#[derive(Debug, Clone)]
-pub struct ReportInterval {
-    state: u64,
-}
-
-impl ReportInterval {
-    /// The intervals of `room`'s reports.
-    pub fn for_room(room: RoomId) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        room.hash(&mut h);
-        // xorshift's state must not be zero.
-        ReportInterval {
-            state: h.finish() | 1,
-        }
-    }
-
-    /// The next interval (xorshift64 for the factor).
-    pub fn next(&mut self) -> Duration {
-        let mut x = self.state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state = x;
-        let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
-        REPORT_INTERVAL.mul_f64(0.5 + unit)
-    }
-}
 
 /// The most a WebRTC transport takes in (contract section 1, fixed values: 1,500,000 bit/s
 /// per transport, announced to senders).
@@ -93,7 +53,7 @@ impl Router {
         }
         self.allocate_due(now, egress);
         let media = !self.producers.is_empty() || !self.consumers.is_empty();
-        self.next_report = media.then(|| now + self.report_interval.next());
+        self.next_report = media.then(|| now + self.report_interval.draw());
     }
 
     /// SR + SDES CNAME for the consumers `ids` of `transport` (those that sent something).

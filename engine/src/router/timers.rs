@@ -1,6 +1,6 @@
 //! A router's timers: NACKs towards producers (whenever a stream's NACK generator has
 //! numbers due), key frame requests owed or retried, and the round of RTCP reports every
-//! [`REPORT_INTERVAL`](super::rtcp_reports::REPORT_INTERVAL). Each deadline is kept
+//! [`REPORT_INTERVAL`](super::report_interval::REPORT_INTERVAL). Each deadline is kept
 //! cheaply (possibly early: a visit then finds nothing due and recomputes it), so
 //! [`Router::poll_timeout`] costs nothing per call.
 
