@@ -172,4 +172,28 @@ function consoleLine(server, line) {
   });
 }
 
-module.exports = { room, stats, waitStats, decodingAll, compat, pageServer, launch, consoleLine };
+// The server built with the fault injection (scripts/test-all.sh builds it), for the
+// tests that make a worker or a transport fail on purpose.
+const FAULT_BIN =
+  process.env.KOLABMEET_FAULT_BIN || path.resolve(__dirname, '../../../target/release/kolabmeet-server-fault');
+
+/** `GET /meetmedia/api/health`: its status and JSON body. */
+async function health(server) {
+  const r = await compat.api(server, 'GET', '/meetmedia/api/health');
+  return { status: r.status, body: r.json };
+}
+
+/**
+ * A new page `nickname` joined to `roomId` through the Kolab flow (one encoding, no
+ * simulcast), in its own browser context; the page carries its `peer` and `nickname`.
+ */
+async function joinPage(browser, web, server, roomId, nickname) {
+  const peer = await compat.createPeer(server, roomId, 31);
+  const page = await (await browser.newContext()).newPage();
+  page.on('pageerror', (e) => console.error(`${nickname}:`, e));
+  await page.goto(web.url);
+  await page.evaluate((o) => window.kolab.start(o), { base: server.base, query: peer.query, nickname, simulcast: false });
+  return Object.assign(page, { peer, nickname });
+}
+
+module.exports = { room, stats, waitStats, decodingAll, compat, pageServer, launch, consoleLine, FAULT_BIN, health, joinPage };

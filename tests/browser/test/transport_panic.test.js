@@ -9,28 +9,9 @@
 'use strict';
 
 const fs = require('node:fs');
-const path = require('node:path');
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { compat, pageServer, launch, decodingAll, stats, consoleLine } = require('./harness.js');
-
-// The server built with the fault injection (scripts/test-all.sh builds it).
-const FAULT_BIN =
-  process.env.KOLABMEET_FAULT_BIN || path.resolve(__dirname, '../../../target/release/kolabmeet-server-fault');
-
-async function health(server) {
-  const r = await compat.api(server, 'GET', '/meetmedia/api/health');
-  return { status: r.status, body: r.json };
-}
-
-async function join(browser, web, server, roomId, nickname) {
-  const peer = await compat.createPeer(server, roomId, 31);
-  const page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => console.error(`${nickname}:`, e));
-  await page.goto(web.url);
-  await page.evaluate((o) => window.kolab.start(o), { base: server.base, query: peer.query, nickname, simulcast: false });
-  return Object.assign(page, { peer, nickname });
-}
+const { compat, pageServer, launch, decodingAll, stats, consoleLine, FAULT_BIN, health, joinPage: join } = require('./harness.js');
 
 /** The same consumers as `before`, each having decoded more since. */
 async function stillDecoding(page, before) {

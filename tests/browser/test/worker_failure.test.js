@@ -8,14 +8,9 @@
 
 const fs = require('node:fs');
 const net = require('node:net');
-const path = require('node:path');
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { compat, pageServer, launch, decodingAll, stats } = require('./harness.js');
-
-// The server built with the fault injection (scripts/test-all.sh builds it).
-const FAULT_BIN =
-  process.env.KOLABMEET_FAULT_BIN || path.resolve(__dirname, '../../../target/release/kolabmeet-server-fault');
+const { compat, pageServer, launch, decodingAll, stats, FAULT_BIN, health, joinPage } = require('./harness.js');
 
 /** Sends console lines, one per prompt; resolves with everything the console said. */
 function consoleSession(server, lines) {
@@ -37,22 +32,14 @@ function consoleSession(server, lines) {
   });
 }
 
-async function health(server) {
-  const r = await compat.api(server, 'GET', '/meetmedia/api/health');
-  return { status: r.status, body: r.json };
-}
-
+/** A page joined as `joinPage` does, marked so that a reload would show. */
 async function join(browser, web, server, roomId, nickname) {
-  const peer = await compat.createPeer(server, roomId, 31);
-  const page = await (await browser.newContext()).newPage();
-  page.on('pageerror', (e) => console.error(`${nickname}:`, e));
-  await page.goto(web.url);
-  await page.evaluate((o) => window.kolab.start(o), { base: server.base, query: peer.query, nickname, simulcast: false });
+  const page = await joinPage(browser, web, server, roomId, nickname);
   // Survives as long as the page is not reloaded.
   await page.evaluate(() => {
     window.loadedOnce = true;
   });
-  return Object.assign(page, { peer, nickname });
+  return page;
 }
 
 test(
