@@ -81,19 +81,7 @@ fn a_panic_in_one_transport_closes_it_alone_and_the_worker_goes_on() {
     let stats = sim.core.worker_stats(sim.now, 0);
     assert_eq!(stats.transport_panics, 1);
     assert!(stats.transports.iter().all(|t| t.transport_id != alice.1));
-    let closed: Vec<_> = sim
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::TransportClosed {
-                peer,
-                transport,
-                producers,
-                consumers,
-            } => Some((*peer, *transport, producers.clone(), consumers.clone())),
-            _ => None,
-        })
-        .collect();
+    let closed = transports_closed(&sim);
     assert_eq!(
         closed,
         [(alice.0, alice.1, vec![alice_mic], vec![alice_hears_bob])],
