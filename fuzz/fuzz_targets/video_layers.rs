@@ -5,7 +5,7 @@
 //! set on any but the top spatial layer forwarded.
 #![no_main]
 
-use kolabmeet_engine::codecs::vp8_layer_filter::Vp8LayerFilter;
+use kolabmeet_engine::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Verdict};
 use kolabmeet_engine::codecs::vp9_descriptor::Vp9Descriptor;
 use kolabmeet_engine::codecs::vp9_svc_filter::{SvcVerdict, Vp9SvcFilter};
 use kolabmeet_engine::codecs::{VideoCodec, frame_info};
@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
                     let _ = frame_info(c, payload);
                 }
                 let mut p = payload.to_vec();
-                let _ = vp8.process(&mut p);
+                if let Some(d) = frame_info(VideoCodec::Vp8, payload).vp8()
+                    && let Vp8Verdict::Forward(ids) = vp8.process(d, payload)
+                {
+                    ids.apply(d, &mut p);
+                }
                 let _ = vp8.rewrite_sent(&mut p);
                 let Some(d) = Vp9Descriptor::parse(payload) else {
                     continue;

@@ -12,7 +12,7 @@ pub mod vp9;
 pub mod vp9_descriptor;
 pub mod vp9_svc_filter;
 
-pub use frame_info::FrameInfo;
+pub use frame_info::{FrameInfo, PayloadDescriptor};
 
 /// The video codecs the router offers (contract section 2), by MIME subtype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

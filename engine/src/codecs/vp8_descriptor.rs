@@ -2,19 +2,22 @@
 //! temporal layer id, layer-sync bit and key index, read and rewritten in place. Parsed once;
 //! a payload too short for what its flags announce is no descriptor (`None`).
 
-/// Where the optional fields of one descriptor lie.
+/// Where the optional fields of one descriptor lie (offsets into the payload; a
+/// descriptor is at most 6 bytes long). The producer parses it once per packet and every
+/// consumer reads it from there (`FrameInfo::descriptor`): the offsets hold in each
+/// consumer's copy, whose payload is the producer's unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vp8Descriptor {
     /// Offset and width (7 or 15 bits) of the picture id.
-    picture_id: Option<(usize, u32)>,
+    picture_id: Option<(u8, u32)>,
     /// Offset of TL0PICIDX.
-    tl0_pic_idx: Option<usize>,
+    tl0_pic_idx: Option<u8>,
     /// Offset of the TID/Y/KEYIDX byte, and whether TID is present (T bit).
-    tid_byte: Option<(usize, bool)>,
+    tid_byte: Option<(u8, bool)>,
     /// Start of the partition with index 0 (S=1, PID=0).
     partition_start: bool,
     /// Offset of the VP8 payload header, after the descriptor.
-    header_at: usize,
+    header_at: u8,
 }
 
 impl Vp8Descriptor {
@@ -32,9 +35,9 @@ impl Vp8Descriptor {
             return Some(d);
         }
         let x = *payload.get(1)?;
-        let mut at = 2;
+        let mut at: u8 = 2;
         if x & 0x80 != 0 {
-            let m = *payload.get(at)? & 0x80 != 0;
+            let m = *payload.get(usize::from(at))? & 0x80 != 0;
             d.picture_id = Some((at, if m { 15 } else { 7 }));
             at += if m { 2 } else { 1 };
         }
@@ -46,7 +49,7 @@ impl Vp8Descriptor {
             d.tid_byte = Some((at, x & 0x20 != 0));
             at += 1;
         }
-        if payload.len() < at {
+        if payload.len() < usize::from(at) {
             return None;
         }
         d.header_at = at;
@@ -56,6 +59,7 @@ impl Vp8Descriptor {
     /// The picture id and its width in bits.
     pub fn picture_id(&self, payload: &[u8]) -> Option<(u16, u32)> {
         let (at, bits) = self.picture_id?;
+        let at = usize::from(at);
         Some(if bits == 15 {
             (
                 u16::from_be_bytes([payload[at], payload[at + 1]]) & 0x7fff,
@@ -69,6 +73,7 @@ impl Vp8Descriptor {
     /// Writes the picture id (in the width the packet has).
     pub fn set_picture_id(&self, payload: &mut [u8], id: u16) {
         if let Some((at, bits)) = self.picture_id {
+            let at = usize::from(at);
             if bits == 15 {
                 let v = 0x8000 | (id & 0x7fff);
                 payload[at..at + 2].copy_from_slice(&v.to_be_bytes());
@@ -80,32 +85,35 @@ impl Vp8Descriptor {
 
     /// TL0PICIDX.
     pub fn tl0_pic_idx(&self, payload: &[u8]) -> Option<u8> {
-        self.tl0_pic_idx.map(|at| payload[at])
+        self.tl0_pic_idx.map(|at| payload[usize::from(at)])
     }
 
     /// Writes TL0PICIDX.
     pub fn set_tl0_pic_idx(&self, payload: &mut [u8], v: u8) {
         if let Some(at) = self.tl0_pic_idx {
-            payload[at] = v;
+            payload[usize::from(at)] = v;
         }
     }
 
     /// The temporal layer id, when present.
     pub fn tid(&self, payload: &[u8]) -> Option<u8> {
         match self.tid_byte {
-            Some((at, true)) => Some(payload[at] >> 6),
+            Some((at, true)) => Some(payload[usize::from(at)] >> 6),
             _ => None,
         }
     }
 
     /// The layer-sync bit (Y): this frame depends only on base-layer frames.
     pub fn layer_sync(&self, payload: &[u8]) -> bool {
-        matches!(self.tid_byte, Some((at, true)) if payload[at] & 0x20 != 0)
+        matches!(self.tid_byte, Some((at, true)) if payload[usize::from(at)] & 0x20 != 0)
     }
 
     /// Whether the packet starts a key frame (RFC 7741 §4.3: P=0 at the partition start).
     pub fn key_frame(&self, payload: &[u8]) -> bool {
-        self.partition_start && payload.get(self.header_at).is_some_and(|h| h & 0x01 == 0)
+        self.partition_start
+            && payload
+                .get(usize::from(self.header_at))
+                .is_some_and(|h| h & 0x01 == 0)
     }
 }
 

@@ -15,10 +15,29 @@ const RECENT: usize = 128;
 /// What to do with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Vp8Verdict {
-    /// Forward it (its descriptor was rewritten).
-    Forward,
+    /// Forward it, with its descriptor rewritten so.
+    Forward(Vp8Rewrite),
     /// Drop it (a frame of a temporal layer not forwarded).
     Drop,
+}
+
+/// The ids a forwarded packet carries in the consumer's numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vp8Rewrite {
+    picture_id: Option<u16>,
+    tl0_pic_idx: Option<u8>,
+}
+
+impl Vp8Rewrite {
+    /// Writes the ids into `payload`, the consumer's copy of the payload `d` describes.
+    pub fn apply(&self, d: &Vp8Descriptor, payload: &mut [u8]) {
+        if let Some(p) = self.picture_id {
+            d.set_picture_id(payload, p);
+        }
+        if let Some(t) = self.tl0_pic_idx {
+            d.set_tl0_pic_idx(payload, t);
+        }
+    }
 }
 
 /// Maps input ids (picture ids, TL0PICIDX) onto a continuous output space of `bits` bits,
@@ -197,11 +216,10 @@ impl Vp8LayerFilter {
         true
     }
 
-    /// Decides on one packet and rewrites its descriptor in place.
-    pub fn process(&mut self, payload: &mut [u8]) -> Vp8Verdict {
-        let Some(d) = Vp8Descriptor::parse(payload) else {
-            return Vp8Verdict::Forward; // no descriptor to filter by: leave it to the decoder
-        };
+    /// Decides on one packet: `d` is its descriptor as the producer parsed it, `payload`
+    /// the producer's payload. A forwarded packet's new ids are to be written into the
+    /// consumer's copy ([`Vp8Rewrite::apply`]).
+    pub fn process(&mut self, d: &Vp8Descriptor, payload: &[u8]) -> Vp8Verdict {
         let pid = d.picture_id(payload).map(|(p, _)| p);
         if let Some(tid) = d.tid(payload) {
             let key = d.key_frame(payload);
@@ -219,15 +237,12 @@ impl Vp8LayerFilter {
                 return Vp8Verdict::Drop;
             }
         }
-        if let Some(p) = pid {
-            let out = self.picture_ids.forward(p);
-            d.set_picture_id(payload, out);
-        }
-        if let Some(t) = d.tl0_pic_idx(payload) {
-            let out = self.tl0.forward(u16::from(t));
-            d.set_tl0_pic_idx(payload, out as u8);
-        }
-        Vp8Verdict::Forward
+        Vp8Verdict::Forward(Vp8Rewrite {
+            picture_id: pid.map(|p| self.picture_ids.forward(p)),
+            tl0_pic_idx: d
+                .tl0_pic_idx(payload)
+                .map(|t| self.tl0.forward(u16::from(t)) as u8),
+        })
     }
 }
 
@@ -268,6 +283,21 @@ mod tests {
             .collect()
     }
 
+    /// What a consumer does: the descriptor parsed once, the filter's verdict, the new
+    /// ids written into the packet; whether it was forwarded.
+    fn process(f: &mut Vp8LayerFilter, p: &mut [u8]) -> bool {
+        let Some(d) = Vp8Descriptor::parse(p) else {
+            return true;
+        };
+        match f.process(&d, p) {
+            Vp8Verdict::Forward(ids) => {
+                ids.apply(&d, p);
+                true
+            }
+            Vp8Verdict::Drop => false,
+        }
+    }
+
     fn run(
         f: &mut Vp8LayerFilter,
         frames: &[(u16, u8, u8, bool)],
@@ -276,7 +306,7 @@ mod tests {
         let mut out = Vec::new();
         for (i, (pid, tl0, tid, sync)) in frames.iter().enumerate() {
             let mut p = frame(*pid, *tl0, *tid, *sync, key_first && i == 0);
-            if f.process(&mut p) == Vp8Verdict::Forward {
+            if process(f, &mut p) {
                 let d = Vp8Descriptor::parse(&p).unwrap();
                 out.push((
                     d.picture_id(&p).unwrap().0,
@@ -336,7 +366,7 @@ mod tests {
         assert_eq!(b[0].1, a[a.len() - 1].1.wrapping_add(1));
         // A reordered packet of an already forwarded picture gets the same id again.
         let mut again = frame(9003, 11, 2, false, false);
-        assert_eq!(f.process(&mut again), Vp8Verdict::Forward);
+        assert!(process(&mut f, &mut again));
         assert_eq!(
             Vp8Descriptor::parse(&again)
                 .unwrap()
@@ -348,7 +378,7 @@ mod tests {
         // Garbage never panics.
         for n in 0..12 {
             let mut junk = vec![0xffu8; n];
-            f.process(&mut junk);
+            process(&mut f, &mut junk);
         }
     }
 }

@@ -65,7 +65,7 @@ impl Router {
             if layers.is_empty() {
                 unmeasured.push(ck);
             }
-            let top = match c.consumer_type {
+            let top = match c.consumer_type() {
                 ConsumerType::Simulcast => p.streams.len().saturating_sub(1) as u8,
                 ConsumerType::Svc => top_spatial,
                 ConsumerType::Simple => 0,

@@ -177,7 +177,7 @@ impl Router {
             paused,
             producer_paused,
         });
-        let (consumer_type, consumer_ssrc) = (consumer.consumer_type, consumer.ssrc);
+        let (consumer_type, consumer_ssrc) = (consumer.consumer_type(), consumer.ssrc);
         if kind == MediaKind::Video {
             let (tcc, abs) = consumer.bwe_extensions();
             transport.bandwidth.on_video_consumer(tcc, abs);

@@ -99,7 +99,10 @@ impl Router {
                     }
                     continue;
                 };
-                if matches!(c.consumer_type, ConsumerType::Simulcast | ConsumerType::Svc) {
+                if matches!(
+                    c.consumer_type(),
+                    ConsumerType::Simulcast | ConsumerType::Svc
+                ) {
                     // The layers the receiver now gets, once the packet that starts them
                     // went out: the spatial layer (simulcast stream or SVC layer), and
                     // the temporal layer the allocation limits the VP8 or SVC filter to

@@ -1,7 +1,8 @@
-//! A consumer (mediasoup `SimpleConsumer` / `SimulcastConsumer`): decides which of its
-//! producer's packets go to its peer and writes each into the consumer's own outgoing
-//! buffer with its SSRC, sequence numbers and timestamps, so that the receiver sees one
-//! continuous stream across simulcast layer switches (which happen only on key frames).
+//! A consumer (mediasoup `SimpleConsumer` / `SimulcastConsumer` / `SvcConsumer`): its
+//! layer policy ([`LayerPolicy`], one per consumer type) decides which of its producer's
+//! packets go to its peer; the consumer writes each into its own outgoing buffer with its
+//! SSRC, sequence numbers and timestamps, so that the receiver sees one continuous stream
+//! across layer switches (which happen only on key frames).
 
 use std::time::{Duration, Instant};
 
@@ -11,9 +12,6 @@ use super::producer::{Ingress, RoutedPacket};
 use super::recv_stream::RecvStream;
 use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
-use crate::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Verdict};
-use crate::codecs::vp9_descriptor::Vp9Descriptor;
-use crate::codecs::vp9_svc_filter::{SvcVerdict, Vp9SvcFilter};
 use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters, ScalabilityMode};
 use crate::rtp_stream::{SeqManager, StoredRef, rtp_ticks};
@@ -34,8 +32,14 @@ const PASS_THROUGH_URIS: &[&str] = &[
 
 pub use kolabmeet_media_types::replies::ConsumerType;
 
+mod layer_policy;
 mod layer_selection;
 mod rtp_timeline;
+mod simple_layers;
+mod simulcast_layers;
+mod svc_layers;
+
+use layer_policy::{Admit, LayerPolicy, Selected};
 
 /// How long a consumer whose producer sends no sender reports waits before it reports on
 /// the worker's own clock (browsers send their first within 7.5 s).
@@ -114,8 +118,6 @@ pub struct Consumer {
     pub kind: MediaKind,
     /// Its parameters (what `newConsumer` carries).
     pub rtp_parameters: RtpParameters,
-    /// Simple, simulcast or SVC.
-    pub consumer_type: ConsumerType,
     /// The top temporal layer of its scalability mode (what `consumerLayersChanged`
     /// reports when the allocation does not limit it), read once from `rtp_parameters`.
     pub top_temporal_layer: u8,
@@ -133,21 +135,13 @@ pub struct Consumer {
     abs_ext: Option<u8>,
     pass_through: Vec<u8>,
     clock_rate: u32,
-    /// The layer being forwarded.
-    current: Option<usize>,
-    /// The layer wanted.
-    target: Option<usize>,
+    /// Which packets it forwards: its stream, and the layers within it (VP8 temporal
+    /// layers, VP9 SVC), by its consumer type.
+    policy: LayerPolicy,
     /// What the transport's bandwidth allocation gives it (issue 9).
     allocated: Allocated,
     /// The layers last reported with `consumerLayersChanged`.
     pub reported_layers: Option<crate::media_engine::ConsumerLayers>,
-    /// Its temporal layer filter (VP8 video): frames above the allocated temporal layer
-    /// are dropped, picture ids and TL0PICIDX kept continuous.
-    vp8: Option<Vp8LayerFilter>,
-    /// Its spatial and temporal layer filter (an SVC consumer of VP9).
-    vp9: Option<Vp9SvcFilter>,
-    /// The SVC filter's target when [`Consumer::update_target`] last looked.
-    svc_target_seen: Option<(u8, u8)>,
     /// The producer's sequence numbers mapped onto the consumer's, continuous across
     /// layer switches (created at the first packet, whose number it keeps).
     seq: Option<SeqManager>,
@@ -213,8 +207,11 @@ impl Consumer {
             .map(|c| c.payload_type);
         let stream = SendStream::new(ssrc, clock_rate, nack, rtx_ssrc.zip(rtx_pt));
         let mode = ScalabilityMode::parse(enc.and_then(|e| e.scalability_mode.as_deref()));
-        let vp9 = (consumer_type == ConsumerType::Svc)
-            .then(|| Vp9SvcFilter::new(mode.spatial_layers, mode.temporal_layers, mode.ksvc));
+        let policy = LayerPolicy::new(
+            consumer_type,
+            kind == MediaKind::Video && is_vp8,
+            (mode.spatial_layers, mode.temporal_layers, mode.ksvc),
+        );
         Consumer {
             id,
             peer,
@@ -228,19 +225,14 @@ impl Consumer {
             pass_through,
             clock_rate,
             rtp_parameters,
-            consumer_type,
             top_temporal_layer: mode.temporal_layers.saturating_sub(1),
             paused,
             producer_paused,
             ssrc,
             rtx_ssrc,
-            current: None,
-            target: None,
+            policy,
             allocated: Allocated::Unknown,
             reported_layers: None,
-            vp8: (kind == MediaKind::Video && is_vp8).then(Vp8LayerFilter::default),
-            vp9,
-            svc_target_seen: None,
             seq: None,
             ts_offset: 0,
             timeline_layer: None,
@@ -257,9 +249,14 @@ impl Consumer {
         !self.paused && !self.producer_paused
     }
 
-    /// The layer being forwarded.
+    /// Simple, simulcast or SVC.
+    pub fn consumer_type(&self) -> ConsumerType {
+        self.policy.get().consumer_type()
+    }
+
+    /// The stream (simulcast encoding) being forwarded.
     pub fn current_layer(&self) -> Option<usize> {
-        self.current
+        self.policy.get().current_stream()
     }
 
     /// Whether its packets carry the transport-wide sequence number (it negotiated
@@ -308,21 +305,11 @@ impl Consumer {
             payload,
         };
         self.write(&src, seq, stored.timestamp, ctx, out);
-        if let Some(f) = self.vp8.as_ref() {
-            let at = out.len() - payload.len();
-            if !f.rewrite_sent(&mut out[at..]) {
-                return false;
-            }
-        }
-        if let Some(f) = self.vp9.as_ref() {
-            // The marker as it was sent: the end of the highest spatial layer forwarded
-            // (the filter's current one, which a switch may have moved since).
-            let top = f.current().map(|(s, _)| s);
-            if Vp9Descriptor::parse(payload).is_some_and(|d| {
-                d.ends_frame && d.spatial_layer.is_some() && d.spatial_layer == top
-            }) {
-                out[1] |= 0x80;
-            }
+        let at = out.len() - payload.len();
+        match self.policy.get().resent(&mut out[at..]) {
+            None => return false,
+            Some(true) => out[1] |= 0x80,
+            Some(false) => {}
         }
         self.stream.wrap_retransmission(seq, out)
     }
@@ -343,16 +330,14 @@ impl Consumer {
         }
         let in_seq = packet.header.sequence_number;
         let in_ts = packet.header.timestamp;
-        let mut switched = false;
-        if self.current != Some(ingress.stream) {
-            // Start or switch only onto the target layer, and only on a key frame (audio
-            // has no key frames: any packet starts it).
-            let ok = self.target == Some(ingress.stream)
-                && (self.kind == MediaKind::Audio || ingress.frame.key_frame);
-            if !ok {
-                return Forwarded::No;
-            }
-            // The new layer's numbers continue the consumer's; its older ones are
+        let policy = self.policy.get_mut();
+        let started = match policy.admit(self.kind, ingress.stream, ingress.frame.key_frame) {
+            Admit::No => return Forwarded::No,
+            Admit::Continue => false,
+            Admit::Start => true,
+        };
+        if started {
+            // The new stream's numbers continue the consumer's; its older ones are
             // refused (their places in the output are taken).
             self.seq
                 .get_or_insert_with(|| SeqManager::new(in_seq))
@@ -369,46 +354,25 @@ impl Consumer {
                 None => next_ts.wrapping_sub(in_ts),
             };
             self.timeline_layer = Some(ingress.stream);
-            self.current = Some(ingress.stream);
-            switched = true;
         }
-        let out_ts = in_ts.wrapping_add(self.ts_offset);
-        let mut svc_marker = false;
-        if let Some(f) = self.vp9.as_mut() {
-            let before = f.current();
-            let verdict = match Vp9Descriptor::parse(packet.payload) {
-                Some(d) => f.process(&d),
-                None => SvcVerdict::Forward { marker: false },
-            };
-            let SvcVerdict::Forward { marker } = verdict else {
-                if let Some(seq) = self.seq.as_mut() {
-                    seq.drop(in_seq);
-                }
-                return Forwarded::No;
-            };
-            svc_marker = marker;
-            switched = before.map(|c| c.0) != f.current().map(|c| c.0);
-        }
-        let filtered = self.vp8.is_some();
-        if filtered {
-            // Written first without its number: the temporal layer filter reads and
-            // rewrites the VP8 descriptor; a dropped frame's number is skipped, so the
-            // receiver sees no gap.
-            self.write(packet, 0, out_ts, ctx, out);
-            let at = out.len() - packet.payload.len();
-            if let Some(f) = self.vp8.as_mut() {
-                if switched {
-                    f.rebase();
-                }
-                if f.process(&mut out[at..]) == Vp8Verdict::Drop {
-                    if let Some(seq) = self.seq.as_mut() {
-                        seq.drop(in_seq);
-                    }
-                    out.clear();
-                    return Forwarded::No;
-                }
+        let selected = self
+            .policy
+            .get_mut()
+            .select(&ingress.frame, packet.payload, started);
+        let Selected::Forward {
+            marker,
+            switched,
+            vp8,
+        } = selected
+        else {
+            // A frame of a layer not forwarded: its number is skipped, so the receiver
+            // sees no gap.
+            if let Some(seq) = self.seq.as_mut() {
+                seq.drop(in_seq);
             }
-        }
+            return Forwarded::No;
+        };
+        let out_ts = in_ts.wrapping_add(self.ts_offset);
         let Some(seq) = self.seq.as_mut() else {
             return Forwarded::No;
         };
@@ -422,12 +386,12 @@ impl Consumer {
             timestamp: out_ts,
             len: packet.bytes.len() as u16,
         });
-        if filtered {
-            out[2..4].copy_from_slice(&out_seq.to_be_bytes());
-        } else {
-            self.write(packet, out_seq, out_ts, ctx, out);
+        self.write(packet, out_seq, out_ts, ctx, out);
+        if let Some((d, ids)) = vp8 {
+            let at = out.len() - packet.payload.len();
+            ids.apply(&d, &mut out[at..]);
         }
-        if svc_marker {
+        if marker {
             out[1] |= 0x80;
         }
         self.stream
@@ -440,7 +404,7 @@ impl Consumer {
         self.packets_sent += 1;
         Forwarded::Yes {
             layer: self.current_spatial_layer().unwrap_or(ingress.stream),
-            switched,
+            switched: started || switched,
         }
     }
 

@@ -40,7 +40,7 @@ impl Consumer {
             return Some((wall_ntp, own));
         }
         let layer_sr = self
-            .current
+            .current_layer()
             .and_then(|i| streams.get(i))
             .and_then(|s| s.stats.last_sr);
         if let Some((ntp, rtp, at)) = layer_sr {
