@@ -8,16 +8,24 @@
 
 use std::time::Instant;
 
-use super::Allocated;
-use super::simple_layers::SimpleLayers;
-use super::simulcast_layers::SimulcastLayers;
-use super::svc_layers::SvcLayers;
 use crate::codecs::FrameInfo;
 use crate::codecs::vp8_descriptor::Vp8Descriptor;
 use crate::codecs::vp8_layer_filter::{Vp8LayerFilter, Vp8Rewrite, Vp8Verdict};
 use crate::ortc::MediaKind;
 use crate::router::recv_stream::RecvStream;
 use kolabmeet_media_types::replies::ConsumerType;
+
+/// What the bandwidth allocation of its transport gives a consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocated {
+    /// Nothing allocated yet: the highest layer that arrives.
+    Unknown,
+    /// Up to this spatial layer (a lower one while this one does not arrive) and this
+    /// temporal layer.
+    UpTo(usize, u8),
+    /// Nothing: even its lowest layer does not fit (video only).
+    Paused,
+}
 
 /// Whether a packet's stream is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,49 +100,6 @@ pub trait LayerSelection {
     /// It can drop temporal layers (a VP8 filter), so the allocation may give it part of
     /// an encoding.
     fn filters_temporal_layers(&self) -> bool;
-}
-
-/// A consumer's layer policy, by consumer type (mediasoup's `SimpleConsumer`,
-/// `SimulcastConsumer`, `SvcConsumer`).
-#[derive(Debug)]
-pub enum LayerPolicy {
-    /// One stream, forwarded whole (temporal layers filtered for VP8).
-    Simple(SimpleLayers),
-    /// One of several streams, switched on key frames (temporal layers filtered for VP8).
-    Simulcast(SimulcastLayers),
-    /// Spatial and temporal layers within one VP9 stream.
-    Svc(SvcLayers),
-}
-
-impl LayerPolicy {
-    /// The policy of a consumer of `consumer_type`; `vp8` when its codec is VP8 video;
-    /// `mode` the spatial and temporal layers (and K-SVC) of its scalability mode.
-    pub fn new(consumer_type: ConsumerType, vp8: bool, mode: (u8, u8, bool)) -> Self {
-        let vp8 = vp8.then(Vp8LayerFilter::default);
-        match consumer_type {
-            ConsumerType::Simple => LayerPolicy::Simple(SimpleLayers::new(vp8)),
-            ConsumerType::Simulcast => LayerPolicy::Simulcast(SimulcastLayers::new(vp8)),
-            ConsumerType::Svc => LayerPolicy::Svc(SvcLayers::new(mode.0, mode.1, mode.2)),
-        }
-    }
-
-    /// The policy as its behaviour.
-    pub fn get(&self) -> &dyn LayerSelection {
-        match self {
-            LayerPolicy::Simple(p) => p,
-            LayerPolicy::Simulcast(p) => p,
-            LayerPolicy::Svc(p) => p,
-        }
-    }
-
-    /// The policy as its behaviour, mutable.
-    pub fn get_mut(&mut self) -> &mut dyn LayerSelection {
-        match self {
-            LayerPolicy::Simple(p) => p,
-            LayerPolicy::Simulcast(p) => p,
-            LayerPolicy::Svc(p) => p,
-        }
-    }
 }
 
 /// The VP8 temporal filter's part of [`LayerSelection::select`] (simple and simulcast

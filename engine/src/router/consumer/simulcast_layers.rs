@@ -5,8 +5,9 @@
 
 use std::time::Instant;
 
-use super::Allocated;
-use super::layer_policy::{Admit, LayerSelection, Selected, allocate_vp8, resent_vp8, select_vp8};
+use super::layer_policy::{
+    Admit, Allocated, LayerSelection, Selected, allocate_vp8, resent_vp8, select_vp8,
+};
 use crate::codecs::FrameInfo;
 use crate::codecs::vp8_layer_filter::Vp8LayerFilter;
 use crate::ortc::MediaKind;

@@ -5,8 +5,7 @@
 
 use std::time::Instant;
 
-use super::Allocated;
-use super::layer_policy::{Admit, LayerSelection, Selected};
+use super::layer_policy::{Admit, Allocated, LayerSelection, Selected};
 use crate::codecs::FrameInfo;
 use crate::codecs::vp9_descriptor::Vp9Descriptor;
 use crate::codecs::vp9_svc_filter::{SvcVerdict, Vp9SvcFilter};
