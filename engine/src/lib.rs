@@ -10,6 +10,7 @@ pub mod buffer_pool;
 pub mod bwe;
 pub mod codecs;
 pub mod crypto;
+pub mod mirror;
 pub mod router;
 pub mod rtp_stream;
 pub mod transport;

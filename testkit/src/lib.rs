@@ -27,6 +27,7 @@ pub mod setup;
 pub mod shaped;
 pub mod sim;
 pub mod sim_engine;
+pub mod sim_pair;
 pub mod stun;
 pub mod udp_worker;
 
@@ -48,5 +49,6 @@ pub use setup::{
 pub use shaped::{Seen, ShapedReceiver};
 pub use sim::{Endpoint, SIM_PORT, Sim, tuple};
 pub use sim_engine::{SharedSim, SimEngine};
+pub use sim_pair::SimPair;
 pub use stun::BindingRequest;
 pub use udp_worker::{UdpClient, UdpPeer, UdpWorker};

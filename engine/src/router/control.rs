@@ -9,7 +9,7 @@ use rand::Rng;
 
 use super::consumer::{Consumer, ConsumerInit};
 use super::egress::Egress;
-use super::producer::{Producer, ProducerInit};
+use super::producer::{Producer, ProducerInit, ProducerOrigin};
 use super::room::Router;
 use crate::arena::{ConsumerKey, ProducerKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId, ProducerId};
@@ -94,7 +94,7 @@ impl Router {
         let producer = Producer::new(ProducerInit {
             id,
             peer,
-            transport: tk,
+            origin: ProducerOrigin::Transport(tk),
             kind,
             rtp_parameters: params,
             consumable,
@@ -266,7 +266,7 @@ impl Router {
             return;
         };
         self.producer_ids.remove(&p.id);
-        if let Some(t) = egress.transports.get_mut(p.transport) {
+        if let Some(t) = p.transport().and_then(|t| egress.transports.get_mut(t)) {
             t.remove_producer(pk);
         }
         for ck in &p.consumers {
@@ -308,7 +308,7 @@ impl Router {
         egress: &mut Egress<'_>,
     ) -> (Vec<ProducerId>, Vec<ConsumerId>) {
         self.transports.retain(|t| *t != tk);
-        let producers = self.producers.keys_where(|p| p.transport == tk);
+        let producers = self.producers.keys_where(|p| p.transport() == Some(tk));
         let producer_ids = producers.iter().map(|k| self.producers[*k].id).collect();
         for pk in producers {
             self.close_producer(pk, egress);

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use crate::arena::{Arena, TransportKey};
 use crate::buffer_pool::BufferPool;
 use crate::media_engine::EngineEvent;
+use crate::mirror::PipeOutbox;
 use crate::rtp_stream::MediaClock;
 use crate::transport::{MediaTransport, Transmit};
 use crate::worker_stats::FeedbackCounters;
@@ -26,6 +27,8 @@ pub struct Egress<'a> {
     pub clock: &'a mut MediaClock,
     /// The worker's RTCP feedback counters (`/metrics`).
     pub counters: &'a mut FeedbackCounters,
+    /// Messages for the other workers of the room (issue 16: mirrored producers).
+    pub pipes: &'a mut PipeOutbox,
 }
 
 impl Egress<'_> {

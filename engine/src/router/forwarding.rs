@@ -11,10 +11,11 @@ use kolabmeet_net::rtp::RtpHeader;
 
 use super::consumer::{ConsumerType, Forwarded, SendContext};
 use super::egress::Egress;
-use super::producer::{RoutedPacket, StreamMatch};
+use super::producer::{Ingress, RoutedPacket, StreamMatch};
 use super::room::Router;
 use crate::arena::ProducerKey;
 use crate::media_engine::{ConsumerLayers, EngineEvent};
+use crate::mirror::PipeMessage;
 
 impl Router {
     /// Routes a decrypted RTP packet of producer `pk` that matched its stream `m`: ingress
@@ -30,7 +31,53 @@ impl Router {
         buf: &mut Vec<u8>,
         egress: &mut Egress<'_>,
     ) -> bool {
+        let Some(producer) = self.producers.get_mut(pk) else {
+            return false;
+        };
+        let Some(ingress) = producer.receive(now, m, header, buf) else {
+            return false;
+        };
+        self.fan_out(now, pk, &ingress, header, buf, egress);
+        true
+    }
+
+    /// Routes a packet of the mirrored producer `pk` handed over by its origin worker
+    /// (issue 16): already in router terms, so only its statistics, its store and its
+    /// consumers. `false` when the producer dropped it (no such stream, malformed).
+    pub fn on_piped_rtp(
+        &mut self,
+        now: Instant,
+        pk: ProducerKey,
+        stream: usize,
+        buf: &[u8],
+        egress: &mut Egress<'_>,
+    ) -> bool {
+        let Ok(header) = RtpHeader::parse(buf) else {
+            return false;
+        };
+        let Some(producer) = self.producers.get_mut(pk) else {
+            return false;
+        };
+        let Some(ingress) = producer.receive_piped(now, stream, &header, buf) else {
+            return false;
+        };
+        self.fan_out(now, pk, &ingress, &header, buf, egress);
+        true
+    }
+
+    /// After ingress: the packet to each mirror of the producer (once per worker), then
+    /// one packet per consumer, then the key frame requests it showed a need for.
+    fn fan_out(
+        &mut self,
+        now: Instant,
+        pk: ProducerKey,
+        ingress: &Ingress,
+        header: &RtpHeader,
+        buf: &[u8],
+        egress: &mut Egress<'_>,
+    ) {
         let Router {
+            room,
             producers,
             consumers,
             nack_due,
@@ -39,10 +86,7 @@ impl Router {
             ..
         } = self;
         let Some(producer) = producers.get_mut(pk) else {
-            return false;
-        };
-        let Some(ingress) = producer.receive(now, m, header, buf) else {
-            return false;
+            return;
         };
         if let Some(t) = producer.streams[ingress.stream].stats.poll_timeout()
             && nack_due.is_none_or(|d| t < d)
@@ -51,7 +95,22 @@ impl Router {
         }
         next_report.get_or_insert_with(|| now + report_interval.draw());
         if producer.paused || !ingress.forward {
-            return true;
+            return;
+        }
+        for &to in &producer.mirrors {
+            let mut packet = egress.pool.take();
+            packet.extend_from_slice(buf);
+            let message = PipeMessage::Rtp {
+                room: *room,
+                producer: producer.id,
+                stream: ingress.stream as u8,
+                packet,
+            };
+            if let Err(m) = egress.pipes.push(to, message)
+                && let Some(b) = m.into_buffer()
+            {
+                egress.pool.give(b);
+            }
         }
         let producer = &*producer;
         let mut key_frame_needed = Vec::new();
@@ -89,7 +148,7 @@ impl Router {
                     abs_send_time,
                 };
                 let mut out = pool.take();
-                let forwarded = c.forward(now, &ingress, &producer.streams, &packet, ctx, &mut out);
+                let forwarded = c.forward(now, ingress, &producer.streams, &packet, ctx, &mut out);
                 let Forwarded::Yes { layer, switched } = forwarded else {
                     pool.give(out);
                     // Still waiting for a key frame on its layer: keep asking (the
@@ -132,6 +191,5 @@ impl Router {
         for stream in key_frame_needed {
             self.request_key_frame(now, pk, stream, egress);
         }
-        true
     }
 }

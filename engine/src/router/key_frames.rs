@@ -10,8 +10,10 @@ use std::time::Instant;
 use kolabmeet_net::rtcp::write_pli;
 
 use super::egress::Egress;
+use super::producer::ProducerOrigin;
 use super::room::Router;
 use crate::arena::{ConsumerKey, ProducerKey};
+use crate::mirror::PipeMessage;
 use crate::ortc::MediaKind;
 use crate::transport::FEEDBACK_SENDER_SSRC;
 
@@ -57,7 +59,13 @@ impl Router {
         let Some(p) = self.producers.get_mut(pk) else {
             return;
         };
-        let Some(ssrc) = p.streams.get(stream).and_then(|s| s.ssrc) else {
+        // A mirror's requests go to its origin worker, keyed by the router-side SSRC (a
+        // mirror never learns its sender's); the origin's manager throttles them again.
+        let ssrc = match p.origin {
+            ProducerOrigin::Transport(_) => p.streams.get(stream).and_then(|s| s.ssrc),
+            ProducerOrigin::Mirror(_) => p.streams.get(stream).map(|s| s.mapped_ssrc),
+        };
+        let Some(ssrc) = ssrc else {
             return;
         };
         let send = p.key_frames.request(now, ssrc);
@@ -96,15 +104,30 @@ impl Router {
     }
 
     /// Sends a PLI to the producer for its stream `media_ssrc` (nothing when its
-    /// transport is not connected).
+    /// transport is not connected); a mirror's request goes to its origin worker.
     fn send_pli(&mut self, pk: ProducerKey, media_ssrc: u32, egress: &mut Egress<'_>) {
         let Some(p) = self.producers.get(pk) else {
             return;
+        };
+        let transport = match p.origin {
+            ProducerOrigin::Transport(t) => t,
+            ProducerOrigin::Mirror(origin) => {
+                if let Some(stream) = p.streams.iter().position(|s| s.mapped_ssrc == media_ssrc) {
+                    let message = PipeMessage::KeyFrameRequest {
+                        room: self.room,
+                        producer: p.id,
+                        stream: stream as u8,
+                    };
+                    tracing::debug!(target: "kolabmeet::producer", producer = %p.id, stream, %origin, "key frame requested from the origin worker");
+                    let _ = egress.pipes.push(origin, message);
+                }
+                return;
+            }
         };
         let mut pli = Vec::with_capacity(12);
         write_pli(&mut pli, FEEDBACK_SENDER_SSRC, media_ssrc);
         tracing::debug!(target: "kolabmeet::producer", producer = %p.id, media_ssrc, "key frame requested");
         egress.counters.plis_sent += 1;
-        egress.send_rtcp(p.transport, pli);
+        egress.send_rtcp(transport, pli);
     }
 }

@@ -20,6 +20,7 @@ pub mod control;
 pub mod egress;
 pub mod forwarding;
 pub mod key_frames;
+pub mod mirroring;
 pub mod producer;
 pub mod recv_stats;
 pub mod recv_stream;

@@ -16,6 +16,7 @@ use crate::arena::{ConsumerKey, TransportKey};
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId};
 use crate::media_engine::ProducerSource;
+use crate::mirror::WorkerIndex;
 use crate::ortc::{
     MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters, ScalabilityMode,
 };
@@ -33,6 +34,16 @@ pub const RRID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-
 /// (`keyFrameRequestDelay`, 3 s in the Kolab client); one more goes when it ends if
 /// any came in meanwhile (see [`KeyFrameRequestManager`]).
 pub const KEY_FRAME_REQUEST_DELAY: Duration = Duration::from_secs(3);
+
+/// Where a producer's packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerOrigin {
+    /// Its peer's transport on this worker.
+    Transport(TransportKey),
+    /// Another worker of its room, which hands each packet over in memory (issue 16): a
+    /// mirror of the producer there, with the same id.
+    Mirror(WorkerIndex),
+}
 
 /// Which encoding a packet is, found from its header alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +100,12 @@ pub struct Producer {
     pub id: ProducerId,
     /// Its peer.
     pub peer: PeerId,
-    /// The transport it receives on.
-    pub transport: TransportKey,
+    /// Where its packets come from: its peer's transport on this worker, or the worker
+    /// it is mirrored from (issue 16).
+    pub origin: ProducerOrigin,
+    /// The workers it is mirrored on (issue 16): each of its packets crosses to each of
+    /// them once.
+    pub mirrors: Vec<WorkerIndex>,
     /// Audio or video.
     pub kind: MediaKind,
     /// The parameters the client sent (after mapping).
@@ -134,8 +149,8 @@ pub struct ProducerInit<'a> {
     pub id: ProducerId,
     /// Its peer.
     pub peer: PeerId,
-    /// The transport it receives on.
-    pub transport: TransportKey,
+    /// Where its packets come from.
+    pub origin: ProducerOrigin,
     /// Audio or video.
     pub kind: MediaKind,
     /// The client's parameters (after mapping).
@@ -173,12 +188,25 @@ impl Producer {
         }
     }
 
+    /// The transport its packets arrive on, unless it is a mirror.
+    pub fn transport(&self) -> Option<TransportKey> {
+        match self.origin {
+            ProducerOrigin::Transport(t) => Some(t),
+            ProducerOrigin::Mirror(_) => None,
+        }
+    }
+
+    /// Whether it mirrors a producer of another worker.
+    pub fn is_mirror(&self) -> bool {
+        matches!(self.origin, ProducerOrigin::Mirror(_))
+    }
+
     /// A producer from mapped parameters (see `ortc::producer_rtp_mapping`).
     pub fn new(init: ProducerInit<'_>) -> Self {
         let ProducerInit {
             id,
             peer,
-            transport,
+            origin,
             kind,
             rtp_parameters,
             consumable,
@@ -189,11 +217,13 @@ impl Producer {
         } = init;
         let media_codec = rtp_parameters.codecs.first();
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
-        let nack = media_codec.is_some_and(|c| {
-            c.rtcp_feedback
-                .iter()
-                .any(|f| f.kind == "nack" && f.parameter.is_empty())
-        });
+        // A mirror's packets were repaired on their origin's worker: it asks nobody.
+        let nack = matches!(origin, ProducerOrigin::Transport(_))
+            && media_codec.is_some_and(|c| {
+                c.rtcp_feedback
+                    .iter()
+                    .any(|f| f.kind == "nack" && f.parameter.is_empty())
+            });
         let codec = rtp_parameters
             .codecs
             .first()
@@ -236,7 +266,8 @@ impl Producer {
         Producer {
             id,
             peer,
-            transport,
+            origin,
+            mirrors: Vec::new(),
             kind,
             mid_ext: ext_id(&rtp_parameters, MID_URI),
             rid_ext: ext_id(&rtp_parameters, RID_URI),
@@ -392,6 +423,56 @@ impl Producer {
             payload,
             stored,
         })
+    }
+
+    /// Ingress of a packet of a mirror (issue 16), handed over by its origin worker in
+    /// router terms: counted, stored for its consumers' NACK answers, and described.
+    /// `None` for a stream it does not have or a packet that does not parse.
+    pub fn receive_piped(
+        &mut self,
+        now: Instant,
+        stream: usize,
+        header: &RtpHeader,
+        buf: &[u8],
+    ) -> Option<Ingress> {
+        let payload = header.payload_range(buf).ok()?;
+        let frame = match self.codec {
+            Some(c) => frame_info(c, &buf[payload.clone()]),
+            None => FrameInfo::default(),
+        };
+        let s = self.streams.get_mut(stream)?;
+        s.on_media(now, buf.len(), frame.spatial_layer, frame.temporal_layer);
+        let key_frame_required = s.stats.on_packet(
+            now,
+            header.sequence_number,
+            header.timestamp,
+            frame.key_frame,
+        );
+        if frame.key_frame {
+            // Its far-side requests are keyed by the router-side SSRC (see
+            // `Router::request_key_frame`).
+            self.key_frames.key_frame_received(s.mapped_ssrc);
+        }
+        let stored = match s.store.as_mut() {
+            Some(store) if !self.paused && !self.consumers.is_empty() => {
+                store.insert(now, header.sequence_number, buf)
+            }
+            _ => None,
+        };
+        Some(Ingress {
+            stream,
+            frame,
+            repaired: false,
+            forward: true,
+            key_frame_required,
+            payload,
+            stored,
+        })
+    }
+
+    /// Its mapping onto the router (what a mirror of it is made from).
+    pub fn mapping(&self) -> &RtpMapping {
+        &self.mapping
     }
 }
 

@@ -110,7 +110,7 @@ impl Router {
         ssrc: u32,
         ntp: u64,
         rtp: u32,
-        egress: &Egress<'_>,
+        egress: &mut Egress<'_>,
     ) {
         let Some(pk) = egress
             .transports
@@ -120,9 +120,21 @@ impl Router {
             return;
         };
         if let Some(p) = self.producers.get_mut(pk)
-            && let Some(s) = p.streams.iter_mut().find(|s| s.ssrc == Some(ssrc))
+            && let Some(i) = p.streams.iter().position(|s| s.ssrc == Some(ssrc))
         {
-            s.stats.on_sender_report(now, ntp, rtp);
+            p.streams[i].stats.on_sender_report(now, ntp, rtp);
+            // Its mirrors' consumers report the same mapping (issue 16).
+            for &to in &p.mirrors {
+                let message = crate::mirror::PipeMessage::SenderReport {
+                    room: self.room,
+                    producer: p.id,
+                    stream: i as u8,
+                    ntp,
+                    rtp,
+                    at: now,
+                };
+                let _ = egress.pipes.push(to, message);
+            }
         }
     }
 

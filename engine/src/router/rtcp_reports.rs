@@ -43,7 +43,10 @@ impl Router {
         }
         let mut receivers: HashMap<TransportKey, Vec<ProducerKey>> = HashMap::new();
         for (pk, p) in self.producers.iter() {
-            receivers.entry(p.transport).or_default().push(pk);
+            // A mirror's sender hears from the mirror's origin.
+            if let Some(t) = p.transport() {
+                receivers.entry(t).or_default().push(pk);
+            }
         }
         for (t, keys) in senders {
             self.send_sender_reports(now, t, &keys, egress);
@@ -193,6 +196,10 @@ impl Router {
         let mut out = Vec::new();
         let mut seqs = Vec::new();
         for p in self.producers.values_mut() {
+            // A mirror's losses are repaired on its origin worker.
+            let Some(transport) = p.transport() else {
+                continue;
+            };
             for s in &mut p.streams {
                 let Some(ssrc) = s.ssrc else {
                     continue;
@@ -208,7 +215,7 @@ impl Router {
                 let mut buf = Vec::new();
                 write_nack(&mut buf, FEEDBACK_SENDER_SSRC, ssrc, &seqs);
                 tracing::trace!(target: "kolabmeet::rtcp", producer = %p.id, ssrc, lost = seqs.len(), "NACK to producer");
-                out.push((p.transport, buf));
+                out.push((transport, buf));
             }
         }
         for (t, buf) in out {

@@ -21,7 +21,8 @@ impl Router {
         consumers: &mut Vec<ConsumerStats>,
     ) {
         for p in self.producers.values() {
-            let Some(t) = transports.get(p.transport) else {
+            // A mirror's stats are its origin worker's.
+            let Some(t) = p.transport().and_then(|t| transports.get(t)) else {
                 continue;
             };
             producers.push(ProducerStats {

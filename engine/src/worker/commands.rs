@@ -290,7 +290,7 @@ impl WorkerCore {
     }
 
     /// The router of a room, created when the room is new.
-    fn router_of_room(&mut self, room: RoomId) -> RouterKey {
+    pub(super) fn router_of_room(&mut self, room: RoomId) -> RouterKey {
         if let Some(rk) = self.rooms.get(&room) {
             return *rk;
         }

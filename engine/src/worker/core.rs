@@ -26,6 +26,7 @@ use crate::buffer_pool::BufferPool;
 use crate::crypto::DtlsCertificate;
 use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::EngineEvent;
+use crate::mirror::{PipeOutbox, WorkerIndex};
 use crate::ortc::{RtpCapabilities, router_rtp_capabilities};
 use crate::router::{Egress, Router};
 use crate::rtp_stream::MediaClock;
@@ -55,6 +56,8 @@ pub(super) struct RouterCall<'a> {
 /// All media state of one worker; see the module documentation.
 pub struct WorkerCore {
     pub(super) settings: WorkerSettings,
+    /// This worker's index among the engine's (what mirrors name their origin by).
+    pub(super) index: WorkerIndex,
     pub(super) certificate: DtlsCertificate,
     pub(super) capabilities: RtpCapabilities,
     pub(super) rng: StdRng,
@@ -80,6 +83,8 @@ pub struct WorkerCore {
     pub(super) traffic: super::counters::TrafficCounters,
     /// Packet buffers recycled between the forwarding path and the driver.
     pool: BufferPool,
+    /// Messages for other workers (issue 16: rooms over several workers).
+    pub(super) pipes: PipeOutbox,
     /// When timers were last served.
     last_tick: Option<Instant>,
     pub(super) transport_timers: Deadlines<TransportKey>,
@@ -101,6 +106,7 @@ impl WorkerCore {
         let mut clock = MediaClock::default();
         clock.sender_reports = settings.sender_report_clock;
         WorkerCore {
+            index: WorkerIndex(0),
             settings,
             certificate,
             capabilities: router_rtp_capabilities(),
@@ -121,6 +127,7 @@ impl WorkerCore {
             feedback: Default::default(),
             traffic: Default::default(),
             pool: BufferPool::default(),
+            pipes: PipeOutbox::default(),
             last_tick: None,
             transport_timers: Deadlines::default(),
             router_timers: Deadlines::default(),
@@ -129,6 +136,16 @@ impl WorkerCore {
             log_limit: LogLimiter::per_second(),
             panic_log_limit: LogLimiter::per_second(),
         }
+    }
+
+    /// Sets this worker's index among the engine's (the driver's; 0 until set).
+    pub fn set_index(&mut self, index: WorkerIndex) {
+        self.index = index;
+    }
+
+    /// This worker's index among the engine's.
+    pub fn index(&self) -> WorkerIndex {
+        self.index
     }
 
     /// Tells the core the wall clock (time since the Unix epoch) at `now`, for the NTP
@@ -242,6 +259,7 @@ impl WorkerCore {
             pool: &mut self.pool,
             clock: &mut self.clock,
             counters: &mut self.feedback,
+            pipes: &mut self.pipes,
         };
         Some(RouterCall {
             router,

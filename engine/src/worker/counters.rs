@@ -16,6 +16,9 @@ pub struct WorkerCounters {
     pub unknown_ssrc: u64,
     /// Decrypted RTCP compound packets that did not parse to the end.
     pub malformed_rtcp: u64,
+    /// Messages from other workers that named a room or producer no longer here
+    /// (closed meanwhile).
+    pub pipe_dropped: u64,
 }
 
 /// What went through a worker core's port (`/metrics`), and transports that failed.

@@ -11,6 +11,7 @@
 //! | `ingress` | a datagram to its transport, what the transport yields to its router |
 //! | `containment` | a panic in one transport's datagram or timer closes that transport, not the worker |
 //! | [`commands`] | the control plane's commands, from UUIDs to keys |
+//! | `mirrors` | mirrored producers and the messages between workers (issue 16) |
 //! | [`deadlines`] | transports' and routers' deadlines, ordered |
 //! | [`settings`], [`counters`] | what a worker is told, what it counts |
 //! | [`stats`] | the snapshot a worker publishes once a second (`/metrics`, stats, console) |
@@ -31,6 +32,7 @@ mod event_outbox;
 #[cfg(any(test, feature = "fault-injection"))]
 mod fault;
 mod ingress;
+mod mirrors;
 mod plain_sockets;
 mod respawn;
 pub mod settings;

@@ -1,0 +1,72 @@
+//! What crosses from one worker to another for a mirrored producer (issue 16, "pipes in
+//! memory"): its packets, already in router terms (RTX undone, router payload types,
+//! SSRCs and extension ids), its sender's reports, and, the other way, key frame
+//! requests. Packets travel as pooled buffers: the sender takes one from its pool, the
+//! receiver gives it to its own.
+
+use std::time::Instant;
+
+use crate::ids::{ProducerId, RoomId};
+
+/// One message between two workers.
+#[derive(Debug)]
+pub enum PipeMessage {
+    /// Origin to mirror: a packet of `producer`'s encoding `stream`, as the origin
+    /// forwards it to its own consumers.
+    Rtp {
+        /// The room.
+        room: RoomId,
+        /// The producer (the same id on both workers).
+        producer: ProducerId,
+        /// Its encoding (simulcast layer) index.
+        stream: u8,
+        /// The whole packet, in router terms.
+        packet: Vec<u8>,
+    },
+    /// Origin to mirror: the sender's last report for `stream` (RFC 3550 §6.4.1), and
+    /// when the origin received it (one process, one monotonic clock), so that the far
+    /// side's consumers carry the sender's NTP/RTP mapping as the origin's do.
+    SenderReport {
+        /// The room.
+        room: RoomId,
+        /// The producer.
+        producer: ProducerId,
+        /// Its encoding index.
+        stream: u8,
+        /// NTP timestamp of the report.
+        ntp: u64,
+        /// RTP timestamp of the report.
+        rtp: u32,
+        /// When the origin received it.
+        at: Instant,
+    },
+    /// Mirror to origin: a consumer on the far side needs a key frame of `stream`; the
+    /// origin's key frame request manager throttles it with every other request.
+    KeyFrameRequest {
+        /// The room.
+        room: RoomId,
+        /// The producer.
+        producer: ProducerId,
+        /// Its encoding index.
+        stream: u8,
+    },
+}
+
+impl PipeMessage {
+    /// The room it is about.
+    pub fn room(&self) -> RoomId {
+        match self {
+            PipeMessage::Rtp { room, .. }
+            | PipeMessage::SenderReport { room, .. }
+            | PipeMessage::KeyFrameRequest { room, .. } => *room,
+        }
+    }
+
+    /// Its packet buffer, to recycle when the message is dropped.
+    pub fn into_buffer(self) -> Option<Vec<u8>> {
+        match self {
+            PipeMessage::Rtp { packet, .. } => Some(packet),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! A room over two workers (issue 16), in memory with virtual time: Alice's producer lives
+//! on worker 0 and is mirrored on worker 1, where Bob consumes it; Carol consumes it on
+//! worker 0. The messages between the cores are carried as the drivers carry them
+//! ([`SimPair`]). Checked at the browsers after decryption: the far consumer's packets,
+//! its layer switches, key frame requests travelling back to the origin and throttled
+//! there, NACKs answered on the far side, the sender's mapping in the far consumer's
+//! sender reports, and pause, resume and close mirrored.
+
+use kolabmeet_testkit::*;
+use std::time::Duration;
+
+use kolabmeet_engine::ortc::MediaKind;
+use kolabmeet_engine::{EngineCommand, EngineEvent, PeerId, ProducerId, RoomId, TransportId};
+use kolabmeet_net::rtcp::write_nack;
+use kolabmeet_net::rtp::RtpPacket;
+
+const ALICE: u16 = 5000;
+const BOB: u16 = 6000;
+const CAROL: u16 = 7000;
+const SSRC0: u32 = 1111;
+const SSRC1: u32 = 2222;
+
+/// Alice (worker 0) produces simulcast VP8; Carol (worker 0) and Bob (worker 1, through
+/// the mirror) consume it.
+struct Room {
+    pair: SimPair,
+    room: RoomId,
+    alice: PeerId,
+    producer: ProducerId,
+    bob_ssrc: u32,
+    carol_ssrc: u32,
+    bob_consumer: kolabmeet_engine::ConsumerId,
+    seq: [u16; 2],
+    ts: [u32; 2],
+}
+
+impl Room {
+    fn new() -> Self {
+        let mut pair = SimPair::new();
+        let room = pair.room();
+        let (alice, alice_t) = pair.a.connect_peer_at(room, ALICE);
+        let (carol, carol_t) = pair.a.connect_peer_at(room, CAROL);
+        let (bob, bob_t): (PeerId, TransportId) = pair.b.connect_peer_at(room, BOB);
+        let producer = pair
+            .a
+            .produce(alice, alice_t, MediaKind::Video, simulcast_params())
+            .unwrap();
+        pair.mirror(room, producer);
+        let consumed = setup::wire(&pair.b.consume(bob, bob_t, producer).unwrap());
+        assert_eq!(
+            consumed["type"], "simulcast",
+            "the mirror offers what the origin does"
+        );
+        assert_eq!(
+            consumed["rtpParameters"]["encodings"][0]["scalabilityMode"],
+            "L2T3"
+        );
+        let bob_consumer = consumed["id"].as_str().unwrap().parse().unwrap();
+        let bob_ssrc = consumer_ssrc(&consumed);
+        let carol_consumed = setup::wire(&pair.a.consume(carol, carol_t, producer).unwrap());
+        let carol_ssrc = consumer_ssrc(&carol_consumed);
+        pair.exchange();
+        Room {
+            pair,
+            room,
+            alice,
+            producer,
+            bob_ssrc,
+            carol_ssrc,
+            bob_consumer,
+            seq: [100, 5000],
+            ts: [1000, 777_000],
+        }
+    }
+
+    /// Alice sends one frame (one packet) of `layer`.
+    fn frame(&mut self, layer: usize, key: bool) {
+        let (ssrc, rid) = if layer == 0 {
+            (SSRC0, "r0")
+        } else {
+            (SSRC1, "r1")
+        };
+        let p = chrome_packet(
+            96,
+            self.seq[layer],
+            self.ts[layer],
+            ssrc,
+            "0",
+            Some(rid),
+            &vp8(key, self.seq[layer] as u8),
+        );
+        self.seq[layer] = self.seq[layer].wrapping_add(1);
+        self.ts[layer] = self.ts[layer].wrapping_add(3000);
+        self.pair.a.send(ALICE, p);
+        self.pair.exchange();
+    }
+
+    /// Both layers for `frames` frames at 30 fps, the first of each a key frame.
+    fn both_layers(&mut self, frames: usize) {
+        for i in 0..frames {
+            self.pair.step(Duration::from_millis(33));
+            self.frame(0, i == 0);
+            self.frame(1, i == 0);
+        }
+    }
+}
+
+fn seqs(packets: &[Vec<u8>]) -> Vec<u16> {
+    packets
+        .iter()
+        .map(|p| RtpPacket::parse(&p[..]).unwrap().sequence_number())
+        .collect()
+}
+
+fn assert_continuous(seqs: &[u16]) {
+    for w in seqs.windows(2) {
+        assert_eq!(w[1], w[0].wrapping_add(1), "continuous: {seqs:?}");
+    }
+}
+
+#[test]
+fn the_far_consumer_gets_the_stream_and_switches_layers_at_key_frames() {
+    let mut r = Room::new();
+    // Bob's consumer asked for a key frame when it started: through the pipe, a PLI at
+    // Alice's.
+    assert!(
+        r.pair.carried.1 > 0,
+        "a key frame request went back to worker 0"
+    );
+    r.both_layers(30);
+    let bob = r.pair.b.take_rtp(BOB);
+    let carol = r.pair.a.take_rtp(CAROL);
+    assert!(!bob.is_empty(), "Bob gets video through the mirror");
+    assert_eq!(bob.len(), carol.len(), "as much as the local consumer");
+    for p in &bob {
+        let v = RtpPacket::parse(&p[..]).unwrap();
+        assert_eq!(v.ssrc(), r.bob_ssrc);
+        assert_eq!(v.payload_type(), 101, "router VP8 payload type");
+        assert_eq!(v.extension(1), Some(&b"0"[..]), "Bob's MID");
+    }
+    let bob_seqs = seqs(&bob);
+    assert_continuous(&bob_seqs);
+    // Each of Alice's packets crossed once: 60 packets for two consumers on two workers.
+    assert!(r.pair.carried.0 >= 60, "{:?}", r.pair.carried);
+
+    // Layer 1 stops: Bob's consumer drops to layer 0 at its next key frame, which it asks
+    // Alice for through the origin (a PLI for r0's SSRC at Alice's).
+    r.pair.a.take_rtcp(ALICE);
+    let last = *bob_seqs.last().unwrap();
+    for _ in 0..60 {
+        r.pair.step(Duration::from_millis(33));
+        r.frame(0, false);
+    }
+    let plis = r.pair.a.take_key_frame_requests(ALICE);
+    assert!(plis.contains(&SSRC0), "PLI for layer 0: {plis:?}");
+    assert!(
+        r.pair.b.take_rtp(BOB).is_empty(),
+        "nothing before layer 0's key frame"
+    );
+    r.pair.step(Duration::from_millis(33));
+    r.frame(0, true);
+    r.frame(0, false);
+    let got = r.pair.b.take_rtp(BOB);
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        seqs(&got)[0],
+        last.wrapping_add(1),
+        "no gap across the switch"
+    );
+    let layers: Vec<u8> = r
+        .pair
+        .b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ConsumerLayersChanged {
+                consumer, layers, ..
+            } if *consumer == r.bob_consumer => layers.map(|l| l.spatial_layer),
+            _ => None,
+        })
+        .collect();
+    assert!(layers.contains(&1), "it had the top layer: {layers:?}");
+    assert_eq!(layers.last(), Some(&0), "{layers:?}");
+}
+
+/// Bob's (far) or Carol's (local) receiver asks for a key frame three times within a
+/// second, and no key frame comes: the PLIs Alice hears at once and over the next 4 s.
+fn plis_at_alice(far: bool) -> (Vec<u32>, Vec<u32>) {
+    let mut r = Room::new();
+    r.both_layers(10);
+    r.pair.b.take_rtp(BOB);
+    r.pair.advance(Duration::from_secs(4));
+    r.pair.a.take_rtcp(ALICE);
+    let ssrc = if far { r.bob_ssrc } else { r.carol_ssrc };
+    let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 9];
+    pli.extend_from_slice(&ssrc.to_be_bytes());
+    for _ in 0..3 {
+        if far {
+            r.pair.b.send_rtcp(BOB, pli.clone());
+        } else {
+            r.pair.a.send_rtcp(CAROL, pli.clone());
+        }
+        r.pair.exchange();
+        r.pair.step(Duration::from_millis(300));
+    }
+    let now = r.pair.a.take_key_frame_requests(ALICE);
+    for _ in 0..40 {
+        r.pair.advance(Duration::from_millis(100));
+    }
+    (now, r.pair.a.take_key_frame_requests(ALICE))
+}
+
+#[test]
+fn the_far_receivers_key_frame_requests_are_throttled_at_the_origin() {
+    let far = plis_at_alice(true);
+    let local = plis_at_alice(false);
+    assert_eq!(
+        far.0,
+        vec![SSRC1],
+        "one PLI at once, for the layer Bob receives"
+    );
+    assert_eq!(
+        far, local,
+        "as many as a receiver on the origin's worker causes"
+    );
+}
+
+#[test]
+fn the_far_consumer_answers_nacks_from_its_own_store() {
+    let mut r = Room::new();
+    r.both_layers(10);
+    let sent = r.pair.b.take_rtp(BOB);
+    assert!(sent.len() >= 5);
+    let lost = RtpPacket::parse(&sent[4][..]).unwrap();
+    r.pair.a.take_rtcp(ALICE);
+    let carried = r.pair.carried;
+    let mut nack = Vec::new();
+    write_nack(&mut nack, 0x55, r.bob_ssrc, &[lost.sequence_number()]);
+    r.pair.b.send_rtcp(BOB, nack);
+    r.pair.exchange();
+    let resent = r.pair.b.take_rtp(BOB);
+    assert_eq!(resent.len(), 1, "resent by worker 1");
+    let v = RtpPacket::parse(&resent[0][..]).unwrap();
+    assert_eq!(
+        &v.payload()[..2],
+        &lost.sequence_number().to_be_bytes(),
+        "RTX: OSN first"
+    );
+    assert_eq!(&v.payload()[2..], lost.payload());
+    assert_eq!(r.pair.carried, carried, "nothing crossed for it");
+    let nacks_at_alice = r
+        .pair
+        .a
+        .take_rtcp(ALICE)
+        .iter()
+        .filter(|c| c[1] == 205 && c[0] & 0x1f == 1)
+        .count();
+    assert_eq!(nacks_at_alice, 0, "Alice is not asked");
+}
+
+#[test]
+fn the_far_consumers_reports_carry_the_senders_mapping() {
+    let mut r = Room::new();
+    r.pair
+        .b
+        .core
+        .set_wall_clock(r.pair.b.now, Duration::from_secs(1_700_000_000));
+    r.both_layers(5);
+    // Alice's SR for layer 1 (what Bob receives): her NTP X is RTP 777,000.
+    let x: u64 = 0x1234_5678_0000_0000;
+    r.pair.a.send_rtcp(ALICE, sender_report(SSRC1, x, 777_000));
+    r.pair.exchange();
+    let sr_at = r.pair.a.now;
+    // Bob receives layer 1 by now: his timestamps are Alice's layer 1 ones moved by
+    // his consumer's offset.
+    let bob = r.pair.b.take_rtp(BOB);
+    let last = RtpPacket::parse(&bob.last().unwrap()[..]).unwrap();
+    let offset = last.timestamp().wrapping_sub(r.ts[1].wrapping_sub(3000));
+    r.pair.b.take_rtcp(BOB);
+    r.pair.advance(Duration::from_millis(1600));
+    let srs = r.pair.b.take_sender_reports(BOB, r.bob_ssrc);
+    let (ntp, rtp) = *srs.last().expect("an SR for Bob's consumer");
+    let elapsed = r.pair.b.now - sr_at;
+    assert_eq!(
+        rtp,
+        (777_000 + (elapsed.as_secs_f64() * 90_000.0) as u32).wrapping_add(offset)
+    );
+    let expect_ntp = x + ((elapsed.as_nanos() << 32) / 1_000_000_000) as u64;
+    assert!(
+        ntp.abs_diff(expect_ntp) < 1 << 16,
+        "{ntp:x} vs {expect_ntp:x}"
+    );
+}
+
+#[test]
+fn pause_resume_and_close_reach_the_far_consumer_and_free_the_mirror() {
+    let mut r = Room::new();
+    r.both_layers(5);
+    r.pair.b.take_rtp(BOB);
+    r.pair
+        .a
+        .command(|tag| EngineCommand::SetProducerPaused {
+            tag,
+            peer: r.alice,
+            producer: r.producer,
+            paused: true,
+        })
+        .unwrap();
+    // The engine mirrors the pause.
+    let now = r.pair.b.now;
+    r.pair
+        .b
+        .core
+        .set_mirror_paused(now, r.room, r.producer, true);
+    r.pair.b.pump();
+    assert!(r.pair.b.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::ConsumerProducerPaused { consumer, paused: true, .. } if *consumer == r.bob_consumer
+    )));
+    let carried = r.pair.carried.0;
+    r.both_layers(5);
+    assert!(r.pair.b.take_rtp(BOB).is_empty());
+    assert_eq!(
+        r.pair.carried.0, carried,
+        "a paused producer's packets do not cross"
+    );
+
+    r.pair
+        .a
+        .command(|tag| EngineCommand::SetProducerPaused {
+            tag,
+            peer: r.alice,
+            producer: r.producer,
+            paused: false,
+        })
+        .unwrap();
+    r.pair
+        .b
+        .core
+        .set_mirror_paused(now, r.room, r.producer, false);
+    r.pair.exchange();
+    r.both_layers(5);
+    assert!(
+        !r.pair.b.take_rtp(BOB).is_empty(),
+        "flowing again after a key frame"
+    );
+
+    // The engine closes the mirror first (Alice's close is on its way): what still
+    // crosses for it is dropped and counted, and Bob hears consumerClosed.
+    r.pair.b.core.close_mirror(r.room, r.producer);
+    r.pair.b.pump();
+    assert!(r.pair.b.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::ConsumerClosed { consumer, .. } if *consumer == r.bob_consumer
+    )));
+    let sizes = r.pair.b.core.sizes();
+    assert_eq!((sizes.producers, sizes.consumers), (0, 0));
+    let dropped = r.pair.b.core.counters().pipe_dropped;
+    r.frame(0, false);
+    assert_eq!(r.pair.b.core.counters().pipe_dropped, dropped + 1);
+    r.pair
+        .a
+        .command(|tag| EngineCommand::CloseProducer {
+            tag,
+            peer: r.alice,
+            producer: r.producer,
+        })
+        .unwrap();
+    let carried = r.pair.carried.0;
+    r.frame(0, false);
+    assert_eq!(r.pair.carried.0, carried, "nothing crosses any more");
+}
