@@ -10,7 +10,7 @@ use kolabmeet_testkit::*;
 use std::time::Duration;
 
 use kolabmeet_engine::ortc::MediaKind;
-use kolabmeet_engine::{EngineCommand, EngineEvent, PeerId, ProducerId, RoomId, TransportId};
+use kolabmeet_engine::{EngineCommand, EngineEvent, PeerId, ProducerId, TransportId};
 use kolabmeet_net::rtcp::write_nack;
 use kolabmeet_net::rtp::RtpPacket;
 
@@ -24,7 +24,6 @@ const SSRC1: u32 = 2222;
 /// the mirror) consume it.
 struct Room {
     pair: SimPair,
-    room: RoomId,
     alice: PeerId,
     producer: ProducerId,
     bob_ssrc: u32,
@@ -45,7 +44,9 @@ impl Room {
             .a
             .produce(alice, alice_t, MediaKind::Video, simulcast_params())
             .unwrap();
-        pair.mirror(room, producer);
+        // The room is on both workers: the producer is mirrored on worker 1 at once.
+        pair.exchange();
+        assert_eq!(pair.b.core.sizes().producers, 1, "the mirror");
         let consumed = setup::wire(&pair.b.consume(bob, bob_t, producer).unwrap());
         assert_eq!(
             consumed["type"], "simulcast",
@@ -62,7 +63,6 @@ impl Room {
         pair.exchange();
         Room {
             pair,
-            room,
             alice,
             producer,
             bob_ssrc,
@@ -306,13 +306,8 @@ fn pause_resume_and_close_reach_the_far_consumer_and_free_the_mirror() {
             paused: true,
         })
         .unwrap();
-    // The engine mirrors the pause.
-    let now = r.pair.b.now;
-    r.pair
-        .b
-        .core
-        .set_mirror_paused(now, r.room, r.producer, true);
-    r.pair.b.pump();
+    // The pause crosses to the mirror: Bob hears consumerProducerPaused.
+    r.pair.exchange();
     assert!(r.pair.b.events.iter().any(|e| matches!(
         e,
         EngineEvent::ConsumerProducerPaused { consumer, paused: true, .. } if *consumer == r.bob_consumer
@@ -334,10 +329,6 @@ fn pause_resume_and_close_reach_the_far_consumer_and_free_the_mirror() {
             paused: false,
         })
         .unwrap();
-    r.pair
-        .b
-        .core
-        .set_mirror_paused(now, r.room, r.producer, false);
     r.pair.exchange();
     r.both_layers(5);
     assert!(
@@ -345,19 +336,8 @@ fn pause_resume_and_close_reach_the_far_consumer_and_free_the_mirror() {
         "flowing again after a key frame"
     );
 
-    // The engine closes the mirror first (Alice's close is on its way): what still
-    // crosses for it is dropped and counted, and Bob hears consumerClosed.
-    r.pair.b.core.close_mirror(r.room, r.producer);
-    r.pair.b.pump();
-    assert!(r.pair.b.events.iter().any(|e| matches!(
-        e,
-        EngineEvent::ConsumerClosed { consumer, .. } if *consumer == r.bob_consumer
-    )));
-    let sizes = r.pair.b.core.sizes();
-    assert_eq!((sizes.producers, sizes.consumers), (0, 0));
-    let dropped = r.pair.b.core.counters().pipe_dropped;
-    r.frame(0, false);
-    assert_eq!(r.pair.b.core.counters().pipe_dropped, dropped + 1);
+    // Alice closes it: the close crosses after its last packet, Bob hears consumerClosed,
+    // and nothing is left of the mirror.
     r.pair
         .a
         .command(|tag| EngineCommand::CloseProducer {
@@ -366,7 +346,85 @@ fn pause_resume_and_close_reach_the_far_consumer_and_free_the_mirror() {
             producer: r.producer,
         })
         .unwrap();
+    r.pair.exchange();
+    assert!(r.pair.b.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::ConsumerClosed { consumer, .. } if *consumer == r.bob_consumer
+    )));
+    let sizes = r.pair.b.core.sizes();
+    assert_eq!((sizes.producers, sizes.consumers), (0, 0));
     let carried = r.pair.carried.0;
     r.frame(0, false);
     assert_eq!(r.pair.carried.0, carried, "nothing crosses any more");
+}
+
+#[test]
+fn a_lost_origin_closes_its_mirrors_and_late_packets_are_counted() {
+    let mut r = Room::new();
+    r.both_layers(5);
+    r.pair
+        .b
+        .core
+        .worker_lost(kolabmeet_engine::mirror::WorkerIndex(0));
+    r.pair.b.pump();
+    assert!(r.pair.b.events.iter().any(|e| matches!(
+        e,
+        EngineEvent::ConsumerClosed { consumer, .. } if *consumer == r.bob_consumer
+    )));
+    assert_eq!(r.pair.b.core.sizes().producers, 0);
+    // Worker 0 does not know yet: what it still hands over is dropped and counted.
+    let dropped = r.pair.b.core.counters().pipe_dropped;
+    r.frame(0, false);
+    assert_eq!(r.pair.b.core.counters().pipe_dropped, dropped + 1);
+}
+
+#[test]
+fn a_worker_joining_the_room_gets_mirrors_of_what_is_already_produced() {
+    let mut pair = SimPair::new();
+    let room = pair.a.room();
+    let (alice, alice_t) = pair.a.connect_peer_at(room, ALICE);
+    let producer = pair
+        .a
+        .produce(alice, alice_t, MediaKind::Video, simulcast_params())
+        .unwrap();
+    // Alice's first packet and SR came before worker 1 joined.
+    pair.a.send(
+        ALICE,
+        chrome_packet(96, 1, 1000, SSRC0, "0", Some("r0"), &vp8(true, 1)),
+    );
+    pair.a.send_rtcp(ALICE, sender_report(SSRC0, 1 << 40, 1000));
+    assert_eq!(
+        pair.carried,
+        (0, 0),
+        "nothing crosses while the room is on one worker"
+    );
+    // Bob's router goes on worker 1: the room is on both now.
+    pair.b
+        .core
+        .handle_command(pair.b.now, EngineCommand::CreateRouter { room });
+    let both = [
+        kolabmeet_engine::mirror::WorkerIndex(0),
+        kolabmeet_engine::mirror::WorkerIndex(1),
+    ];
+    pair.a.core.set_room_workers(room, &both);
+    pair.b.core.set_room_workers(room, &both);
+    pair.exchange();
+    let (bob, bob_t) = pair.b.connect_peer_at(room, BOB);
+    assert!(
+        pair.b.consume(bob, bob_t, producer).is_ok(),
+        "the mirror is there"
+    );
+    assert!(
+        pair.carried.0 >= 2,
+        "the mirror and the sender's report crossed"
+    );
+    // Bob's worker leaves the room (its last peer left): worker 0 stops handing over.
+    pair.a.core.set_room_workers(room, &both[..1]);
+    let carried = pair.carried.0;
+    pair.a.send(
+        ALICE,
+        chrome_packet(96, 2, 4000, SSRC0, "0", Some("r0"), &vp8(false, 2)),
+    );
+    pair.exchange();
+    assert_eq!(pair.carried.0, carried);
 }

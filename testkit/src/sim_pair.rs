@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use kolabmeet_engine::RoomId;
 use kolabmeet_engine::mirror::WorkerIndex;
-use kolabmeet_engine::{ProducerId, RoomId};
 
 use crate::sim::Sim;
 
@@ -40,27 +40,20 @@ impl SimPair {
         }
     }
 
-    /// A room with a router on both workers.
+    /// A room with a router on both workers, each told the room is on both (as the
+    /// engine tells them when the room spreads): producers of either are mirrored on
+    /// the other from then on.
     pub fn room(&mut self) -> RoomId {
         let room = self.a.room();
         self.b.core.handle_command(
             self.b.now,
             kolabmeet_engine::EngineCommand::CreateRouter { room },
         );
-        room
-    }
-
-    /// Mirrors worker 0's `producer` on worker 1, as the engine does when a producer
-    /// appears in a room spread over both.
-    pub fn mirror(&mut self, room: RoomId, producer: ProducerId) {
-        let spec = self
-            .a
-            .core
-            .mirror_spec(room, producer)
-            .expect("a producer of worker 0");
-        self.b.core.create_mirror(spec).expect("mirrored");
-        assert!(self.a.core.add_mirror(room, producer, WorkerIndex(1)));
+        let both = [WorkerIndex(0), WorkerIndex(1)];
+        self.a.core.set_room_workers(room, &both);
+        self.b.core.set_room_workers(room, &both);
         self.exchange();
+        room
     }
 
     /// Carries every message each core wrote for the other, and what that makes them

@@ -6,11 +6,32 @@
 
 use std::time::Instant;
 
+use super::mirror_spec::MirrorSpec;
 use crate::ids::{ProducerId, RoomId};
 
-/// One message between two workers.
+/// One message between two workers. Those about one producer travel in order on one
+/// pipe: its mirror is created before its first packet and closed after its last.
 #[derive(Debug)]
 pub enum PipeMessage {
+    /// Origin to mirror: create the mirror of a producer (it appeared, or the far worker
+    /// joined the room).
+    Mirror(Box<MirrorSpec>),
+    /// Origin to mirror: the producer was paused or resumed by its owner.
+    Paused {
+        /// The room.
+        room: RoomId,
+        /// The producer.
+        producer: ProducerId,
+        /// Paused.
+        paused: bool,
+    },
+    /// Origin to mirror: the producer closed (its far consumers close, `consumerClosed`).
+    Closed {
+        /// The room.
+        room: RoomId,
+        /// The producer.
+        producer: ProducerId,
+    },
     /// Origin to mirror: a packet of `producer`'s encoding `stream`, as the origin
     /// forwards it to its own consumers.
     Rtp {
@@ -56,7 +77,10 @@ impl PipeMessage {
     /// The room it is about.
     pub fn room(&self) -> RoomId {
         match self {
+            PipeMessage::Mirror(spec) => spec.room,
             PipeMessage::Rtp { room, .. }
+            | PipeMessage::Paused { room, .. }
+            | PipeMessage::Closed { room, .. }
             | PipeMessage::SenderReport { room, .. }
             | PipeMessage::KeyFrameRequest { room, .. } => *room,
         }

@@ -116,6 +116,7 @@ impl Router {
             transport.set_twcc_ext(ext);
         }
         self.producer_ids.insert(id, key);
+        self.announce_producer(key, egress);
         tracing::debug!(target: "kolabmeet::producer", room = %self.room, %peer, producer = %id, ?kind, "producer created");
         Ok(id)
     }
@@ -217,6 +218,7 @@ impl Router {
             return;
         }
         p.paused = paused;
+        Router::tell_mirrors(p, self.room, egress);
         for ck in p.consumers.clone() {
             if let Some(c) = self.consumers.get_mut(ck) {
                 c.producer_paused = paused;
@@ -266,6 +268,13 @@ impl Router {
             return;
         };
         self.producer_ids.remove(&p.id);
+        for &to in &p.mirrors {
+            let closed = crate::mirror::PipeMessage::Closed {
+                room: self.room,
+                producer: p.id,
+            };
+            let _ = egress.pipes.push(to, closed);
+        }
         if let Some(t) = p.transport().and_then(|t| egress.transports.get_mut(t)) {
             t.remove_producer(pk);
         }

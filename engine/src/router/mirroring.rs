@@ -1,14 +1,16 @@
-//! A router's side of rooms over several workers (issue 16): on the origin worker, which
-//! workers a producer is mirrored on (each packet crosses to each once, see
-//! `forwarding.rs`) and what a mirror of it is made from; on a far worker, the mirror
-//! itself, a producer like any other whose packets, sender reports and key frame
-//! requests travel through the pipes.
+//! A router's side of rooms over several workers (issue 16). The origin worker of a
+//! producer owns its mirrors: it knows the room's other workers
+//! ([`Router::set_room_workers`], told by the engine), sends each a [`PipeMessage::Mirror`]
+//! when the producer appears or the worker joins the room, then its packets (see
+//! `forwarding.rs`), sender reports, pauses and its close, in order on one pipe. On a far
+//! worker the mirror is a producer like any other; its key frame requests travel back.
 
 use std::time::{Duration, Instant};
 
 use super::egress::Egress;
 use super::producer::{Producer, ProducerInit, ProducerOrigin};
 use super::room::Router;
+use crate::arena::ProducerKey;
 use crate::ids::ProducerId;
 use crate::media_engine::EngineError;
 use crate::mirror::{MirrorSpec, PipeMessage, WorkerIndex};
@@ -16,15 +18,61 @@ use crate::ortc::RtpCapabilities;
 use crate::rtp_stream::KeyFrameRequestManager;
 
 impl Router {
-    /// What a mirror of `producer` (one of this worker's own) is made from, `origin`
-    /// being this worker.
-    pub fn mirror_spec(&self, producer: ProducerId, origin: WorkerIndex) -> Option<MirrorSpec> {
-        let p = self.producers.get(*self.producer_ids.get(&producer)?)?;
-        if p.is_mirror() {
-            return None;
+    /// The room's workers are `workers` (this one among them): each producer of this
+    /// worker's is mirrored on every other one, a worker that joined getting a mirror of
+    /// each first; a worker that left gets nothing more, and the mirrors of its producers
+    /// here close (their consumers' peers get `consumerClosed`).
+    pub fn set_room_workers(&mut self, workers: &[WorkerIndex], egress: &mut Egress<'_>) {
+        let others: Vec<WorkerIndex> = workers
+            .iter()
+            .copied()
+            .filter(|w| *w != self.worker)
+            .collect();
+        let own: Vec<ProducerKey> = self.producers.keys_where(|p| !p.is_mirror());
+        for pk in own {
+            if let Some(p) = self.producers.get_mut(pk) {
+                p.mirrors.retain(|w| others.contains(w));
+            }
+            for &w in &others {
+                self.mirror_on(pk, w, egress);
+            }
         }
-        Some(MirrorSpec {
-            room: self.room,
+        let orphans: Vec<ProducerKey> = self.producers.keys_where(|p| match p.origin {
+            ProducerOrigin::Mirror(o) => !others.contains(&o),
+            ProducerOrigin::Transport(_) => false,
+        });
+        for pk in orphans {
+            self.close_producer(pk, egress);
+        }
+        self.mirror_workers = others;
+    }
+
+    /// The room's workers as this router knows them (this one first).
+    pub fn room_workers(&self) -> Vec<WorkerIndex> {
+        std::iter::once(self.worker)
+            .chain(self.mirror_workers.iter().copied())
+            .collect()
+    }
+
+    /// A producer of this worker's appeared: mirrored on the room's other workers.
+    pub(super) fn announce_producer(&mut self, pk: ProducerKey, egress: &mut Egress<'_>) {
+        for w in self.mirror_workers.clone() {
+            self.mirror_on(pk, w, egress);
+        }
+    }
+
+    /// Mirrors producer `pk` on worker `to` unless it is already: the mirror's
+    /// parameters, then the sender's last reports, then its packets as they come.
+    fn mirror_on(&mut self, pk: ProducerKey, to: WorkerIndex, egress: &mut Egress<'_>) {
+        let (room, origin) = (self.room, self.worker);
+        let Some(p) = self.producers.get_mut(pk) else {
+            return;
+        };
+        if p.is_mirror() || p.mirrors.contains(&to) {
+            return;
+        }
+        let spec = MirrorSpec {
+            room,
             producer: p.id,
             peer: p.peer,
             kind: p.kind,
@@ -34,35 +82,20 @@ impl Router {
             source: p.source,
             paused: p.paused,
             origin,
-        })
-    }
-
-    /// Starts handing `producer`'s packets to worker `to`, first with the sender
-    /// reports the producer has had (so the mirror's consumers report the sender's
-    /// mapping from their first report). `false` when it is not a producer of this
-    /// worker's.
-    pub fn add_mirror(
-        &mut self,
-        producer: ProducerId,
-        to: WorkerIndex,
-        egress: &mut Egress<'_>,
-    ) -> bool {
-        let Some(p) = self
-            .producer_ids
-            .get(&producer)
-            .and_then(|k| self.producers.get_mut(*k))
-            .filter(|p| !p.is_mirror())
-        else {
-            return false;
         };
-        if !p.mirrors.contains(&to) {
-            p.mirrors.push(to);
+        if egress
+            .pipes
+            .push(to, PipeMessage::Mirror(Box::new(spec)))
+            .is_err()
+        {
+            return;
         }
+        p.mirrors.push(to);
         for (i, s) in p.streams.iter().enumerate() {
             if let Some((ntp, rtp, at)) = s.stats.last_sr {
                 let message = PipeMessage::SenderReport {
-                    room: self.room,
-                    producer,
+                    room,
+                    producer: p.id,
                     stream: i as u8,
                     ntp,
                     rtp,
@@ -71,30 +104,22 @@ impl Router {
                 let _ = egress.pipes.push(to, message);
             }
         }
-        true
     }
 
-    /// Stops handing `producer`'s packets to worker `to` (its router there closed).
-    pub fn remove_mirror(&mut self, producer: ProducerId, to: WorkerIndex) {
-        if let Some(p) = self
-            .producer_ids
-            .get(&producer)
-            .and_then(|k| self.producers.get_mut(*k))
-        {
-            p.mirrors.retain(|w| *w != to);
-        }
-    }
-
-    /// Stops handing anything to worker `to` (it failed, or holds no router of the
-    /// room any more).
-    pub fn remove_mirrors_to(&mut self, to: WorkerIndex) {
-        for p in self.producers.values_mut() {
-            p.mirrors.retain(|w| *w != to);
+    /// Tells a producer's mirrors that it was paused or resumed.
+    pub(super) fn tell_mirrors(p: &Producer, room: crate::ids::RoomId, egress: &mut Egress<'_>) {
+        for &to in &p.mirrors {
+            let message = PipeMessage::Paused {
+                room,
+                producer: p.id,
+                paused: p.paused,
+            };
+            let _ = egress.pipes.push(to, message);
         }
     }
 
     /// Creates the mirror of a producer of another worker (`spec`), with its id.
-    pub fn create_mirror(
+    fn create_mirror(
         &mut self,
         spec: MirrorSpec,
         caps: &RtpCapabilities,
@@ -125,35 +150,65 @@ impl Router {
         Ok(())
     }
 
-    /// The mirrors of worker `origin`'s producers (to close when it fails).
-    pub fn mirrors_from(&self, origin: WorkerIndex) -> Vec<ProducerId> {
+    /// The mirrors here of worker `origin`'s producers.
+    pub fn mirrors_from(&self, origin: WorkerIndex) -> Vec<ProducerKey> {
         self.producers
-            .values()
-            .filter(|p| p.origin == ProducerOrigin::Mirror(origin))
-            .map(|p| p.id)
-            .collect()
+            .keys_where(|p| p.origin == ProducerOrigin::Mirror(origin))
     }
 
-    /// A message of another worker about a producer of this room: a packet or a sender
-    /// report for a mirror here, or a key frame request for a producer of this worker's.
-    /// `false` when it names no such producer (closed meanwhile: dropped).
+    /// Mirrored producers here (`dumpWorkers`).
+    pub fn mirror_count(&self) -> usize {
+        self.producers.values().filter(|p| p.is_mirror()).count()
+    }
+
+    /// A message of another worker about a producer of this room: a mirror's creation,
+    /// packet, sender report, pause or close here, or a key frame request for a producer
+    /// of this worker's. `false` when it names no such producer (closed meanwhile:
+    /// dropped).
     pub fn on_pipe_message(
         &mut self,
         now: Instant,
         message: &mut PipeMessage,
+        caps: &RtpCapabilities,
         egress: &mut Egress<'_>,
     ) -> bool {
         match message {
+            PipeMessage::Mirror(spec) => {
+                let spec = (**spec).clone();
+                match self.create_mirror(spec, caps) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::debug!(target: "kolabmeet::producer", error = %e, "mirror not created");
+                        false
+                    }
+                }
+            }
             PipeMessage::Rtp {
                 producer,
                 stream,
                 packet,
                 ..
             } => {
-                let Some(pk) = self.mirror_key(*producer) else {
+                let Some(pk) = self.mirror_of(*producer) else {
                     return false;
                 };
                 self.on_piped_rtp(now, pk, usize::from(*stream), packet, egress)
+            }
+            PipeMessage::Paused {
+                producer, paused, ..
+            } => {
+                let Some(pk) = self.mirror_of(*producer) else {
+                    return false;
+                };
+                self.set_producer_paused(now, pk, *paused, egress);
+                true
+            }
+            PipeMessage::Closed { producer, .. } => {
+                let Some(pk) = self.mirror_of(*producer) else {
+                    return false;
+                };
+                self.close_producer(pk, egress);
+                true
             }
             PipeMessage::SenderReport {
                 producer,
@@ -164,7 +219,7 @@ impl Router {
                 ..
             } => {
                 let Some(s) = self
-                    .mirror_key(*producer)
+                    .mirror_of(*producer)
                     .and_then(|pk| self.producers.get_mut(pk))
                     .and_then(|p| p.streams.get_mut(usize::from(*stream)))
                 else {
@@ -189,11 +244,7 @@ impl Router {
     }
 
     /// The key of the mirror `producer`.
-    pub fn mirror_of(&self, producer: ProducerId) -> Option<crate::arena::ProducerKey> {
-        self.mirror_key(producer)
-    }
-
-    fn mirror_key(&self, producer: ProducerId) -> Option<crate::arena::ProducerKey> {
+    pub fn mirror_of(&self, producer: ProducerId) -> Option<ProducerKey> {
         let pk = *self.producer_ids.get(&producer)?;
         self.producers.get(pk)?.is_mirror().then_some(pk)
     }

@@ -15,6 +15,7 @@ use super::consumer::Consumer;
 use super::producer::Producer;
 use crate::arena::{Arena, ConsumerKey, ProducerKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId};
+use crate::mirror::WorkerIndex;
 
 /// Table sizes of one router.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,11 +50,15 @@ pub struct Router {
     pub(super) next_report: Option<Instant>,
     /// The randomised intervals between those rounds.
     pub(super) report_interval: ReportInterval,
+    /// The worker it runs on (what its producers' mirrors name as their origin).
+    pub(super) worker: WorkerIndex,
+    /// The room's other workers, where its own producers are mirrored (issue 16).
+    pub(super) mirror_workers: Vec<WorkerIndex>,
 }
 
 impl Router {
-    /// The router of `room`, empty.
-    pub fn new(room: RoomId) -> Self {
+    /// The router of `room` on worker `worker`, empty.
+    pub fn new(room: RoomId, worker: WorkerIndex) -> Self {
         Router {
             room,
             producers: Arena::new(),
@@ -65,6 +70,8 @@ impl Router {
             key_frame_due: None,
             next_report: None,
             report_interval: ReportInterval::for_room(room),
+            worker,
+            mirror_workers: Vec::new(),
         }
     }
 

@@ -294,7 +294,7 @@ impl WorkerCore {
         if let Some(rk) = self.rooms.get(&room) {
             return *rk;
         }
-        let rk = self.routers.insert(Router::new(room));
+        let rk = self.routers.insert(Router::new(room, self.index));
         self.rooms.insert(room, rk);
         rk
     }
