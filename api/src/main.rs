@@ -106,7 +106,7 @@ fn main() -> ExitCode {
             }
         })
     };
-    let engine = match WorkerEngine::start(
+    let mut engine = match WorkerEngine::start(
         WorkerSettings {
             listen_ip: config.webrtc_listen_ip,
             announced_address: config.webrtc_announced_address.clone(),
@@ -125,6 +125,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    engine.set_router_scale_size(config.router_scale_size);
     let media_ports = engine.ports();
     #[cfg(feature = "fault-injection")]
     let faults = engine.fault_injector();

@@ -67,6 +67,13 @@ pub struct UdpWorker {
 impl UdpWorker {
     /// Starts the worker (its thread is `media-worker-0`).
     pub fn start() -> io::Result<Self> {
+        Self::start_workers(1, kolabmeet_engine::worker::DEFAULT_ROUTER_SCALE_SIZE)
+    }
+
+    /// Starts `workers` worker threads on free ports, rooms spreading over them past
+    /// `scale` peers per router (`ROUTER_SCALE_SIZE`). Each peer connects to the port its
+    /// transport's candidates name.
+    pub fn start_workers(workers: usize, scale: usize) -> io::Result<Self> {
         let wake = Arc::new(Wake::default());
         let w = wake.clone();
         let notify: kolabmeet_engine::worker::Notify = Arc::new(move || {
@@ -79,7 +86,8 @@ impl UdpWorker {
             port: 0,
             sender_report_clock: Default::default(),
         };
-        let engine = WorkerEngine::start(settings, 1, notify)?;
+        let mut engine = WorkerEngine::start(settings, workers, notify)?;
+        engine.set_router_scale_size(scale);
         let port = engine.ports()[0];
         let cert = DtlsCertificate::generate()
             .map_err(|e| io::Error::other(format!("certificate: {e}")))?;
@@ -96,9 +104,14 @@ impl UdpWorker {
         })
     }
 
-    /// The worker's media address (UDP and TCP).
+    /// The (first) worker's media address (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The engine (its placement and stats).
+    pub fn engine(&self) -> &WorkerEngine {
+        &self.engine
     }
 
     /// Takes the worker's pending events (keeping the first [`KEPT_EVENTS`] in `events`);
@@ -209,8 +222,16 @@ impl UdpWorker {
         let v = self
             .command(|tag| create_transport(tag, room, peer))
             .map_err(|e| format!("createWebRtcTransport: {e}"))?;
-        let mut pipe = Pipe::udp(self.addr, READ_TIMEOUT).map_err(|e| format!("socket: {e}"))?;
-        let browser = self.connect_over(&mut pipe, &crate::setup::wire(&v), peer)?;
+        let answer = crate::setup::wire(&v);
+        let port = answer["iceCandidates"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["protocol"] == "udp"))
+            .and_then(|c| c["port"].as_u64())
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or_else(|| format!("no UDP candidate in {answer}"))?;
+        let addr = SocketAddr::new(self.addr.ip(), port);
+        let mut pipe = Pipe::udp(addr, READ_TIMEOUT).map_err(|e| format!("socket: {e}"))?;
+        let browser = self.connect_over(&mut pipe, &answer, peer)?;
         let Pipe::Udp(socket) = pipe else {
             unreachable!("made as UDP above")
         };

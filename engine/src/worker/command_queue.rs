@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::media_engine::{EngineCommand, RequestTag};
+use super::worker_command::WorkerCommand;
+use crate::media_engine::RequestTag;
 
 /// What [`CommandQueue::push`] did with a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,13 +31,13 @@ pub enum Pushed {
 
 /// One worker's command queue and its overflow.
 pub struct CommandQueue {
-    queue: Arc<ArrayQueue<EngineCommand>>,
-    overflow: VecDeque<EngineCommand>,
+    queue: Arc<ArrayQueue<WorkerCommand>>,
+    overflow: VecDeque<WorkerCommand>,
 }
 
 impl CommandQueue {
     /// Wraps the queue the worker thread pops from.
-    pub fn new(queue: Arc<ArrayQueue<EngineCommand>>) -> Self {
+    pub fn new(queue: Arc<ArrayQueue<WorkerCommand>>) -> Self {
         Self {
             queue,
             overflow: VecDeque::new(),
@@ -45,7 +46,8 @@ impl CommandQueue {
 
     /// Queues `command`, first moving what the overflow holds (commands keep their order:
     /// while anything waits there, nothing overtakes it).
-    pub fn push(&mut self, command: EngineCommand) -> Pushed {
+    pub fn push(&mut self, command: impl Into<WorkerCommand>) -> Pushed {
+        let command = command.into();
         self.flush();
         if self.overflow.is_empty() {
             match self.queue.push(command) {
@@ -56,7 +58,7 @@ impl CommandQueue {
         self.defer_or_refuse(command)
     }
 
-    fn defer_or_refuse(&mut self, command: EngineCommand) -> Pushed {
+    fn defer_or_refuse(&mut self, command: WorkerCommand) -> Pushed {
         match command.tag() {
             Some(tag) => Pushed::Refused(tag),
             None => {
@@ -90,6 +92,7 @@ impl CommandQueue {
 mod tests {
     use super::*;
     use crate::ids::{PeerId, TransportId};
+    use crate::media_engine::EngineCommand;
 
     fn close_peer(n: u8) -> EngineCommand {
         EngineCommand::ClosePeer {
@@ -131,7 +134,9 @@ mod tests {
         let rooms: Vec<_> = seen
             .iter()
             .map(|c| match c {
-                EngineCommand::ClosePeer { room, .. } => room.as_uuid().as_bytes()[0],
+                WorkerCommand::Engine(EngineCommand::ClosePeer { room, .. }) => {
+                    room.as_uuid().as_bytes()[0]
+                }
                 _ => 0,
             })
             .collect();

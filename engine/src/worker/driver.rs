@@ -22,9 +22,11 @@ use rand::rngs::StdRng;
 
 use super::core::WorkerCore;
 use super::event_outbox::EventOutbox;
+use super::pipe_ends::PipeEnds;
 use super::plain_sockets::PlainSockets;
 use super::settings::WorkerSettings;
 use super::udp_batch::UdpBatch;
+use super::worker_command::WorkerCommand;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 use crate::transport::{Tuple, TupleProtocol};
@@ -63,6 +65,20 @@ struct TcpConn {
     decoder: FrameDecoder,
     pending: Vec<u8>,
     writable_registered: bool,
+}
+
+/// What a worker thread is connected to: its command queue, its ends of the pipes to
+/// the other workers, the shared event queue and the control loop's notification.
+#[derive(Clone)]
+pub struct WorkerLinks {
+    /// Its commands (the engine keeps the queue per slot).
+    pub commands: Arc<ArrayQueue<WorkerCommand>>,
+    /// Its ends of the pipes between workers.
+    pub pipes: PipeEnds,
+    /// Every worker's events.
+    pub events: Arc<ArrayQueue<EngineEvent>>,
+    /// Wakes the control loop.
+    pub notify: Notify,
 }
 
 /// A running worker thread: its waker, its stop flag and how it ended. The commands it
@@ -120,11 +136,15 @@ impl WorkerThread {
         index: usize,
         mut settings: WorkerSettings,
         certificate: DtlsCertificate,
-        commands: Arc<ArrayQueue<EngineCommand>>,
-        events: Arc<ArrayQueue<EngineEvent>>,
-        notify: Notify,
+        links: WorkerLinks,
         #[cfg(any(test, feature = "fault-injection"))] fault: Arc<super::fault::FaultSwitch>,
     ) -> io::Result<Self> {
+        let WorkerLinks {
+            commands,
+            pipes,
+            events,
+            notify,
+        } = links;
         let (udp, listener, port) = bind_pair(&settings)?;
         settings.port = port;
         let granted = super::udp_batch::enlarge_buffers(&udp);
@@ -140,6 +160,8 @@ impl WorkerThread {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         core.set_wall_clock(Instant::now(), since_epoch);
+        core.set_index(pipes.index());
+        pipes.attach(waker.clone());
         #[cfg(any(test, feature = "fault-injection"))]
         fault.attach(waker.clone());
         let mut driver = Driver {
@@ -151,6 +173,8 @@ impl WorkerThread {
             next_token: FIRST_CONN,
             core,
             commands,
+            pipes,
+            woken: Vec::new(),
             events,
             backlog: EventOutbox::default(),
             notify: notify.clone(),
@@ -262,7 +286,11 @@ struct Driver {
     by_remote: HashMap<SocketAddr, Token>,
     next_token: usize,
     core: WorkerCore,
-    commands: Arc<ArrayQueue<EngineCommand>>,
+    commands: Arc<ArrayQueue<WorkerCommand>>,
+    /// Its ends of the pipes to the other workers (issue 16).
+    pipes: PipeEnds,
+    /// Which workers this round's messages went to (reused).
+    woken: Vec<bool>,
     events: Arc<ArrayQueue<EngineEvent>>,
     backlog: EventOutbox,
     notify: Notify,
@@ -348,8 +376,25 @@ impl Driver {
                 udp_more = self.read_udp(now, &mut batch);
             }
             self.plain.read_more(&mut self.core, now);
+            self.pipes.drain(&mut self.core, now);
             let mut drained = 0;
             while let Some(cmd) = self.commands.pop() {
+                // What other workers sent before this command was queued is seen first
+                // (a producer's mirror before a consume of it).
+                self.pipes.drain(&mut self.core, now);
+                let cmd = match cmd {
+                    WorkerCommand::Engine(c) => c,
+                    WorkerCommand::RoomWorkers { room, workers } => {
+                        self.core.set_room_workers(room, &workers);
+                        drained += 1;
+                        continue;
+                    }
+                    WorkerCommand::WorkerLost(w) => {
+                        self.core.worker_lost(w);
+                        drained += 1;
+                        continue;
+                    }
+                };
                 match cmd {
                     EngineCommand::CreatePlainTransport {
                         tag, room, peer, ..
@@ -373,6 +418,8 @@ impl Driver {
             if self.core.poll_timeout().is_some_and(|t| t <= now) {
                 self.core.handle_timeout(now);
             }
+            // Other workers first: they forward in parallel while this one sends.
+            self.pipes.flush(&mut self.core, &mut self.woken);
             self.send_all(&mut batch);
             self.plain.release(self.poll.registry(), &mut self.core);
             self.publish_events();

@@ -1,7 +1,10 @@
-//! The control plane's handle on the media workers: routes each command to the worker
-//! that hosts its room (rooms are spread round-robin; a room stays on one worker until
-//! rooms larger than `ROUTER_SCALE_SIZE` spread, which comes later) and collects every
-//! worker's events from one shared queue.
+//! The control plane's handle on the media workers: places each room's peers on routers
+//! of at most `ROUTER_SCALE_SIZE` peers, one router of the room per worker (contract
+//! section 6; issue 16: a new router goes on the least loaded worker that has none of
+//! the room, load being what the worker forwards, not its peers), routes each command to
+//! the worker of its peer or room, tells a room's workers where the room is (they mirror
+//! their producers on each other, see [`crate::mirror`]), and collects every worker's
+//! events from one shared queue.
 //!
 //! It also notices a worker that failed (its thread ended without being asked to: a
 //! panic or an error out of its loop, see [`WorkerThread::failure`]) at the next
@@ -12,7 +15,7 @@
 //! [`EngineEvent::WorkerFailed`] and [`EngineEvent::WorkerRestarted`], and
 //! [`MediaEngine::health`] is degraded in between.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,13 +24,20 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use crossbeam_queue::ArrayQueue;
 
 use super::command_queue::{CommandQueue, Pushed};
-use super::driver::{COMMAND_QUEUE, Notify, WorkerThread};
+use super::driver::{COMMAND_QUEUE, Notify, WorkerLinks, WorkerThread};
+use super::pipe_ends::{PipeEnds, pipe_mesh};
+use super::placement::{PeerPlaced, Placement};
 use super::respawn::{Replacement, Respawn};
 use super::settings::WorkerSettings;
+use super::worker_command::WorkerCommand;
 use crate::crypto::DtlsCertificate;
-use crate::ids::{PeerId, RoomId};
+use crate::ids::RoomId;
 use crate::media_engine::{EngineCommand, EngineError, EngineEvent, EngineHealth, MediaEngine};
+use crate::mirror::WorkerIndex;
 use crate::ortc::{RtpCapabilities, router_rtp_capabilities};
+
+/// `ROUTER_SCALE_SIZE` unless told otherwise (the contract's default).
+pub const DEFAULT_ROUTER_SCALE_SIZE: usize = 16;
 
 /// Events queued from all workers before workers hold them back.
 const EVENT_QUEUE: usize = 65_536;
@@ -50,9 +60,10 @@ pub struct WorkerEngine {
     slots: Vec<Slot>,
     events: Arc<ArrayQueue<EngineEvent>>,
     local: VecDeque<EngineEvent>,
-    room_worker: HashMap<RoomId, usize>,
-    peer_room: HashMap<PeerId, RoomId>,
-    next: usize,
+    /// Where each room's peers are.
+    placement: Placement,
+    /// Each slot's ends of the pipes between workers (a replacement gets the same).
+    pipes: Vec<PipeEnds>,
     replacements: Receiver<Replacement>,
     replacement_done: Sender<Replacement>,
     /// Tells replacement threads still starting that the engine is gone.
@@ -72,7 +83,8 @@ impl WorkerEngine {
             switches: Arc::new((0..count).map(|_| Arc::default()).collect()),
         };
         let mut slots = Vec::with_capacity(count);
-        for index in 0..count {
+        let pipes = pipe_mesh(count);
+        for (index, ends) in pipes.iter().enumerate() {
             let mut s = settings.clone();
             if s.port != 0 {
                 s.port = s.port.checked_add(index as u16).ok_or_else(|| {
@@ -86,9 +98,12 @@ impl WorkerEngine {
                 index,
                 s,
                 certificate,
-                queue.clone(),
-                events.clone(),
-                notify.clone(),
+                WorkerLinks {
+                    commands: queue.clone(),
+                    pipes: ends.clone(),
+                    events: events.clone(),
+                    notify: notify.clone(),
+                },
                 #[cfg(any(test, feature = "fault-injection"))]
                 faults.switches[index].clone(),
             )?;
@@ -107,9 +122,8 @@ impl WorkerEngine {
             slots,
             events,
             local: VecDeque::new(),
-            room_worker: HashMap::new(),
-            peer_room: HashMap::new(),
-            next: 0,
+            placement: Placement::new(DEFAULT_ROUTER_SCALE_SIZE),
+            pipes,
             replacements,
             replacement_done,
             shutdown: Arc::new(AtomicBool::new(false)),
@@ -123,9 +137,20 @@ impl WorkerEngine {
         self.slots.iter().map(|s| s.port).collect()
     }
 
-    /// The worker hosting a room, if it has one.
+    /// The first worker of a room, if it has one.
     pub fn worker_of(&self, room: &RoomId) -> Option<usize> {
-        self.room_worker.get(room).copied()
+        self.placement.workers_of(room).first().copied()
+    }
+
+    /// The workers of a room, its first router's first.
+    pub fn workers_of(&self, room: &RoomId) -> Vec<usize> {
+        self.placement.workers_of(room)
+    }
+
+    /// Sets `ROUTER_SCALE_SIZE`: peers of a room per router before it spreads onto
+    /// another worker.
+    pub fn set_router_scale_size(&mut self, n: usize) {
+        self.placement.set_scale(n);
     }
 
     /// Makes workers fail on demand (test builds only).
@@ -134,42 +159,113 @@ impl WorkerEngine {
         self.faults.clone()
     }
 
-    /// A new room's worker: the next in turn that runs (a slot whose replacement is
-    /// starting is passed over unless none runs).
-    fn worker_of_room(&mut self, room: RoomId) -> usize {
-        if let Some(w) = self.room_worker.get(&room) {
-            return *w;
-        }
-        let n = self.slots.len();
-        let mut w = self.next % n;
-        for k in 0..n {
-            let candidate = (self.next + k) % n;
-            if self.slots[candidate].thread.is_some() {
-                w = candidate;
-                break;
-            }
-        }
-        self.next = w.wrapping_add(1);
-        self.room_worker.insert(room, w);
-        w
+    /// How loaded a worker is, for placing a new router: the consumers it forwards to
+    /// (its last stats, at most a second old), and the peers and rooms placed on it
+    /// (which its stats may not show yet; an empty room soon has peers).
+    fn load(&self, worker: usize) -> u64 {
+        let consumers = self.slots[worker]
+            .thread
+            .as_ref()
+            .map_or(0, |t| t.stats().consumers.len());
+        (consumers + self.placement.peers_on(worker) + self.placement.rooms_on(worker).len()) as u64
     }
 
-    /// Which worker a command goes to, learning rooms and peers on the way.
+    /// A new room's first worker: the least loaded that runs (any when none runs).
+    fn pick_worker(&self) -> usize {
+        let running = |w: &usize| self.slots[*w].thread.is_some();
+        (0..self.slots.len())
+            .filter(running)
+            .min_by_key(|w| (self.load(*w), *w))
+            .unwrap_or(0)
+    }
+
+    /// Queues an engine command for worker `w` (never refused: it waits in the
+    /// overflow when the queue is full).
+    fn push_internal(&mut self, w: usize, command: WorkerCommand) {
+        let slot = &mut self.slots[w];
+        if slot.commands.push(command) == Pushed::Queued
+            && let Some(t) = &slot.thread
+        {
+            t.wake();
+        }
+    }
+
+    /// Tells every worker of `room` which workers it is on.
+    fn announce_room_workers(&mut self, room: RoomId) {
+        let workers = self.placement.workers_of(&room);
+        let indexes: Vec<WorkerIndex> = workers.iter().map(|w| WorkerIndex(*w as u16)).collect();
+        for w in workers {
+            self.push_internal(
+                w,
+                WorkerCommand::RoomWorkers {
+                    room,
+                    workers: indexes.clone(),
+                },
+            );
+        }
+    }
+
+    /// Which worker a command goes to, placing rooms and peers on the way (and queueing
+    /// the routers and room announcements that placement makes).
     fn route(&mut self, command: &EngineCommand) -> Option<usize> {
         let peer = match command {
-            EngineCommand::CreateRouter { room } => return Some(self.worker_of_room(*room)),
+            EngineCommand::CreateRouter { room } => {
+                let first = self.pick_worker();
+                return Some(self.placement.create_room(*room, || first).0);
+            }
             EngineCommand::CloseRouter { room } => {
-                self.peer_room.retain(|_, r| r != room);
-                return self.room_worker.remove(room);
+                let workers = self.placement.close_room(room);
+                let (first, rest) = workers.split_first()?;
+                for w in rest {
+                    self.push_internal(*w, EngineCommand::CloseRouter { room: *room }.into());
+                }
+                return Some(*first);
             }
             EngineCommand::CreateWebRtcTransport { room, peer, .. }
             | EngineCommand::CreatePlainTransport { room, peer, .. } => {
-                self.peer_room.insert(*peer, *room);
-                return Some(self.worker_of_room(*room));
+                let first = self.pick_worker();
+                self.placement.create_room(*room, || first);
+                let n = self.slots.len();
+                let running: Vec<bool> = self.slots.iter().map(|s| s.thread.is_some()).collect();
+                let loads: Vec<u64> = (0..n).map(|w| self.load(w)).collect();
+                let placed =
+                    self.placement
+                        .place_peer(*room, *peer, n, |w| running[w], |w| loads[w])?;
+                return Some(match placed {
+                    PeerPlaced::On(w) => w,
+                    PeerPlaced::NewRouter { worker, .. } => {
+                        tracing::info!(target: "kolabmeet::worker", room = %room, worker, "room spreads onto another worker");
+                        self.push_internal(
+                            worker,
+                            EngineCommand::CreateRouter { room: *room }.into(),
+                        );
+                        self.announce_room_workers(*room);
+                        worker
+                    }
+                });
             }
             EngineCommand::ClosePeer { room, peer } => {
-                self.peer_room.remove(peer);
-                return self.room_worker.get(room).copied();
+                let removed = self.placement.remove_peer(peer);
+                let Some(removed) = removed else {
+                    return self.placement.workers_of(room).first().copied();
+                };
+                if removed.router_closed.is_some() {
+                    // Its close first, then the router's: one queue, in order.
+                    let w = removed.worker;
+                    self.push_internal(
+                        w,
+                        EngineCommand::ClosePeer {
+                            room: *room,
+                            peer: *peer,
+                        }
+                        .into(),
+                    );
+                    self.push_internal(w, EngineCommand::CloseRouter { room: *room }.into());
+                    tracing::info!(target: "kolabmeet::worker", room = %room, worker = w, "the room's router on this worker emptied and closed");
+                    self.announce_room_workers(*room);
+                    return None;
+                }
+                return Some(removed.worker);
             }
             EngineCommand::ConnectWebRtcTransport { peer, .. }
             | EngineCommand::RestartIce { peer, .. }
@@ -182,8 +278,7 @@ impl WorkerEngine {
             | EngineCommand::CloseConsumer { peer, .. }
             | EngineCommand::CloseProducersOf { peer } => peer,
         };
-        let room = self.peer_room.get(peer)?;
-        self.room_worker.get(room).copied()
+        self.placement.worker_of_peer(peer)
     }
 
     /// Notices failed workers and installs replacements that are ready.
@@ -214,14 +309,17 @@ impl WorkerEngine {
     /// Worker `index` failed: its rooms get empty routers in a new queue that its
     /// replacement (started off this thread) will drain, and the control plane is told.
     fn replace(&mut self, index: usize, reason: String) {
-        let mut rooms: Vec<RoomId> = self
-            .room_worker
-            .iter()
-            .filter(|(_, w)| **w == index)
-            .map(|(r, _)| *r)
-            .collect();
-        rooms.sort();
-        self.peer_room.retain(|_, r| !rooms.contains(r));
+        let rooms = self.placement.rooms_on(index);
+        // A room spread over several workers restarts whole, on this slot (the control
+        // plane restarts its every peer's media): its routers elsewhere close.
+        for room in &rooms {
+            for w in self.placement.workers_of(room) {
+                if w != index {
+                    self.push_internal(w, EngineCommand::CloseRouter { room: *room }.into());
+                }
+            }
+            self.placement.restart_room(*room, index);
+        }
         let queue = Arc::new(ArrayQueue::new(COMMAND_QUEUE));
         let slot = &mut self.slots[index];
         // The thread has ended: joining it does not wait. Commands still queued for it
@@ -232,6 +330,7 @@ impl WorkerEngine {
             slot.commands
                 .push(EngineCommand::CreateRouter { room: *room });
         }
+        let pipes = self.pipes[index].clone();
         slot.failed = Some(reason.clone());
         tracing::warn!(target: "kolabmeet::worker", worker = index, port = slot.port, rooms = rooms.len(), "replacing the failed media worker on its port");
         let mut settings = self.settings.clone();
@@ -240,6 +339,7 @@ impl WorkerEngine {
             index,
             settings,
             commands: queue,
+            pipes,
             events: self.events.clone(),
             notify: self.notify.clone(),
             done: self.replacement_done.clone(),
@@ -366,6 +466,7 @@ mod tests {
     use crate::media_engine::EngineReply;
 
     use super::*;
+    use crate::ids::PeerId;
     use crate::media_engine::RequestTag;
     use crate::worker::{Fault, FaultInjector};
 

@@ -17,7 +17,9 @@
 //! | [`stats`] | the snapshot a worker publishes once a second (`/metrics`, stats, console) |
 //! | [`driver`] | the worker thread: sockets, clock, queues |
 //! | [`engine`] | [`WorkerEngine`]: rooms spread over workers |
-//! | `command_queue`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
+//! | `placement` | which worker each room's peers go on (`ROUTER_SCALE_SIZE`) |
+//! | `command_queue`, `worker_command`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
+//! | `pipe_ends` | the bounded queues between worker threads, and their wakers (issue 16) |
 //! | `respawn`, `fault` | a failed worker's replacement; fault injection (test builds) |
 
 mod command_queue;
@@ -33,18 +35,21 @@ mod event_outbox;
 mod fault;
 mod ingress;
 mod mirrors;
+mod pipe_ends;
+mod placement;
 mod plain_sockets;
 mod respawn;
 pub mod settings;
 pub mod stats;
 mod udp_batch;
+mod worker_command;
 
 pub use self::core::{TIMER_TICK, WorkerCore};
 pub use crate::transport::{ABANDONED_AFTER, CONNECT_TIMEOUT};
 pub use commands::MAX_TRANSPORTS;
 pub use counters::{TrafficCounters, WorkerCounters, WorkerSizes};
 pub use driver::{Notify, WorkerThread};
-pub use engine::WorkerEngine;
+pub use engine::{DEFAULT_ROUTER_SCALE_SIZE, WorkerEngine};
 #[cfg(any(test, feature = "fault-injection"))]
 pub use fault::{Fault, FaultInjector};
 pub use settings::{SenderReportClock, WorkerSettings};

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::driver::{Notify, WorkerThread};
+use super::driver::{Notify, WorkerLinks, WorkerThread};
+use super::pipe_ends::PipeEnds;
 use super::settings::WorkerSettings;
+use super::worker_command::WorkerCommand;
 use crate::crypto::DtlsCertificate;
-use crate::media_engine::{EngineCommand, EngineEvent};
+use crate::media_engine::EngineEvent;
 
 /// First wait before binding the port again (the failed thread has closed its sockets by
 /// the time it is noticed, so the first try normally succeeds).
@@ -31,7 +33,8 @@ pub(super) struct Respawn {
     pub(super) index: usize,
     /// With the failed worker's port.
     pub(super) settings: WorkerSettings,
-    pub(super) commands: Arc<ArrayQueue<EngineCommand>>,
+    pub(super) commands: Arc<ArrayQueue<WorkerCommand>>,
+    pub(super) pipes: PipeEnds,
     pub(super) events: Arc<ArrayQueue<EngineEvent>>,
     pub(super) notify: Notify,
     pub(super) done: Sender<Replacement>,
@@ -64,9 +67,12 @@ impl Respawn {
                         self.index,
                         self.settings.clone(),
                         certificate,
-                        self.commands.clone(),
-                        self.events.clone(),
-                        self.notify.clone(),
+                        WorkerLinks {
+                            commands: self.commands.clone(),
+                            pipes: self.pipes.clone(),
+                            events: self.events.clone(),
+                            notify: self.notify.clone(),
+                        },
                         #[cfg(any(test, feature = "fault-injection"))]
                         self.fault.clone(),
                     )
