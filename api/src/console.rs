@@ -160,7 +160,7 @@ fn dump_workers(control: &ControlPlane) -> String {
             .filter(|t| t.state == "connected")
             .count();
         out.push_str(&format!(
-            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{} transportPanics:{}",
+            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{} transportPanics:{} pipeSent:{} pipeReceived:{} pipeDroppedFull:{} pipeDroppedStale:{}",
             w.worker,
             w.port,
             w.rooms.len(),
@@ -175,9 +175,19 @@ fn dump_workers(control: &ControlPlane) -> String {
             w.busy_seconds,
             w.command_queue,
             w.transport_panics,
+            w.pipes.sent,
+            w.pipes.received,
+            w.pipes.dropped_full,
+            w.pipes.dropped_stale,
         ));
         for room in &w.rooms {
             out.push_str(&format!("\n  room {room}"));
+            if let Some(d) = w.room_details.iter().find(|d| d.room_id == *room) {
+                out.push_str(&format!(
+                    " peers:{} transports:{} mirroredProducers:{}",
+                    d.peers, d.transports, d.mirrored_producers
+                ));
+            }
         }
     }
     out

@@ -200,6 +200,11 @@ pub fn render(s: &Snapshot) -> String {
         "transport_panics",
         "Transports closed because handling their input panicked (an internal error the worker contained)",
     );
+    let pipe_messages = counter_family(
+        &mut reg,
+        "worker_pipe_messages",
+        "Messages between media workers (rooms over several workers: mirrored producers' packets, reports, key frame requests), by direction and outcome",
+    );
     let busy = seconds_family(
         &mut reg,
         "worker_busy_seconds",
@@ -262,6 +267,20 @@ pub fn render(s: &Snapshot) -> String {
         dtls.get_or_create(&l(&[])).inc_by(w.dtls_failures);
         ice.get_or_create(&l(&[])).inc_by(w.ice_failures);
         panics.get_or_create(&l(&[])).inc_by(w.transport_panics);
+        for (direction, outcome, n) in [
+            ("out", "handed", w.pipes.sent),
+            ("out", "dropped_full", w.pipes.dropped_full),
+            (
+                "in",
+                "handled",
+                w.pipes.received.saturating_sub(w.pipes.dropped_stale),
+            ),
+            ("in", "dropped_stale", w.pipes.dropped_stale),
+        ] {
+            pipe_messages
+                .get_or_create(&l(&[("direction", direction), ("outcome", outcome)]))
+                .inc_by(n);
+        }
         busy.get_or_create(&l(&[])).inc_by(w.busy_seconds);
         queue.get_or_create(&l(&[])).set(to_i64(w.command_queue));
         backlog.get_or_create(&l(&[])).set(to_i64(w.event_backlog));

@@ -428,3 +428,65 @@ fn a_worker_joining_the_room_gets_mirrors_of_what_is_already_produced() {
     pair.exchange();
     assert_eq!(pair.carried.0, carried);
 }
+
+/// A consume on the far worker can come before its producer's mirror (the room just
+/// spread there): it waits for the mirror, then is answered; one whose mirror never
+/// comes is answered "not found" after its wait.
+#[test]
+fn a_consume_waits_for_its_mirror_to_arrive() {
+    let mut pair = SimPair::new();
+    let room = pair.a.room();
+    let (alice, alice_t) = pair.a.connect_peer_at(room, ALICE);
+    let producer = pair
+        .a
+        .produce(alice, alice_t, MediaKind::Video, simulcast_params())
+        .unwrap();
+    // Worker 1 learns of the spread first; worker 0 has not mirrored anything yet.
+    pair.b
+        .core
+        .handle_command(pair.b.now, EngineCommand::CreateRouter { room });
+    let both = [
+        kolabmeet_engine::mirror::WorkerIndex(0),
+        kolabmeet_engine::mirror::WorkerIndex(1),
+    ];
+    pair.b.core.set_room_workers(room, &both);
+    let (bob, bob_t) = pair.b.connect_peer_at(room, BOB);
+    let consume = |tag, producer| EngineCommand::Consume {
+        tag,
+        peer: bob,
+        transport: bob_t,
+        producer,
+        rtp_capabilities: kolabmeet_engine::ortc::router_rtp_capabilities(),
+        paused: false,
+    };
+    let replies = |sim: &mut Sim, tag: u64| -> Vec<bool> {
+        sim.pump();
+        sim.events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::Reply { tag: t, result } if t.0 == tag => Some(result.is_ok()),
+                _ => None,
+            })
+            .collect()
+    };
+    let now = pair.b.now;
+    pair.b
+        .core
+        .handle_command(now, consume(kolabmeet_engine::RequestTag(900), producer));
+    assert!(
+        replies(&mut pair.b, 900).is_empty(),
+        "waiting for the mirror"
+    );
+    // Worker 0 hears of the spread: the mirror crosses, the consume is answered.
+    pair.a.core.set_room_workers(room, &both);
+    pair.exchange();
+    assert_eq!(replies(&mut pair.b, 900), vec![true]);
+    // A producer that exists nowhere: answered "not found" once its wait is over.
+    let nowhere = ProducerId::random();
+    pair.b
+        .core
+        .handle_command(now, consume(kolabmeet_engine::RequestTag(901), nowhere));
+    assert!(replies(&mut pair.b, 901).is_empty());
+    pair.advance(Duration::from_millis(2100));
+    assert_eq!(replies(&mut pair.b, 901), vec![false]);
+}

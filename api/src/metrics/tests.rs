@@ -27,6 +27,12 @@ fn worker(index: usize) -> WorkerStats {
         },
         busy_seconds: 1.5,
         command_queue: 2,
+        pipes: kolabmeet_engine::worker_stats::PipeCounts {
+            sent: 11,
+            received: 8,
+            dropped_full: 1,
+            dropped_stale: 3,
+        },
         transports: vec![
             TransportStats {
                 transport_id: TransportId::random(),
@@ -152,6 +158,22 @@ fn renders_the_prometheus_text_format() {
         sample(&text, "kolabmeet_control_loop_busy_seconds_total"),
         Some(0.25)
     );
+    // Issue 16: what crossed between workers, by direction and outcome.
+    for (labels, n) in [
+        (r#"direction="out",outcome="handed""#, 11.0),
+        (r#"direction="out",outcome="dropped_full""#, 1.0),
+        (r#"direction="in",outcome="handled""#, 5.0),
+        (r#"direction="in",outcome="dropped_stale""#, 3.0),
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!(r#"kolabmeet_worker_pipe_messages_total{{worker="0",{labels}}}"#)
+            ),
+            Some(n),
+            "{labels}"
+        );
+    }
     assert_eq!(
         sample(
             &text,

@@ -47,6 +47,11 @@ impl Router {
         self.mirror_workers = others;
     }
 
+    /// Whether the room is on other workers too.
+    pub fn is_spread(&self) -> bool {
+        !self.mirror_workers.is_empty()
+    }
+
     /// The room's workers as this router knows them (this one first).
     pub fn room_workers(&self) -> Vec<WorkerIndex> {
         std::iter::once(self.worker)

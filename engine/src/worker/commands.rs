@@ -110,6 +110,7 @@ impl WorkerCore {
                 rtp_capabilities,
                 paused,
             } => {
+                let mut spread = false;
                 let result = self.owned(peer, transport).and_then(|(tk, rk)| {
                     let req = ConsumeRequest {
                         peer,
@@ -119,11 +120,26 @@ impl WorkerCore {
                         paused,
                     };
                     let c = self.call(rk)?;
+                    spread = c.router.is_spread();
                     let mut egress = c.egress;
                     let info = c.router.consume(now, req, c.rng, &mut egress);
                     self.schedule_router(rk);
                     info
                 });
+                if spread && matches!(result, Err(EngineError::ProducerNotFound(_))) {
+                    // Its mirror may be on its way from its origin worker: wait for it.
+                    let command = EngineCommand::Consume {
+                        tag,
+                        peer,
+                        transport,
+                        producer,
+                        rtp_capabilities,
+                        paused,
+                    };
+                    if self.parked.park(now, producer, command) {
+                        return;
+                    }
+                }
                 self.reply(tag, result.map(EngineReply::ConsumerCreated));
             }
             EngineCommand::CloseProducer {

@@ -85,6 +85,8 @@ pub struct WorkerCore {
     pool: BufferPool,
     /// Messages for other workers (issue 16: rooms over several workers).
     pub(super) pipes: PipeOutbox,
+    /// `consume` requests waiting for their producer's mirror.
+    pub(super) parked: super::parked_consumes::ParkedConsumes,
     /// When timers were last served.
     last_tick: Option<Instant>,
     pub(super) transport_timers: Deadlines<TransportKey>,
@@ -128,6 +130,7 @@ impl WorkerCore {
             traffic: Default::default(),
             pool: BufferPool::default(),
             pipes: PipeOutbox::default(),
+            parked: Default::default(),
             last_tick: None,
             transport_timers: Deadlines::default(),
             router_timers: Deadlines::default(),
@@ -417,16 +420,25 @@ impl WorkerCore {
 
     /// The earliest deadline of every timer of the core.
     pub fn earliest_deadline(&self) -> Option<Instant> {
-        [self.transport_timers.next(), self.router_timers.next()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.transport_timers.next(),
+            self.router_timers.next(),
+            self.parked.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Drives every timer that is due: only the transports and routers whose deadline
     /// came.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_tick = Some(now);
+        // A `consume` whose producer's mirror never came is answered as it would have
+        // been at once.
+        for command in self.parked.take_expired(now) {
+            self.run_parked(now, command, false);
+        }
         let mut due = std::mem::take(&mut self.due_transports);
         self.transport_timers.take_due(now, &mut due);
         for tk in due.drain(..) {

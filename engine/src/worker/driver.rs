@@ -175,6 +175,7 @@ impl WorkerThread {
             commands,
             pipes,
             woken: Vec::new(),
+            unknown_room: Vec::new(),
             events,
             backlog: EventOutbox::default(),
             notify: notify.clone(),
@@ -291,6 +292,8 @@ struct Driver {
     pipes: PipeEnds,
     /// Which workers this round's messages went to (reused).
     woken: Vec<bool>,
+    /// Messages for a room with no router here yet, tried again after the commands.
+    unknown_room: Vec<crate::mirror::PipeMessage>,
     events: Arc<ArrayQueue<EngineEvent>>,
     backlog: EventOutbox,
     notify: Notify,
@@ -376,12 +379,14 @@ impl Driver {
                 udp_more = self.read_udp(now, &mut batch);
             }
             self.plain.read_more(&mut self.core, now);
-            self.pipes.drain(&mut self.core, now);
+            self.pipes
+                .drain(&mut self.core, now, &mut self.unknown_room);
             let mut drained = 0;
             while let Some(cmd) = self.commands.pop() {
                 // What other workers sent before this command was queued is seen first
                 // (a producer's mirror before a consume of it).
-                self.pipes.drain(&mut self.core, now);
+                self.pipes
+                    .drain(&mut self.core, now, &mut self.unknown_room);
                 let cmd = match cmd {
                     WorkerCommand::Engine(c) => c,
                     WorkerCommand::RoomWorkers { room, workers } => {
@@ -410,6 +415,13 @@ impl Driver {
                 }
                 drained += 1;
             }
+            // Messages for a room whose router was still in the queue: once more, then
+            // dropped (the room closed meanwhile).
+            for m in self.unknown_room.drain(..) {
+                if let Some(m) = self.core.try_pipe(now, m) {
+                    self.core.drop_pipe(m);
+                }
+            }
             if drained >= COMMAND_QUEUE {
                 // The queue was full: the control plane may hold deferred commands that
                 // now fit; wake it so that it moves them.
@@ -429,6 +441,7 @@ impl Driver {
                 self.next_stats = done + STATS_INTERVAL;
                 let mut stats = self.core.worker_stats(done, self.index);
                 stats.busy_seconds = self.busy.as_secs_f64();
+                self.pipes.count_into(&mut stats.pipes);
                 stats.command_queue = self.commands.len();
                 stats.event_backlog = self.backlog.len();
                 if let Ok(mut slot) = self.bandwidth.lock() {

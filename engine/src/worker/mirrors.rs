@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::core::WorkerCore;
 use crate::ids::RoomId;
+use crate::media_engine::EngineCommand;
 use crate::mirror::{PipeMessage, WorkerIndex};
 
 impl WorkerCore {
@@ -42,9 +43,26 @@ impl WorkerCore {
     /// or close, or a key frame request for a producer of this worker's. One naming a
     /// room or producer that is gone is dropped and counted. A packet's buffer goes to
     /// this worker's pool.
-    pub fn handle_pipe(&mut self, now: Instant, mut message: PipeMessage) {
+    pub fn handle_pipe(&mut self, now: Instant, message: PipeMessage) {
+        if let Some(m) = self.try_pipe(now, message) {
+            self.drop_pipe(m);
+        }
+    }
+
+    /// [`WorkerCore::handle_pipe`], but a message for a room with no router here is
+    /// given back: its router may be in the command queue still (a room that spreads
+    /// here is created by a command, its mirrors come through the pipes). The driver
+    /// runs the commands and tries again once, then drops it ([`WorkerCore::drop_pipe`]).
+    pub fn try_pipe(&mut self, now: Instant, mut message: PipeMessage) -> Option<PipeMessage> {
         let room = message.room();
+        if !self.rooms.contains_key(&room) {
+            return Some(message);
+        }
         let packet = matches!(message, PipeMessage::Rtp { .. });
+        let mirrored = match &message {
+            PipeMessage::Mirror(spec) => Some(spec.producer),
+            _ => None,
+        };
         let handled = match self.rooms.get(&room).copied() {
             Some(rk) => {
                 let handled = self.router_call(rk).is_some_and(|call| {
@@ -67,6 +85,40 @@ impl WorkerCore {
         }
         if let Some(buf) = message.into_buffer() {
             self.recycle(buf);
+        }
+        if let Some(producer) = mirrored.filter(|_| handled) {
+            for command in self.parked.take_for(producer) {
+                self.run_parked(now, command, true);
+            }
+        }
+        None
+    }
+
+    /// Drops a message from another worker that names nothing here, counted.
+    pub fn drop_pipe(&mut self, message: PipeMessage) {
+        self.counters.pipe_dropped += 1;
+        if let Some(buf) = message.into_buffer() {
+            self.recycle(buf);
+        }
+    }
+
+    /// Runs a parked `consume` again now that its mirror came (`again`: parked again if
+    /// it still fails so) or answers it after its wait.
+    pub(super) fn run_parked(&mut self, now: Instant, command: EngineCommand, again: bool) {
+        if again {
+            self.handle_command(now, command);
+            return;
+        }
+        if let Some(tag) = command.tag() {
+            let producer = match &command {
+                EngineCommand::Consume { producer, .. } => *producer,
+                _ => return,
+            };
+            self.events
+                .push_back(crate::media_engine::EngineEvent::Reply {
+                    tag,
+                    result: Err(crate::media_engine::EngineError::ProducerNotFound(producer)),
+                });
         }
     }
 

@@ -35,6 +35,7 @@ mod event_outbox;
 mod fault;
 mod ingress;
 mod mirrors;
+mod parked_consumes;
 mod pipe_ends;
 mod placement;
 mod plain_sockets;

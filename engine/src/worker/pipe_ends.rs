@@ -134,8 +134,14 @@ impl PipeEnds {
         }
     }
 
-    /// Hands what other workers sent to the core; how many messages.
-    pub fn drain(&self, core: &mut WorkerCore, now: Instant) -> usize {
+    /// Hands what other workers sent to the core; how many messages. Those for a room
+    /// the core has no router of yet go to `unknown_room` (see `WorkerCore::try_pipe`).
+    pub fn drain(
+        &self,
+        core: &mut WorkerCore,
+        now: Instant,
+        unknown_room: &mut Vec<PipeMessage>,
+    ) -> usize {
         let mut n = 0;
         for q in &self.inbound {
             // At most a queue's worth each: a sender that keeps up cannot hold this
@@ -144,7 +150,9 @@ impl PipeEnds {
                 let Some(m) = q.pop() else {
                     break;
                 };
-                core.handle_pipe(now, m);
+                if let Some(back) = core.try_pipe(now, m) {
+                    unknown_room.push(back);
+                }
                 n += 1;
             }
         }
@@ -154,6 +162,13 @@ impl PipeEnds {
                 .fetch_add(n as u64, Ordering::Relaxed);
         }
         n
+    }
+
+    /// Adds its counters to a stats snapshot's.
+    pub fn count_into(&self, c: &mut crate::worker_stats::PipeCounts) {
+        c.sent = self.counters.sent.load(Ordering::Relaxed);
+        c.received = self.counters.received.load(Ordering::Relaxed);
+        c.dropped_full = self.counters.dropped_full.load(Ordering::Relaxed);
     }
 
     /// Its worker's index.

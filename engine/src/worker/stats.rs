@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::core::WorkerCore;
 use crate::transport::Connection;
-use crate::worker_stats::{DropCounts, TransportStats, WorkerStats};
+use crate::worker_stats::{DropCounts, PipeCounts, RoomOnWorker, TransportStats, WorkerStats};
 
 impl WorkerCore {
     /// Everything this core can say about itself at `now`, `worker` being its index.
@@ -44,9 +44,33 @@ impl WorkerCore {
             })
             .collect();
         let c = self.counters();
+        let room_details = rooms
+            .iter()
+            .filter_map(|room| {
+                let router = self.routers.get(*self.rooms.get(room)?)?;
+                let ts = router.transports();
+                let mut peers: Vec<_> = ts
+                    .iter()
+                    .filter_map(|tk| self.transports.get(*tk).map(|t| t.peer))
+                    .collect();
+                peers.sort_unstable();
+                peers.dedup();
+                Some(RoomOnWorker {
+                    room_id: *room,
+                    peers: peers.len(),
+                    transports: ts.len(),
+                    mirrored_producers: router.mirror_count(),
+                })
+            })
+            .collect();
         WorkerStats {
             worker,
             rooms,
+            room_details,
+            pipes: PipeCounts {
+                dropped_stale: c.pipe_dropped,
+                ..PipeCounts::default()
+            },
             packets_in: self.traffic.packets_in,
             bytes_in: self.traffic.bytes_in,
             packets_out: self.traffic.packets_out,

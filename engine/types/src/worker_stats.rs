@@ -124,6 +124,35 @@ pub struct TransportStats {
     pub estimate_bps: u64,
 }
 
+/// What crossed between this worker and the others (issue 16: rooms over several
+/// workers; mirrored producers' packets and messages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipeCounts {
+    /// Messages handed to other workers.
+    pub sent: u64,
+    /// Messages received from other workers.
+    pub received: u64,
+    /// Messages dropped because the queue to another worker was full.
+    pub dropped_full: u64,
+    /// Messages received for a room or producer no longer here (closed meanwhile).
+    pub dropped_stale: u64,
+}
+
+/// One room a worker holds a router of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomOnWorker {
+    /// The room.
+    pub room_id: RoomId,
+    /// Its peers with a transport on this worker.
+    pub peers: usize,
+    /// Their transports.
+    pub transports: usize,
+    /// Producers of other workers mirrored here.
+    pub mirrored_producers: usize,
+}
+
 /// Everything one worker published about itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,6 +163,10 @@ pub struct WorkerStats {
     pub port: u16,
     /// Rooms (routers) it hosts.
     pub rooms: Vec<RoomId>,
+    /// The same rooms with what each has here.
+    pub room_details: Vec<RoomOnWorker>,
+    /// What crossed between it and the other workers.
+    pub pipes: PipeCounts,
     /// Datagrams (and TCP frames) received on its port.
     pub packets_in: u64,
     /// Their bytes.

@@ -38,11 +38,15 @@ async function workers(server) {
   for (const line of out.split('\n')) {
     const w = line.match(/^worker (\d+) port:(\d+) rooms:(\d+) transports:(\d+) \(connected:\d+\) producers:(\d+) consumers:(\d+)/);
     if (w) {
-      list.push({ worker: +w[1], rooms: +w[3], transports: +w[4], producers: +w[5], consumers: +w[6], roomIds: [] });
+      const pipeSent = +(line.match(/ pipeSent:(\d+)/)?.[1] ?? NaN);
+      list.push({ worker: +w[1], rooms: +w[3], transports: +w[4], producers: +w[5], consumers: +w[6], pipeSent, roomIds: [], mirrors: {} });
       continue;
     }
-    const r = line.match(/^\s+room (\S+)/);
-    if (r && list.length) list[list.length - 1].roomIds.push(r[1]);
+    const r = line.match(/^\s+room (\S+)(?: peers:(\d+) transports:(\d+) mirroredProducers:(\d+))?/);
+    if (r && list.length) {
+      list[list.length - 1].roomIds.push(r[1]);
+      list[list.length - 1].mirrors[r[1]] = +(r[4] ?? NaN);
+    }
   }
   return list;
 }
@@ -79,6 +83,13 @@ test(
         (ws) => ws.length === 2 && ws.every((w) => w.transports === 4 && w.roomIds.includes(roomId) && w.consumers === 12),
         'the room spread two and two',
       );
+      // Each worker mirrors the other's four producers (webcam and mic of two
+      // participants), and packets crossed both ways.
+      const ws = await workers(server);
+      for (const w of ws) {
+        assert.equal(w.mirrors[roomId], 4, JSON.stringify(ws));
+        assert.ok(w.pipeSent > 100, JSON.stringify(ws));
+      }
 
       // A screen share from the second worker (p4) reaches the first (p1).
       await p4.evaluate(() => window.kolab.shareScreen());
