@@ -88,6 +88,15 @@ pub struct Source {
 }
 
 impl Source {
+    /// A producer's client side: `maker`'s packets protected with `srtp`.
+    pub fn new(maker: PacketMaker, srtp: SrtpSession) -> Self {
+        Source {
+            maker,
+            srtp,
+            plain: Vec::with_capacity(PAYLOAD + 64),
+        }
+    }
+
     /// The next protected packet.
     pub fn next_packet(&mut self) -> Vec<u8> {
         self.maker.next(0, &mut self.plain);

@@ -8,4 +8,5 @@
 
 pub mod forwarding_rig;
 pub mod load;
+pub mod mirror_rig;
 pub mod sys;
