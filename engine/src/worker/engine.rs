@@ -309,16 +309,24 @@ impl WorkerEngine {
     /// Worker `index` failed: its rooms get empty routers in a new queue that its
     /// replacement (started off this thread) will drain, and the control plane is told.
     fn replace(&mut self, index: usize, reason: String) {
-        let rooms = self.placement.rooms_on(index);
-        // A room spread over several workers restarts whole, on this slot (the control
-        // plane restarts its every peer's media): its routers elsewhere close.
-        for room in &rooms {
-            for w in self.placement.workers_of(room) {
-                if w != index {
-                    self.push_internal(w, EngineCommand::CloseRouter { room: *room }.into());
-                }
+        let mut rooms = Vec::new();
+        let mut spread_peers = Vec::new();
+        for room in self.placement.rooms_on(index) {
+            if self.placement.is_spread(&room) {
+                // Only this worker's peers of the room start over; its other workers
+                // close the mirrors of this one's producers and keep the rest.
+                let peers = self.placement.drop_router(room, index);
+                self.announce_room_workers(room);
+                spread_peers.push((room, peers));
+            } else {
+                self.placement.restart_room(room, index);
+                rooms.push(room);
             }
-            self.placement.restart_room(*room, index);
+        }
+        // Nothing more goes to it; what came from it is closed (the rooms above already
+        // told their workers; this covers whatever else they mirrored).
+        for w in (0..self.slots.len()).filter(|w| *w != index) {
+            self.push_internal(w, WorkerCommand::WorkerLost(WorkerIndex(index as u16)));
         }
         let queue = Arc::new(ArrayQueue::new(COMMAND_QUEUE));
         let slot = &mut self.slots[index];
@@ -353,6 +361,7 @@ impl WorkerEngine {
         self.local.push_back(EngineEvent::WorkerFailed {
             worker: index,
             rooms,
+            spread_peers,
             reason,
         });
     }
@@ -557,6 +566,7 @@ mod tests {
                 worker,
                 rooms,
                 reason,
+                ..
             } => Some((*worker, rooms.clone(), reason.clone())),
             _ => None,
         });
@@ -616,5 +626,64 @@ mod tests {
             );
         }
         assert_eq!(e.health(), EngineHealth::Healthy);
+    }
+
+    /// Issue 16: a worker holding one router of a spread room fails: only its peers of
+    /// the room are named (`spread_peers`), the room stays on the other worker, and a peer
+    /// coming back is placed again.
+    #[test]
+    fn a_failed_worker_of_a_spread_room_costs_only_its_peers() {
+        let (mut e, faults) = engine(2);
+        e.set_router_scale_size(1);
+        let mut seen = Vec::new();
+        let room = RoomId::random();
+        e.submit(EngineCommand::CreateRouter { room });
+        let (a, b) = (PeerId::random(), PeerId::random());
+        for (tag, peer) in [(1, a), (2, b)] {
+            e.submit(EngineCommand::CreateWebRtcTransport {
+                tag: RequestTag(tag),
+                room,
+                peer,
+                force_tcp: false,
+                producing: true,
+                consuming: true,
+            });
+            reply(&mut e, &mut seen, tag);
+        }
+        assert_eq!(e.workers_of(&room), vec![0, 1]);
+        assert!(faults.inject(1, Fault::Panic, Duration::ZERO));
+        let (rooms, spread) = wait_for(&mut e, &mut seen, "WorkerFailed", |ev| match ev {
+            EngineEvent::WorkerFailed {
+                worker: 1,
+                rooms,
+                spread_peers,
+                ..
+            } => Some((rooms.clone(), spread_peers.clone())),
+            _ => None,
+        });
+        assert!(rooms.is_empty(), "no room restarts whole");
+        assert_eq!(spread, vec![(room, vec![b])]);
+        assert_eq!(
+            e.workers_of(&room),
+            vec![0],
+            "the room lives on on worker 0"
+        );
+        // b comes back: placed again (worker 0's router is full: a new one on 1).
+        wait_for(&mut e, &mut seen, "WorkerRestarted", |ev| {
+            matches!(ev, EngineEvent::WorkerRestarted { worker: 1, .. }).then_some(())
+        });
+        e.submit(EngineCommand::CreateWebRtcTransport {
+            tag: RequestTag(3),
+            room,
+            peer: b,
+            force_tcp: false,
+            producing: true,
+            consuming: true,
+        });
+        assert_eq!(
+            port_of(&reply(&mut e, &mut seen, 3)),
+            u64::from(e.ports()[1])
+        );
+        assert_eq!(e.workers_of(&room), vec![0, 1]);
     }
 }

@@ -195,6 +195,27 @@ impl Placement {
         rooms
     }
 
+    /// Whether `room` has routers on several workers.
+    pub fn is_spread(&self, room: &RoomId) -> bool {
+        self.rooms.get(room).is_some_and(|r| r.len() > 1)
+    }
+
+    /// Takes `room`'s router on `worker` away (the worker failed; the room has others):
+    /// the peers that were on it, forgotten (they are placed again when they come back).
+    pub fn drop_router(&mut self, room: RoomId, worker: usize) -> Vec<PeerId> {
+        let Some(routers) = self.rooms.get_mut(&room) else {
+            return Vec::new();
+        };
+        let Some(i) = routers.iter().position(|r| r.worker == worker) else {
+            return Vec::new();
+        };
+        let gone = routers.remove(i);
+        for p in &gone.peers {
+            self.peers.remove(p);
+        }
+        gone.peers
+    }
+
     /// Forgets where `room`'s peers are and leaves it one router, on `worker` (its
     /// media restarts there after a worker failure).
     pub fn restart_room(&mut self, room: RoomId, worker: usize) {
@@ -280,6 +301,25 @@ mod tests {
         assert_eq!(p.workers_of(&room), vec![1]);
         assert_eq!(p.close_room(&room), vec![1]);
         assert!(p.rooms_on(1).is_empty());
+    }
+
+    #[test]
+    fn a_failed_workers_router_of_a_spread_room_goes_with_its_peers_only() {
+        let mut p = Placement::new(1);
+        let room = RoomId::random();
+        p.create_room(room, || 0);
+        let (a, _) = place(&mut p, room, &[0, 0]);
+        let (b, _) = place(&mut p, room, &[0, 0]);
+        assert!(p.is_spread(&room));
+        assert_eq!(p.drop_router(room, 1), vec![b]);
+        assert!(!p.is_spread(&room));
+        assert_eq!(p.worker_of_peer(&a), Some(0));
+        assert_eq!(
+            p.worker_of_peer(&b),
+            None,
+            "placed again when it comes back"
+        );
+        assert_eq!(p.workers_of(&room), vec![0]);
     }
 
     #[test]

@@ -386,8 +386,13 @@ pub enum EngineEvent {
     WorkerFailed {
         /// The worker's index.
         worker: usize,
-        /// The rooms it hosted.
+        /// The rooms it hosted whole (their media start again).
         rooms: Vec<RoomId>,
+        /// Rooms spread over several workers (issue 16) that had a router on it, with the
+        /// peers that were on that router: only their media start again; the room's
+        /// peers on other workers keep theirs (the failed worker's producers close for
+        /// them as `consumerClosed`).
+        spread_peers: Vec<(RoomId, Vec<PeerId>)>,
         /// Why it failed, for the log.
         reason: String,
     },

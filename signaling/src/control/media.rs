@@ -183,8 +183,9 @@ impl ControlPlane {
             EngineEvent::WorkerFailed {
                 worker,
                 rooms,
+                spread_peers,
                 reason,
-            } => self.on_worker_failed(worker, rooms, &reason, now),
+            } => self.on_worker_failed(worker, rooms, spread_peers, &reason, now),
             // The rooms were restarted at the failure (their routers re-homed on the
             // replacement): nothing more to do; health comes from the engine.
             EngineEvent::WorkerRestarted { worker, port } => {

@@ -168,12 +168,14 @@ impl ControlPlane {
         &mut self,
         worker: usize,
         rooms: Vec<RoomId>,
+        spread_peers: Vec<(RoomId, Vec<PeerId>)>,
         reason: &str,
         now: Now,
     ) {
         tracing::warn!(
             worker,
             rooms = rooms.len(),
+            spread_rooms = spread_peers.len(),
             reason,
             "media worker failed: its rooms' media start again"
         );
@@ -182,6 +184,69 @@ impl ControlPlane {
                 cp.restart_room_media(room, now)
             });
         }
+        for (room, peers) in spread_peers {
+            self.contained(Scope::Room(room), now, |cp| {
+                cp.restart_peers_media(room, &peers, now)
+            });
+        }
+    }
+
+    /// Starts the media of some peers of a room again after the worker they were on
+    /// failed, the room's other peers keeping theirs (issue 16: a room spread over
+    /// several workers). Each of them that is connected gets `peerClosed` for the room's
+    /// other joined peers and `roomReady`; the others get `peerClosed` for each of them
+    /// that was joined (and `newPeer` when it joins again). Their consumers of the lost
+    /// peers' producers are closed by the engine (`consumerClosed`).
+    fn restart_peers_media(&mut self, room_id: RoomId, lost: &[PeerId], now: Now) {
+        if !self.rooms.contains_key(&room_id) {
+            return;
+        }
+        let tags: Vec<RequestTag> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.ctx.room == room_id && lost.contains(&p.ctx.peer))
+            .map(|(t, _)| *t)
+            .collect();
+        let error = RequestError::Engine(EngineError::WorkerFailed);
+        for tag in tags {
+            if let Some(p) = self.pending.remove(&tag) {
+                self.ack_error(p.ctx, &error, now.mono);
+            }
+        }
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let was_joined: Vec<PeerId> = room.joined_peers().map(|p| p.id).collect();
+        let mut reachable = Vec::new();
+        for peer in room.peers.values_mut().filter(|p| lost.contains(&p.id)) {
+            peer.joined = false;
+            peer.rtp_capabilities = None;
+            peer.transports.clear();
+            peer.consuming_transport = None;
+            peer.producers.clear();
+            peer.consumers.clear();
+            match peer.conn {
+                Some(conn) => reachable.push((peer.id, conn)),
+                None => peer.ever_connected = false,
+            }
+        }
+        for peer in lost {
+            self.forget_media_of(*peer);
+        }
+        for other in was_joined.iter().filter(|o| !lost.contains(o)) {
+            for gone in lost.iter().filter(|p| was_joined.contains(p)) {
+                self.notify_peer(room_id, *other, "peerClosed", &json!({ "peerId": gone }));
+            }
+        }
+        for (peer, conn) in &reachable {
+            for other in was_joined.iter().filter(|o| *o != peer) {
+                self.notify_peer(room_id, *peer, "peerClosed", &json!({ "peerId": other }));
+            }
+            let data = self.room_ready_data(room_id, *peer, now);
+            self.notify_peer(room_id, *peer, "roomReady", &data);
+            tracing::info!(room = %room_id, peer = %peer, conn = conn.0, "its media worker failed: roomReady sent again");
+        }
+        self.maybe_compact_timers();
     }
 
     /// Starts a room's media again after its worker failed.

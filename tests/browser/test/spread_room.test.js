@@ -9,7 +9,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { compat, pageServer, launch, decodingAll, stats, waitStats, consoleLine, joinPage } = require('./harness.js');
+const fs = require('node:fs');
+const { compat, pageServer, launch, decodingAll, stats, waitStats, consoleLine, joinPage, FAULT_BIN } = require('./harness.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const videoFrom = (s, peerId, source = 'webcam') => s.find((c) => c.kind === 'video' && c.peerId === peerId && c.source === source);
@@ -143,6 +144,51 @@ test(
     } catch (e) {
       if (process.env.SPREAD_DEBUG) require('node:fs').writeFileSync('/tmp/spread.log', server.stderr);
       throw e;
+    } finally {
+      await browser.close();
+      web.close();
+      await server.stop();
+    }
+  },
+);
+
+test(
+  'a worker that fails under a spread room costs only its own participants',
+  { timeout: 240000, skip: !fs.existsSync(FAULT_BIN) && `no fault-injection build at ${FAULT_BIN}` },
+  async () => {
+    const server = await compat.startServer({ MEDIASOUP_NUM_WORKERS: '2', ROUTER_SCALE_SIZE: '2' }, { bin: FAULT_BIN });
+    const web = await pageServer();
+    const browser = await launch();
+    try {
+      const roomId = await compat.createRoom(server);
+      const pages = [];
+      for (const name of ['p1', 'p2', 'p3', 'p4']) pages.push(await joinPage(browser, web, server, roomId, name));
+      const [p1, p2, p3, p4] = pages;
+      for (const page of pages) await decodingAllEventually(page, { videos: 3, audios: 3 });
+      // p1 and p2 on the room's first worker (0), p3 and p4 on worker 1.
+      await waitWorkers(server, (ws) => ws.every((w) => w.transports === 4), 'two and two');
+      const before = await Promise.all([p1, p2].map(stats));
+
+      const said = await consoleLine(server, 'crashWorker 1 panic 0');
+      assert.match(said, /media worker 1: Panic injected/);
+      // p3 and p4 set their media up again (roomReady), p1 and p2 do not.
+      for (const page of [p3, p4]) {
+        await compat.eventually(() => page.evaluate(() => window.kolab.restarts() >= 1), 20000, `${page.nickname} restarted`);
+      }
+      // Everyone decodes everyone again; p3 and p4 are on worker 1's replacement.
+      for (const page of pages) await decodingAllEventually(page, { videos: 3, audios: 3 });
+      for (const [i, page] of [p1, p2].entries()) {
+        assert.equal(await page.evaluate(() => window.kolab.restarts()), 0, `${page.nickname} did not restart`);
+        // Its consumer of the other survivor is the same one, still decoding.
+        const other = [p1, p2][1 - i];
+        const old = before[i].find((c) => c.kind === 'video' && c.peerId === other.peer.id);
+        const now = (await stats(page)).find((c) => c.id === old.id);
+        assert.ok(now && now.framesDecoded > old.framesDecoded, JSON.stringify([old, now]));
+        const notes = await page.evaluate(() => window.kolab.state.notifications.map((n) => n.method));
+        assert.equal(notes.filter((m) => m === 'roomReady').length, 1, `roomReady once: ${notes}`);
+      }
+      await waitWorkers(server, (ws) => ws.every((w) => w.roomIds.includes(roomId) && w.transports === 4), 'spread again');
+      assert.equal(server.exited, null);
     } finally {
       await browser.close();
       web.close();

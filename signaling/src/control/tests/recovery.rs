@@ -295,6 +295,7 @@ fn failed_worker_restarts_its_rooms_media() {
         .push_back(EngineEvent::WorkerFailed {
             worker: 0,
             rooms: vec![a],
+            spread_peers: Vec::new(),
             reason: "it panicked".into(),
         });
     h.cp.pump_engine(h.now);
@@ -378,4 +379,66 @@ fn failed_worker_restarts_its_rooms_media() {
     );
     assert!(ok(&h.request(a3b, "join", json!({"nickname": "a3"}))));
     assert_serving(h, b1);
+}
+
+/// Issue 16: a room spread over two workers loses the one a2 was on: only a2 starts
+/// over (peerClosed for the others, roomReady); a1 keeps its media and hears only that
+/// a2 left, then that it joined again, and a2 is offered a1's producer again.
+#[test]
+fn failed_worker_of_a_spread_room_restarts_only_its_peers() {
+    let mut s = setup();
+    let h = &mut s.h;
+    let a = h.room();
+    let (a1_peer, a1) = consuming_peer(h, a, "a1");
+    let (a2_peer, a2) = consuming_peer(h, a, "a2");
+    let produce = json!({"transportId": TransportId::random(), "kind": "audio", "rtpParameters": audio_rtp(), "appData": {"source": "mic"}});
+    assert!(ok(&h.request(a1, "produce", produce)));
+    h.send(a2, "430[]");
+    h.drain();
+    for c in [a1, a2] {
+        h.take(c);
+    }
+    s.log.lock().unwrap().clear();
+    s.inject
+        .lock()
+        .unwrap()
+        .push_back(EngineEvent::WorkerFailed {
+            worker: 1,
+            rooms: Vec::new(),
+            spread_peers: vec![(a, vec![a2_peer])],
+            reason: "it panicked".into(),
+        });
+    h.cp.pump_engine(h.now);
+    h.drain();
+    let notes = h.notifications(a2);
+    let methods: Vec<&str> = notes.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods, ["peerClosed", "roomReady"], "{notes:?}");
+    assert_eq!(notes[0].1["peerId"], json!(a1_peer));
+    let notes = h.notifications(a1);
+    let methods: Vec<&str> = notes.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods, ["peerClosed"], "a1 keeps its media: {notes:?}");
+    assert_eq!(notes[0].1["peerId"], json!(a2_peer));
+
+    // a2 starts over and is offered a1's producer, which lived on.
+    let tr = h.request(a2, "createWebRtcTransport", json!({"consuming": true}));
+    assert!(ok(&tr), "{tr:?}");
+    let caps = serde_json::to_value(router_rtp_capabilities()).unwrap();
+    let j = h.request(
+        a2,
+        "join",
+        json!({"nickname": "a2", "rtpCapabilities": caps}),
+    );
+    assert!(ok(&j), "{j:?}");
+    assert_eq!(j[1]["peers"][0]["id"], json!(a1_peer));
+    assert!(
+        s.log.lock().unwrap().contains(&"consume".to_owned()),
+        "a1's producer offered to a2 again"
+    );
+    let notes = h.notifications(a1);
+    assert!(
+        notes
+            .iter()
+            .any(|(m, d)| m == "newPeer" && d["id"] == json!(a2_peer)),
+        "{notes:?}"
+    );
 }
