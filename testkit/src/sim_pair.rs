@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use kolabmeet_engine::RoomId;
-use kolabmeet_engine::mirror::WorkerIndex;
+use kolabmeet_engine::mirror::{PipeMessage, WorkerIndex};
 
 use crate::sim::Sim;
 
@@ -18,6 +18,9 @@ pub struct SimPair {
     pub b: Sim,
     /// Messages carried from `a` to `b`, and from `b` to `a`.
     pub carried: (u64, u64),
+    /// Of those from `a` to `b`: packets handed over whole, and notices of packets not
+    /// handed over (issue 16: only what is watched crosses).
+    pub packets: (u64, u64),
 }
 
 impl Default for SimPair {
@@ -37,6 +40,7 @@ impl SimPair {
             a,
             b,
             carried: (0, 0),
+            packets: (0, 0),
         }
     }
 
@@ -63,6 +67,11 @@ impl SimPair {
             let mut moved = false;
             while let Some((to, m)) = self.a.core.poll_pipe() {
                 assert_eq!(to, WorkerIndex(1), "worker 0 writes only to worker 1");
+                match m {
+                    PipeMessage::Rtp { .. } => self.packets.0 += 1,
+                    PipeMessage::Notice { .. } => self.packets.1 += 1,
+                    _ => {}
+                }
                 self.b.core.handle_pipe(self.b.now, m);
                 self.carried.0 += 1;
                 moved = true;

@@ -19,6 +19,6 @@ pub mod pipe_outbox;
 pub mod worker_index;
 
 pub use mirror_spec::MirrorSpec;
-pub use pipe_message::PipeMessage;
+pub use pipe_message::{PipeMessage, Want};
 pub use pipe_outbox::PipeOutbox;
 pub use worker_index::WorkerIndex;

@@ -61,6 +61,36 @@ pub enum PipeMessage {
         /// When the origin received it.
         at: Instant,
     },
+    /// Origin to mirror: a packet of `stream` that the far worker does not want handed
+    /// over (see [`PipeMessage::Want`]), told by its size and layers only, so that the
+    /// mirror knows the stream lives and what it costs (a consumer there may switch to
+    /// it, asking for it first).
+    Notice {
+        /// The room.
+        room: RoomId,
+        /// The producer.
+        producer: ProducerId,
+        /// Its encoding index.
+        stream: u8,
+        /// The packet's size in bytes.
+        len: u16,
+        /// Its spatial layer (VP9 SID), when it has one.
+        spatial: Option<u8>,
+        /// Its temporal layer, when it has one.
+        temporal: Option<u8>,
+    },
+    /// Mirror to origin: what worker `from` wants of the producer from now on (issue 16:
+    /// "only what is watched crosses").
+    Want {
+        /// The room.
+        room: RoomId,
+        /// The producer.
+        producer: ProducerId,
+        /// The worker that wants it.
+        from: super::worker_index::WorkerIndex,
+        /// What it wants.
+        want: Want,
+    },
     /// Mirror to origin: a consumer on the far side needs a key frame of `stream`; the
     /// origin's key frame request manager throttles it with every other request.
     KeyFrameRequest {
@@ -73,12 +103,38 @@ pub enum PipeMessage {
     },
 }
 
+/// What a far worker wants of a mirrored producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Want {
+    /// It has consumers of it (else nothing crosses, not even notices).
+    pub consumers: bool,
+    /// The encodings handed over whole, a bit each (encoding `i`: bit `i`); the others
+    /// cross as notices. Encodings past the eighth always cross whole.
+    pub streams: u8,
+}
+
+impl Want {
+    /// Whether packets of encoding `stream` are handed over whole.
+    pub fn whole(&self, stream: u8) -> bool {
+        stream >= 8 || self.streams & (1 << stream) != 0
+    }
+
+    /// Wants encoding `stream` whole too.
+    pub fn add(&mut self, stream: usize) {
+        if stream < 8 {
+            self.streams |= 1 << stream;
+        }
+    }
+}
+
 impl PipeMessage {
     /// The room it is about.
     pub fn room(&self) -> RoomId {
         match self {
             PipeMessage::Mirror(spec) => spec.room,
             PipeMessage::Rtp { room, .. }
+            | PipeMessage::Notice { room, .. }
+            | PipeMessage::Want { room, .. }
             | PipeMessage::Paused { room, .. }
             | PipeMessage::Closed { room, .. }
             | PipeMessage::SenderReport { room, .. }

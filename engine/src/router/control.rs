@@ -268,7 +268,7 @@ impl Router {
             return;
         };
         self.producer_ids.remove(&p.id);
-        for &to in &p.mirrors {
+        for to in p.mirrors.iter().map(|m| m.worker) {
             let closed = crate::mirror::PipeMessage::Closed {
                 room: self.room,
                 producer: p.id,
@@ -295,6 +295,10 @@ impl Router {
             && let Some(p) = self.producers.get_mut(c.producer)
         {
             p.consumers.retain(|x| *x != ck);
+            if p.is_mirror() && p.consumers.is_empty() {
+                // Its last consumer here: nothing of it needs to cross any more.
+                self.update_want_without_consumers(c.producer, egress);
+            }
         }
     }
 

@@ -97,16 +97,30 @@ impl Router {
         if producer.paused || !ingress.forward {
             return;
         }
-        for &to in &producer.mirrors {
-            let mut packet = egress.pool.take();
-            packet.extend_from_slice(buf);
-            let message = PipeMessage::Rtp {
-                room: *room,
-                producer: producer.id,
-                stream: ingress.stream as u8,
-                packet,
+        // Only what is watched crosses (issue 16): whole what each worker wants, as a
+        // notice the rest, nothing to a worker with no consumer of it.
+        let stream = ingress.stream as u8;
+        for m in producer.mirrors.iter().filter(|m| m.want.consumers) {
+            let message = if m.want.whole(stream) {
+                let mut packet = egress.pool.take();
+                packet.extend_from_slice(buf);
+                PipeMessage::Rtp {
+                    room: *room,
+                    producer: producer.id,
+                    stream,
+                    packet,
+                }
+            } else {
+                PipeMessage::Notice {
+                    room: *room,
+                    producer: producer.id,
+                    stream,
+                    len: u16::try_from(buf.len()).unwrap_or(u16::MAX),
+                    spatial: ingress.frame.spatial_layer,
+                    temporal: ingress.frame.temporal_layer,
+                }
             };
-            if let Err(m) = egress.pipes.push(to, message)
+            if let Err(m) = egress.pipes.push(m.worker, message)
                 && let Some(b) = m.into_buffer()
             {
                 egress.pool.give(b);

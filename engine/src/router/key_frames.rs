@@ -65,6 +65,16 @@ impl Router {
             ProducerOrigin::Transport(_) => p.streams.get(stream).and_then(|s| s.ssrc),
             ProducerOrigin::Mirror(_) => p.streams.get(stream).map(|s| s.mapped_ssrc),
         };
+        if p.is_mirror() {
+            // The stream a consumer waits for a key frame of must cross whole first.
+            if let Some(at) = p.mirror_want.requested.get_mut(stream) {
+                *at = Some(now);
+            }
+            self.update_want(now, pk, egress);
+        }
+        let Some(p) = self.producers.get_mut(pk) else {
+            return;
+        };
         let Some(ssrc) = ssrc else {
             return;
         };

@@ -8,14 +8,18 @@
 use std::time::{Duration, Instant};
 
 use super::egress::Egress;
-use super::producer::{Producer, ProducerInit, ProducerOrigin};
+use super::producer::{MirrorTarget, Producer, ProducerInit, ProducerOrigin};
 use super::room::Router;
 use crate::arena::ProducerKey;
 use crate::ids::ProducerId;
 use crate::media_engine::EngineError;
-use crate::mirror::{MirrorSpec, PipeMessage, WorkerIndex};
+use crate::mirror::{MirrorSpec, PipeMessage, Want, WorkerIndex};
 use crate::ortc::RtpCapabilities;
 use crate::rtp_stream::KeyFrameRequestManager;
+
+/// How long a stream a far consumer asked a key frame of is wanted whole, so that the
+/// consumer can switch onto it when it comes.
+pub const WANT_REQUESTED_FOR: Duration = Duration::from_secs(2);
 
 impl Router {
     /// The room's workers are `workers` (this one among them): each producer of this
@@ -31,7 +35,7 @@ impl Router {
         let own: Vec<ProducerKey> = self.producers.keys_where(|p| !p.is_mirror());
         for pk in own {
             if let Some(p) = self.producers.get_mut(pk) {
-                p.mirrors.retain(|w| others.contains(w));
+                p.mirrors.retain(|m| others.contains(&m.worker));
             }
             for &w in &others {
                 self.mirror_on(pk, w, egress);
@@ -73,7 +77,7 @@ impl Router {
         let Some(p) = self.producers.get_mut(pk) else {
             return;
         };
-        if p.is_mirror() || p.mirrors.contains(&to) {
+        if p.is_mirror() || p.mirrors.iter().any(|m| m.worker == to) {
             return;
         }
         let spec = MirrorSpec {
@@ -95,7 +99,10 @@ impl Router {
         {
             return;
         }
-        p.mirrors.push(to);
+        p.mirrors.push(MirrorTarget {
+            worker: to,
+            want: Want::default(),
+        });
         for (i, s) in p.streams.iter().enumerate() {
             if let Some((ntp, rtp, at)) = s.stats.last_sr {
                 let message = PipeMessage::SenderReport {
@@ -113,7 +120,7 @@ impl Router {
 
     /// Tells a producer's mirrors that it was paused or resumed.
     pub(super) fn tell_mirrors(p: &Producer, room: crate::ids::RoomId, egress: &mut Egress<'_>) {
-        for &to in &p.mirrors {
+        for to in p.mirrors.iter().map(|m| m.worker) {
             let message = PipeMessage::Paused {
                 room,
                 producer: p.id,
@@ -199,6 +206,49 @@ impl Router {
                 };
                 self.on_piped_rtp(now, pk, usize::from(*stream), packet, egress)
             }
+            PipeMessage::Notice {
+                producer,
+                stream,
+                len,
+                spatial,
+                temporal,
+                ..
+            } => {
+                let Some(pk) = self.mirror_of(*producer) else {
+                    return false;
+                };
+                let Some(s) = self
+                    .producers
+                    .get_mut(pk)
+                    .and_then(|p| p.streams.get_mut(usize::from(*stream)))
+                else {
+                    return false;
+                };
+                s.on_media(now, usize::from(*len), *spatial, *temporal);
+                // A consumer here may want this stream now (its own stopped): it asks
+                // for it, as a packet it does not take would make it ask.
+                self.retarget_consumers(now, pk, egress);
+                true
+            }
+            PipeMessage::Want {
+                producer,
+                from,
+                want,
+                ..
+            } => {
+                let Some(p) = self
+                    .producer_ids
+                    .get(producer)
+                    .and_then(|pk| self.producers.get_mut(*pk))
+                    .filter(|p| !p.is_mirror())
+                else {
+                    return false;
+                };
+                if let Some(m) = p.mirrors.iter_mut().find(|m| m.worker == *from) {
+                    m.want = *want;
+                }
+                true
+            }
             PipeMessage::Paused {
                 producer, paused, ..
             } => {
@@ -245,6 +295,119 @@ impl Router {
                 self.request_key_frame(now, pk, usize::from(*stream), egress);
                 true
             }
+        }
+    }
+
+    /// Tells the origin of mirror `pk` what this worker wants of it, if that changed:
+    /// whether it has consumers, and the streams any active one of them forwards,
+    /// targets, or asked a key frame of within [`WANT_REQUESTED_FOR`] (issue 16: "only
+    /// what is watched crosses").
+    pub(super) fn update_want(&mut self, now: Instant, pk: ProducerKey, egress: &mut Egress<'_>) {
+        let Some(p) = self.producers.get(pk) else {
+            return;
+        };
+        let ProducerOrigin::Mirror(origin) = p.origin else {
+            return;
+        };
+        let mut want = Want {
+            consumers: !p.consumers.is_empty(),
+            streams: 0,
+        };
+        let mut take = |s: Option<usize>| {
+            if let Some(s) = s {
+                want.add(s);
+            }
+        };
+        for c in p.consumers.iter().filter_map(|ck| self.consumers.get(*ck)) {
+            if c.is_active() {
+                take(c.current_layer());
+                take(c.target_stream());
+            }
+        }
+        for (s, at) in p.mirror_want.requested.iter().enumerate() {
+            if at.is_some_and(|at| now.saturating_duration_since(at) < WANT_REQUESTED_FOR) {
+                take(Some(s));
+            }
+        }
+        if p.mirror_want.sent == Some(want) {
+            return;
+        }
+        let message = PipeMessage::Want {
+            room: self.room,
+            producer: p.id,
+            from: self.worker,
+            want,
+        };
+        if egress.pipes.push(origin, message).is_ok()
+            && let Some(p) = self.producers.get_mut(pk)
+        {
+            p.mirror_want.sent = Some(want);
+        }
+    }
+
+    /// Tells the origin of mirror `pk`, which has no consumer here any more, that nothing
+    /// of it needs to cross.
+    pub(super) fn update_want_without_consumers(
+        &mut self,
+        pk: ProducerKey,
+        egress: &mut Egress<'_>,
+    ) {
+        let Some(p) = self.producers.get_mut(pk) else {
+            return;
+        };
+        let ProducerOrigin::Mirror(origin) = p.origin else {
+            return;
+        };
+        let want = Want::default();
+        if p.mirror_want.sent == Some(want) {
+            return;
+        }
+        p.mirror_want.requested = [None; 8];
+        let message = PipeMessage::Want {
+            room: self.room,
+            producer: p.id,
+            from: self.worker,
+            want,
+        };
+        if egress.pipes.push(origin, message).is_ok() {
+            p.mirror_want.sent = Some(want);
+        }
+    }
+
+    /// [`Router::update_want`] for every mirror here (after its timers: wants that went
+    /// down, consumers that left).
+    pub(super) fn update_wants(&mut self, now: Instant, egress: &mut Egress<'_>) {
+        for pk in self.producers.keys_where(Producer::is_mirror) {
+            self.update_want(now, pk, egress);
+        }
+    }
+
+    /// Brings the targets of mirror `pk`'s consumers that forward something up to date
+    /// with its streams and asks for the key frames a consumer waits for (whole packets
+    /// do so in `forwarding.rs`; notices do it here). One that has not started yet waits
+    /// for the stream it asked for (the allocation's rounds move it if that never
+    /// comes): a notice of another stream arriving first must not turn it away.
+    fn retarget_consumers(&mut self, now: Instant, pk: ProducerKey, egress: &mut Egress<'_>) {
+        let Some(p) = self.producers.get(pk) else {
+            return;
+        };
+        let mut wanted: Vec<usize> = Vec::new();
+        for &ck in &p.consumers {
+            if let Some(c) = self
+                .consumers
+                .get_mut(ck)
+                .filter(|c| c.current_layer().is_some())
+            {
+                c.update_target(now, &p.streams);
+                if let Some(s) = c.waiting_for_key_frame()
+                    && !wanted.contains(&s)
+                {
+                    wanted.push(s);
+                }
+            }
+        }
+        for s in wanted {
+            self.request_key_frame(now, pk, s, egress);
         }
     }
 

@@ -16,7 +16,7 @@ use crate::arena::{ConsumerKey, TransportKey};
 use crate::codecs::{FrameInfo, VideoCodec, frame_info};
 use crate::ids::{PeerId, ProducerId};
 use crate::media_engine::ProducerSource;
-use crate::mirror::WorkerIndex;
+use crate::mirror::{Want, WorkerIndex};
 use crate::ortc::{
     MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters, ScalabilityMode,
 };
@@ -43,6 +43,25 @@ pub enum ProducerOrigin {
     /// Another worker of its room, which hands each packet over in memory (issue 16): a
     /// mirror of the producer there, with the same id.
     Mirror(WorkerIndex),
+}
+
+/// A worker a producer is mirrored on, and what it wants of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorTarget {
+    /// The worker.
+    pub worker: WorkerIndex,
+    /// What it wants (nothing until it says).
+    pub want: Want,
+}
+
+/// A mirror's wants (far side).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MirrorWant {
+    /// What the origin was last told.
+    pub sent: Option<Want>,
+    /// When a key frame was last asked for, per stream (the first eight): each is wanted
+    /// whole for a while, so that a consumer can switch onto it.
+    pub requested: [Option<Instant>; 8],
 }
 
 /// Which encoding a packet is, found from its header alone.
@@ -103,9 +122,12 @@ pub struct Producer {
     /// Where its packets come from: its peer's transport on this worker, or the worker
     /// it is mirrored from (issue 16).
     pub origin: ProducerOrigin,
-    /// The workers it is mirrored on (issue 16): each of its packets crosses to each of
-    /// them once.
-    pub mirrors: Vec<WorkerIndex>,
+    /// The workers it is mirrored on (issue 16), with what each wants: each of its
+    /// packets crosses to each of them once, whole or as a notice.
+    pub mirrors: Vec<MirrorTarget>,
+    /// On a far worker, a mirror's wants as last told to its origin, and the highest
+    /// stream a key frame was asked for lately.
+    pub mirror_want: MirrorWant,
     /// Audio or video.
     pub kind: MediaKind,
     /// The parameters the client sent (after mapping).
@@ -268,6 +290,7 @@ impl Producer {
             peer,
             origin,
             mirrors: Vec::new(),
+            mirror_want: MirrorWant::default(),
             kind,
             mid_ext: ext_id(&rtp_parameters, MID_URI),
             rid_ext: ext_id(&rtp_parameters, RID_URI),

@@ -124,7 +124,7 @@ impl Router {
         {
             p.streams[i].stats.on_sender_report(now, ntp, rtp);
             // Its mirrors' consumers report the same mapping (issue 16).
-            for &to in &p.mirrors {
+            for to in p.mirrors.iter().map(|m| m.worker) {
                 let message = crate::mirror::PipeMessage::SenderReport {
                     room: self.room,
                     producer: p.id,

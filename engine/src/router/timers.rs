@@ -30,6 +30,7 @@ impl Router {
         }
         if self.next_report.is_some_and(|t| t <= now) {
             self.send_reports(now, egress);
+            self.update_wants(now, egress);
         }
     }
 }

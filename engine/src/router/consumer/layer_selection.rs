@@ -70,6 +70,11 @@ impl Consumer {
         self.policy.get().target_spatial_layer()
     }
 
+    /// The stream (simulcast encoding) its policy targets.
+    pub fn target_stream(&self) -> Option<usize> {
+        self.policy.get().target_stream()
+    }
+
     /// The layer wanted: the highest active stream up to what the allocation gives it
     /// (any active one when nothing above that arrives). Returns whether a key frame must
     /// be requested on the new target.
