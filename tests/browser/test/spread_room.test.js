@@ -10,7 +10,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { compat, pageServer, launch, decodingAll, stats, waitStats, consoleLine, joinPage, FAULT_BIN } = require('./harness.js');
+const { compat, pageServer, launch, decodingAll, stats, waitStats, consoleLine, joinPage, room, FAULT_BIN } = require('./harness.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const videoFrom = (s, peerId, source = 'webcam') => s.find((c) => c.kind === 'video' && c.peerId === peerId && c.source === source);
@@ -193,6 +193,31 @@ test(
       await browser.close();
       web.close();
       await server.stop();
+    }
+  },
+);
+
+test(
+  'simulcast webcams over two workers: everyone decodes everyone, on the top layer',
+  { timeout: 180000 },
+  async () => {
+    // The Kolab client's two encodings each: a far worker asks its origin for the
+    // encodings its consumers forward, the other crosses as notices only.
+    const r = await room(4, {}, { MEDIASOUP_NUM_WORKERS: '2', ROUTER_SCALE_SIZE: '2' });
+    try {
+      for (const page of r.pages) await decodingAllEventually(page, { videos: 3, audios: 3 });
+      await waitWorkers(r.server, (ws) => ws.every((w) => w.roomIds.includes(r.roomId) && w.transports === 4), 'two and two');
+      // Unconstrained loopback: every video settles on the top encoding (640 wide).
+      for (const page of r.pages) {
+        await waitStats(
+          page,
+          (s) => s.filter((c) => c.kind === 'video' && c.frameWidth >= 640).length === 3,
+          'every video on the top layer',
+          45000,
+        );
+      }
+    } finally {
+      await r.close();
     }
   },
 );
