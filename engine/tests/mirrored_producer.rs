@@ -604,3 +604,35 @@ fn only_what_is_watched_crosses() {
     }
     assert_eq!(pair.packets, carried, "no consumer, nothing crosses");
 }
+
+/// A packet lost on its way to a mirror (the queue between the workers was full) breaks
+/// a picture there: the origin asks its sender for a key frame of that stream.
+#[test]
+fn a_packet_dropped_at_a_full_pipe_asks_for_a_key_frame() {
+    let mut r = Room::new();
+    r.both_layers(5);
+    r.pair.advance(Duration::from_secs(4));
+    r.pair.a.take_rtcp(ALICE);
+    // Alice's next layer 1 packet: the pipe is full, the message dropped.
+    let p = chrome_packet(
+        96,
+        r.seq[1],
+        r.ts[1],
+        SSRC1,
+        "0",
+        Some("r1"),
+        &vp8(false, 1),
+    );
+    r.pair.a.send(ALICE, p);
+    let mut dropped = 0;
+    while let Some((_, m)) = r.pair.a.core.poll_pipe() {
+        if matches!(m, kolabmeet_engine::mirror::PipeMessage::Rtp { .. }) {
+            let now = r.pair.a.now;
+            r.pair.a.core.pipe_full(now, m);
+            dropped += 1;
+        }
+    }
+    assert_eq!(dropped, 1);
+    r.pair.a.pump();
+    assert_eq!(r.pair.a.take_key_frame_requests(ALICE), vec![SSRC1]);
+}

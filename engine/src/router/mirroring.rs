@@ -411,6 +411,25 @@ impl Router {
         }
     }
 
+    /// Asks this worker's own producer `producer` for a key frame of `stream` (a packet
+    /// of it was lost on its way to a mirror).
+    pub fn request_key_frame_of(
+        &mut self,
+        now: Instant,
+        producer: ProducerId,
+        stream: usize,
+        egress: &mut Egress<'_>,
+    ) {
+        if let Some(pk) = self
+            .producer_ids
+            .get(&producer)
+            .copied()
+            .filter(|pk| self.producers.get(*pk).is_some_and(|p| !p.is_mirror()))
+        {
+            self.request_key_frame(now, pk, stream, egress);
+        }
+    }
+
     /// The key of the mirror `producer`.
     pub fn mirror_of(&self, producer: ProducerId) -> Option<ProducerKey> {
         let pk = *self.producer_ids.get(&producer)?;

@@ -431,7 +431,7 @@ impl Driver {
                 self.core.handle_timeout(now);
             }
             // Other workers first: they forward in parallel while this one sends.
-            self.pipes.flush(&mut self.core, &mut self.woken);
+            self.pipes.flush(&mut self.core, now, &mut self.woken);
             self.send_all(&mut batch);
             self.plain.release(self.poll.registry(), &mut self.core);
             self.publish_events();

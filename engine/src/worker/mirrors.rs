@@ -94,6 +94,29 @@ impl WorkerCore {
         None
     }
 
+    /// A message for another worker found its queue full and is dropped (counted by the
+    /// caller). A packet's loss breaks the picture it belongs to on that worker: its
+    /// producer is asked for a key frame of its stream, through its key frame request
+    /// manager (throttled as any other request).
+    pub fn pipe_full(&mut self, now: Instant, message: PipeMessage) {
+        if let PipeMessage::Rtp {
+            room,
+            producer,
+            stream,
+            ..
+        } = &message
+            && let Some(rk) = self.rooms.get(room).copied()
+        {
+            if let Some((router, mut egress)) = self.router_and_egress(rk) {
+                router.request_key_frame_of(now, *producer, usize::from(*stream), &mut egress);
+            }
+            self.schedule_router(rk);
+        }
+        if let Some(buf) = message.into_buffer() {
+            self.recycle(buf);
+        }
+    }
+
     /// Drops a message from another worker that names nothing here, counted.
     pub fn drop_pipe(&mut self, message: PipeMessage) {
         self.counters.pipe_dropped += 1;

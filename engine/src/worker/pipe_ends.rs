@@ -104,8 +104,9 @@ impl PipeEnds {
 
     /// Hands what the core wrote for other workers to their queues and wakes each one
     /// that got something. A message for a full queue (or a worker that does not exist)
-    /// is dropped and counted, its buffer recycled.
-    pub fn flush(&self, core: &mut WorkerCore, woken: &mut Vec<bool>) {
+    /// is dropped and counted, its buffer recycled; a dropped packet breaks a picture
+    /// there, so the core asks its sender for a key frame (`WorkerCore::pipe_full`).
+    pub fn flush(&self, core: &mut WorkerCore, now: Instant, woken: &mut Vec<bool>) {
         woken.clear();
         woken.resize(self.outbound.len(), false);
         while let Some((to, message)) = core.poll_pipe() {
@@ -118,9 +119,7 @@ impl PipeEnds {
                 }
                 Some(Err(back)) => {
                     self.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
-                    if let Some(buf) = back.into_buffer() {
-                        core.recycle(buf);
-                    }
+                    core.pipe_full(now, back);
                 }
                 None => {
                     self.counters.dropped_full.fetch_add(1, Ordering::Relaxed);
