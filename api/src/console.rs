@@ -160,7 +160,7 @@ fn dump_workers(control: &ControlPlane) -> String {
             .filter(|t| t.state == "connected")
             .count();
         out.push_str(&format!(
-            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{} transportPanics:{} pipeSent:{} pipeReceived:{} pipeDroppedFull:{} pipeDroppedStale:{}",
+            "\nworker {} port:{} rooms:{} transports:{} (connected:{}) producers:{} consumers:{} packetsIn:{} packetsOut:{} bytesIn:{} bytesOut:{} busySeconds:{:.3} commandQueue:{} transportPanics:{} pipeSent:{} pipeReceived:{} pipeDroppedFull:{} pipeDroppedStale:{} shedLevel:{}",
             w.worker,
             w.port,
             w.rooms.len(),
@@ -179,6 +179,7 @@ fn dump_workers(control: &ControlPlane) -> String {
             w.pipes.received,
             w.pipes.dropped_full,
             w.pipes.dropped_stale,
+            w.shed_level,
         ));
         for room in &w.rooms {
             out.push_str(&format!("\n  room {room}"));

@@ -205,6 +205,11 @@ pub fn render(s: &Snapshot) -> String {
         "worker_pipe_messages",
         "Messages between media workers (rooms over several workers: mirrored producers' packets, reports, key frame requests), by direction and outcome",
     );
+    let shed = gauge_family(
+        &mut reg,
+        "worker_shed_level",
+        "Each media worker's overload shed level (0: nothing shed; 3: every video on its lowest layer)",
+    );
     let busy = seconds_family(
         &mut reg,
         "worker_busy_seconds",
@@ -283,6 +288,7 @@ pub fn render(s: &Snapshot) -> String {
         }
         busy.get_or_create(&l(&[])).inc_by(w.busy_seconds);
         queue.get_or_create(&l(&[])).set(to_i64(w.command_queue));
+        shed.get_or_create(&l(&[])).set(i64::from(w.shed_level));
         backlog.get_or_create(&l(&[])).set(to_i64(w.event_backlog));
     }
 

@@ -7,9 +7,11 @@
 //! * [`LayerAllocator`]: the allocation itself: audio first and always, then screen shares
 //!   before webcams, then layer steps round-robin; hysteresis on the estimate; a spatial
 //!   up-switch held back after a bandwidth-driven down-switch.
+//! * [`load_shed`]: a worker that falls behind caps its consumers' layers (issue 16).
 
 mod layer;
 mod layer_allocator;
+pub mod load_shed;
 
 pub use layer::{Layer, LayerRates};
 pub use layer_allocator::{

@@ -19,6 +19,7 @@ use super::consumer::{Allocated, ConsumerType};
 use super::egress::Egress;
 use super::recv_stream::is_usable;
 use super::room::Router;
+use crate::allocation::load_shed::shed_cap;
 use crate::allocation::{ConsumerDemand, Layer, LayerRates, Priority, Target};
 use crate::arena::{ConsumerKey, TransportKey};
 use crate::bwe::Bitrate;
@@ -48,6 +49,8 @@ impl Router {
         // the highest layer that arrives until the next allocation has rates.
         let mut unmeasured = Vec::new();
         let mut desired = 0u64;
+        // What the worker's overload shed leaves each consumer (issue 16).
+        let mut caps: Vec<(ConsumerKey, (u8, u8))> = Vec::new();
         for (ck, c) in self.consumers.iter() {
             if c.transport != tk || !c.is_active() {
                 continue;
@@ -76,6 +79,9 @@ impl Router {
                 rates: LayerRates::new(layers),
                 max: Layer::new(top, top_temporal),
             });
+            if let Some(cap) = shed_cap(egress.shed, priority, top, top_temporal) {
+                caps.push((ck, cap));
+            }
         }
         let Some(transport) = egress.transports.get_mut(tk) else {
             return;
@@ -94,6 +100,14 @@ impl Router {
                 Target::Layer(_) if unmeasured.contains(&ck) => Allocated::Unknown,
                 Target::Layer(l) => Allocated::UpTo(usize::from(l.spatial), l.temporal),
                 Target::Paused => Allocated::Paused,
+            };
+            // Under overload, never above the shed cap (and never paused for it).
+            let allocated = match (allocated, caps.iter().find(|(k, _)| *k == ck)) {
+                (Allocated::Paused, _) | (_, None) => allocated,
+                (Allocated::Unknown, Some((_, (s, t)))) => Allocated::UpTo(usize::from(*s), *t),
+                (Allocated::UpTo(s, t), Some((_, (cs, ct)))) => {
+                    Allocated::UpTo(s.min(usize::from(*cs)), t.min(*ct))
+                }
             };
             if c.set_allocated(allocated) {
                 if allocated == Allocated::Paused {

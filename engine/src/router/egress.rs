@@ -29,6 +29,8 @@ pub struct Egress<'a> {
     pub counters: &'a mut FeedbackCounters,
     /// Messages for the other workers of the room (issue 16: mirrored producers).
     pub pipes: &'a mut PipeOutbox,
+    /// The worker's overload shed level (issue 16; `allocation::load_shed`).
+    pub shed: u8,
 }
 
 impl Egress<'_> {

@@ -85,6 +85,8 @@ pub struct WorkerCore {
     pool: BufferPool,
     /// Messages for other workers (issue 16: rooms over several workers).
     pub(super) pipes: PipeOutbox,
+    /// The overload shed level the driver set (issue 16).
+    pub(super) shed: u8,
     /// `consume` requests waiting for their producer's mirror.
     pub(super) parked: super::parked_consumes::ParkedConsumes,
     /// When timers were last served.
@@ -131,6 +133,7 @@ impl WorkerCore {
             pool: BufferPool::default(),
             pipes: PipeOutbox::default(),
             parked: Default::default(),
+            shed: 0,
             last_tick: None,
             transport_timers: Deadlines::default(),
             router_timers: Deadlines::default(),
@@ -139,6 +142,24 @@ impl WorkerCore {
             log_limit: LogLimiter::per_second(),
             panic_log_limit: LogLimiter::per_second(),
         }
+    }
+
+    /// Sets the overload shed level (the driver's `LoadShed`): every transport's
+    /// consumers are allocated again under its caps at their router's next round.
+    pub fn set_shed_level(&mut self, level: u8) {
+        if level == self.shed {
+            return;
+        }
+        tracing::info!(target: "kolabmeet::worker", worker = %self.index, level, "overload: shed level");
+        self.shed = level;
+        for t in self.transports.values_mut() {
+            t.bandwidth.invalidate();
+        }
+    }
+
+    /// The overload shed level.
+    pub fn shed_level(&self) -> u8 {
+        self.shed
     }
 
     /// Sets this worker's index among the engine's (the driver's; 0 until set).
@@ -263,6 +284,7 @@ impl WorkerCore {
             clock: &mut self.clock,
             counters: &mut self.feedback,
             pipes: &mut self.pipes,
+            shed: self.shed,
         };
         Some(RouterCall {
             router,

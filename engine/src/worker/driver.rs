@@ -27,6 +27,7 @@ use super::plain_sockets::PlainSockets;
 use super::settings::WorkerSettings;
 use super::udp_batch::UdpBatch;
 use super::worker_command::WorkerCommand;
+use crate::allocation::load_shed::LoadShed;
 use crate::crypto::DtlsCertificate;
 use crate::media_engine::{EngineCommand, EngineEvent};
 use crate::transport::{Tuple, TupleProtocol};
@@ -176,6 +177,9 @@ impl WorkerThread {
             pipes,
             woken: Vec::new(),
             unknown_room: Vec::new(),
+            shed: LoadShed::new(),
+            shed_next: Instant::now(),
+            shed_rounds: (0, 0),
             events,
             backlog: EventOutbox::default(),
             notify: notify.clone(),
@@ -292,6 +296,13 @@ struct Driver {
     pipes: PipeEnds,
     /// Which workers this round's messages went to (reused).
     woken: Vec<bool>,
+    /// Whether the loop is falling behind, judged every `LoadShed::WINDOW` (issue 16:
+    /// overload is shed by layer), when next, and this window's rounds and those that
+    /// left datagrams in the socket (a backlog when a quarter of at least 40 did: one
+    /// burst that fills a batch is not one).
+    shed: LoadShed,
+    shed_next: Instant,
+    shed_rounds: (u32, u32),
     /// Messages for a room with no router here yet, tried again after the commands.
     unknown_room: Vec<crate::mirror::PipeMessage>,
     events: Arc<ArrayQueue<EngineEvent>>,
@@ -437,6 +448,17 @@ impl Driver {
             self.publish_events();
             let done = Instant::now();
             self.busy += done.saturating_duration_since(now);
+            self.shed_rounds.0 += 1;
+            self.shed_rounds.1 += u32::from(udp_more);
+            if done >= self.shed_next {
+                self.shed_next = done + LoadShed::WINDOW;
+                let (rounds, more) = self.shed_rounds;
+                let backlog = more >= 10 && more * 4 >= rounds;
+                if let Some(level) = self.shed.observe(done, self.busy, backlog) {
+                    self.core.set_shed_level(level);
+                }
+                self.shed_rounds = (0, 0);
+            }
             if done >= self.next_stats {
                 self.next_stats = done + STATS_INTERVAL;
                 let mut stats = self.core.worker_stats(done, self.index);

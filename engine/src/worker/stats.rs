@@ -67,6 +67,7 @@ impl WorkerCore {
             worker,
             rooms,
             room_details,
+            shed_level: self.shed,
             pipes: PipeCounts {
                 dropped_stale: c.pipe_dropped,
                 ..PipeCounts::default()

@@ -167,6 +167,8 @@ pub struct WorkerStats {
     pub room_details: Vec<RoomOnWorker>,
     /// What crossed between it and the other workers.
     pub pipes: PipeCounts,
+    /// Its overload shed level (0: nothing shed; issue 16).
+    pub shed_level: u8,
     /// Datagrams (and TCP frames) received on its port.
     pub packets_in: u64,
     /// Their bytes.
