@@ -156,14 +156,6 @@ pub struct Producer {
     rrid_ext: Option<u8>,
 }
 
-fn ext_id(params: &RtpParameters, uri: &str) -> Option<u8> {
-    params
-        .header_extensions
-        .iter()
-        .find(|e| e.uri == uri)
-        .map(|e| e.id)
-}
-
 /// What a producer is made from.
 #[derive(Debug)]
 pub struct ProducerInit<'a> {
@@ -241,11 +233,7 @@ impl Producer {
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         // A mirror's packets were repaired on their origin's worker: it asks nobody.
         let nack = matches!(origin, ProducerOrigin::Transport(_))
-            && media_codec.is_some_and(|c| {
-                c.rtcp_feedback
-                    .iter()
-                    .any(|f| f.kind == "nack" && f.parameter.is_empty())
-            });
+            && media_codec.is_some_and(|c| c.has_nack());
         let codec = rtp_parameters
             .codecs
             .first()
@@ -292,9 +280,9 @@ impl Producer {
             mirrors: Vec::new(),
             mirror_want: MirrorWant::default(),
             kind,
-            mid_ext: ext_id(&rtp_parameters, MID_URI),
-            rid_ext: ext_id(&rtp_parameters, RID_URI),
-            rrid_ext: ext_id(&rtp_parameters, RRID_URI),
+            mid_ext: rtp_parameters.header_extension_id(MID_URI),
+            rid_ext: rtp_parameters.header_extension_id(RID_URI),
+            rrid_ext: rtp_parameters.header_extension_id(RRID_URI),
             rtp_parameters,
             consumable,
             paused,
@@ -321,7 +309,8 @@ impl Producer {
 
     /// The transport-cc header extension id the client negotiated for this producer.
     pub fn transport_cc_ext(&self) -> Option<u8> {
-        ext_id(&self.rtp_parameters, crate::ortc::TRANSPORT_CC_URI)
+        self.rtp_parameters
+            .header_extension_id(crate::ortc::TRANSPORT_CC_URI)
     }
 
     /// Every SSRC the producer's encodings use (media and RTX) that is known so far.

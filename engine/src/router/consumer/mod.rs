@@ -195,14 +195,6 @@ pub struct Consumer {
     pub stream: SendStream,
 }
 
-fn ext_of(params: &RtpParameters, uri: &str) -> Option<u8> {
-    params
-        .header_extensions
-        .iter()
-        .find(|e| e.uri == uri)
-        .map(|e| e.id)
-}
-
 impl Consumer {
     /// A consumer from its parameters (see `ortc::consumer_rtp_parameters`), with its MID.
     pub fn new(init: ConsumerInit) -> Self {
@@ -229,12 +221,7 @@ impl Consumer {
         let media_codec = rtp_parameters.codecs.first();
         let is_vp8 = media_codec.is_some_and(|c| c.mime_type.eq_ignore_ascii_case("video/VP8"));
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
-        let nack = kind == MediaKind::Video
-            && media_codec.is_some_and(|c| {
-                c.rtcp_feedback
-                    .iter()
-                    .any(|f| f.kind == "nack" && f.parameter.is_empty())
-            });
+        let nack = kind == MediaKind::Video && media_codec.is_some_and(|c| c.has_nack());
         let rtx_pt = rtp_parameters
             .codecs
             .iter()
@@ -254,9 +241,9 @@ impl Consumer {
             producer,
             kind,
             mid: rtp_parameters.mid.clone().unwrap_or_default().into_bytes(),
-            mid_ext: ext_of(&rtp_parameters, MID_URI),
-            tcc_ext: ext_of(&rtp_parameters, TRANSPORT_CC_URI),
-            abs_ext: ext_of(&rtp_parameters, ABS_SEND_TIME_URI),
+            mid_ext: rtp_parameters.header_extension_id(MID_URI),
+            tcc_ext: rtp_parameters.header_extension_id(TRANSPORT_CC_URI),
+            abs_ext: rtp_parameters.header_extension_id(ABS_SEND_TIME_URI),
             pass_through,
             clock_rate,
             rtp_parameters,

@@ -144,6 +144,14 @@ pub(crate) fn split_mime(mime: &str) -> Result<(MediaKind, &str), OrtcError> {
 }
 
 impl RtpCodecParameters {
+    /// Whether it negotiated generic NACK (`{type: "nack"}` without a parameter, RFC 4585
+    /// §4.2): retransmissions may be asked for.
+    pub fn has_nack(&self) -> bool {
+        self.rtcp_feedback
+            .iter()
+            .any(|f| f.kind == "nack" && f.parameter.is_empty())
+    }
+
     /// Whether this is an RTX codec.
     pub fn is_rtx(&self) -> bool {
         self.mime_type
@@ -153,6 +161,14 @@ impl RtpCodecParameters {
 }
 
 impl RtpParameters {
+    /// The id of the header extension `uri`, when negotiated.
+    pub fn header_extension_id(&self, uri: &str) -> Option<u8> {
+        self.header_extensions
+            .iter()
+            .find(|e| e.uri == uri)
+            .map(|e| e.id)
+    }
+
     /// mediasoup's `validateRtpParameters`, on top of what the types enforce (numbers,
     /// strings and booleans where they belong), plus bounds.
     pub fn validate(&self) -> Result<(), OrtcError> {
