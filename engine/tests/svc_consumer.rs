@@ -568,8 +568,12 @@ fn video_pauses_when_nothing_fits_and_audio_never_does() {
     s.run(Duration::from_secs(20));
     let back = s.first_of(0, lifted);
     println!("lifted: video back after {:?}", back.map(secs));
+    // Within the 15 s the bandwidth work allows the top layer to come back in (issue
+    // 17). How soon depends on when the room's randomised report rounds (0.5-1.5 s)
+    // fall against the estimate's ramp: 3.1-11.4 s over 50 runs (2026-12-07); a 10 s
+    // bound failed about one run in ten, before this session's changes as after.
     assert!(
-        back.is_some_and(|d| d < Duration::from_secs(10)),
+        back.is_some_and(|d| d < Duration::from_secs(15)),
         "{back:?}"
     );
     s.receiver.check_stream();
