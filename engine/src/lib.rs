@@ -20,7 +20,7 @@ pub mod worker;
 // stack); the engine's users keep naming them through it.
 pub use kolabmeet_media_types::{
     ConsumerId, EngineCommand, EngineError, EngineEvent, EngineHealth, EngineReply, MediaEngine,
-    PeerId, ProducerId, RequestTag, RoomId, RouterId, TransportId,
+    PeerId, ProducerId, Refusal, RequestTag, RoomId, RouterId, TransportId,
 };
 pub use kolabmeet_media_types::{
     bandwidth_stats, ids, media_engine, ortc, replies, unavailable, worker_stats,

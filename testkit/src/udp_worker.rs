@@ -143,10 +143,7 @@ impl UdpWorker {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(EngineError::Refused(format!(
-                    "no reply from the worker in {:?}",
-                    self.timeout
-                )));
+                return Err(EngineError::Refused(kolabmeet_engine::Refusal::NoReply));
             }
             let mut flag = self.wake.flag.lock().unwrap_or_else(|e| e.into_inner());
             if !*flag {

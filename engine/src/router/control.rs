@@ -13,11 +13,12 @@ use super::producer::{Producer, ProducerInit, ProducerOrigin};
 use super::room::Router;
 use crate::arena::{ConsumerKey, ProducerKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId, ProducerId};
-use crate::media_engine::{EngineError, EngineEvent, ProducerSource};
+use crate::media_engine::{EngineError, EngineEvent, ProducerSource, Refusal};
 use crate::ortc::{
     MediaKind, RtpCapabilities, RtpParameters, can_consume, consumable_rtp_parameters,
     consumer_rtp_parameters, producer_rtp_mapping,
 };
+use crate::transport::ListenerError;
 use kolabmeet_media_types::replies::ConsumerInfo;
 
 /// Producers one transport may carry.
@@ -78,11 +79,9 @@ impl Router {
         let transport = egress
             .transports
             .get_mut(tk)
-            .ok_or(EngineError::Refused("transport closed".into()))?;
+            .ok_or(EngineError::Refused(Refusal::TransportClosed))?;
         if transport.listener.producers().len() >= MAX_PRODUCERS_PER_TRANSPORT {
-            return Err(EngineError::Refused(
-                "too many producers on this transport".into(),
-            ));
+            return Err(EngineError::Refused(Refusal::TooManyProducers));
         }
         params.rtcp.cname = Some(transport.producer_cname(params.rtcp.cname.as_deref(), rng));
         let first_ssrc = rng.random_range(100_000_000..900_000_000);
@@ -110,7 +109,10 @@ impl Router {
         let mid = mid.as_ref().map(|(m, ext)| (m.as_str(), *ext));
         if let Err(e) = transport.listener.add(key, &ssrcs, mid) {
             self.producers.remove(key);
-            return Err(EngineError::Refused(e.to_string()));
+            return Err(EngineError::Refused(match e {
+                ListenerError::SsrcInUse(ssrc) => Refusal::SsrcInUse(ssrc),
+                ListenerError::MidInUse(mid) => Refusal::MidInUse(mid),
+            }));
         }
         if let Some(ext) = twcc_ext {
             transport.set_twcc_ext(ext);
@@ -145,16 +147,12 @@ impl Router {
         let transport = egress
             .transports
             .get_mut(tk)
-            .ok_or(EngineError::Refused("transport closed".into()))?;
+            .ok_or(EngineError::Refused(Refusal::TransportClosed))?;
         if transport.consumer_count() >= MAX_CONSUMERS_PER_TRANSPORT {
-            return Err(EngineError::Refused(
-                "too many consumers on this transport".into(),
-            ));
+            return Err(EngineError::Refused(Refusal::TooManyConsumers));
         }
         if !can_consume(&producer.consumable, caps).map_err(EngineError::InvalidParameters)? {
-            return Err(EngineError::Refused(
-                "the device cannot receive this producer's codecs".into(),
-            ));
+            return Err(EngineError::Refused(Refusal::CannotConsume));
         }
         let ssrc = rng.random_range(100_000_000..999_999_990);
         let mut params = consumer_rtp_parameters(

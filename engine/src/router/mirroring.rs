@@ -137,7 +137,9 @@ impl Router {
         caps: &RtpCapabilities,
     ) -> Result<(), EngineError> {
         if self.producer_ids.contains_key(&spec.producer) {
-            return Err(EngineError::Refused("the producer exists here".into()));
+            return Err(EngineError::Refused(
+                crate::media_engine::Refusal::ProducerExists,
+            ));
         }
         let id = spec.producer;
         let mut producer = Producer::new(ProducerInit {

@@ -11,7 +11,7 @@ use super::core::{PeerEntry, RouterCall, WorkerCore};
 use crate::arena::{RouterKey, TransportKey};
 use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::{
-    EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, RequestTag,
+    EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, Refusal, RequestTag,
 };
 use crate::ortc::DtlsParameters;
 use crate::router::{ConsumeRequest, ProduceRequest, Router};
@@ -224,7 +224,7 @@ impl WorkerCore {
                     let plain = self.transports[tk]
                         .connection
                         .plain_mut()
-                        .ok_or_else(|| EngineError::Refused("not a plain transport".into()))?;
+                        .ok_or_else(|| EngineError::Refused(Refusal::NotAPlainTransport))?;
                     plain
                         .connect(ip, port, rtcp_port)
                         .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
@@ -353,7 +353,7 @@ impl WorkerCore {
     /// The router `rk` lent for an operation, or an error when the room is gone.
     fn call(&mut self, rk: RouterKey) -> Result<RouterCall<'_>, EngineError> {
         self.router_call(rk)
-            .ok_or(EngineError::Refused("the room is closed".into()))
+            .ok_or(EngineError::Refused(Refusal::RoomClosed))
     }
 
     /// Runs `f` on the router of `peer`'s room (`None` when the peer has no transport

@@ -23,5 +23,6 @@ pub mod worker_stats;
 
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId};
 pub use media_engine::{
-    EngineCommand, EngineError, EngineEvent, EngineHealth, EngineReply, MediaEngine, RequestTag,
+    EngineCommand, EngineError, EngineEvent, EngineHealth, EngineReply, MediaEngine, Refusal,
+    RequestTag,
 };

@@ -42,6 +42,45 @@ impl ProducerSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestTag(pub u64);
 
+/// Why the engine refused a request its rules or its state do not allow (the client's
+/// parameters were well-formed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The transport closed meanwhile.
+    #[error("transport closed")]
+    TransportClosed,
+    /// The transport carries its limit of producers already.
+    #[error("too many producers on this transport")]
+    TooManyProducers,
+    /// The transport carries its limit of consumers already.
+    #[error("too many consumers on this transport")]
+    TooManyConsumers,
+    /// The consuming device cannot receive the producer's codecs.
+    #[error("the device cannot receive this producer's codecs")]
+    CannotConsume,
+    /// Another producer of the transport uses this SSRC.
+    #[error("ssrc {0} already in use")]
+    SsrcInUse(u32),
+    /// Another producer of the transport uses this MID.
+    #[error("mid {0} already in use")]
+    MidInUse(String),
+    /// `connectPlainTransport` named a WebRTC transport.
+    #[error("not a plain transport")]
+    NotAPlainTransport,
+    /// The room closed meanwhile.
+    #[error("the room is closed")]
+    RoomClosed,
+    /// A mirror of a producer that exists on this worker already.
+    #[error("the producer exists here")]
+    ProducerExists,
+    /// The command named a peer of which nothing exists on the worker.
+    #[error("nothing of this peer exists")]
+    NothingOfThisPeer,
+    /// A worker did not answer in time (a test harness's wait).
+    #[error("no reply from the worker in time")]
+    NoReply,
+}
+
 /// Why the engine could not do what was asked. Its `Display` text goes into the failure
 /// ack the client sees (contract section 4: "improvement: say why in the message").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +103,7 @@ pub enum EngineError {
     /// A request the engine's own limits or state refuse (too many producers on a
     /// transport, an SSRC or MID already in use, ...).
     #[error("invalid parameters: {0}")]
-    Refused(String),
+    Refused(Refusal),
     /// The transport refused the operation (its DTLS setup or ICE restart); the source is the
     /// transport's own error.
     #[error("transport: {0}")]
@@ -296,7 +335,7 @@ impl EngineCommand {
             | EngineCommand::Consume { transport, .. } => {
                 EngineError::TransportNotFound(*transport)
             }
-            _ => EngineError::Refused("nothing of this peer exists".into()),
+            _ => EngineError::Refused(Refusal::NothingOfThisPeer),
         }
     }
 
