@@ -7,18 +7,15 @@
 //! that the routing and RTCP paths behind the demultiplexer get fuzzed too.
 //!
 //! Asserts: no panic, only the first sender is ever learnt, and the core's tables stay
-//! within what this setup holds. The transports are set up once per process; each input
-//! runs on a copy of them, in a forked child (`kolabmeet_fuzz::snapshot`).
+//! within what this setup holds.
 #![no_main]
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::transport::{Tuple, TupleProtocol};
 use kolabmeet_engine::{EngineCommand, PeerId};
-use kolabmeet_fuzz::snapshot::Template;
 use kolabmeet_testkit::{Sim, vp8_params};
 use libfuzzer_sys::fuzz_target;
 
@@ -32,9 +29,7 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::new([127, 0, 0, 1].into(), port)
 }
 
-/// The worker core with its plain transports, the recorder's and the browser's
-/// consumers set up.
-fn setup() -> Sim {
+fuzz_target!(|data: &[u8]| {
     let mut sim = Sim::with_shared_certificates();
     let room = sim.room();
     let sender = PeerId::random();
@@ -60,25 +55,7 @@ fn setup() -> Sim {
     sim.consume(recorder, consuming, producer).expect("consume");
     let (browser, browser_t) = sim.connect_peer_at(room, 7000);
     sim.consume(browser, browser_t, producer).expect("consume");
-    sim
-}
 
-thread_local! {
-    /// The state every input starts from a copy of.
-    static SIM: RefCell<Template<Sim>> = const { RefCell::new(Template::new(setup)) };
-}
-
-fuzz_target!(|data: &[u8]| {
-    // libFuzzer's first input is empty and its coverage is not kept: the setup's then
-    // counts for the first input that runs operations.
-    if data.is_empty() {
-        return;
-    }
-    SIM.with_borrow_mut(|template| template.run(|sim| run(sim, data)));
-});
-
-/// Runs one input's datagrams.
-fn run(sim: &mut Sim, data: &[u8]) {
     let mut rest = data;
     let mut first_sender: Option<u16> = None;
     for _ in 0..MAX_DATAGRAMS {
@@ -130,4 +107,4 @@ fn run(sim: &mut Sim, data: &[u8]) {
     let sizes = sim.core.sizes();
     assert_eq!(sizes.transports, 3);
     assert!(sizes.consumers <= 2 && sizes.producers <= 1, "{sizes:?}");
-}
+});
