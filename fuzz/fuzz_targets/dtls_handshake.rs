@@ -440,9 +440,10 @@ fn records(d: &[u8]) -> Vec<&[u8]> {
 
 /// A browser datagram with each unencrypted handshake record (epoch 0) that carries
 /// one whole fragment split in two at a point the fuzzer picks, the pieces in order or
-/// swapped: both in the one record (a record may carry several fragments), or each in a
-/// record of its own, the second with a sequence number far ahead (so that the records
-/// the browser sends next in this epoch are older than the window: lost).
+/// swapped: both in the one record (a record may carry several fragments; rtc-dtls
+/// 0.21.1 cannot read those: its fragment buffer cuts by message length), or each in a
+/// record of its own, the second with the next sequence number (which the browser's next
+/// record then repeats: that one is dropped as a replay, and retransmitted).
 fn refragment(u: &mut Unstructured, d: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     for r in records(d) {
@@ -480,7 +481,7 @@ fn refragment(u: &mut Unstructured, d: &[u8]) -> Result<Vec<Vec<u8>>> {
             out.push(record(&fragments.concat()));
         } else {
             let mut second = record(&fragments[1]);
-            second[9] = second[9].wrapping_add(0x80);
+            second[10] = second[10].wrapping_add(1);
             out.push(record(&fragments[0]));
             out.push(second);
         }

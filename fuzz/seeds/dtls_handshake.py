@@ -34,11 +34,13 @@ SEEDS = {
     "server": handshake(SERVER) + op(BOTH_WAYS) * 8,
     "connect_first": handshake(CLIENT, stun_first=False) + op(BOTH_WAYS) * 8,
     "aes_cm": handshake(CLIENT, offer=2) + op(BOTH_WAYS) * 8,
-    # The ClientHello refragmented (split in one record, second piece first), then the rest.
+    # The ClientHello refragmented into two records, one datagram each, then the rest
+    # (a record the second piece's sequence number made look replayed is retransmitted).
     "refragmented": handshake(CLIENT)
     + op(REFRAGMENT)
-    + b"\x01\x20\x01\x01\x00"
-    + op(BOTH_WAYS) * 8,
+    + b"\x01\x20\x00\x00\x00"
+    + op(BOTH_WAYS) * 4
+    + op(BOTH_WAYS, T3S) * 6,
     # Every flight one way, one by one, the first ClientHello lost and retransmitted.
     "lossy": handshake(CLIENT)
     + op(DROP)
