@@ -298,7 +298,10 @@ mod tests {
             HelloProgress::Complete(Some(vec![1, 7, 8]))
         );
         let two = record(&[body(&parts[0]), body(&parts[2])]);
-        assert_eq!(offered(&[two.clone()]), HelloProgress::Incomplete);
+        assert_eq!(
+            offered(std::slice::from_ref(&two)),
+            HelloProgress::Incomplete
+        );
         assert_eq!(
             offered(&[two, parts[1].clone()]),
             HelloProgress::Complete(Some(vec![1, 7, 8]))
