@@ -225,22 +225,23 @@ impl Handshake {
         Ok(())
     }
 
-    /// `connectWebRtcTransport` with the browser's parameters, its fingerprint sometimes
-    /// changed (then it must never connect).
+    /// `connectWebRtcTransport` with the browser's parameters, its fingerprints sometimes
+    /// all changed in one hex digit (the core checks those of the strongest hash: then
+    /// it must never connect).
     fn connect(&mut self, u: &mut Unstructured) -> Result<()> {
         let mut params = self.browser.dtls_parameters();
-        let mut wrong = false;
-        if u.ratio(1, 4)? {
-            let fp = &mut params.fingerprints[0];
-            let at = u.choose_index(fp.value.len())?;
-            let mut value = fp.value.clone().into_bytes();
-            value[at] = match value[at] {
-                b':' => b':',
-                b'0' => b'1',
-                _ => b'0',
-            };
-            wrong = value != fp.value.as_bytes();
-            fp.value = String::from_utf8(value).expect("ASCII");
+        let wrong = u.ratio(1, 4)?;
+        if wrong {
+            let at: usize = u.arbitrary()?;
+            for fp in &mut params.fingerprints {
+                let mut value = fp.value.clone().into_bytes();
+                let mut i = at % value.len();
+                if value[i] == b':' {
+                    i -= 1; // values start with a hex digit
+                }
+                value[i] = if value[i] == b'0' { b'1' } else { b'0' };
+                fp.value = String::from_utf8(value).expect("ASCII");
+            }
         }
         let (peer, transport) = (self.peer, self.transport);
         let accepted = self
