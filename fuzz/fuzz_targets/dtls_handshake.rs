@@ -136,7 +136,7 @@ impl Handshake {
         match op & 0x0f {
             0 => {
                 let check = self.browser.binding_request();
-                self.to_core(BROWSER, check);
+                self.send_to_core(BROWSER, check);
             }
             1 => self.connect(u)?,
             2 | 3 | 15 => {
@@ -176,19 +176,19 @@ impl Handshake {
                     self.from_browser.push_back(d);
                 }
             }
-            7 => self.to_browser(u)?,
+            7 => self.flights_to_browser(u)?,
             8 => {
                 let d = dtls_bytes(u)?;
-                self.to_core(BROWSER, d);
+                self.send_to_core(BROWSER, d);
             }
             9 => {
                 let d = built_records(u)?;
-                self.to_core(BROWSER, d);
+                self.send_to_core(BROWSER, d);
             }
             10 => {
                 if !self.history.is_empty() {
                     let d = self.history[u.choose_index(self.history.len())?].clone();
-                    self.to_core(BROWSER, d);
+                    self.send_to_core(BROWSER, d);
                 }
             }
             11 => {
@@ -197,7 +197,7 @@ impl Handshake {
                 } else {
                     built_records(u)?
                 };
-                self.to_core(STRANGER, d);
+                self.send_to_core(STRANGER, d);
             }
             12 => {
                 let secs: u8 = u.arbitrary()?;
@@ -268,10 +268,12 @@ impl Handshake {
             self.history.pop_front();
         }
         self.history.push_back(d.clone());
-        self.to_core(BROWSER, d);
+        self.send_to_core(BROWSER, d);
     }
 
-    fn to_core(&mut self, port: u16, mut d: Vec<u8>) {
+    /// A datagram from `port` to the core, and what follows it (the core's sends are
+    /// kept for [`Handshake::flights_to_browser`]).
+    fn send_to_core(&mut self, port: u16, mut d: Vec<u8>) {
         self.sim
             .core
             .handle_datagram(self.sim.now, tuple(port), &mut d);
@@ -279,7 +281,7 @@ impl Handshake {
     }
 
     /// The core's datagrams to the browser: all, or all but one.
-    fn to_browser(&mut self, u: &mut Unstructured) -> Result<()> {
+    fn flights_to_browser(&mut self, u: &mut Unstructured) -> Result<()> {
         let out = std::mem::take(&mut self.sim.to_strangers);
         let lost = if u.arbitrary()? && !out.is_empty() {
             Some(u.choose_index(out.len())?)
@@ -343,7 +345,7 @@ impl Handshake {
             return;
         }
         let before = self.sim.core.transport_drops(self.transport);
-        self.to_core(BROWSER, rr);
+        self.send_to_core(BROWSER, rr);
         let after = self.sim.core.transport_drops(self.transport);
         if self.wrong_fingerprint {
             assert_ne!(before, after, "SRTCP decrypted after a wrong fingerprint");
