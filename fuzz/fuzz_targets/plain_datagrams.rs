@@ -6,8 +6,10 @@
 //! the length byte is odd, an RTP header with the producer's SSRC is written over it so
 //! that the routing and RTCP paths behind the demultiplexer get fuzzed too.
 //!
-//! Asserts: no panic, only the first sender is ever learnt, and the core's tables stay
-//! within what this setup holds.
+//! Asserts: no panic, only the first sender is ever learnt, the core's tables stay
+//! within what this setup holds, and the WebRTC consumer's browser decrypts everything
+//! the core sends it (the test kit's strict mode; a duplicate the core forwards as it
+//! came is a replay the browser drops, counted apart).
 #![no_main]
 
 use std::net::SocketAddr;
