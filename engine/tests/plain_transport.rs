@@ -297,3 +297,29 @@ fn plain_producer_reaches_webrtc_and_plain_consumers() {
     sim.core.handle_datagram(sim.now, udp(41000, 6000), &mut p);
     assert_eq!(sim.core.counters().unknown_source, unknown + 1);
 }
+
+/// A packet a plain producer receives twice (the network duplicated it) is forwarded
+/// twice with the same sequence number, as mediasoup does: the WebRTC consumer's browser
+/// decrypts it once and drops the copy as a replay, which the test kit counts apart from
+/// packets it cannot decrypt (found by the `plain_datagrams` fuzz target, whose strict
+/// harness took the replay for a decryption failure).
+#[test]
+fn a_duplicated_packet_reaches_the_browser_once() {
+    let mut sim = Sim::new();
+    let room = sim.room();
+    let sender = PeerId::random();
+    let plain = create_plain(&mut sim, room, sender, (41000, 41001));
+    let producer = sim
+        .produce(sender, plain, MediaKind::Video, vp8_params(1111, 2222))
+        .unwrap();
+    let (browser, browser_t) = sim.connect_peer_at(room, 7000);
+    sim.consume(browser, browser_t, producer).unwrap();
+    assert!(sim.strict);
+    for seq in [0u16, 0, 1] {
+        let mut p = plain_rtp(seq, u32::from(seq) * 3000, 1111, &vp8(seq == 0, 0));
+        sim.core.handle_datagram(sim.now, udp(41000, 6000), &mut p);
+        sim.pump();
+    }
+    assert_eq!(sim.take_rtp(7000).len(), 2);
+    assert_eq!((sim.replayed, sim.undecryptable), (1, 0));
+}

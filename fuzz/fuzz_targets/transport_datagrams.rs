@@ -15,7 +15,9 @@
 //! - engine commands (pause, resume, close, consume again, restartIce) and long waits.
 //!
 //! Asserts: no panic, and every table of the core stays within what this setup can
-//! hold. Setup runs per input (certificates are made once): about 2 DTLS handshakes.
+//! hold. Setup runs per input (certificates are made once): about 2 DTLS handshakes,
+//! about a quarter of an input's time; sanitizer instrumentation costs far more (see
+//! "Fuzzing" in docs/testing.md: run this target with `-s none` to go five times faster).
 #![no_main]
 
 use std::collections::HashMap;

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
                 svc.set_target(op >> 5, (op >> 2) & 0x07);
                 vp8.set_target((op >> 2) & 0x03);
                 let (s, t) = svc.target();
-                assert!(s <= (mode & 0x07).max(1) - 1 && t <= ((mode >> 3) & 0x07).max(1) - 1);
+                assert!(s < (mode & 0x07).max(1) && t < ((mode >> 3) & 0x07).max(1));
             }
             1 => svc.reset(),
             _ => {

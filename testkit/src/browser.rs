@@ -6,7 +6,9 @@
 
 use std::time::Instant;
 
-use kolabmeet_engine::crypto::{DtlsCertificate, DtlsEvent, DtlsSession, SrtpProfile, SrtpSession};
+use kolabmeet_engine::crypto::{
+    DtlsCertificate, DtlsEvent, DtlsSession, SrtpError, SrtpProfile, SrtpSession,
+};
 use kolabmeet_engine::ortc::{DtlsFingerprint, DtlsParameters, DtlsRole};
 use serde_json::Value;
 
@@ -23,7 +25,11 @@ pub enum Incoming {
     Rtp,
     /// RTCP, decrypted in place.
     Rtcp,
-    /// SRTP or SRTCP that did not decrypt (bad tag, replay, or no keys yet).
+    /// SRTP or SRTCP that libsrtp refused as a replay: a packet received before, sent
+    /// again (the core forwards a producer's duplicate as it came; a real browser drops
+    /// the copy silently).
+    Replayed,
+    /// SRTP or SRTCP that did not decrypt (bad tag, malformed, or no keys yet).
     Undecryptable,
     /// Anything else.
     Invalid,
@@ -150,10 +156,10 @@ impl Browser {
                 } else {
                     (srtp.unprotect_rtp(data), Incoming::Rtp)
                 };
-                if result.is_ok() {
-                    kind
-                } else {
-                    Incoming::Undecryptable
+                match result {
+                    Ok(()) => kind,
+                    Err(SrtpError::Replay) => Incoming::Replayed,
+                    Err(_) => Incoming::Undecryptable,
                 }
             }
             _ => Incoming::Invalid,

@@ -82,6 +82,9 @@ pub struct Sim {
     pub strict: bool,
     /// SRTP and SRTCP from the core that a browser could not decrypt.
     pub undecryptable: u64,
+    /// SRTP and SRTCP from the core that a browser had received before (a duplicate the
+    /// core forwarded as it came: browsers drop it; not a failure, even when strict).
+    pub replayed: u64,
     next_tag: u64,
     next_port: u16,
     /// The browsers' certificate (one for all, to save setup time).
@@ -127,6 +130,7 @@ impl Sim {
             to_strangers: Vec::new(),
             strict: true,
             undecryptable: 0,
+            replayed: 0,
             next_tag: 0,
             next_port: FIRST_AUTO_PORT,
             cert: browsers,
@@ -232,6 +236,7 @@ impl Sim {
                 );
                 self.undecryptable += 1;
             }
+            Incoming::Replayed => self.replayed += 1,
             Incoming::StunResponse | Incoming::Dtls | Incoming::Invalid => {}
         }
     }

@@ -65,8 +65,14 @@ impl ClientHelloReader {
             let epoch = u16::from_be_bytes([rest[3], rest[4]]);
             if rest[0] == HANDSHAKE && epoch == 0 && body.first() == Some(&CLIENT_HELLO) {
                 seen = true;
-                if !self.add_fragment(body) {
-                    return HelloProgress::Invalid;
+                // A record may carry several fragments (RFC 6347 §4.2.3); what follows
+                // the `ClientHello`'s is left to the stack.
+                let mut fragments = body;
+                while fragments.first() == Some(&CLIENT_HELLO) {
+                    match self.add_fragment(fragments) {
+                        Some(next) => fragments = next,
+                        None => return HelloProgress::Invalid,
+                    }
                 }
             }
             rest = &rest[RECORD_HEADER_LEN + len..];
@@ -80,21 +86,18 @@ impl ClientHelloReader {
         }
     }
 
-    /// Copies one handshake fragment in; `false` when it does not fit the message.
-    fn add_fragment(&mut self, record: &[u8]) -> bool {
-        let mut r = Reader(record);
+    /// Copies the handshake fragment at the start of `fragments` in and returns what
+    /// follows it; `None` when it does not fit the message.
+    fn add_fragment<'a>(&mut self, fragments: &'a [u8]) -> Option<&'a [u8]> {
+        let mut r = Reader(fragments);
         let header = (|| {
             let _type = r.u8()?;
             Some((r.u24()?, r.u16()?, r.u24()?, r.u24()?))
         })();
-        let Some((length, seq, offset, fragment_len)) = header else {
-            return false;
-        };
-        let Some(fragment) = r.take(fragment_len) else {
-            return false;
-        };
+        let (length, seq, offset, fragment_len) = header?;
+        let fragment = r.take(fragment_len)?;
         if length > MAX_HELLO_LEN || offset + fragment_len > length {
-            return false;
+            return None;
         }
         let (message_seq, body) = self.message.get_or_insert_with(|| {
             self.filled = vec![false; length];
@@ -102,7 +105,7 @@ impl ClientHelloReader {
             (seq, vec![0; length])
         });
         if *message_seq != seq || body.len() != length {
-            return false;
+            return None;
         }
         body[offset..offset + fragment_len].copy_from_slice(fragment);
         for f in &mut self.filled[offset..offset + fragment_len] {
@@ -111,7 +114,7 @@ impl ClientHelloReader {
                 self.missing -= 1;
             }
         }
-        true
+        Some(r.0)
     }
 }
 
@@ -272,6 +275,43 @@ mod tests {
         assert_eq!(
             offered(&[joined, parts[2].clone()]),
             HelloProgress::Complete(Some(vec![1, 7, 8]))
+        );
+    }
+
+    /// Several fragments in one record (RFC 6347 §4.2.3), in any order, even all of
+    /// them (found by the `dtls_handshake` fuzz target: only a record's first fragment
+    /// was read, so such a `ClientHello` stayed incomplete until retransmitted whole).
+    #[test]
+    fn reassembles_fragments_sharing_a_record() {
+        let parts = fragments(&hello(&[1, 7, 8]), 3);
+        let body = |p: &Vec<u8>| p[RECORD_HEADER_LEN..].to_vec();
+        let record = |bodies: &[Vec<u8>]| {
+            let body = bodies.concat();
+            let mut rec = parts[0][..11].to_vec();
+            rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            rec.extend_from_slice(&body);
+            rec
+        };
+        let all = record(&[body(&parts[2]), body(&parts[0]), body(&parts[1])]);
+        assert_eq!(
+            offered(&[all]),
+            HelloProgress::Complete(Some(vec![1, 7, 8]))
+        );
+        let two = record(&[body(&parts[0]), body(&parts[2])]);
+        assert_eq!(
+            offered(std::slice::from_ref(&two)),
+            HelloProgress::Incomplete
+        );
+        assert_eq!(
+            offered(&[two, parts[1].clone()]),
+            HelloProgress::Complete(Some(vec![1, 7, 8]))
+        );
+        // A fragment cut short after a whole one: the stack judges.
+        let mut cut = body(&parts[1]);
+        cut.truncate(HANDSHAKE_HEADER_LEN + 3);
+        assert_eq!(
+            offered(&[record(&[body(&parts[0]), cut])]),
+            HelloProgress::Invalid
         );
     }
 
