@@ -64,6 +64,8 @@ pub struct LoadSnapshot {
     pub sent: u64,
     /// CPU times.
     pub cpu: CpuSnapshot,
+    /// Datagrams the workers sent in UDP GSO runs, and the runs (`udp_gso::counts`).
+    pub gso: (u64, u64),
 }
 
 impl LoadShared {
@@ -73,6 +75,7 @@ impl LoadShared {
             received: self.received.load(Ordering::Relaxed),
             sent: self.sent.load(Ordering::Relaxed),
             cpu: CpuSnapshot::take(),
+            gso: kolabmeet_engine::worker::udp_gso::counts(),
         }
     }
 }

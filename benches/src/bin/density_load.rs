@@ -1408,6 +1408,15 @@ fn run(o: &Opts) -> Result<Summary, String> {
         ),
         None => println!("worker wake-ups: n/a (worker thread not found)"),
     }
+    if b.gso.0 > 0 {
+        let (segments, runs) = (b.gso.0 - a.gso.0, b.gso.1 - a.gso.1);
+        println!(
+            "udp gso (KOLABMEET_UDP_GSO): {:.0} datagrams/s sent in {:.0} runs/s ({:.1} per run)",
+            segments as f64 / window,
+            runs as f64 / window,
+            segments as f64 / runs.max(1) as f64
+        );
+    }
     println!(
         "client threads cpu: {:.1} % ({}), waited {:.2} ms/s for a CPU; whole process {:.1} %",
         cpu.clients * 100.0,
