@@ -59,6 +59,8 @@
 //!   CPU per meeting = that divided by M (ms of CPU per second, and % of a core); CPU per
 //!   forwarded packet = worker CPU seconds / forwarded packets (everything the workers do
 //!   included: receiving, RTCP, timers, probes, estimates, stats, the pipes between them);
+//! - UDP GSO (with `KOLABMEET_UDP_GSO=1` in the environment, an experiment of the
+//!   workers' send path): the datagrams the workers sent in segmented runs, and the runs;
 //! - worker wake-ups: the worker thread's `voluntary_ctxt_switches` per second
 //!   (`/proc/self/task/<tid>/status`; it sleeps only in `epoll_wait`), and the involuntary
 //!   ones (preemptions);
