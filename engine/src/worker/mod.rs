@@ -19,6 +19,7 @@
 //! | [`engine`] | [`WorkerEngine`]: rooms spread over workers |
 //! | `placement` | which worker each room's peers go on (`ROUTER_SCALE_SIZE`) |
 //! | `command_queue`, `worker_command`, `event_outbox`, `udp_batch` | the driver's queues and batched UDP |
+//! | [`udp_gso`] | UDP segmentation offload for runs of datagrams to one destination (an experiment, `KOLABMEET_UDP_GSO=1`) |
 //! | `pipe_ends` | the bounded queues between worker threads, and their wakers (issue 16) |
 //! | `respawn`, `fault` | a failed worker's replacement; fault injection (test builds) |
 
@@ -43,6 +44,7 @@ mod respawn;
 pub mod settings;
 pub mod stats;
 mod udp_batch;
+pub mod udp_gso;
 mod worker_command;
 
 pub use self::core::{TIMER_TICK, WorkerCore};

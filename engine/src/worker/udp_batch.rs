@@ -1,12 +1,16 @@
 //! Batched UDP I/O for the media port: `recvmmsg(2)` and `sendmmsg(2)` on Linux (through
 //! `nix`'s safe wrappers), one datagram per system call elsewhere. A worker reads up to
 //! [`BATCH`] datagrams per call and writes everything a round of routing produced in as
-//! few calls as the batch size allows.
+//! few calls as the batch size allows. With `KOLABMEET_UDP_GSO=1` (an experiment, see
+//! `udp_gso`) a round's datagrams are grouped by destination and runs of one size go out
+//! as one segmented message each.
 
 use std::io;
 use std::net::SocketAddr;
 
 use mio::net::UdpSocket;
+
+use super::udp_gso::Gso;
 
 /// Datagrams per system call.
 pub const BATCH: usize = 32;
@@ -49,6 +53,13 @@ pub struct UdpBatch {
     recv_headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
     #[cfg(target_os = "linux")]
     send_headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+    /// Whether sends use UDP GSO.
+    gso: Gso,
+    /// The datagrams' order when grouped by destination (GSO only; reused).
+    order: Vec<u32>,
+    /// One message's header with room for the `UDP_SEGMENT` control message.
+    #[cfg(target_os = "linux")]
+    gso_headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
 }
 
 impl UdpBatch {
@@ -61,6 +72,13 @@ impl UdpBatch {
             recv_headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
             #[cfg(target_os = "linux")]
             send_headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+            gso: Gso::from_env(),
+            order: Vec::new(),
+            #[cfg(target_os = "linux")]
+            gso_headers: nix::sys::socket::MultiHeaders::preallocate(
+                1,
+                Some(nix::cmsg_space!(u16)),
+            ),
         }
     }
 
@@ -141,6 +159,10 @@ impl UdpBatch {
         socket: &UdpSocket,
         datagrams: &[(SocketAddr, D)],
     ) -> (usize, usize) {
+        #[cfg(target_os = "linux")]
+        if self.gso.wanted() && datagrams.len() > 1 {
+            return self.send_gso(socket, datagrams);
+        }
         let (mut sent, mut failed) = (0, 0);
         let mut at = 0;
         while at < datagrams.len() {
@@ -194,6 +216,181 @@ impl UdpBatch {
         )
         .map_err(io::Error::from)?;
         Ok(results.count())
+    }
+
+    /// [`UdpBatch::send`] with GSO: the datagrams grouped by destination (in order
+    /// within each), each run of one size sent as one segmented message, the rest in
+    /// batches as without it.
+    #[cfg(target_os = "linux")]
+    fn send_gso<D: AsRef<[u8]>>(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[(SocketAddr, D)],
+    ) -> (usize, usize) {
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(0..datagrams.len() as u32);
+        order.sort_unstable_by_key(|&i| (datagrams[i as usize].0, i));
+        let (mut sent, mut failed) = (0, 0);
+        // Datagrams not in a run, sent in batches: order[plain..k].
+        let mut plain = 0;
+        let mut k = 0;
+        let mut full = false;
+        while k < order.len() && !full {
+            let end = super::udp_gso::run_end(datagrams, &order, k);
+            if end - k >= 2 && self.gso_ready(socket) {
+                let (s, f, stop) = self.send_indexed(socket, datagrams, &order[plain..k]);
+                (sent, failed, full) = (sent + s, failed + f, stop);
+                if full {
+                    break;
+                }
+                match self.send_segments(socket, datagrams, &order[k..end]) {
+                    Ok(true) => {
+                        sent += end - k;
+                        super::udp_gso::count_run(end - k);
+                        plain = end;
+                    }
+                    Ok(false) => full = true,
+                    Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EIO as i32) => {
+                        tracing::warn!(target: "kolabmeet::worker", "UDP GSO refused (EIO): sending datagram by datagram");
+                        self.gso = Gso::Refused;
+                        plain = k; // sent in batches below
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP GSO send failed");
+                        failed += end - k;
+                        plain = end;
+                    }
+                }
+            }
+            k = end;
+        }
+        if !full {
+            let (s, f, _) = self.send_indexed(socket, datagrams, &order[plain..]);
+            (sent, failed) = (sent + s, failed + f);
+        }
+        self.order = order;
+        (sent, failed)
+    }
+
+    /// Whether the socket takes `UDP_SEGMENT` (probed once).
+    #[cfg(target_os = "linux")]
+    fn gso_ready(&mut self, socket: &UdpSocket) -> bool {
+        if self.gso == Gso::Unprobed {
+            self.gso = match nix::sys::socket::getsockopt(
+                socket,
+                nix::sys::socket::sockopt::UdpGsoSegment,
+            ) {
+                Ok(_) => Gso::On,
+                Err(e) => {
+                    tracing::warn!(target: "kolabmeet::worker", error = %e, "UDP GSO not available");
+                    Gso::Refused
+                }
+            };
+        }
+        self.gso == Gso::On
+    }
+
+    /// Sends `datagrams[i]` for every `i` of `idx`, [`BATCH`] per call; returns how
+    /// many were sent, how many failed, and whether the socket buffer was full (the rest
+    /// dropped), as [`UdpBatch::send`] does.
+    #[cfg(target_os = "linux")]
+    fn send_indexed<D: AsRef<[u8]>>(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[(SocketAddr, D)],
+        idx: &[u32],
+    ) -> (usize, usize, bool) {
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmmsg};
+
+        let (mut sent, mut failed) = (0, 0);
+        let mut at = 0;
+        while at < idx.len() {
+            let count = (idx.len() - at).min(BATCH);
+            let pick = |i: usize| idx.get(at + i).map(|&j| &datagrams[j as usize]);
+            let iovs: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| {
+                [IoSlice::new(pick(i).map_or(&[][..], |(_, d)| d.as_ref()))]
+            });
+            let addrs: [Option<SockaddrStorage>; BATCH] =
+                std::array::from_fn(|i| pick(i).map(|(a, _)| SockaddrStorage::from(*a)));
+            let cmsgs: [ControlMessage<'_>; 0] = [];
+            match sendmmsg(
+                socket.as_raw_fd(),
+                &mut self.send_headers,
+                iovs[..count].iter(),
+                &addrs[..count],
+                cmsgs,
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map(|r| r.count())
+            .map_err(io::Error::from)
+            {
+                Ok(0) => return (sent, failed, true),
+                Ok(n) => {
+                    sent += n;
+                    at += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (sent, failed, true),
+                Err(e) => {
+                    tracing::debug!(target: "kolabmeet::worker", error = %e, "UDP send failed");
+                    failed += 1;
+                    at += 1;
+                }
+            }
+        }
+        (sent, failed, false)
+    }
+
+    /// Sends `datagrams[i]` for the `i` of `run` (one destination, one size but maybe
+    /// the last) as one message with `UDP_SEGMENT`. `Ok(false)`: the socket buffer is
+    /// full.
+    #[cfg(target_os = "linux")]
+    fn send_segments<D: AsRef<[u8]>>(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[(SocketAddr, D)],
+        run: &[u32],
+    ) -> io::Result<bool> {
+        use std::io::IoSlice;
+        use std::os::fd::AsRawFd;
+
+        use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmmsg};
+
+        use super::udp_gso::MAX_SEGMENTS;
+
+        let first = &datagrams[run[0] as usize];
+        let segment = first.1.as_ref().len() as u16;
+        let iovs: [IoSlice<'_>; MAX_SEGMENTS] = std::array::from_fn(|i| {
+            IoSlice::new(
+                run.get(i)
+                    .map_or(&[][..], |&j| datagrams[j as usize].1.as_ref()),
+            )
+        });
+        let message: [&[IoSlice<'_>]; 1] = [&iovs[..run.len().min(MAX_SEGMENTS)]];
+        let addrs = [Some(SockaddrStorage::from(first.0))];
+        let cmsgs = [ControlMessage::UdpGsoSegments(&segment)];
+        loop {
+            match sendmmsg(
+                socket.as_raw_fd(),
+                &mut self.gso_headers,
+                message.iter(),
+                addrs,
+                cmsgs,
+                MsgFlags::MSG_DONTWAIT,
+            )
+            .map(|r| r.count())
+            .map_err(io::Error::from)
+            {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -251,6 +448,45 @@ mod tests {
             batch.recv(&b, |_, _| {}).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn gso_runs_arrive_as_the_datagrams_they_were() {
+        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (to_b, to_c) = (b.local_addr().unwrap(), c.local_addr().unwrap());
+        // Interleaved destinations; runs of one size with shorter ones between.
+        let payloads: Vec<(SocketAddr, Vec<u8>)> = (0..90u8)
+            .map(|i| {
+                let to = if i % 3 == 0 { to_c } else { to_b };
+                let len = if i % 7 == 0 { 60 } else { 1000 };
+                (to, vec![i; len])
+            })
+            .collect();
+        let mut batch = UdpBatch::new(2048);
+        batch.gso = Gso::Unprobed;
+        assert_eq!(batch.send(&a, &payloads), (90, 0));
+        assert_eq!(batch.gso, Gso::On, "loopback takes UDP_SEGMENT");
+        for (sock, to) in [(&b, to_b), (&c, to_c)] {
+            let want: Vec<Vec<u8>> = payloads
+                .iter()
+                .filter(|(t, _)| *t == to)
+                .map(|(_, d)| d.clone())
+                .collect();
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while got.len() < want.len() && std::time::Instant::now() < deadline {
+                if batch.recv(sock, |_, buf| got.push(buf.clone())).is_err() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+            assert_eq!(
+                got, want,
+                "each destination's datagrams, in order, at their lengths"
+            );
+        }
     }
 
     #[test]
