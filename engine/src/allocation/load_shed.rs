@@ -2,11 +2,13 @@
 //! moved to lower layers by the allocation that handles bandwidth, instead of its
 //! packets queueing and then dropping at random; they climb back when the load falls.
 //!
-//! The driver tells this state machine, every [`LoadShed::WINDOW`], how busy the loop was
-//! (the share of the window it spent working rather than waiting) and whether its socket
-//! still held datagrams after a round (a backlog). A window over [`LoadShed::HIGH`] or
-//! with a backlog raises the level by one (at most [`MAX_LEVEL`]); [`LoadShed::CALM`]
-//! windows in a row under [`LoadShed::LOW`] lower it by one. What each level caps is in
+//! The driver tells this state machine, every [`LoadShed::WINDOW`], how much CPU its thread
+//! used (its running total) and whether its socket still held datagrams after a quarter of
+//! its rounds (a backlog). A window in which the thread was on a CPU more than
+//! [`LoadShed::HIGH`] of the time raises the level by one (at most [`MAX_LEVEL`]), and so
+//! does a backlog while it was on a CPU more than [`LoadShed::LOW`] of the time (a backlog
+//! of a thread that other processes kept off the CPU is not this worker's to shed);
+//! [`LoadShed::CALM`] windows in a row under [`LoadShed::LOW`] lower it by one. What each level caps is in
 //! [`shed_cap`]. Time is a parameter: no clock is read here.
 
 use std::time::{Duration, Instant};
@@ -55,9 +57,9 @@ impl LoadShed {
         self.level
     }
 
-    /// The loop had been busy `busy` in all at `now` (its running total) and its socket
-    /// held a backlog after a round in the window (`backlog`). Returns the new level when
-    /// it changed.
+    /// The worker's thread had used `busy` of CPU in all at `now` (its running total)
+    /// and its socket held a backlog after a quarter of the window's rounds (`backlog`).
+    /// Returns the new level when it changed.
     pub fn observe(&mut self, now: Instant, busy: Duration, backlog: bool) -> Option<u8> {
         let Some((then, busy_then)) = self.last else {
             self.last = Some((now, busy));
@@ -70,7 +72,7 @@ impl LoadShed {
         self.last = Some((now, busy));
         let ratio = busy.saturating_sub(busy_then).as_secs_f64() / window.as_secs_f64();
         let before = self.level;
-        if ratio > Self::HIGH || backlog {
+        if ratio > Self::HIGH || (backlog && ratio >= Self::LOW) {
             self.calm = 0;
             self.level = (self.level + 1).min(MAX_LEVEL);
         } else if ratio < Self::LOW {
@@ -147,7 +149,18 @@ mod tests {
         }
         assert_eq!(changes, vec![2, 1, 0]);
         t += ms(500);
-        assert_eq!(s.observe(t, busy, true), Some(1), "a backlog");
+        assert_eq!(
+            s.observe(t, busy, true),
+            None,
+            "a backlog of an idle thread"
+        );
+        t += ms(500);
+        busy += ms(350);
+        assert_eq!(
+            s.observe(t, busy, true),
+            Some(1),
+            "a backlog of a working thread"
+        );
         // A window shorter than WINDOW is not judged.
         assert_eq!(s.observe(t + ms(100), busy + ms(100), false), None);
     }

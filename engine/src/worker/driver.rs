@@ -453,8 +453,12 @@ impl Driver {
             if done >= self.shed_next {
                 self.shed_next = done + LoadShed::WINDOW;
                 let (rounds, more) = self.shed_rounds;
+                // A backlog counts only with the loop really working: on a machine whose
+                // other processes take the CPU, the socket fills without this worker
+                // being the one behind (and shedding its layers would not help).
+                let cpu = thread_cpu_time().unwrap_or(self.busy);
                 let backlog = more >= 10 && more * 4 >= rounds;
-                if let Some(level) = self.shed.observe(done, self.busy, backlog) {
+                if let Some(level) = self.shed.observe(done, cpu, backlog) {
                     self.core.set_shed_level(level);
                 }
                 self.shed_rounds = (0, 0);
@@ -684,4 +688,14 @@ impl Driver {
             (self.notify)();
         }
     }
+}
+
+/// The calling thread's CPU time so far, from `/proc/thread-self/schedstat` (its first
+/// field, nanoseconds on a CPU): what the overload judgment counts, since the loop's wall
+/// time between waits also counts the time other processes held the CPU. `None` where
+/// the kernel does not say (the wall time is used then).
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
