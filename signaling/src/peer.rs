@@ -49,6 +49,22 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Forgets its media after the worker its transports were on failed: not joined, no
+    /// transports, producers or consumers; a peer without a socket (within its
+    /// reconnection grace) starts over too. Its socket, if it has one, to tell it.
+    pub fn forget_media_after_worker_failure(&mut self) -> Option<ConnId> {
+        self.joined = false;
+        self.rtp_capabilities = None;
+        self.transports.clear();
+        self.consuming_transport = None;
+        self.producers.clear();
+        self.consumers.clear();
+        if self.conn.is_none() {
+            self.ever_connected = false;
+        }
+        self.conn
+    }
+
     /// A peer created by the HTTP API, not yet connected.
     pub fn new(id: PeerId, auth_token: String, role: Role) -> Self {
         Self {

@@ -219,15 +219,8 @@ impl ControlPlane {
         let was_joined: Vec<PeerId> = room.joined_peers().map(|p| p.id).collect();
         let mut reachable = Vec::new();
         for peer in room.peers.values_mut().filter(|p| lost.contains(&p.id)) {
-            peer.joined = false;
-            peer.rtp_capabilities = None;
-            peer.transports.clear();
-            peer.consuming_transport = None;
-            peer.producers.clear();
-            peer.consumers.clear();
-            match peer.conn {
-                Some(conn) => reachable.push((peer.id, conn)),
-                None => peer.ever_connected = false,
+            if let Some(conn) = peer.forget_media_after_worker_failure() {
+                reachable.push((peer.id, conn));
             }
         }
         for peer in lost {
@@ -265,16 +258,8 @@ impl ControlPlane {
         let was_joined: Vec<PeerId> = room.joined_peers().map(|p| p.id).collect();
         let mut reachable = Vec::new();
         for peer in room.peers.values_mut() {
-            peer.joined = false;
-            peer.rtp_capabilities = None;
-            peer.transports.clear();
-            peer.consuming_transport = None;
-            peer.producers.clear();
-            peer.consumers.clear();
-            match peer.conn {
-                Some(conn) => reachable.push((peer.id, conn)),
-                // Back within its grace, it starts over too.
-                None => peer.ever_connected = false,
+            if let Some(conn) = peer.forget_media_after_worker_failure() {
+                reachable.push((peer.id, conn));
             }
         }
         self.media.producers.retain(|_, p| p.room != room_id);
