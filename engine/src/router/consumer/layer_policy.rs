@@ -102,6 +102,66 @@ pub trait LayerSelection {
     fn filters_temporal_layers(&self) -> bool;
 }
 
+/// The stream state of a consumer of a producer with one stream (simple and SVC
+/// consumers): whether it wants it (not paused for bandwidth) and has started on it.
+#[derive(Debug, Default)]
+pub struct OneStream {
+    started: bool,
+    wanted: bool,
+}
+
+impl OneStream {
+    /// [`LayerSelection::admit`]: stream 0 only, started on a key frame (audio on any
+    /// packet) once wanted.
+    pub fn admit(&mut self, kind: MediaKind, stream: usize, key_frame: bool) -> Admit {
+        if stream != 0 {
+            return Admit::No;
+        }
+        if self.started {
+            return Admit::Continue;
+        }
+        if !self.wanted || (kind == MediaKind::Video && !key_frame) {
+            return Admit::No;
+        }
+        self.started = true;
+        Admit::Start
+    }
+
+    /// Wants the stream unless `allocated` pauses this video; whether it started to want
+    /// it without having started (a key frame is needed).
+    pub fn update(&mut self, kind: MediaKind, allocated: Allocated) -> bool {
+        let wanted = !(allocated == Allocated::Paused && kind == MediaKind::Video);
+        let changed = wanted != self.wanted;
+        self.wanted = wanted;
+        changed && wanted && !self.started
+    }
+
+    /// Whether it wants the stream.
+    pub fn wanted(&self) -> bool {
+        self.wanted
+    }
+
+    /// Wants nothing (paused for bandwidth).
+    pub fn clear_target(&mut self) {
+        self.wanted = false;
+    }
+
+    /// The stream wanted.
+    pub fn target_stream(&self) -> Option<usize> {
+        self.wanted.then_some(0)
+    }
+
+    /// The stream forwarded.
+    pub fn current_stream(&self) -> Option<usize> {
+        self.started.then_some(0)
+    }
+
+    /// The next packet starts afresh.
+    pub fn reset(&mut self) {
+        self.started = false;
+    }
+}
+
 /// The VP8 temporal filter's part of [`LayerSelection::select`] (simple and simulcast
 /// consumers of VP8): rebased onto a new stream when it starts.
 pub fn select_vp8(

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::layer_policy::{
-    Admit, Allocated, LayerSelection, Selected, allocate_vp8, resent_vp8, select_vp8,
+    Admit, Allocated, LayerSelection, OneStream, Selected, allocate_vp8, resent_vp8, select_vp8,
 };
 use crate::codecs::FrameInfo;
 use crate::codecs::vp8_layer_filter::Vp8LayerFilter;
@@ -16,10 +16,7 @@ use kolabmeet_media_types::replies::ConsumerType;
 /// A simple consumer's layer state.
 #[derive(Debug)]
 pub struct SimpleLayers {
-    /// It forwards the stream (started on a key frame).
-    started: bool,
-    /// It wants the stream (not paused for bandwidth).
-    wanted: bool,
+    stream: OneStream,
     vp8: Option<Vp8LayerFilter>,
 }
 
@@ -27,8 +24,7 @@ impl SimpleLayers {
     /// A simple consumer's layers, with the VP8 temporal filter for VP8.
     pub fn new(vp8: Option<Vp8LayerFilter>) -> Self {
         Self {
-            started: false,
-            wanted: false,
+            stream: OneStream::default(),
             vp8,
         }
     }
@@ -40,17 +36,7 @@ impl LayerSelection for SimpleLayers {
     }
 
     fn admit(&mut self, kind: MediaKind, stream: usize, key_frame: bool) -> Admit {
-        if stream != 0 {
-            return Admit::No;
-        }
-        if self.started {
-            return Admit::Continue;
-        }
-        if !self.wanted || (kind == MediaKind::Video && !key_frame) {
-            return Admit::No;
-        }
-        self.started = true;
-        Admit::Start
+        self.stream.admit(kind, stream, key_frame)
     }
 
     fn select(&mut self, frame: &FrameInfo, payload: &[u8], started: bool) -> Selected {
@@ -72,22 +58,19 @@ impl LayerSelection for SimpleLayers {
         allocated: Allocated,
         _streams: &[RecvStream],
     ) -> bool {
-        let wanted = !(allocated == Allocated::Paused && kind == MediaKind::Video);
-        let changed = wanted != self.wanted;
-        self.wanted = wanted;
-        changed && wanted && !self.started
+        self.stream.update(kind, allocated)
     }
 
     fn clear_target(&mut self) {
-        self.wanted = false;
+        self.stream.clear_target();
     }
 
     fn target_stream(&self) -> Option<usize> {
-        self.wanted.then_some(0)
+        self.stream.target_stream()
     }
 
     fn current_stream(&self) -> Option<usize> {
-        self.started.then_some(0)
+        self.stream.current_stream()
     }
 
     fn wants_key_frame(&self) -> bool {
@@ -95,7 +78,7 @@ impl LayerSelection for SimpleLayers {
     }
 
     fn reset(&mut self) {
-        self.started = false;
+        self.stream.reset();
     }
 
     fn current_spatial_layer(&self) -> Option<usize> {

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::layer_policy::{Admit, Allocated, LayerSelection, Selected};
+use super::layer_policy::{Admit, Allocated, LayerSelection, OneStream, Selected};
 use crate::codecs::FrameInfo;
 use crate::codecs::vp9_descriptor::Vp9Descriptor;
 use crate::codecs::vp9_svc_filter::{SvcVerdict, Vp9SvcFilter};
@@ -16,10 +16,8 @@ use kolabmeet_media_types::replies::ConsumerType;
 /// An SVC consumer's layer state.
 #[derive(Debug)]
 pub struct SvcLayers {
-    /// It forwards the stream (started on a key picture).
-    started: bool,
-    /// It wants the stream (not paused for bandwidth).
-    wanted: bool,
+    /// Its one stream, started on a key picture.
+    stream: OneStream,
     filter: Vp9SvcFilter,
     /// The filter's target when [`LayerSelection::update_target`] last looked.
     target_seen: Option<(u8, u8)>,
@@ -30,8 +28,7 @@ impl SvcLayers {
     /// when `ksvc`).
     pub fn new(spatial: u8, temporal: u8, ksvc: bool) -> Self {
         Self {
-            started: false,
-            wanted: false,
+            stream: OneStream::default(),
             filter: Vp9SvcFilter::new(spatial, temporal, ksvc),
             target_seen: None,
         }
@@ -44,17 +41,8 @@ impl LayerSelection for SvcLayers {
     }
 
     fn admit(&mut self, _kind: MediaKind, stream: usize, key_frame: bool) -> Admit {
-        if stream != 0 {
-            return Admit::No;
-        }
-        if self.started {
-            return Admit::Continue;
-        }
-        if !self.wanted || !key_frame {
-            return Admit::No;
-        }
-        self.started = true;
-        Admit::Start
+        // SVC is video: a start waits for a key picture.
+        self.stream.admit(MediaKind::Video, stream, key_frame)
     }
 
     fn select(&mut self, frame: &FrameInfo, _payload: &[u8], _started: bool) -> Selected {
@@ -101,25 +89,23 @@ impl LayerSelection for SvcLayers {
         allocated: Allocated,
         _streams: &[RecvStream],
     ) -> bool {
-        let wanted = !(allocated == Allocated::Paused && kind == MediaKind::Video);
-        let changed = wanted != self.wanted;
-        self.wanted = wanted;
+        let start = self.stream.update(kind, allocated);
         let target = Some(self.filter.target());
         let switch = target != self.target_seen && self.filter.wants_key_frame();
         self.target_seen = target;
-        (changed && wanted && !self.started) || (wanted && switch)
+        start || (self.stream.wanted() && switch)
     }
 
     fn clear_target(&mut self) {
-        self.wanted = false;
+        self.stream.clear_target();
     }
 
     fn target_stream(&self) -> Option<usize> {
-        self.wanted.then_some(0)
+        self.stream.target_stream()
     }
 
     fn current_stream(&self) -> Option<usize> {
-        self.started.then_some(0)
+        self.stream.current_stream()
     }
 
     fn wants_key_frame(&self) -> bool {
@@ -127,7 +113,7 @@ impl LayerSelection for SvcLayers {
     }
 
     fn reset(&mut self) {
-        self.started = false;
+        self.stream.reset();
         self.filter.reset();
     }
 
@@ -136,7 +122,9 @@ impl LayerSelection for SvcLayers {
     }
 
     fn target_spatial_layer(&self) -> Option<usize> {
-        self.wanted.then(|| usize::from(self.filter.target().0))
+        self.stream
+            .wanted()
+            .then(|| usize::from(self.filter.target().0))
     }
 
     fn current_temporal_layer(&self) -> Option<u8> {
