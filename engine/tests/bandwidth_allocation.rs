@@ -46,6 +46,13 @@ struct Sender {
     next_frame: Instant,
     next_audio: Instant,
     audio: bool,
+    /// A key frame has this many times a normal frame's packets.
+    key_frame_factor: usize,
+    /// A key frame on every layer every this many frames.
+    periodic_key_frames: Option<u32>,
+    /// The receiver's REMB (bit/s, its video SSRC), sent every 250 ms.
+    remb: Option<(u64, u32)>,
+    next_remb: Instant,
 }
 
 impl Sender {
@@ -59,6 +66,10 @@ impl Sender {
             next_frame: now,
             next_audio: now,
             audio,
+            key_frame_factor: 1,
+            periodic_key_frames: None,
+            remb: None,
+            next_remb: now,
         }
     }
 
@@ -67,6 +78,14 @@ impl Sender {
             if let Some(l) = LAYER_SSRCS.iter().position(|s| *s == ssrc) {
                 self.key_wanted[l] = true;
             }
+        }
+        if let Some((bitrate, ssrc)) = self.remb
+            && sim.now >= self.next_remb
+        {
+            self.next_remb += Duration::from_millis(250);
+            let mut out = Vec::new();
+            kolabmeet_net::rtcp::write_remb(&mut out, 0x5eed, bitrate, &[ssrc]);
+            sim.send_rtcp(RECEIVER, out);
         }
         if self.audio && sim.now >= self.next_audio {
             self.next_audio += Duration::from_millis(20);
@@ -81,8 +100,19 @@ impl Sender {
         self.ts = self.ts.wrapping_add(3000);
         let n = self.frame_no;
         self.frame_no += 1;
+        if self
+            .periodic_key_frames
+            .is_some_and(|k| n > 0 && n.is_multiple_of(k))
+        {
+            self.key_wanted = [true; 3];
+        }
         for (layer, &(count, size)) in LAYER_PACKETS.iter().enumerate() {
             let key = std::mem::take(&mut self.key_wanted[layer]);
+            let count = if key {
+                count * self.key_frame_factor
+            } else {
+                count
+            };
             for i in 0..count {
                 let mut payload = if self.temporal {
                     let tid = [0u8, 2, 1, 2][(n % 4) as usize];
@@ -308,6 +338,36 @@ fn the_layer_follows_the_receivers_link() {
         "{:?}",
         back - lifted
     );
+}
+
+/// A key frame on the layer a consumer has (eight times a normal frame, every 2 s: a
+/// late joiner's request, the sender's own) does not move the consumer off a layer that
+/// fits: the window holding it counts at the layer's recent rate
+/// (`engine/src/router/recent_rates.rs`). Without that, the key frame lifted the layer's
+/// measured rate past the allocation's keep band, the consumer switched down and was held
+/// there 10 s, as Chromium showed after a downlink cap was lifted (issue 17).
+#[test]
+fn key_frames_do_not_move_a_consumer_off_a_layer_that_fits() {
+    let mut s = setup(20_000_000, false);
+    // The receiver's REMB caps the estimate where the top layer (1.45 Mbit/s) fits the
+    // allocation's 85 % share with about 5 % to spare.
+    s.sender.remb = Some((1_800_000, s.receiver.video_ssrc));
+    s.sender.key_frame_factor = 8;
+    let t0 = s.sim.now;
+    run(&mut s, Duration::from_secs(10));
+    assert!(
+        s.receiver.settled_on(2, t0, s.sim.now).is_some(),
+        "top layer under a 1.8 Mbit/s REMB: {:?}",
+        s.receiver
+            .layers_between(s.sim.now - Duration::from_secs(2), s.sim.now)
+    );
+    s.sender.periodic_key_frames = Some(60);
+    let from = s.sim.now;
+    run(&mut s, Duration::from_secs(30));
+    let layers = s.receiver.layers_between(from, s.sim.now);
+    let switches = s.receiver.switches(from, s.sim.now);
+    println!("30 s of key frames 8x every 2 s: layers {layers:?}, {switches} switches");
+    assert_eq!(layers, vec![2], "stayed on the top layer");
 }
 
 /// A link too slow for even the lowest layer pauses the video (`consumerLayersChanged`

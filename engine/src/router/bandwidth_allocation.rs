@@ -174,7 +174,12 @@ fn offered_layers(
         let Some(s) = p.streams.first().filter(|_| is_usable(&p.streams, 0, now)) else {
             return (Vec::new(), 0, 0);
         };
-        let costs = s.layer_costs(now);
+        let scale = s.cost_scale(now);
+        let costs: Vec<Vec<u64>> = s
+            .layer_costs(now)
+            .into_iter()
+            .map(|row| row.into_iter().map(|c| scaled(c, scale)).collect())
+            .collect();
         let settled = s.rate_settled(now);
         let mut out: Vec<(u8, Vec<u64>, bool)> = Vec::new();
         for (i, row) in costs.iter().enumerate() {
@@ -204,6 +209,8 @@ fn offered_layers(
                 } else {
                     vec![u64::from(s.rate.rate(now))]
                 };
+                let scale = s.cost_scale(now);
+                let rates = rates.into_iter().map(|r| scaled(r, scale)).collect();
                 (i as u8, rates, s.rate_settled(now))
             })
             .collect()
@@ -253,6 +260,11 @@ fn offered_layers(
     let settled = |spatial: u8| encodings.iter().any(|(i, _, s)| *i == spatial && *s);
     let layers = cheaper_than_higher(layers, settled);
     (layers, top_spatial, top_temporal)
+}
+
+/// `rate` times `scale` (at most 1: a burst counted at the stream's recent median).
+fn scaled(rate: u64, scale: f64) -> u64 {
+    (rate as f64 * scale.clamp(0.0, 1.0)) as u64
 }
 
 /// `layers` (lowest first) without those that cost at least as much as a higher one of a

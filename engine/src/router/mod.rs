@@ -22,6 +22,7 @@ pub mod forwarding;
 pub mod key_frames;
 pub mod mirroring;
 pub mod producer;
+pub mod recent_rates;
 pub mod recv_stats;
 pub mod recv_stream;
 pub mod report_interval;

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::recent_rates::RecentRates;
 use super::recv_stats::RecvStats;
 use crate::rtp_stream::{PacketStore, RateCalculator};
 
@@ -66,6 +67,9 @@ pub struct RecvStream {
     pub bytes: u64,
     /// The stream's received bit rate (what forwarding this layer costs).
     pub rate: RateCalculator,
+    /// Its rate once per window, so that a burst (a key frame) is not read as a layer
+    /// that grew (see [`RecvStream::cost_scale`]).
+    recent: RecentRates,
     /// The received bit rate of each layer, `[spatial][temporal]` (VP9 SID, VP8 and VP9
     /// TID), once the stream has carried layer ids; a stream without spatial layers has
     /// one row. Forwarding temporal layer `t` of spatial layer `s` costs the sum over the
@@ -97,6 +101,7 @@ impl RecvStream {
             packets: 0,
             bytes: 0,
             rate: RateCalculator::default(),
+            recent: RecentRates::default(),
             layer_rates: Vec::new(),
             stats,
             store,
@@ -120,11 +125,16 @@ impl RecvStream {
     ) {
         if !self.is_active(now) {
             self.active_since = Some(now);
+            self.recent.reset();
         }
         self.last_packet = Some(now);
         self.packets += 1;
         self.bytes += size as u64;
         self.rate.update(now, size);
+        if self.rate_settled(now) {
+            let rate = &self.rate;
+            self.recent.sample(now, RATE_WINDOW, || rate.rate(now));
+        }
         if spatial.is_none() && temporal.is_none() {
             return;
         }
@@ -152,6 +162,13 @@ impl RecvStream {
             && self
                 .active_since
                 .is_some_and(|t| now.saturating_duration_since(t) >= RATE_WINDOW)
+    }
+
+    /// What to multiply the rates measured now by for the bandwidth allocation: below 1
+    /// while the last window carried a burst the recent windows did not (a key frame;
+    /// `recent_rates.rs` says why), else 1.
+    pub fn cost_scale(&self, now: Instant) -> f64 {
+        self.recent.cost_scale(self.rate.rate(now))
     }
 
     /// What forwarding temporal layers up to each `t` of the base spatial layer costs
