@@ -11,5 +11,6 @@ pub mod density;
 pub mod forwarding_rig;
 pub mod load;
 pub mod mirror_rig;
+pub mod overload;
 pub mod sys;
 pub mod threads;

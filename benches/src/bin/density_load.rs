@@ -122,24 +122,27 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_benches::density::{self, Summary, SweepLimits, SweepOver};
 use kolabmeet_benches::load::{
-    CLIENT_FIFO, CpuWindow, LatencyHistogram, LoadShared, Pinning, SENDER_FIFO, UdpDrops,
-    client_socket, key_frame_requests, load_average, measure, pause, realtime_ns, start_workers,
+    CLIENT_FIFO, CpuWindow, LatencyHistogram, LoadShared, LoadSnapshot, Pinning, SENDER_FIFO,
+    UdpDrops, client_socket, key_frame_requests, load_average, measure, pause, realtime_ns,
+    start_workers,
 };
+use kolabmeet_benches::overload::{OverloadReport, Phases, Seconds, StreamSeconds};
 use kolabmeet_benches::sys::{MmsgReceiver, RECV_BATCH, raise_open_files, set_timer_slack};
 use kolabmeet_engine::crypto::SrtpSession;
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::router::RecvStats;
 use kolabmeet_engine::rtp_stream::ntp_from_unix;
 use kolabmeet_engine::transport::{PROBATOR_SSRC, TwccFeedback};
-use kolabmeet_engine::{PeerId, ProducerId};
+use kolabmeet_engine::{MediaEngine, PeerId, ProducerId};
 use kolabmeet_net::rtcp::{
     RtcpPacket, SenderReportData, is_rtcp, packets, write_nack, write_pli, write_receiver_report,
     write_sdes_cname, write_sender_report,
 };
 use kolabmeet_net::rtp::RtpHeader;
 use kolabmeet_testkit::{
-    Media, PacketMaker, TRANSPORT_CC_URI, UdpPeer, consume_answer, consumer_extension_id,
-    consumer_ssrc, create_room, opus_params, produce, read_stamp, simulcast_params,
+    Media, PacketMaker, TRANSPORT_CC_URI, UdpPeer, UdpWorker, consume_answer,
+    consumer_extension_id, consumer_ssrc, create_room, opus_params, produce, read_stamp,
+    simulcast_params,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -244,6 +247,12 @@ struct Opts {
     max_steal: f64,
     max_wait: f64,
     retries: usize,
+    /// The overload run: the meetings from `keep_meetings` on stop sending media this
+    /// many whole seconds into the measured window.
+    drop_at: Option<u64>,
+    keep_meetings: usize,
+    /// The top-layer share of the kept meetings' video that counts as back on top.
+    top_target: f64,
 }
 
 /// `--scale`: peers per router, fixed or the room split evenly over the workers.
@@ -303,6 +312,9 @@ fn parse_opts() -> Result<Opts, String> {
         max_steal: 3.0,
         max_wait: 50.0,
         retries: 2,
+        drop_at: None,
+        keep_meetings: 0,
+        top_target: 0.9,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -351,12 +363,16 @@ fn parse_opts() -> Result<Opts, String> {
             "--max-steal" => o.max_steal = num(&a, val()?)?,
             "--max-wait" => o.max_wait = num(&a, val()?)?,
             "--retries" => o.retries = num(&a, val()?)?,
+            "--drop-at" => o.drop_at = Some(num(&a, val()?)?),
+            "--keep-meetings" => o.keep_meetings = num(&a, val()?)?,
+            "--top-target" => o.top_target = num(&a, val()?)?,
             "--help" | "-h" => {
                 println!(
                     "density-load [--meetings 10] [--seconds 20 (measured)] [--warmup 8] [--decrypt-every 1 (latency from every Nth packet)] [--batch-us 2000 (receivers read every so often)] [--tick-us 100 (shortest sender sleep)] [--spread-ms 1000 (meetings start at random times within this)] [--audio-rtcp-ms 5000] [--video-rtcp-ms 1000] [--key-frame-secs 100] [--seed 15] [--timeline FILE (per 10 ms of the window: ms since start, largest added latency in us, samples)] [--srtp chromium|aes-cm] [--pin | --no-pin (worker thread alone on the last CPU, clients on the others; default with 2+ CPUs)] [--fifo (worker and client threads under SCHED_FIFO, so that other processes of a shared machine do not delay them)]\n\
                      density-load --participants N [--workers 1] [--scale 16 | split (ROUTER_SCALE_SIZE; split: N / workers rounded up)] [and the options above]: one meeting of N participants (--meetings 1 unless given) on W workers\n\
                      density-load --sweep [--from 10] [--max 5000] [--p99-ms 5] [--resolution 0.1 (bisect until within this fraction)] [--max-steal 3 (a step that misses while the hypervisor stole more than this % of a CPU...)] [--max-wait 50 (...or while the worker waited more than this many ms/s for its CPU is run again...)] [--retries 2 (...up to this many times)] [and the options above for every step]\n\
-                     density-load --sweep-participants [--workers 1] [--scale 16 | split] [--from 4] [--max 5000] [--resolution 0 (exact)] [--p99-ms 5] [--max-steal 3] [--max-wait 50] [--retries 2] [and the options above for every step]: the largest N of one meeting with no loss and p99 under --p99-ms"
+                     density-load --sweep-participants [--workers 1] [--scale 16 | split] [--from 4] [--max 5000] [--resolution 0 (exact)] [--p99-ms 5] [--max-steal 3] [--max-wait 50] [--retries 2] [and the options above for every step]: the largest N of one meeting with no loss and p99 under --p99-ms\n\
+                     density-load --meetings M --drop-at S --keep-meetings K [--top-target 0.9] [and the options above]: the overload run: meetings K.. stop sending media S whole seconds into the window (--warmup whole seconds too); per second: the worker's shed level, the kept meetings' top-layer share, audio loss, silent video consumers, latency"
                 );
                 std::process::exit(0);
             }
@@ -375,6 +391,12 @@ fn parse_opts() -> Result<Opts, String> {
     }
     if o.participants < 2 || o.workers == 0 || o.scale == Scale::Fixed(0) {
         return Err("need participants >= 2, workers >= 1, scale >= 1".into());
+    }
+    if o.drop_at.is_some_and(|d| d as f64 >= o.seconds) || o.keep_meetings > o.meetings {
+        return Err("need --drop-at < --seconds and --keep-meetings <= --meetings".into());
+    }
+    if o.drop_at.is_some() && (o.warmup.fract() != 0.0 || o.sweep || o.sweep_participants) {
+        return Err("--drop-at needs a whole --warmup and no sweep".into());
     }
     if o.sweep && o.sweep_participants {
         return Err("--sweep and --sweep-participants: one at a time".into());
@@ -524,6 +546,9 @@ struct SendPlan {
     audio_rtcp_ms: u64,
     video_rtcp_ms: u64,
     seed: u64,
+    /// The overload run: from this time on, the send transports from this index on send
+    /// no more media.
+    stop: Option<(Instant, usize)>,
 }
 
 fn sender(
@@ -552,6 +577,9 @@ fn sender(
             plan.video_rtcp_ms
         }
     };
+    let stop = plan
+        .stop
+        .map(|(at, first)| (at.saturating_duration_since(start).as_nanos() as u64, first));
     let mut heap: BinaryHeap<Reverse<(u64, usize, Due)>> = BinaryHeap::new();
     let mut meeting_start = 0;
     for (i, t) in tx.iter_mut().enumerate() {
@@ -585,6 +613,10 @@ fn sender(
             let t = &mut tx[i];
             match what {
                 Due::Rtp(s) => {
+                    if stop.is_some_and(|(at, first)| i >= first && due >= at) {
+                        // This meeting's load is gone: its streams are not scheduled again.
+                        continue;
+                    }
                     let st = &mut t.streams[s];
                     if STREAMS[s].media == Media::Vp8
                         && due >= st.next_key_frame_ns
@@ -731,6 +763,8 @@ struct InStream {
     rtx: u64,
     /// Packets received in the window by the stream they came from (the payload's tag).
     window_by_stream: [u64; 3],
+    /// The overload run's per-second bookkeeping of this consumer.
+    secs: StreamSeconds,
 }
 
 /// A participant's receive transport, as the receiver thread drives it.
@@ -766,6 +800,8 @@ struct RecvResult {
     nacks: u64,
     plis: u64,
     send_errors: u64,
+    /// The overload run: what arrived, per second since its origin.
+    seconds: Seconds,
 }
 
 struct RecvPlan {
@@ -774,6 +810,17 @@ struct RecvPlan {
     audio_rtcp_ms: u64,
     video_rtcp_ms: u64,
     seed: u64,
+    overload: Option<RecvOverload>,
+}
+
+/// The overload run, as the receiver files it.
+#[derive(Clone, Copy)]
+struct RecvOverload {
+    /// Second 0 of the run.
+    origin: Instant,
+    /// Receive transports below this index belong to the kept meetings.
+    kept: usize,
+    phases: Phases,
 }
 
 fn receiver(
@@ -901,12 +948,36 @@ fn receiver(
                     {
                         pli_wanted.push(k);
                     }
+                    let second = plan.overload.map(|o| {
+                        let sec = arrival.saturating_duration_since(o.origin).as_secs() as usize;
+                        let kept = ev.token().0 < o.kept;
+                        if !st.video {
+                            st.secs.on_audio(h.sequence_number, sec, &mut r.seconds);
+                        } else if kept || sec < o.phases.drop_at {
+                            st.secs.on_video(sec, o.phases.measure_from, &mut r.seconds);
+                        }
+                        (sec, kept)
+                    });
                     if !st.rtp.is_multiple_of(plan.decrypt_every) {
                         continue;
                     }
                     if t.srtp.unprotect_rtp(&mut scratch).is_err() {
                         r.undecryptable += 1;
                         continue;
+                    }
+                    if let (Some((sec, kept)), Some(stamp)) = (second, read_stamp(&scratch))
+                        && let Some(bin) = r.seconds.at(sec)
+                    {
+                        bin.record_latency_ns(kernel.saturating_sub(stamp));
+                        let tag = scratch.len().checked_sub(TAG_FROM_END).map(|i| scratch[i]);
+                        if let Some(layer @ 1..=2) = tag.map(usize::from) {
+                            let v = if kept {
+                                &mut bin.kept_video
+                            } else {
+                                &mut bin.dropped_video
+                            };
+                            v[layer - 1] += 1;
+                        }
                     }
                     if measuring && let Some(stamp) = read_stamp(&scratch) {
                         let added = kernel.saturating_sub(stamp);
@@ -1186,6 +1257,7 @@ fn run(o: &Opts) -> Result<Summary, String> {
                     rtp: 0,
                     rtx: 0,
                     window_by_stream: [0; 3],
+                    secs: StreamSeconds::default(),
                 }
             })
             .collect();
@@ -1216,12 +1288,28 @@ fn run(o: &Opts) -> Result<Summary, String> {
     let shared = Arc::new(LoadShared::default());
     let drops0 = UdpDrops::take();
     let (sh, pin) = (shared.clone(), pinning.clone());
+    // The overload run's seconds count from here (the threads start now, the warm-up
+    // right after).
+    let origin = Instant::now();
+    let overload = o.drop_at.map(|d| {
+        let measure_from = o.warmup as usize;
+        RecvOverload {
+            origin,
+            kept: o.keep_meetings * n,
+            phases: Phases {
+                measure_from,
+                drop_at: measure_from + d as usize,
+                end: measure_from + o.seconds as usize,
+            },
+        }
+    });
     let recv_plan = RecvPlan {
         batch: Duration::from_micros(o.batch_us),
         decrypt_every: o.decrypt_every,
         audio_rtcp_ms: o.audio_rtcp_ms,
         video_rtcp_ms: o.video_rtcp_ms,
         seed: o.seed,
+        overload,
     };
     let receive_thread = std::thread::Builder::new()
         .name("load-recv".into())
@@ -1239,6 +1327,12 @@ fn run(o: &Opts) -> Result<Summary, String> {
         audio_rtcp_ms: o.audio_rtcp_ms,
         video_rtcp_ms: o.video_rtcp_ms,
         seed: o.seed,
+        stop: overload.map(|ov| {
+            (
+                origin + Duration::from_secs(ov.phases.drop_at as u64),
+                ov.kept,
+            )
+        }),
     };
     let send_thread = std::thread::Builder::new()
         .name("load-send".into())
@@ -1250,7 +1344,12 @@ fn run(o: &Opts) -> Result<Summary, String> {
 
     // Warm up, then measure.
     let load_before = load_average();
-    let (a, b) = measure(&mut worker, &shared, o.warmup, o.seconds);
+    let mut shed_log: Vec<(usize, u8)> = Vec::new();
+    let (a, b) = if overload.is_some() {
+        measure_sampling_shed(&mut worker, &shared, o, origin, &mut shed_log)
+    } else {
+        measure(&mut worker, &shared, o.warmup, o.seconds)
+    };
     let sent = send_thread
         .join()
         .map_err(|_| "sender panicked")?
@@ -1493,8 +1592,82 @@ fn run(o: &Opts) -> Result<Summary, String> {
         std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
     }
     println!("worker events seen: {}", worker.events_seen);
+    if let Some(ov) = overload {
+        overload_report(&mut got, ov, &shed_log, o.top_target);
+    }
     println!("{}", summary.line());
     Ok(summary)
+}
+
+/// `measure`, sampling the workers' highest shed level every 250 ms on the way (the
+/// second of the run and the level, when it changed).
+fn measure_sampling_shed(
+    worker: &mut UdpWorker,
+    shared: &LoadShared,
+    o: &Opts,
+    origin: Instant,
+    log: &mut Vec<(usize, u8)>,
+) -> (LoadSnapshot, LoadSnapshot) {
+    let mut sample = |worker: &mut UdpWorker, until: Instant| {
+        while Instant::now() < until {
+            pause(worker, 0.25);
+            let level = worker
+                .engine()
+                .worker_stats()
+                .iter()
+                .map(|w| w.shed_level)
+                .max()
+                .unwrap_or(0);
+            if log.last().is_none_or(|&(_, l)| l != level) {
+                log.push((origin.elapsed().as_secs() as usize, level));
+            }
+        }
+    };
+    let start = Instant::now();
+    sample(worker, start + Duration::from_secs_f64(o.warmup));
+    let a = shared.snapshot();
+    shared.measuring.store(true, Ordering::Relaxed);
+    sample(
+        worker,
+        start + Duration::from_secs_f64(o.warmup + o.seconds),
+    );
+    shared.measuring.store(false, Ordering::Relaxed);
+    let b = shared.snapshot();
+    shared.stop_send.store(true, Ordering::Relaxed);
+    (a, b)
+}
+
+/// Prints the overload run's figures and its timeline.
+fn overload_report(got: &mut RecvResult, ov: RecvOverload, shed: &[(usize, u8)], target: f64) {
+    let p = ov.phases;
+    for (g, t) in got.transports.iter().enumerate() {
+        let until = if g < ov.kept { p.end } else { p.drop_at };
+        for st in t.streams.iter().filter(|s| s.video) {
+            st.secs
+                .finish_video(p.measure_from, until, &mut got.seconds);
+        }
+    }
+    let r = OverloadReport::new(&got.seconds, p, shed, target);
+    print!("overload timeline (seconds from the drop):\n{}", r.timeline);
+    let fmt = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    println!(
+        "overloaded ({} s): audio lost {} of {} received; video consumer-seconds with nothing {}; added latency p99 {} ms (worst second {} ms); kept meetings' video from r1 {} %",
+        p.drop_at - p.measure_from,
+        r.audio_lost_overloaded,
+        r.audio_received_overloaded,
+        r.silent_overloaded,
+        fmt(r.p99_overloaded_ms),
+        fmt(r.worst_second_p99_ms),
+        fmt(r.kept_top_overloaded.map(|x| x * 100.0)),
+    );
+    println!(
+        "after the drop ({} s): kept meetings' video back on r1 (>= {:.0} % of its packets, every later second) after {} s; audio lost {}",
+        p.end - p.drop_at,
+        target * 100.0,
+        r.back_on_top_after_s
+            .map_or("never".to_owned(), |s| s.to_string()),
+        r.audio_lost_after
+    );
 }
 
 // ---------------------------------------------------------------------------------------
