@@ -538,3 +538,76 @@ fn senders_hear_the_maximum_incoming_bitrate() {
     );
     assert_eq!(ssrcs, &vec![SSRC]);
 }
+
+/// Issue 17, audio that survives loss: an Opus producer with in-band FEC negotiated
+/// (`useinbandfec=1`, as Chromium offers it) hears in the server's receiver reports the
+/// worst loss its receivers reported, when that is worse than its own uplink's, so that
+/// its encoder turns FEC on; one without it hears only of its own loss.
+#[test]
+fn an_opus_sender_with_fec_hears_its_receivers_loss() {
+    const MIC: u32 = 3333;
+    let reported = |fec: bool| -> Vec<(u8, i32)> {
+        let mut params = opus_params(MIC, "1");
+        if !fec {
+            params.codecs[0].parameters.clear();
+        }
+        let Call {
+            mut sim, consumed, ..
+        } = Call::audio(params);
+        let ssrc = consumer_ssrc(&consumed);
+        let mut seq = 0u16;
+        let mut blocks = Vec::new();
+        for round in 0..8 {
+            for _ in 0..50 {
+                sim.send(SENDER, opus_packet(seq, MIC));
+                seq += 1;
+                sim.advance(Duration::from_millis(20));
+            }
+            // The receiver lost 5 % (13/256) of what it was sent.
+            let mut rr = Vec::new();
+            write_receiver_report(
+                &mut rr,
+                0x55,
+                &[ReportBlockData {
+                    ssrc,
+                    fraction_lost: 13,
+                    cumulative_lost: 3 * (round + 1),
+                    highest_seq: u32::from(seq),
+                    ..Default::default()
+                }],
+            );
+            sim.send_rtcp(RECEIVER, rr);
+            for c in sim.take_rtcp(SENDER) {
+                for p in packets(&c).flatten() {
+                    if let RtcpPacket::ReceiverReport(r) = p {
+                        blocks.extend(
+                            r.blocks()
+                                .map(|b| b.data())
+                                .filter(|b| b.ssrc == MIC)
+                                .map(|b| (b.fraction_lost, b.cumulative_lost)),
+                        );
+                    }
+                }
+            }
+        }
+        blocks
+    };
+    let with = reported(true);
+    let without = reported(false);
+    println!("reports to the sender with FEC {with:?}, without {without:?}");
+    // The first report may come before the receiver's.
+    assert!(
+        with.len() >= 2 && without.len() >= 2,
+        "{with:?} {without:?}"
+    );
+    assert!(with.iter().skip(1).all(|&(f, _)| f >= 13), "{with:?}");
+    assert!(with.last().is_some_and(|&(_, c)| c > 0), "{with:?}");
+    assert!(
+        with.windows(2).all(|w| w[1].1 >= w[0].1),
+        "never back: {with:?}"
+    );
+    assert!(
+        without.iter().all(|&(f, c)| f == 0 && c == 0),
+        "{without:?}"
+    );
+}

@@ -27,6 +27,9 @@ pub struct RecvStats {
     pub repaired: u64,
     prior_expected: u64,
     prior_received: u64,
+    /// Losses reported beyond the stream's own: the intervals in which a worse loss of
+    /// its receivers was reported instead (see [`RecvStats::report_with_remote_loss`]).
+    remote_extra_lost: u64,
     /// RFC 3550 §A.8, scaled by 16 as in the RFC's integer form.
     jitter_q4: u32,
     /// Transit time of the previous packet (arrival in clock units minus timestamp).
@@ -51,6 +54,7 @@ impl RecvStats {
             repaired: 0,
             prior_expected: 0,
             prior_received: 0,
+            remote_extra_lost: 0,
             jitter_q4: 0,
             last_transit: None,
             epoch: None,
@@ -137,6 +141,21 @@ impl RecvStats {
     /// closes an interval of the score. `None` before the first packet. The score's
     /// change comes second.
     pub fn report(&mut self, now: Instant, ssrc: u32) -> Option<(ReportBlockData, Option<u8>)> {
+        self.report_with_remote_loss(now, ssrc, 0)
+    }
+
+    /// [`RecvStats::report`], reporting `remote` (fraction lost in 1/256, the worst its
+    /// receivers reported) when that is worse than the stream's own loss, with the
+    /// cumulative count grown by as much (it never goes back): an Opus sender with in-band
+    /// FEC negotiated turns its FEC on by the loss it is told of (libwebrtc reads the loss
+    /// from the cumulative counts), and without this it hears only of its own uplink's.
+    /// mediasoup's `RtpStreamRecv` does the same for `useinbandfec=1` streams.
+    pub fn report_with_remote_loss(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        remote: u8,
+    ) -> Option<(ReportBlockData, Option<u8>)> {
         let base = self.base?;
         let highest = self.unwrapper.max()?;
         let expected = highest - base + 1;
@@ -146,9 +165,15 @@ impl RecvStats {
         self.prior_expected = expected;
         self.prior_received = self.received;
         let lost_interval = expected_interval.saturating_sub(received_interval);
-        let fraction_lost = (lost_interval << 8)
+        let own_fraction = (lost_interval << 8)
             .checked_div(expected_interval)
             .map_or(0, |f| f.min(255) as u8);
+        let fraction_lost = own_fraction.max(remote);
+        if remote > own_fraction {
+            let remote_interval = (u64::from(remote) * expected_interval) >> 8;
+            self.remote_extra_lost += remote_interval.saturating_sub(lost_interval);
+        }
+        let lost = lost + self.remote_extra_lost;
         let (last_sr, delay_since_last_sr) = match self.last_sr {
             Some((ntp, _, at)) => {
                 let d = now.saturating_duration_since(at).as_secs_f64() * 65536.0;
@@ -210,6 +235,30 @@ mod tests {
         }
         let (b, _) = s.report(later, 1).unwrap();
         assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 3));
+    }
+
+    #[test]
+    fn a_worse_remote_loss_is_reported_and_the_cumulative_count_grows_by_it() {
+        let t0 = Instant::now();
+        let mut s = RecvStats::new(48_000, false);
+        // 100 packets, none lost; the receivers lost 5 % (13/256).
+        for seq in 0..100u16 {
+            s.on_packet(t0, seq, 0, false);
+        }
+        let (b, _) = s.report_with_remote_loss(t0, 1, 13).unwrap();
+        assert_eq!((b.fraction_lost, b.cumulative_lost), (13, 5));
+        // Next interval: 100 more with 10 of its own lost (26/256) beat the remote 13.
+        for seq in (100..200u16).filter(|q| q % 10 != 0) {
+            s.on_packet(t0, seq, 0, false);
+        }
+        let (b, _) = s.report_with_remote_loss(t0, 1, 13).unwrap();
+        assert_eq!((b.fraction_lost, b.cumulative_lost), (25, 15));
+        // No remote loss: its own, and the count never goes back.
+        for seq in 200..300u16 {
+            s.on_packet(t0, seq, 0, false);
+        }
+        let (b, _) = s.report_with_remote_loss(t0, 1, 0).unwrap();
+        assert_eq!((b.fraction_lost, b.cumulative_lost), (0, 15));
     }
 
     #[test]

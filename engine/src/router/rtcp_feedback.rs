@@ -158,6 +158,7 @@ impl Router {
                 cumulative_lost: b.cumulative_lost,
                 last_sr: b.last_sr,
                 delay_since_last_sr: b.delay_since_last_sr,
+                fraction_lost: b.fraction_lost,
             },
         );
         if let Some(rtt) = c.stream.rtt()

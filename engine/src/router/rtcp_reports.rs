@@ -107,6 +107,30 @@ impl Router {
         }
     }
 
+    /// The worst fraction lost (1/256) that the receivers of producer `pk` reported lately,
+    /// when it is an Opus producer with in-band FEC negotiated (0 otherwise): reported to
+    /// its sender, whose encoder adds FEC by the loss it hears of (issue 17, "audio that
+    /// survives loss"). Consumers on other workers of a spread room are not counted.
+    fn worst_remote_fraction_lost(&self, now: Instant, pk: ProducerKey) -> u8 {
+        let Some(p) = self.producers.get(pk) else {
+            return 0;
+        };
+        if !p
+            .rtp_parameters
+            .codecs
+            .first()
+            .is_some_and(|c| c.opus_in_band_fec())
+        {
+            return 0;
+        }
+        p.consumers
+            .iter()
+            .filter_map(|ck| self.consumers.get(*ck))
+            .filter_map(|c| c.stream.fresh_fraction_lost(now))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// RRs (31 blocks each at most) for every stream of the producers `ids` received on
     /// `transport`; producers whose stream scores changed tell their consumers.
     fn send_receiver_reports(
@@ -123,6 +147,7 @@ impl Router {
         let mut rescored = Vec::new();
         let mut ssrcs = Vec::new();
         for &pk in keys {
+            let remote = self.worst_remote_fraction_lost(now, pk);
             let Some(p) = self.producers.get_mut(pk) else {
                 continue;
             };
@@ -132,7 +157,7 @@ impl Router {
                     continue;
                 };
                 ssrcs.push(ssrc);
-                if let Some((block, score)) = s.stats.report(now, ssrc) {
+                if let Some((block, score)) = s.stats.report_with_remote_loss(now, ssrc, remote) {
                     blocks.push(block);
                     changed |= score.is_some();
                 }

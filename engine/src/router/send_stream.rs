@@ -20,7 +20,12 @@ pub struct ReportFigures {
     pub last_sr: u32,
     /// Delay since that SR, in 1/65536 s.
     pub delay_since_last_sr: u32,
+    /// Fraction lost since the receiver's previous report, in 1/256.
+    pub fraction_lost: u8,
 }
+
+/// A receiver's fraction lost older than this says nothing about its link now.
+pub const FRACTION_LOST_FRESH: Duration = Duration::from_secs(15);
 
 /// The consumer's outgoing stream.
 #[derive(Debug)]
@@ -41,6 +46,8 @@ pub struct SendStream {
     pub repaired: u64,
     /// The cumulative loss the receiver last reported (stats).
     pub reported_lost: i32,
+    /// The receiver's last fraction lost and when it came.
+    reported_fraction: Option<(u8, Instant)>,
     /// The RTP timestamp of the newest packet sent and when it was sent.
     last: Option<(u32, Instant)>,
     /// NTP middle 32 bits of SRs sent, with when (for RTT, RFC 3550 §6.4.1).
@@ -63,6 +70,7 @@ impl SendStream {
             retransmitted: 0,
             repaired: 0,
             reported_lost: 0,
+            reported_fraction: None,
             last: None,
             sent_srs: [(0, None); 4],
             rtt: None,
@@ -180,12 +188,21 @@ impl SendStream {
             }
         }
         self.reported_lost = r.cumulative_lost;
+        self.reported_fraction = Some((r.fraction_lost, now));
         self.score.on_receiver_report(
             self.packets,
             r.cumulative_lost,
             self.repaired,
             self.retransmitted,
         )
+    }
+
+    /// The receiver's fraction lost (1/256) of its last report, if within
+    /// [`FRACTION_LOST_FRESH`] of `now`.
+    pub fn fresh_fraction_lost(&self, now: Instant) -> Option<u8> {
+        self.reported_fraction
+            .filter(|(_, at)| now.saturating_duration_since(*at) < FRACTION_LOST_FRESH)
+            .map(|(f, _)| f)
     }
 
     /// Forgets what was sent before a pause (nothing kept is worth resending after).
@@ -309,6 +326,7 @@ mod tests {
                 cumulative_lost: 50,
                 last_sr: 0x4567_89ab,
                 delay_since_last_sr: 6554, // 100 ms
+                fraction_lost: 85,
             },
         );
         let rtt = s.rtt().unwrap();
@@ -319,5 +337,14 @@ mod tests {
         // Half the packets lost: the score falls.
         assert!(score.is_some_and(|v| v < 10), "{score:?}");
         assert_eq!(s.score(), score.unwrap());
+        // The fraction lost is kept while fresh.
+        assert_eq!(
+            s.fresh_fraction_lost(t0 + Duration::from_secs(10)),
+            Some(85)
+        );
+        assert_eq!(
+            s.fresh_fraction_lost(t0 + FRACTION_LOST_FRESH + Duration::from_secs(1)),
+            None
+        );
     }
 }

@@ -240,6 +240,8 @@ async function stats() {
         freezeCount: r.freezeCount ?? 0,
         totalFreezesDuration: r.totalFreezesDuration ?? 0,
         concealedSamples: r.concealedSamples ?? 0,
+        packetsLost: r.packetsLost ?? 0,
+        fecPacketsReceived: r.fecPacketsReceived ?? 0,
         bytesReceived: r.bytesReceived ?? 0,
       };
     }

@@ -326,7 +326,12 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
     const lossWidths = ls.map((s) => s.video?.frameWidth);
     const topShare = lossWidths.filter((w) => w === 640).length / lossWidths.length;
     const lossFreezes = ls.at(-1).video.freezeCount - ls[0].video.freezeCount;
-    console.log(`B with 5 % loss over 30 s: top layer in ${(topShare * 100).toFixed(0)} % of samples, freezes ${lossFreezes}, longest stall ${longestStall(ls)} ms`);
+    const [la, lz] = [ls[0].audio, ls.at(-1).audio];
+    const lossConcealed = (lz.concealedSamples - la.concealedSamples) / Math.max(1, lz.totalSamplesReceived - la.totalSamplesReceived);
+    console.log(
+      `B with 5 % loss over 30 s: top layer in ${(topShare * 100).toFixed(0)} % of samples, freezes ${lossFreezes}, longest stall ${longestStall(ls)} ms; ` +
+        `audio: ${lz.packetsLost - la.packetsLost} packets lost, ${lz.fecPacketsReceived - la.fecPacketsReceived} FEC packets, concealed ${(lossConcealed * 100).toFixed(2)} % of samples`,
+    );
     assert.ok(topShare >= 0.9, `top layer in ${(topShare * 100).toFixed(0)} % of the samples`);
     assert.ok(lossFreezes < 3, `${lossFreezes} freezes in 30 s`);
 

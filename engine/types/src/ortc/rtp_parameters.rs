@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::{OrtcError, invalid};
-use super::values::{MediaKind, Parameters, RtcpFeedback};
+use super::values::{MediaKind, ParamValue, Parameters, RtcpFeedback};
 
 /// A negotiated codec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +150,17 @@ impl RtpCodecParameters {
         self.rtcp_feedback
             .iter()
             .any(|f| f.kind == "nack" && f.parameter.is_empty())
+    }
+
+    /// Whether the sender's Opus may add in-band FEC (`useinbandfec=1`, RFC 7587 §6.1):
+    /// the loss it is told about turns it on, so its receivers' loss is worth reporting.
+    pub fn opus_in_band_fec(&self) -> bool {
+        self.mime_type.eq_ignore_ascii_case("audio/opus")
+            && self
+                .parameters
+                .get("useinbandfec")
+                .and_then(ParamValue::as_int)
+                == Some(1)
     }
 
     /// Whether this is an RTX codec.
