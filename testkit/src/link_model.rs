@@ -23,6 +23,11 @@ pub struct LinkModel {
     pub burst: Option<(f64, f64)>,
     /// Queueing delay beyond which the queue drops what arrives (drop-tail).
     pub queue_limit: Duration,
+    /// A token bucket's burst allowance in bytes (`tc tbf burst`; cable, DSL and Wi-Fi
+    /// shapers): tokens fill at `capacity_bps` up to this, and a packet that finds enough
+    /// tokens leaves at once. 0: a plain bottleneck, every packet serialised at the rate.
+    pub bucket_bytes: u64,
+    tokens: f64,
     busy_until: Option<Instant>,
     last_arrival: Option<Instant>,
     in_burst: bool,
@@ -43,6 +48,8 @@ impl LinkModel {
             loss: 0.0,
             burst: None,
             queue_limit: Duration::from_millis(300),
+            bucket_bytes: 0,
+            tokens: 0.0,
             busy_until: None,
             last_arrival: None,
             in_burst: false,
@@ -58,7 +65,21 @@ impl LinkModel {
             self.queue_drops += 1;
             return None;
         }
-        let tx = Duration::from_nanos(size as u64 * 8 * 1_000_000_000 / self.capacity_bps.max(1));
+        let bytes_per_s = self.capacity_bps.max(1) as f64 / 8.0;
+        // Tokens gathered since the last packet left (none while the queue was busy).
+        let idle = self
+            .busy_until
+            .map_or(Duration::MAX, |b| start.saturating_duration_since(b));
+        self.tokens =
+            (self.tokens + idle.as_secs_f64().min(1e6) * bytes_per_s).min(self.bucket_bytes as f64);
+        let tx = if self.tokens >= size as f64 {
+            self.tokens -= size as f64;
+            Duration::ZERO
+        } else {
+            let missing = size as f64 - self.tokens;
+            self.tokens = 0.0;
+            Duration::from_secs_f64(missing / bytes_per_s)
+        };
         self.busy_until = Some(start + tx);
         if let Some((enter, leave)) = self.burst {
             let flip = if self.in_burst { leave } else { enter };
@@ -82,5 +103,33 @@ impl LinkModel {
         let arrival = (start + tx + self.delay + jitter).max(self.last_arrival.unwrap_or(now));
         self.last_arrival = Some(arrival);
         Some(arrival)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_bucket_lets_its_burst_through_at_once_then_the_rate() {
+        let t0 = Instant::now();
+        let mut link = LinkModel::new(800_000, Duration::ZERO, 1);
+        link.bucket_bytes = 10_000;
+        // Idle long enough to fill the bucket: ten 1000-byte packets leave at once...
+        let at: Vec<Instant> = (0..12)
+            .map(|_| link.send(t0 + Duration::from_secs(1), 1000).unwrap())
+            .collect();
+        assert!(at[..10].iter().all(|a| *a == t0 + Duration::from_secs(1)));
+        // ...the eleventh and twelfth wait for tokens at 100 bytes/ms: 10 ms each.
+        assert_eq!(at[10] - at[9], Duration::from_millis(10));
+        assert_eq!(at[11] - at[10], Duration::from_millis(10));
+        // Without a bucket every packet is serialised at the rate.
+        let mut plain = LinkModel::new(800_000, Duration::ZERO, 1);
+        let a = plain.send(t0, 1000).unwrap();
+        let b = plain.send(t0, 1000).unwrap();
+        assert_eq!(
+            (a - t0, b - a),
+            (Duration::from_millis(10), Duration::from_millis(10))
+        );
     }
 }
