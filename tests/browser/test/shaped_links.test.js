@@ -115,13 +115,27 @@ function capUplink(i, kbit) {
   }
 }
 
-/** Drops `percent` % of the UDP packets the server sends participant i, at random. */
+/**
+ * Drops `percent` % of the UDP packets the server sends participant i, at random, as they
+ * arrive in the participant's namespace (prerouting there): a loss on the path. (A drop
+ * in the server's own output path is not one: the kernel answers the server's send with
+ * EPERM, which a sender sees.) Returns the packets dropped so far by the previous rule.
+ */
 function loseDownlink(i, percent) {
-  quiet('nft', ['delete', 'table', 'inet', NFT_TABLE]);
-  if (!percent) return;
-  sh('nft', ['add', 'table', 'inet', NFT_TABLE]);
-  sh('nft', ['add', 'chain', 'inet', NFT_TABLE, 'out', '{ type filter hook postrouting priority 0 ; }']);
-  sh('nft', ['add', 'rule', 'inet', NFT_TABLE, 'out', 'oifname', HOST_IF(i), 'meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100', '<', String(percent), 'drop']);
+  const inNs = (...args) => sh('ip', ['netns', 'exec', NS(i), 'nft', ...args]);
+  let dropped = 0;
+  try {
+    const listed = inNs('list', 'table', 'inet', NFT_TABLE);
+    dropped = Number(/packets (\d+)/.exec(listed)?.[1] ?? 0);
+    inNs('delete', 'table', 'inet', NFT_TABLE);
+  } catch {
+    /* no rule yet */
+  }
+  if (!percent) return dropped;
+  inNs('add', 'table', 'inet', NFT_TABLE);
+  inNs('add', 'chain', 'inet', NFT_TABLE, 'in', '{ type filter hook prerouting priority 0 ; }');
+  inNs('add', 'rule', 'inet', NFT_TABLE, 'in', 'iifname', PEER_IF(i), 'meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'drop');
+  return dropped;
 }
 
 /** A Chromium that runs in participant i's namespace, `origin` counting as secure
@@ -163,6 +177,14 @@ async function untilWidth(page, peerId, width, ms, what) {
     await sleep(250);
   }
   throw new Error(`${what}: not ${width} wide within ${ms} ms; last ${JSON.stringify(last)}`);
+}
+
+/** Every participant's media flows over UDP (what the shaping and loss are about). */
+async function assertUdp(pages) {
+  for (const page of pages) {
+    const t = await page.evaluate(() => window.kolab.transportStats());
+    for (const dir of ['send', 'recv']) assert.equal(t[dir]?.protocol, 'udp', `${dir} transport: ${JSON.stringify(t)}`);
+  }
 }
 
 /** The longest time in `samples` during which no video frame was decoded, in ms. */
@@ -214,7 +236,11 @@ async function shapedRoom(publish, scenarios) {
   setUpNetwork(3);
   const server = await compat.startServer({
     LISTENING_HOST: '0.0.0.0',
-    WEBRTC_LISTEN_IP: '0.0.0.0',
+    // The media sockets on the server's own address: bound to 0.0.0.0 they would answer
+    // from the address of the interface towards each participant (10.x.i.1), which ICE
+    // does not accept as the candidate's, and every browser fell back to ICE-TCP (the
+    // tests shaped TCP until 2026-12-07).
+    WEBRTC_LISTEN_IP: SERVER_IP,
     WEBRTC_ANNOUNCED_ADDRESS: SERVER_IP,
     LOG_LEVEL: 'info',
   });
@@ -256,6 +282,7 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
     // Both receivers get the top layer on the open links.
     await untilWidth(b, aId, 640, 45000, 'B, open link');
     await untilWidth(c, aId, 640, 20000, 'C, open link');
+    await assertUdp(pages);
 
     // 1. B's downlink capped at 500 kbit/s: within 5 s B decodes the low layer; over the
     //    next 60 s no stall over 1 s, audio concealed at most 2 % of the time, fewer
@@ -322,7 +349,7 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
     loseDownlink(2, 5);
     const ls = await sample(b, aId, 30000);
     clearInterval(watch2);
-    loseDownlink(2, 0);
+    const droppedOnPath = loseDownlink(2, 0);
     const lossWidths = ls.map((s) => s.video?.frameWidth);
     const topShare = lossWidths.filter((w) => w === 640).length / lossWidths.length;
     const lossFreezes = ls.at(-1).video.freezeCount - ls[0].video.freezeCount;
@@ -330,7 +357,7 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
     const lossConcealed = (lz.concealedSamples - la.concealedSamples) / Math.max(1, lz.totalSamplesReceived - la.totalSamplesReceived);
     console.log(
       `B with 5 % loss over 30 s: top layer in ${(topShare * 100).toFixed(0)} % of samples, freezes ${lossFreezes}, longest stall ${longestStall(ls)} ms; ` +
-        `audio: ${lz.packetsLost - la.packetsLost} packets lost, ${lz.fecPacketsReceived - la.fecPacketsReceived} FEC packets, concealed ${(lossConcealed * 100).toFixed(2)} % of samples`,
+        `${droppedOnPath} packets dropped on the path; audio: ${lz.packetsLost - la.packetsLost} packets lost, ${lz.fecPacketsReceived - la.fecPacketsReceived} FEC packets, concealed ${(lossConcealed * 100).toFixed(2)} % of samples`,
     );
     assert.ok(topShare >= 0.9, `top layer in ${(topShare * 100).toFixed(0)} % of the samples`);
     assert.ok(lossFreezes < 3, `${lossFreezes} freezes in 30 s`);
@@ -362,6 +389,7 @@ test('shaped links: a VP9 k-SVC publisher, one receiver capped', { skip, timeout
     assert.equal(type, 'svc', 'the consumer of a k-SVC producer is of type svc');
     await untilWidth(b, aId, 1280, 45000, 'B, open link');
     await untilWidth(c, aId, 1280, 20000, 'C, open link');
+    await assertUdp([a, b, c]);
     // B's estimate climbs from its start value first (a layer down and up again).
     await sleep(8000);
     await untilWidth(b, aId, 1280, 30000, 'B, settled on the open link');
