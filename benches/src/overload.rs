@@ -179,6 +179,8 @@ pub struct OverloadReport {
     pub worst_second_p99_ms: Option<f64>,
     /// Top-layer share of the kept meetings' video, overloaded.
     pub kept_top_overloaded: Option<f64>,
+    /// The workers' CPU (fraction of a core) over the overloaded window, as sampled.
+    pub cpu_overloaded: Option<f64>,
     /// Seconds after the drop until the kept meetings' top share first reached
     /// `target` and stayed there to the end.
     pub back_on_top_after_s: Option<usize>,
@@ -189,9 +191,16 @@ pub struct OverloadReport {
 }
 
 impl OverloadReport {
-    /// The report of `seconds` for `phases`; `shed` is the worker's shed level per second
-    /// (as sampled), `target` the top-layer share that counts as "back on top".
-    pub fn new(seconds: &Seconds, phases: Phases, shed: &[(usize, u8)], target: f64) -> Self {
+    /// The figures of `seconds` for `phases`; `shed` is the worker's shed level per second
+    /// (as sampled), `cpu` the workers' CPU per second (fraction of a core), `target` the
+    /// top-layer share that counts as "back on top".
+    pub fn new(
+        seconds: &Seconds,
+        phases: Phases,
+        shed: &[(usize, u8)],
+        cpu: &[(usize, f64)],
+        target: f64,
+    ) -> Self {
         let all = seconds.all();
         let range = |a: usize, b: usize| all.iter().skip(a).take(b.saturating_sub(a));
         let overloaded = || range(phases.measure_from, phases.drop_at);
@@ -225,9 +234,13 @@ impl OverloadReport {
                 .rev()
                 .find(|(at, _)| *at <= i)
                 .map_or(0, |(_, l)| *l);
+            let busy = cpu
+                .iter()
+                .find(|(at, _)| *at == i)
+                .map_or("  - ".to_owned(), |(_, c)| format!("{:>3.0}%", c * 100.0));
             let _ = writeln!(
                 timeline,
-                "{:>4} s{} shed {level} | kept video r1 {:>5.1} % ({} pkts) | dropped meetings' video {} pkts | audio {} received {} lost | video consumers silent {} | latency p50 {} p99 {} ms",
+                "{:>4} s{} shed {level} cpu {busy} | kept video r1 {:>5.1} % ({} pkts) | dropped meetings' video {} pkts | audio {} received {} lost | video consumers silent {} | latency p50 {} p99 {} ms",
                 i as i64 - phases.drop_at as i64,
                 if i < phases.measure_from {
                     " (warm-up)"
@@ -244,7 +257,15 @@ impl OverloadReport {
                 s.latency_ms(0.99).map_or("-".into(), |x| format!("{x:.1}")),
             );
         }
+        let busy: Vec<f64> = cpu
+            .iter()
+            .filter(|(at, _)| (phases.measure_from..phases.drop_at).contains(at))
+            .map(|(_, c)| *c)
+            .collect();
+        let cpu_overloaded =
+            (!busy.is_empty()).then(|| busy.iter().sum::<f64>() / busy.len() as f64);
         OverloadReport {
+            cpu_overloaded,
             audio_lost_overloaded: overloaded().map(|s| s.audio_lost).sum(),
             audio_received_overloaded: overloaded().map(|s| s.audio_received).sum(),
             silent_overloaded: overloaded().map(|s| s.video_silent).sum(),
@@ -312,11 +333,13 @@ mod tests {
                 end: 9,
             },
             &[(1, 2)],
+            &[(0, 0.95), (1, 0.85)],
             0.9,
         );
         // Second 3 reached 90 % but 4 fell back; from 5 on it stays (8 is the partial last).
         assert_eq!(r.back_on_top_after_s, Some(3));
         assert_eq!(r.p99_overloaded_ms, Some(2.1));
         assert!(r.timeline.contains("shed 2"));
+        assert!((r.cpu_overloaded.unwrap() - 0.9).abs() < 1e-9);
     }
 }

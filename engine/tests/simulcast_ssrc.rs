@@ -278,3 +278,52 @@ fn a_stalled_top_layer_is_left_within_half_a_second() {
     frame(&mut sim, 0, 60, true);
     assert_eq!(sim.take_rtp(6000).len(), 1, "layer 0 from its key frame on");
 }
+
+/// Issue 16, overload: a worker asks a sender to repair only the encodings it forwards.
+/// The consumer is on layer 1; a packet lost on layer 1 is NACKed to the sender, one lost
+/// on layer 0 (which nothing forwards) is not. (An overflowing worker asked for every
+/// packet it had dropped, on every layer: hundreds of thousands of NACKs a minute that
+/// kept it overloaded.)
+#[test]
+fn only_forwarded_encodings_are_nacked_to_the_sender() {
+    use kolabmeet_net::rtcp::{RtcpPacket, packets};
+    let mut sim = call(ssrc_simulcast_params());
+    for i in 0..20u16 {
+        sim.now += Duration::from_millis(33);
+        for (layer, ssrc, seq) in [(0u8, 1111u32, 100 + i), (1, 2222, 7000 + i)] {
+            // Frame 12 of each layer is lost on the way.
+            if i == 12 {
+                continue;
+            }
+            let p = chrome_packet(
+                96,
+                seq,
+                3000 * u32::from(i),
+                ssrc,
+                "0",
+                None,
+                &vp8(i == 0, layer),
+            );
+            sim.send(5000, p);
+        }
+    }
+    sim.take_rtcp(5000);
+    sim.advance(Duration::from_millis(500));
+    let nacked: Vec<u32> = sim
+        .take_rtcp(5000)
+        .iter()
+        .flat_map(|c| packets(c).collect::<Vec<_>>())
+        .filter_map(|p| match p {
+            Ok(RtcpPacket::Nack(n)) => Some(n.media_ssrc()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        nacked.contains(&2222),
+        "the forwarded layer is repaired: {nacked:?}"
+    );
+    assert!(
+        !nacked.contains(&1111),
+        "nothing forwards layer 0: {nacked:?}"
+    );
+}

@@ -128,6 +128,7 @@ use kolabmeet_benches::load::{
 };
 use kolabmeet_benches::overload::{OverloadReport, Phases, Seconds, StreamSeconds};
 use kolabmeet_benches::sys::{MmsgReceiver, RECV_BATCH, raise_open_files, set_timer_slack};
+use kolabmeet_benches::threads::{thread_cpu, worker_threads};
 use kolabmeet_engine::crypto::SrtpSession;
 use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::router::RecvStats;
@@ -1345,8 +1346,9 @@ fn run(o: &Opts) -> Result<Summary, String> {
     // Warm up, then measure.
     let load_before = load_average();
     let mut shed_log: Vec<(usize, u8)> = Vec::new();
+    let mut cpu_log: Vec<(usize, f64)> = Vec::new();
     let (a, b) = if overload.is_some() {
-        measure_sampling_shed(&mut worker, &shared, o, origin, &mut shed_log)
+        measure_sampling_shed(&mut worker, &shared, o, origin, &mut shed_log, &mut cpu_log)
     } else {
         measure(&mut worker, &shared, o.warmup, o.seconds)
     };
@@ -1593,24 +1595,44 @@ fn run(o: &Opts) -> Result<Summary, String> {
     }
     println!("worker events seen: {}", worker.events_seen);
     if let Some(ov) = overload {
-        overload_report(&mut got, ov, &shed_log, o.top_target);
+        overload_report(&mut got, ov, &shed_log, &cpu_log, o.top_target);
     }
     println!("{}", summary.line());
     Ok(summary)
 }
 
 /// `measure`, sampling the workers' highest shed level every 250 ms on the way (the
-/// second of the run and the level, when it changed).
+/// second of the run and the level, when it changed) and their CPU time (per second of
+/// the run, the fraction of a core their threads ran).
 fn measure_sampling_shed(
     worker: &mut UdpWorker,
     shared: &LoadShared,
     o: &Opts,
     origin: Instant,
     log: &mut Vec<(usize, u8)>,
+    cpu: &mut Vec<(usize, f64)>,
 ) -> (LoadSnapshot, LoadSnapshot) {
+    let run_ns = || -> u64 {
+        worker_threads(&thread_cpu())
+            .iter()
+            .map(|(_, t)| t.run_ns)
+            .sum()
+    };
+    let mut second = (
+        origin.elapsed().as_secs() as usize,
+        Instant::now(),
+        run_ns(),
+    );
     let mut sample = |worker: &mut UdpWorker, until: Instant| {
         while Instant::now() < until {
             pause(worker, 0.25);
+            let now_second = origin.elapsed().as_secs() as usize;
+            if now_second != second.0 {
+                let (ns, at) = (run_ns(), Instant::now());
+                let wall = at.saturating_duration_since(second.1).as_nanos().max(1) as f64;
+                cpu.push((second.0, ns.saturating_sub(second.2) as f64 / wall));
+                second = (now_second, at, ns);
+            }
             let level = worker
                 .engine()
                 .worker_stats()
@@ -1638,7 +1660,13 @@ fn measure_sampling_shed(
 }
 
 /// Prints the overload run's figures and its timeline.
-fn overload_report(got: &mut RecvResult, ov: RecvOverload, shed: &[(usize, u8)], target: f64) {
+fn overload_report(
+    got: &mut RecvResult,
+    ov: RecvOverload,
+    shed: &[(usize, u8)],
+    cpu: &[(usize, f64)],
+    target: f64,
+) {
     let p = ov.phases;
     for (g, t) in got.transports.iter().enumerate() {
         let until = if g < ov.kept { p.end } else { p.drop_at };
@@ -1647,12 +1675,13 @@ fn overload_report(got: &mut RecvResult, ov: RecvOverload, shed: &[(usize, u8)],
                 .finish_video(p.measure_from, until, &mut got.seconds);
         }
     }
-    let r = OverloadReport::new(&got.seconds, p, shed, target);
+    let r = OverloadReport::new(&got.seconds, p, shed, cpu, target);
     print!("overload timeline (seconds from the drop):\n{}", r.timeline);
     let fmt = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.1}"));
     println!(
-        "overloaded ({} s): audio lost {} of {} received; video consumer-seconds with nothing {}; added latency p99 {} ms (worst second {} ms); kept meetings' video from r1 {} %",
+        "overloaded ({} s): workers' CPU {} % of a core; audio lost {} of {} received; video consumer-seconds with nothing {}; added latency p99 {} ms (worst second {} ms); kept meetings' video from r1 {} %",
         p.drop_at - p.measure_from,
+        fmt(r.cpu_overloaded.map(|x| x * 100.0)),
         r.audio_lost_overloaded,
         r.audio_received_overloaded,
         r.silent_overloaded,

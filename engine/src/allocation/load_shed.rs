@@ -5,8 +5,9 @@
 //! The driver tells this state machine, every [`LoadShed::WINDOW`], how much CPU its thread
 //! used (its running total) and whether its socket still held datagrams after a quarter of
 //! its rounds (a backlog). A window in which the thread was on a CPU more than
-//! [`LoadShed::HIGH`] of the time raises the level by one (at most [`MAX_LEVEL`]), and so
-//! does a backlog while it was on a CPU more than [`LoadShed::LOW`] of the time (a backlog
+//! [`LoadShed::HIGH`] of the time raises the level by one (at most [`MAX_LEVEL`]), or to
+//! [`MAX_LEVEL`] at once when its socket also kept a backlog; so does a backlog while it
+//! was on a CPU more than [`LoadShed::LOW`] of the time (a backlog
 //! of a thread that other processes kept off the CPU is not this worker's to shed);
 //! [`LoadShed::CALM`] windows in a row under [`LoadShed::LOW`] lower it by one. What each level caps is in
 //! [`shed_cap`]. Time is a parameter: no clock is read here.
@@ -72,7 +73,14 @@ impl LoadShed {
         self.last = Some((now, busy));
         let ratio = busy.saturating_sub(busy_then).as_secs_f64() / window.as_secs_f64();
         let before = self.level;
-        if ratio > Self::HIGH || (backlog && ratio >= Self::LOW) {
+        if ratio > Self::HIGH && backlog {
+            // Saturated and already behind: every window spent climbing a step at a time
+            // deepens the backlog, and a worker whose socket overflows asks for what it
+            // dropped and gets asked for what it never forwarded (the overload runs fell
+            // into that in about half the starts). All the way at once.
+            self.calm = 0;
+            self.level = MAX_LEVEL;
+        } else if ratio > Self::HIGH || (backlog && ratio >= Self::LOW) {
             self.calm = 0;
             self.level = (self.level + 1).min(MAX_LEVEL);
         } else if ratio < Self::LOW {
@@ -163,6 +171,10 @@ mod tests {
         );
         // A window shorter than WINDOW is not judged.
         assert_eq!(s.observe(t + ms(100), busy + ms(100), false), None);
+        // Saturated with a backlog: straight to the top.
+        t += ms(500);
+        busy += ms(480);
+        assert_eq!(s.observe(t, busy, true), Some(MAX_LEVEL));
     }
 
     #[test]

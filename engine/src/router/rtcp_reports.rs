@@ -217,15 +217,43 @@ impl Router {
 
     /// NACKs towards producers for every stream whose NACK generator has sequence
     /// numbers due; runs only while some stream has a NACK deadline.
+    ///
+    /// Only for what is forwarded (issue 16, overload): a simulcast encoding that no
+    /// consumer here forwards or targets and no other worker takes whole is not asked to
+    /// be repaired, and a worker at the top shed level asks for nothing (key frame
+    /// requests repair). A worker whose own socket overflowed otherwise asked for the
+    /// packets it had dropped, hundreds of thousands of NACKs a minute that kept it
+    /// overloaded after the shed had taken the load off (the overload runs of
+    /// `density-load`).
     pub(super) fn send_nacks(&mut self, now: Instant, egress: &mut Egress<'_>) {
         let mut out = Vec::new();
         let mut seqs = Vec::new();
-        for p in self.producers.values_mut() {
+        let past_capacity = egress.shed >= crate::allocation::load_shed::MAX_LEVEL;
+        let Router {
+            producers,
+            consumers,
+            ..
+        } = self;
+        for p in producers.values_mut() {
             // A mirror's losses are repaired on its origin worker.
             let Some(transport) = p.transport() else {
                 continue;
             };
-            for s in &mut p.streams {
+            let simulcast = p.streams.len() > 1;
+            let forwarded = |i: usize| {
+                p.consumers
+                    .iter()
+                    .filter_map(|ck| consumers.get(*ck))
+                    .filter(|c| c.is_active())
+                    .any(|c| c.current_layer() == Some(i) || c.target_stream() == Some(i))
+                    || p.mirrors
+                        .iter()
+                        .any(|m| m.want.consumers && m.want.whole(i.min(255) as u8))
+            };
+            let wanted: Vec<bool> = (0..p.streams.len())
+                .map(|i| !past_capacity && (!simulcast || forwarded(i)))
+                .collect();
+            for (i, s) in p.streams.iter_mut().enumerate() {
                 let Some(ssrc) = s.ssrc else {
                     continue;
                 };
@@ -235,6 +263,10 @@ impl Router {
                 seqs.clear();
                 s.stats.poll_nacks(now, &mut seqs);
                 if seqs.is_empty() {
+                    continue;
+                }
+                if !wanted[i] {
+                    tracing::trace!(target: "kolabmeet::rtcp", producer = %p.id, ssrc, lost = seqs.len(), past_capacity, "NACK not sent: nothing forwards this stream");
                     continue;
                 }
                 let mut buf = Vec::new();

@@ -101,6 +101,8 @@ type StatsSnapshot = std::sync::Mutex<WorkerStats>;
 
 /// How often a worker publishes its stats.
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// When a reader held the stats snapshot: try again this soon.
+const STATS_RETRY: Duration = Duration::from_millis(5);
 
 /// How a worker thread ended, written once by the thread itself as it exits.
 #[derive(Default)]
@@ -464,14 +466,29 @@ impl Driver {
                 self.shed_rounds = (0, 0);
             }
             if done >= self.next_stats {
-                self.next_stats = done + STATS_INTERVAL;
-                let mut stats = self.core.worker_stats(done, self.index);
-                stats.busy_seconds = self.busy.as_secs_f64();
-                self.pipes.count_into(&mut stats.pipes);
-                stats.command_queue = self.commands.len();
-                stats.event_backlog = self.backlog.len();
-                if let Ok(mut slot) = self.bandwidth.lock() {
-                    *slot = stats;
+                // Never wait for a reader: a control thread that holds the snapshot while
+                // the scheduler keeps it off its CPU would stall this worker's media (seen
+                // in the overload runs: seconds of socket overflow while the load tool's
+                // main thread, starved by its real-time client threads, read the stats).
+                // Busy: the snapshot is made again in a few ms.
+                match self.bandwidth.try_lock() {
+                    Ok(mut slot) => {
+                        self.next_stats = done + STATS_INTERVAL;
+                        let mut stats = self.core.worker_stats(done, self.index);
+                        stats.busy_seconds = self.busy.as_secs_f64();
+                        self.pipes.count_into(&mut stats.pipes);
+                        stats.command_queue = self.commands.len();
+                        stats.event_backlog = self.backlog.len();
+                        *slot = stats;
+                    }
+                    Err(std::sync::TryLockError::WouldBlock) => {
+                        self.next_stats = done + STATS_RETRY;
+                    }
+                    // A reader panicked holding it: publish nothing more (readers get
+                    // the default).
+                    Err(std::sync::TryLockError::Poisoned(_)) => {
+                        self.next_stats = done + STATS_INTERVAL;
+                    }
                 }
             }
         }
