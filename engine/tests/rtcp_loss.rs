@@ -611,3 +611,44 @@ fn an_opus_sender_with_fec_hears_its_receivers_loss() {
         "{without:?}"
     );
 }
+
+/// Issue 17, audio that survives loss: an audio consumer negotiates NACK (mediasoup-client
+/// announces it for Opus on Chromium, and the router offers it), and a receiver's NACK
+/// for an Opus packet is answered with the packet itself (Opus has no RTX: same SSRC,
+/// sequence number, timestamp and payload).
+#[test]
+fn an_audio_receivers_nack_is_answered_with_the_packet() {
+    const MIC: u32 = 3333;
+    let Call {
+        mut sim, consumed, ..
+    } = Call::audio(opus_params(MIC, "1"));
+    let fb: Vec<&str> = consumed["rtpParameters"]["codecs"][0]["rtcpFeedback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert!(fb.contains(&"nack"), "Opus consumer feedback {fb:?}");
+    let ssrc = consumer_ssrc(&consumed);
+    for seq in 0..10 {
+        sim.send(SENDER, opus_packet(seq, MIC));
+        sim.now += Duration::from_millis(20);
+    }
+    let sent = sim.take_rtp(RECEIVER);
+    assert_eq!(sent.len(), 10);
+    let lost = RtpPacket::parse(&sent[6][..]).unwrap();
+    let mut nack = Vec::new();
+    write_nack(&mut nack, 0x55, ssrc, &[lost.sequence_number()]);
+    // The receiver here did get the packet it NACKs, so the resent copy reaches it as a
+    // replay (same SSRC and sequence number: what a receiver that lost it takes in).
+    let replayed = sim.replayed;
+    sim.send_rtcp(RECEIVER, nack);
+    let f = sim.core.worker_stats(sim.now, 0).feedback;
+    assert_eq!((f.nacks_received, f.retransmitted), (1, 1), "{f:?}");
+    assert_eq!(
+        sim.replayed,
+        replayed + 1,
+        "resent under its own SSRC and number"
+    );
+    assert!(sim.take_rtp(RECEIVER).is_empty());
+}

@@ -155,13 +155,13 @@ impl Router {
             return Err(EngineError::Refused(Refusal::CannotConsume));
         }
         let ssrc = rng.random_range(100_000_000..999_999_990);
-        let mut params = consumer_rtp_parameters(
-            &producer.consumable,
-            caps,
-            producer.kind == MediaKind::Video,
-            ssrc,
-        )
-        .map_err(EngineError::InvalidParameters)?;
+        // Retransmission for audio too (issue 17, "audio that survives loss"): mediasoup
+        // leaves it off for audio consumers by default, but mediasoup-client announces
+        // NACK for Opus on Chromium (which repairs audio with it when it is offered), so
+        // a receiver that loses an Opus packet asks for it again instead of concealing it.
+        // Opus has no RTX codec: the packet goes again under its own SSRC.
+        let mut params = consumer_rtp_parameters(&producer.consumable, caps, true, ssrc)
+            .map_err(EngineError::InvalidParameters)?;
         params.mid = Some(transport.take_mid());
         let (kind, producer_paused) = (producer.kind, producer.paused);
         let id = ConsumerId::random();

@@ -268,8 +268,11 @@ impl Producer {
                     e.rid.clone(),
                     m.mapped_ssrc,
                     RecvStats::new(clock_rate, nack),
-                    (kind == MediaKind::Video)
-                        .then(|| PacketStore::new(RetransmissionBufferConfig::video())),
+                    // Audio too: its consumers answer NACKs from it (see `control.rs`).
+                    Some(PacketStore::new(match kind {
+                        MediaKind::Video => RetransmissionBufferConfig::video(),
+                        MediaKind::Audio => RetransmissionBufferConfig::audio(),
+                    })),
                 )
             })
             .collect();

@@ -77,7 +77,7 @@ pub struct RecvStream {
     pub layer_rates: Vec<Vec<RateCalculator>>,
     /// Reception statistics, NACKs and score (RTCP towards the sender).
     pub stats: RecvStats,
-    /// Its packets in router terms, for its consumers' retransmissions (video).
+    /// Its packets in router terms, for its consumers' retransmissions.
     pub store: Option<PacketStore>,
 }
 

@@ -32,7 +32,7 @@ pub const FRACTION_LOST_FRESH: Duration = Duration::from_secs(15);
 pub struct SendStream {
     ssrc: u32,
     clock_rate: u32,
-    /// Packets kept for NACK answers (video with `nack` negotiated).
+    /// Packets kept for NACK answers (when `nack` was negotiated).
     buffer: Option<RetransmissionBuffer<StoredRef>>,
     /// (RTX SSRC, RTX payload type, next RTX sequence number).
     rtx: Option<(u32, u8, u16)>,
@@ -59,11 +59,16 @@ pub struct SendStream {
 impl SendStream {
     /// A stream with SSRC `ssrc` at `clock_rate`; `nack` keeps a retransmission buffer
     /// (video), `rtx` is (RTX SSRC, RTX payload type) when negotiated.
-    pub fn new(ssrc: u32, clock_rate: u32, nack: bool, rtx: Option<(u32, u8)>) -> Self {
+    pub fn new(
+        ssrc: u32,
+        clock_rate: u32,
+        nack: Option<RetransmissionBufferConfig>,
+        rtx: Option<(u32, u8)>,
+    ) -> Self {
         SendStream {
             ssrc,
             clock_rate: clock_rate.max(1),
-            buffer: nack.then(|| RetransmissionBuffer::new(RetransmissionBufferConfig::video())),
+            buffer: nack.map(RetransmissionBuffer::new),
             rtx: rtx.map(|(s, pt)| (s, pt, 0)),
             packets: 0,
             octets: 0,
@@ -250,7 +255,12 @@ mod tests {
     #[test]
     fn keeps_references_and_answers_nacks_over_rtx_once_per_rtt() {
         let t0 = Instant::now();
-        let mut s = SendStream::new(555, 90_000, true, Some((666, 102)));
+        let mut s = SendStream::new(
+            555,
+            90_000,
+            Some(RetransmissionBufferConfig::video()),
+            Some((666, 102)),
+        );
         for i in 0..10u16 {
             let ts = 3000 * u32::from(i);
             s.on_sent(t0, 100 + i, ts, 4, stored(i, ts));
@@ -296,13 +306,13 @@ mod tests {
     #[test]
     fn without_rtx_the_packet_is_resent_as_it_was() {
         let t0 = Instant::now();
-        let mut s = SendStream::new(555, 90_000, true, None);
+        let mut s = SendStream::new(555, 90_000, Some(RetransmissionBufferConfig::video()), None);
         s.on_sent(t0, 7, 1, 4, stored(7, 1));
         let mut out = Vec::new();
         assert!(resend(&mut s, t0, 7, &mut out));
         assert_eq!(out, packet(7, 1));
         // Audio without NACK keeps nothing.
-        let mut a = SendStream::new(1, 48_000, false, None);
+        let mut a = SendStream::new(1, 48_000, None, None);
         a.on_sent(t0, 7, 1, 4, stored(7, 1));
         assert!(!resend(&mut a, t0, 7, &mut out));
         assert_eq!(a.packets, 1);
@@ -311,7 +321,7 @@ mod tests {
     #[test]
     fn rtp_clock_rtt_and_score_from_reports() {
         let t0 = Instant::now();
-        let mut s = SendStream::new(555, 90_000, true, None);
+        let mut s = SendStream::new(555, 90_000, Some(RetransmissionBufferConfig::video()), None);
         assert_eq!(s.rtp_time_at(t0), None);
         for i in 0..100u16 {
             s.on_sent(t0, i, 1000, 4, None);

@@ -241,6 +241,7 @@ async function stats() {
         totalFreezesDuration: r.totalFreezesDuration ?? 0,
         concealedSamples: r.concealedSamples ?? 0,
         packetsLost: r.packetsLost ?? 0,
+        nackCount: r.nackCount ?? 0,
         fecPacketsReceived: r.fecPacketsReceived ?? 0,
         bytesReceived: r.bytesReceived ?? 0,
       };

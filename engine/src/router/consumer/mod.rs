@@ -14,7 +14,7 @@ use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters, ScalabilityMode};
-use crate::rtp_stream::{SeqManager, StoredRef, rtp_ticks};
+use crate::rtp_stream::{RetransmissionBufferConfig, SeqManager, StoredRef, rtp_ticks};
 
 /// URIs of the extensions a consumer's packets may carry, by what the router does with
 /// them.
@@ -221,7 +221,13 @@ impl Consumer {
         let media_codec = rtp_parameters.codecs.first();
         let is_vp8 = media_codec.is_some_and(|c| c.mime_type.eq_ignore_ascii_case("video/VP8"));
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
-        let nack = kind == MediaKind::Video && media_codec.is_some_and(|c| c.has_nack());
+        // What it keeps for NACKs, when it negotiated them (audio too, issue 17).
+        let nack = media_codec
+            .is_some_and(|c| c.has_nack())
+            .then(|| match kind {
+                MediaKind::Video => RetransmissionBufferConfig::video(),
+                MediaKind::Audio => RetransmissionBufferConfig::audio(),
+            });
         let rtx_pt = rtp_parameters
             .codecs
             .iter()
