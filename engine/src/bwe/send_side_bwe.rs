@@ -176,7 +176,7 @@ impl SendSideBwe {
             .update(self.trendline.usage(), self.acked.rate(), now);
         self.estimate = self
             .loss_based
-            .cap(delay, self.rtt, now)
+            .cap(delay, self.acked.rate(), self.rtt, now)
             .clamp_to(self.config.min, self.config.max);
     }
 
