@@ -124,15 +124,37 @@ pub fn measure(
     warmup: f64,
     seconds: f64,
 ) -> (LoadSnapshot, LoadSnapshot) {
-    pause(worker, warmup);
+    measure_with(worker, shared, warmup, seconds, |_| {})
+}
+
+/// [`measure`], calling `tick` with the worker every [`TICK`] on the way (the overload
+/// run samples the workers' shed level and CPU with it).
+pub fn measure_with(
+    worker: &mut UdpWorker,
+    shared: &LoadShared,
+    warmup: f64,
+    seconds: f64,
+    mut tick: impl FnMut(&mut UdpWorker),
+) -> (LoadSnapshot, LoadSnapshot) {
+    let start = Instant::now();
+    let mut wait = |worker: &mut UdpWorker, until: Instant| {
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            pause(worker, left.min(TICK).as_secs_f64());
+            tick(worker);
+        }
+    };
+    wait(worker, start + Duration::from_secs_f64(warmup));
     let a = shared.snapshot();
     shared.measuring.store(true, Ordering::Relaxed);
-    pause(worker, seconds);
+    wait(worker, start + Duration::from_secs_f64(warmup + seconds));
     shared.measuring.store(false, Ordering::Relaxed);
     let b = shared.snapshot();
     shared.stop_send.store(true, Ordering::Relaxed);
     (a, b)
 }
+
+/// How often [`measure_with`] calls its `tick`.
+pub const TICK: Duration = Duration::from_millis(250);
 
 /// Waits `secs` seconds, taking the worker's events every 50 ms.
 pub fn pause(worker: &mut UdpWorker, secs: f64) {

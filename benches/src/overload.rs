@@ -111,18 +111,19 @@ impl StreamSeconds {
     /// A video packet arrived in second `s`: the seconds since the last one that had none
     /// are counted as silent (from `from`, the first second that counts, on).
     pub fn on_video(&mut self, s: usize, from: usize, seconds: &mut Seconds) {
-        let start = self.last_second.map_or(from, |l| (l + 1).max(from));
-        for silent in start..s {
-            if let Some(b) = seconds.at(silent) {
-                b.video_silent += 1;
-            }
-        }
+        self.count_silent(from, s, seconds);
         self.last_second = Some(self.last_second.map_or(s, |l| l.max(s)));
     }
 
-    /// The run ended at second `end` (exclusive) with this consumer's publisher sending
-    /// until `until` (exclusive): the trailing seconds without packets count as silent.
+    /// The run ended with this consumer's publisher sending until second `until`
+    /// (exclusive): the trailing seconds without packets count as silent.
     pub fn finish_video(&self, from: usize, until: usize, seconds: &mut Seconds) {
+        self.count_silent(from, until, seconds);
+    }
+
+    /// Counts as silent every second from the later of `from` and the one after the last
+    /// with a packet, up to `until` (exclusive).
+    fn count_silent(&self, from: usize, until: usize, seconds: &mut Seconds) {
         let start = self.last_second.map_or(from, |l| (l + 1).max(from));
         for silent in start..until {
             if let Some(b) = seconds.at(silent) {
@@ -131,28 +132,24 @@ impl StreamSeconds {
         }
     }
 
-    /// An audio packet with sequence number `seq` arrived in second `s`; returns the
-    /// packets missing before it (loopback does not reorder).
+    /// An audio packet with sequence number `seq` arrived in second `s`: the packets
+    /// missing before it are counted as lost (loopback does not reorder; a late packet
+    /// counts as received and moves nothing back).
     pub fn on_audio(&mut self, seq: u16, s: usize, seconds: &mut Seconds) {
-        let lost = match self.next_seq {
-            Some(next) => {
-                let gap = seq.wrapping_sub(next);
-                if gap < 0x8000 { u64::from(gap) } else { 0 }
-            }
-            None => 0,
-        };
-        if gap_is_forward(self.next_seq, seq) {
+        let gap = self.next_seq.map(|next| seq.wrapping_sub(next));
+        let forward = gap.is_none_or(|g| g < 0x8000);
+        if forward {
             self.next_seq = Some(seq.wrapping_add(1));
         }
         if let Some(b) = seconds.at(s) {
-            b.audio_lost += lost;
+            b.audio_lost += if forward {
+                u64::from(gap.unwrap_or(0))
+            } else {
+                0
+            };
             b.audio_received += 1;
         }
     }
-}
-
-fn gap_is_forward(next: Option<u16>, seq: u16) -> bool {
-    next.is_none_or(|n| seq.wrapping_sub(n) < 0x8000)
 }
 
 /// The phases of an overload run, in seconds of the run.

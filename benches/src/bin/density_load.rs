@@ -123,8 +123,8 @@ use std::time::{Duration, Instant};
 use kolabmeet_benches::density::{self, Summary, SweepLimits, SweepOver};
 use kolabmeet_benches::load::{
     CLIENT_FIFO, CpuWindow, LatencyHistogram, LoadShared, LoadSnapshot, Pinning, SENDER_FIFO,
-    UdpDrops, client_socket, key_frame_requests, load_average, measure, pause, realtime_ns,
-    start_workers,
+    UdpDrops, client_socket, key_frame_requests, load_average, measure, measure_with, pause,
+    realtime_ns, start_workers,
 };
 use kolabmeet_benches::overload::{OverloadReport, Phases, Seconds, StreamSeconds};
 use kolabmeet_benches::sys::{MmsgReceiver, RECV_BATCH, raise_open_files, set_timer_slack};
@@ -1623,40 +1623,25 @@ fn measure_sampling_shed(
         Instant::now(),
         run_ns(),
     );
-    let mut sample = |worker: &mut UdpWorker, until: Instant| {
-        while Instant::now() < until {
-            pause(worker, 0.25);
-            let now_second = origin.elapsed().as_secs() as usize;
-            if now_second != second.0 {
-                let (ns, at) = (run_ns(), Instant::now());
-                let wall = at.saturating_duration_since(second.1).as_nanos().max(1) as f64;
-                cpu.push((second.0, ns.saturating_sub(second.2) as f64 / wall));
-                second = (now_second, at, ns);
-            }
-            let level = worker
-                .engine()
-                .worker_stats()
-                .iter()
-                .map(|w| w.shed_level)
-                .max()
-                .unwrap_or(0);
-            if log.last().is_none_or(|&(_, l)| l != level) {
-                log.push((origin.elapsed().as_secs() as usize, level));
-            }
+    measure_with(worker, shared, o.warmup, o.seconds, |worker| {
+        let now_second = origin.elapsed().as_secs() as usize;
+        if now_second != second.0 {
+            let (ns, at) = (run_ns(), Instant::now());
+            let wall = at.saturating_duration_since(second.1).as_nanos().max(1) as f64;
+            cpu.push((second.0, ns.saturating_sub(second.2) as f64 / wall));
+            second = (now_second, at, ns);
         }
-    };
-    let start = Instant::now();
-    sample(worker, start + Duration::from_secs_f64(o.warmup));
-    let a = shared.snapshot();
-    shared.measuring.store(true, Ordering::Relaxed);
-    sample(
-        worker,
-        start + Duration::from_secs_f64(o.warmup + o.seconds),
-    );
-    shared.measuring.store(false, Ordering::Relaxed);
-    let b = shared.snapshot();
-    shared.stop_send.store(true, Ordering::Relaxed);
-    (a, b)
+        let level = worker
+            .engine()
+            .worker_stats()
+            .iter()
+            .map(|w| w.shed_level)
+            .max()
+            .unwrap_or(0);
+        if log.last().is_none_or(|&(_, l)| l != level) {
+            log.push((now_second, level));
+        }
+    })
 }
 
 /// Prints the overload run's figures and its timeline.
@@ -1690,7 +1675,7 @@ fn overload_report(
         fmt(r.kept_top_overloaded.map(|x| x * 100.0)),
     );
     println!(
-        "after the drop ({} s): kept meetings' video back on r1 (>= {:.0} % of its packets, every later second) after {} s; audio lost {}",
+        "after the drop ({} s): kept meetings' video back on r1 (>= {:.0} % of its packets, every later second) after {}; audio lost {}",
         p.end - p.drop_at,
         target * 100.0,
         r.back_on_top_after_s
