@@ -1679,7 +1679,7 @@ fn overload_report(
         p.end - p.drop_at,
         target * 100.0,
         r.back_on_top_after_s
-            .map_or("never".to_owned(), |s| s.to_string()),
+            .map_or("never".to_owned(), |s| format!("{s} s")),
         r.audio_lost_after
     );
 }
