@@ -269,10 +269,7 @@ impl Producer {
                     m.mapped_ssrc,
                     RecvStats::new(clock_rate, nack),
                     // Audio too: its consumers answer NACKs from it (see `control.rs`).
-                    Some(PacketStore::new(match kind {
-                        MediaKind::Video => RetransmissionBufferConfig::video(),
-                        MediaKind::Audio => RetransmissionBufferConfig::audio(),
-                    })),
+                    Some(PacketStore::new(RetransmissionBufferConfig::for_kind(kind))),
                 )
             })
             .collect();

@@ -250,9 +250,6 @@ impl Router {
                         .iter()
                         .any(|m| m.want.consumers && m.want.whole(i.min(255) as u8))
             };
-            let wanted: Vec<bool> = (0..p.streams.len())
-                .map(|i| !past_capacity && (!simulcast || forwarded(i)))
-                .collect();
             for (i, s) in p.streams.iter_mut().enumerate() {
                 let Some(ssrc) = s.ssrc else {
                     continue;
@@ -265,7 +262,8 @@ impl Router {
                 if seqs.is_empty() {
                     continue;
                 }
-                if !wanted[i] {
+                // Judged only for a stream with NACKs due (it looks at every consumer).
+                if past_capacity || (simulcast && !forwarded(i)) {
                     tracing::trace!(target: "kolabmeet::rtcp", producer = %p.id, ssrc, lost = seqs.len(), past_capacity, "NACK not sent: nothing forwards this stream");
                     continue;
                 }

@@ -87,6 +87,15 @@ impl RetransmissionBufferConfig {
             ..Self::video()
         }
     }
+
+    /// The limits for a stream of `kind` (the producer's packet store and its consumers'
+    /// buffers use the same, so that a consumer never asks for what the store dropped).
+    pub fn for_kind(kind: crate::ortc::MediaKind) -> Self {
+        match kind {
+            crate::ortc::MediaKind::Video => Self::video(),
+            crate::ortc::MediaKind::Audio => Self::audio(),
+        }
+    }
 }
 
 /// Why a packet was not stored.

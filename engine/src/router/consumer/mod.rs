@@ -224,10 +224,7 @@ impl Consumer {
         // What it keeps for NACKs, when it negotiated them (audio too, issue 17).
         let nack = media_codec
             .is_some_and(|c| c.has_nack())
-            .then(|| match kind {
-                MediaKind::Video => RetransmissionBufferConfig::video(),
-                MediaKind::Audio => RetransmissionBufferConfig::audio(),
-            });
+            .then(|| RetransmissionBufferConfig::for_kind(kind));
         let rtx_pt = rtp_parameters
             .codecs
             .iter()
