@@ -6,14 +6,17 @@
 //! * [`Layer`], [`LayerRates`]: a producer's layers and what each costs.
 //! * [`LayerAllocator`]: the allocation itself: audio first and always, then screen shares
 //!   before webcams, then layer steps round-robin; hysteresis on the estimate; a spatial
-//!   up-switch held back after a bandwidth-driven down-switch.
+//!   up-switch tried with padding before it is made (a trial), and held back after a
+//!   bandwidth-driven down-switch or a failed trial, longer after each up-switch that had
+//!   to be undone (`up_switch_backoff`).
 //! * [`load_shed`]: a worker that falls behind caps its consumers' layers (issue 16).
 
 mod layer;
 mod layer_allocator;
 pub mod load_shed;
+mod up_switch_backoff;
 
 pub use layer::{Layer, LayerRates};
 pub use layer_allocator::{
-    Allocation, AllocatorConfig, ConsumerDemand, LayerAllocator, Priority, Target,
+    Allocation, AllocatorConfig, ConsumerDemand, LayerAllocator, Priority, Target, UP_SWITCH_AFTER,
 };

@@ -25,6 +25,9 @@ const K_UP: f64 = 0.0087;
 const K_DOWN: f64 = 0.039;
 /// A trend this far beyond the threshold is an outlier the threshold does not follow.
 const MAX_ADAPT_OFFSET_MS: f64 = 15.0;
+/// The lowest accumulated delay seen rises by this much per second of arrivals, so that a
+/// path whose delay went up for good (a new route) is measured from its new floor.
+const BASELINE_RISE_MS_PER_S: f64 = 1.0;
 
 /// What the delay trend says about the path (§5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +55,9 @@ pub struct TrendlineDetector {
     time_over_using: f64,
     overuse_count: u32,
     usage: BandwidthUsage,
+    /// The lowest accumulated delay seen (rising slowly), and when it was last moved: the
+    /// queueing delay is measured from it.
+    baseline_ms: Option<(f64, f64)>,
 }
 
 impl Default for TrendlineDetector {
@@ -68,6 +74,7 @@ impl Default for TrendlineDetector {
             time_over_using: -1.0,
             overuse_count: 0,
             usage: BandwidthUsage::Normal,
+            baseline_ms: None,
         }
     }
 }
@@ -83,6 +90,12 @@ impl TrendlineDetector {
         self.deltas = (self.deltas + 1.0).min(MAX_DELTAS);
         self.accumulated_ms += variation;
         self.smoothed_ms = SMOOTHING * self.smoothed_ms + (1.0 - SMOOTHING) * self.accumulated_ms;
+        let (base, at) = self
+            .baseline_ms
+            .get_or_insert((self.accumulated_ms, d.arrival_time_ms));
+        let risen = *base + (d.arrival_time_ms - *at).max(0.0) / 1000.0 * BASELINE_RISE_MS_PER_S;
+        *base = risen.min(self.accumulated_ms);
+        *at = d.arrival_time_ms;
         let first = *self.first_arrival_ms.get_or_insert(d.arrival_time_ms);
         self.window
             .push_back((d.arrival_time_ms - first, self.smoothed_ms));
@@ -101,6 +114,14 @@ impl TrendlineDetector {
     /// The current verdict.
     pub fn usage(&self) -> BandwidthUsage {
         self.usage
+    }
+
+    /// How much later than at their quickest packets now arrive, in ms: the queue on the
+    /// path, plus the jitter of the last packet. A trend says whether a queue grows; this
+    /// says whether one is there (30 ms of jitter makes trends, not a 100 ms queue).
+    pub fn queue_delay_ms(&self) -> f64 {
+        self.baseline_ms
+            .map_or(0.0, |(base, _)| (self.accumulated_ms - base).max(0.0))
     }
 
     /// The adaptive threshold, in ms (stats).
@@ -196,6 +217,22 @@ mod tests {
         assert_eq!(feed(&mut d, 40, 10.0, 12.0), BandwidthUsage::Overusing);
         // Draining.
         assert_eq!(feed(&mut d, 40, 10.0, 6.0), BandwidthUsage::Underusing);
+    }
+
+    #[test]
+    fn queue_delay_is_measured_from_the_quickest_arrivals() {
+        let mut d = TrendlineDetector::default();
+        feed(&mut d, 50, 10.0, 10.0);
+        assert!(d.queue_delay_ms() < 1.0, "{}", d.queue_delay_ms());
+        // 40 groups each 2 ms later: an 80 ms queue.
+        feed(&mut d, 40, 10.0, 12.0);
+        assert!(
+            (79.0..=81.0).contains(&d.queue_delay_ms()),
+            "{}",
+            d.queue_delay_ms()
+        );
+        feed(&mut d, 40, 10.0, 8.0);
+        assert!(d.queue_delay_ms() < 1.0, "{}", d.queue_delay_ms());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! allocation of that estimate over the transport's consumers ([`LayerAllocator`]), and
 //! the probe clusters sent to find more: padding on the probation stream that
 //! `mediasoup-client` creates a receiver for (SSRC 1234, payload type 127, its first video
-//! consumer's codec), paced at the cluster's rate.
+//! consumer's codec), paced at the cluster's rate; and the padding of an up-switch on
+//! trial ([`Allocation::trial`]), on the same stream, paced at what the switch would add.
 //!
 //! Sans-IO: the transport calls in with the time; [`SendBandwidth::poll_probe`] says how
 //! big the next probe packet is once one is due, [`SendBandwidth::poll_timeout`] when.
@@ -39,6 +40,11 @@ const PROBE_MARGIN: f64 = 1.05;
 /// falls below even the layer switched from).
 const ALLOCATED_SHARE: f64 = 0.85;
 
+/// After a spatial up-switch, how long the delay detector's over-use does not cut the
+/// estimate ([`SendSideBwe::tolerate_overuse`]): the requested key frame's round trip from
+/// the publisher and its drain through the receiver's link.
+const KEY_FRAME_GRACE: Duration = Duration::from_millis(1000);
+
 /// Probe packets of a cluster go out in bursts this far apart.
 const PROBE_TICK: Duration = Duration::from_millis(5);
 
@@ -53,6 +59,15 @@ struct ActiveProbe {
     sent: u64,
 }
 
+/// Padding of an up-switch on trial: sent at `rate` since `started`, like media (it feeds
+/// the delay detector and the acknowledged rate, not a probe cluster's result).
+#[derive(Debug, Clone, Copy)]
+struct TrialPadding {
+    rate: Bitrate,
+    started: Instant,
+    sent: u64,
+}
+
 /// The outgoing bandwidth of one transport; see the module documentation.
 #[derive(Debug)]
 pub struct SendBandwidth {
@@ -60,6 +75,8 @@ pub struct SendBandwidth {
     allocator: LayerAllocator<ConsumerKey>,
     /// Clusters to send, the first one being sent.
     probes: Vec<ActiveProbe>,
+    /// The padding of the up-switches on trial, if any.
+    trial: Option<TrialPadding>,
     /// When the last cluster finished, while its answer is awaited.
     awaiting_answer: Option<Instant>,
     /// The header extension ids probe packets carry (transport-cc, abs-send-time): those
@@ -98,6 +115,7 @@ impl SendBandwidth {
             bwe: SendSideBwe::new(config),
             allocator: LayerAllocator::new(AllocatorConfig::default()),
             probes: Vec::new(),
+            trial: None,
             awaiting_answer: None,
             probe_exts: None,
             probe_seq: 0,
@@ -221,6 +239,22 @@ impl SendBandwidth {
         self.desired = desired;
         let budget = self.bwe.estimate().scale(ALLOCATED_SHARE);
         let allocation = self.allocator.allocate(now, budget, demands);
+        // The trial pads the link up to what the switched allocation would need with its
+        // headroom (the share of the estimate it may use), within the estimate.
+        let trial = if allocation.trial == Bitrate(0) {
+            Bitrate(0)
+        } else {
+            let used = allocation.used.bps();
+            let with_headroom =
+                (used.saturating_add(allocation.trial.bps()) as f64 / ALLOCATED_SHARE) as u64;
+            let room = self.bwe.estimate().bps().saturating_sub(used);
+            Bitrate(with_headroom.saturating_sub(used).min(room))
+        };
+        self.set_trial(now, trial);
+        if allocation.switched_up {
+            self.bwe
+                .tolerate_overuse(now + KEY_FRAME_GRACE, KEY_FRAME_GRACE);
+        }
         if self.probe_exts.is_some() {
             if !self.started {
                 self.started = true;
@@ -240,6 +274,26 @@ impl SendBandwidth {
         allocation
     }
 
+    /// Pads by `rate` from now (zero: stops), for the allocation's trial; a trial at the
+    /// same rate goes on where it is.
+    fn set_trial(&mut self, now: Instant, rate: Bitrate) {
+        if rate == Bitrate(0) || self.probe_exts.is_none() {
+            self.trial = None;
+        } else if self.trial.is_none_or(|t| t.rate != rate) {
+            tracing::debug!(target: "kolabmeet::bwe", rate = %rate, "up-switch trial padding");
+            if self.trial.is_none() {
+                // Over-use without a queue is jitter, not the padding's doing.
+                self.bwe
+                    .tolerate_overuse(now + crate::allocation::UP_SWITCH_AFTER, Duration::ZERO);
+            }
+            self.trial = Some(TrialPadding {
+                rate,
+                started: now,
+                sent: 0,
+            });
+        }
+    }
+
     fn push_probe(&mut self, now: Instant, plan: ProbePlan) {
         tracing::debug!(target: "kolabmeet::bwe", cluster = plan.id, rate = %plan.rate, bytes = plan.bytes, "probe cluster");
         self.probes.push(ActiveProbe {
@@ -255,8 +309,11 @@ impl SendBandwidth {
             .probes
             .first()
             .map(|p| p.started + p.plan.rate.time_for(p.sent).saturating_sub(PROBE_TICK));
+        let trial = self
+            .trial
+            .map(|t| t.started + t.rate.time_for(t.sent).saturating_sub(PROBE_TICK));
         let answer = self.awaiting_answer.map(|t| t + PROBE_ANSWER_TIMEOUT);
-        [probe, answer].into_iter().flatten().min()
+        [probe, trial, answer].into_iter().flatten().min()
     }
 
     /// The next probe packet due at `now`: its transport-wide number is `seq`; writes it
@@ -270,7 +327,9 @@ impl SendBandwidth {
             self.bwe.probe_timed_out();
         }
         let (tcc, abs) = self.probe_exts?;
-        let p = self.probes.first_mut()?;
+        let Some(p) = self.probes.first_mut() else {
+            return self.poll_trial(now, seq, tcc, abs, out);
+        };
         // Due: what the cluster's rate allows since it started, plus one tick of burst.
         let allowed = p
             .plan
@@ -291,6 +350,34 @@ impl SendBandwidth {
             }
         }
         self.bwe.on_probe_sent(now, seq, out.len(), cluster);
+        Some(())
+    }
+
+    /// The next padding packet of the trial, if one is due (a probe cluster, which
+    /// measures the path on its own, goes first).
+    fn poll_trial(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        tcc: u8,
+        abs: Option<u8>,
+        out: &mut Vec<u8>,
+    ) -> Option<()> {
+        let t = self.trial.as_mut()?;
+        let allowed = t
+            .rate
+            .bytes_in(now.saturating_duration_since(t.started) + PROBE_TICK);
+        // What a probe cluster or a late wake-up left unsent is not made up in a burst.
+        t.sent = t
+            .sent
+            .max(allowed.saturating_sub(t.rate.bytes_in(PROBE_TICK * 2)));
+        if t.sent >= allowed {
+            return None;
+        }
+        self.probe_seq = self.probe_seq.wrapping_add(1);
+        write_probe_packet(out, self.probe_seq, seq, tcc, abs, PROBE_PACKET as usize);
+        t.sent += out.len() as u64;
+        self.bwe.on_packet_sent(now, seq, out.len());
         Some(())
     }
 }

@@ -1,0 +1,72 @@
+//! How long a consumer waits before trying a spatial layer again after a down-switch for
+//! bandwidth (issue 17, "an up-switch that had to be undone holds back the next one for
+//! longer each time"). A token-bucket shaper (cable, DSL, Wi-Fi; `tc tbf burst`) lets a
+//! short probe and the first moments of a higher layer through at full speed; only then
+//! does the queue build and the delay detector undo the switch. With one fixed hold the
+//! consumer tried again every 10-15 s, forever (7-11 switches a minute in the virtual-time
+//! test with 15 and 30 KB buckets). An up-switch undone within [`UNDONE_WITHIN`] doubles
+//! the next hold, up to [`MAX_HOLD`]; a down-switch after a layer held longer than that
+//! (the link changed) starts again from the base hold.
+
+use std::time::{Duration, Instant};
+
+/// A down-switch this soon after the up-switch undoes it.
+pub const UNDONE_WITHIN: Duration = Duration::from_secs(15);
+/// The longest hold.
+pub const MAX_HOLD: Duration = Duration::from_secs(120);
+
+/// One consumer's up-switch history.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpSwitchBackoff {
+    last_up: Option<Instant>,
+    undone: u32,
+}
+
+impl UpSwitchBackoff {
+    /// The consumer moved up a spatial layer at `now`.
+    pub fn on_up(&mut self, now: Instant) {
+        self.last_up = Some(now);
+    }
+
+    /// The consumer moved down a spatial layer for bandwidth at `now`: how long to hold
+    /// the next up-switch back (`base`, doubled for every up-switch in a row that was
+    /// undone within [`UNDONE_WITHIN`]).
+    pub fn on_down(&mut self, now: Instant, base: Duration) -> Duration {
+        let undone = self
+            .last_up
+            .take()
+            .is_some_and(|up| now.saturating_duration_since(up) < UNDONE_WITHIN);
+        self.undone = if undone { self.undone + 1 } else { 0 };
+        base.saturating_mul(1 << self.undone.min(8))
+            .min(MAX_HOLD.max(base))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn undone_up_switches_double_the_hold_and_a_lasting_one_resets_it() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut b = UpSwitchBackoff::default();
+        // A first down-switch (the link was cut): the base hold.
+        assert_eq!(b.on_down(t0, BASE), s(10));
+        // Up, undone 2 s later, three times: 20, 40, 80 s.
+        for (k, hold) in [(1, 20), (2, 40), (3, 80)] {
+            b.on_up(t0 + s(100 * k));
+            assert_eq!(b.on_down(t0 + s(100 * k + 2), BASE), s(hold));
+        }
+        // Capped.
+        for k in 4..8 {
+            b.on_up(t0 + s(100 * k));
+            assert!(b.on_down(t0 + s(100 * k + 2), BASE) <= MAX_HOLD);
+        }
+        // An up-switch that held a minute: the next down-switch is the link's, base hold.
+        b.on_up(t0 + s(1000));
+        assert_eq!(b.on_down(t0 + s(1060), BASE), s(10));
+    }
+}
