@@ -101,10 +101,14 @@ function tearDownNetwork(n) {
   quiet('ip', ['addr', 'del', `${SERVER_IP}/32`, 'dev', 'lo']);
 }
 
-/** Caps participant i's downlink (what the server sends it) at `kbit`, or lifts it (null). */
-function capDownlink(i, kbit) {
+/**
+ * Caps participant i's downlink (what the server sends it) at `kbit`, or lifts it (null):
+ * a token bucket of `burst` (tc units: `2kb` is 2 KiB) in front of a drop-tail queue of
+ * `latency`.
+ */
+function capDownlink(i, kbit, { burst = '2kb', latency = '100ms' } = {}) {
   quiet('tc', ['qdisc', 'del', 'dev', HOST_IF(i), 'root']);
-  if (kbit) sh('tc', ['qdisc', 'add', 'dev', HOST_IF(i), 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '2kb', 'latency', '100ms']);
+  if (kbit) sh('tc', ['qdisc', 'add', 'dev', HOST_IF(i), 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', burst, 'latency', latency]);
 }
 
 /** Caps participant i's uplink (what it sends) at `kbit`, or lifts it (null). */
@@ -154,6 +158,28 @@ const videoOf = (s, peerId) => s.find((c) => c.kind === 'video' && c.peerId === 
 const audioOf = (s, peerId) => s.find((c) => c.kind === 'audio' && c.peerId === peerId);
 const layerEvents = (page) =>
   page.evaluate(() => window.kolab.state.notifications.filter((n) => n.method === 'consumerLayersChanged').map((n) => n.data.layers));
+
+/** How many times the spatial layer changes along `events` (consumerLayersChanged
+ * payloads; null is paused, -1), starting from spatial layer `from`. */
+function spatialSwitches(events, from) {
+  let switches = 0;
+  let at = from;
+  for (const l of events) {
+    const now = l ? l.spatialLayer : -1;
+    if (now !== at) switches++;
+    at = now;
+  }
+  return switches;
+}
+
+/** The spatial layer the last of `events` left a consumer on (`fallback` when none). */
+const lastSpatial = (events, fallback) => (events.length ? (events.at(-1)?.spatialLayer ?? -1) : fallback);
+
+/** Audio concealed between the first and last of `samples`, as a share of the samples. */
+function concealedShare(samples) {
+  const [a0, a1] = [samples[0].audio, samples.at(-1).audio];
+  return (a1.concealedSamples - a0.concealedSamples) / Math.max(1, a1.totalSamplesReceived - a0.totalSamplesReceived);
+}
 
 /** Samples `page`'s stats about `peerId` every 500 ms for `ms`; the samples. */
 async function sample(page, peerId, ms) {
@@ -463,5 +489,48 @@ test('shaped links: a VP9 k-SVC publisher, one receiver capped', { skip, timeout
     // the next step: slower than the simulcast case's one step.
     const up = await untilWidth(b, aId, 1280, 30000, 'B, SVC cap lifted');
     console.log(`SVC, B cap lifted: top spatial layer after ${up} ms`);
+  });
+});
+
+// Issue 17, bursty shapers: B's downlink capped at 450 kbit/s and C's at 1 Mbit/s by token
+// buckets of 2, 15 and 30 KB in front of a 200 ms drop-tail queue (what cable, DSL and
+// Wi-Fi shapers look like). A bucket lets a short probe through at full speed, which says
+// nothing of the link's rate; the server tries an up-switch with padding first. After
+// 20 s of settling, over 60 s: at most 2 spatial switches, no freeze over 1 s, audio
+// concealed under 1 %.
+test('shaped links: token-bucket shapers of 2, 15 and 30 KB keep the layers steady', { skip, timeout: 600000 }, async () => {
+  await shapedRoom({ simulcast: true }, async (server, [a, b, c]) => {
+    const aId = a.peer.id;
+    await untilWidth(b, aId, 640, 45000, 'B, open link');
+    await untilWidth(c, aId, 640, 20000, 'C, open link');
+    await assertUdp([a, b, c]);
+    const failures = [];
+    for (const burst of ['2kb', '15kb', '30kb']) {
+      capDownlink(2, 450, { burst, latency: '200ms' });
+      capDownlink(3, 1000, { burst, latency: '200ms' });
+      const watch = setInterval(async () => console.log(`  ${burst}: server, B: ${await serverView(server, b.peer.id)}; C: ${await serverView(server, c.peer.id)}`), 2000);
+      try {
+        await sleep(20000);
+        const before = await Promise.all([layerEvents(b), layerEvents(c)]);
+        const [bs, cs] = await Promise.all([sample(b, aId, 60000), sample(c, aId, 60000)]);
+        const after = await Promise.all([layerEvents(b), layerEvents(c)]);
+        for (const [k, name, kbit, s] of [[0, 'B', 450, bs], [1, 'C', 1000, cs]]) {
+          const events = after[k].slice(before[k].length);
+          const switches = spatialSwitches(events, lastSpatial(before[k], 1));
+          const freeze = longestFreeze(s);
+          const concealed = concealedShare(s);
+          const widths = [...new Set(s.map((x) => x.video?.frameWidth))];
+          const decoded = s.at(-1).video.framesDecoded - s[0].video.framesDecoded;
+          const line = `${name} at ${kbit} kbit/s, ${burst} bucket, 200 ms queue, 60 s after 20 s of settling: ${switches} spatial switches, widths ${JSON.stringify(widths)}, ${decoded} frames, longest freeze ${freeze} ms, audio concealed ${(concealed * 100).toFixed(2)} %`;
+          console.log(line);
+          if (switches > 2 || freeze > 1000 || concealed >= 0.01 || decoded < 300) failures.push(line);
+        }
+      } finally {
+        clearInterval(watch);
+      }
+    }
+    capDownlink(2, null);
+    capDownlink(3, null);
+    assert.deepEqual(failures, []);
   });
 });
