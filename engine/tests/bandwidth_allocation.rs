@@ -548,4 +548,3 @@ fn bursty_shapers_do_not_make_the_layer_flap() {
         "(capacity, bucket, switches, audio lost): {failures:?}"
     );
 }
-
