@@ -120,7 +120,7 @@ async function start(options) {
  * join, then produce webcam and microphone.
  */
 async function setUp() {
-  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, svc = null, svcMaxBitrate = 1200000, mic = true, webcam = true, fps = 15, width = 640, height = 480 } = state.options;
+  const { nickname, forceTcp = false, relayOnly = false, simulcast = true, svc = null, svcMaxBitrate = 1200000, topMaxBitrate = 800000, mic = true, webcam = true, fps = 15, width = 640, height = 480 } = state.options;
   const iceServers = state.iceServers;
   const device = new Device();
   state.device = device;
@@ -145,12 +145,13 @@ async function setUp() {
       : await navigator.mediaDevices.getUserMedia({ audio: mic, video: webcam ? { width, height, frameRate: fps } : false });
     if (webcam) {
       // `svc` (a scalability mode such as 'L3T3_KEY'): one VP9 encoding with spatial and
-      // temporal layers instead of simulcast.
+      // temporal layers instead of simulcast. `topMaxBitrate`: the top simulcast
+      // encoding's cap (the Kolab client's 800 kbit/s unless a test wants a bigger layer).
       const codec = svc ? device.rtpCapabilities.codecs.find((c) => c.mimeType.toLowerCase() === 'video/vp9') : undefined;
       const encodings = svc
         ? [{ scalabilityMode: svc, maxBitrate: svcMaxBitrate }]
         : simulcast
-          ? [{ scaleResolutionDownBy: 2, maxBitrate: 250000 }, { scaleResolutionDownBy: 1, maxBitrate: 800000 }]
+          ? [{ scaleResolutionDownBy: 2, maxBitrate: 250000 }, { scaleResolutionDownBy: 1, maxBitrate: topMaxBitrate }]
           : undefined;
       state.producers.set('webcam', await state.sendTransport.produce({ track: stream.getVideoTracks()[0], encodings, codec, appData: { source: 'webcam' } }));
     }
@@ -244,6 +245,7 @@ async function stats() {
         nackCount: r.nackCount ?? 0,
         fecPacketsReceived: r.fecPacketsReceived ?? 0,
         bytesReceived: r.bytesReceived ?? 0,
+        jitter: r.jitter ?? 0,
       };
     }
     out.push(s);

@@ -84,16 +84,19 @@ const source = { marks: [], stop: null, stream: null, options: null };
  * Marks start at the first tick after each `periodMs` boundary; `audioDelayMs` moves
  * the tone later than the flash.
  */
-export async function markerStream({ audio = true, fps = 15, width = 640, height = 480, periodMs = 1000, flashMs = 200, toneMs = 100, audioDelayMs = 0 } = {}) {
+export async function markerStream({ audio = true, fps = 15, width = 640, height = 480, periodMs = 1000, flashMs = 200, toneMs = 100, audioDelayMs = 0, noise = false } = {}) {
   // Once made, the same pair for every connection; made again when its tracks ended
   // (mediasoup-client stops a closed producer's track: the media restart).
   if (source.stream?.getTracks().every((t) => t.readyState === 'live')) return source.stream;
   source.stop?.();
-  source.options = { audio, fps, width, height, periodMs, flashMs, toneMs, audioDelayMs };
+  source.options = { audio, fps, width, height, periodMs, flashMs, toneMs, audioDelayMs, noise };
   const canvas = document.createElement('canvas');
   canvas.width = width;
   canvas.height = height;
   const g = canvas.getContext('2d');
+  // `noise`: the frame is random 16x16 blocks, new every frame, so that the encoder spends
+  // its whole budget (a big camera's or a screen share's bitrate, not the fake device's).
+  const blocks = noise ? new OffscreenCanvas(Math.ceil(width / 16), Math.ceil(height / 16)) : null;
   const video = canvas.captureStream(fps).getVideoTracks()[0];
   const tracks = [video];
   let gain = null;
@@ -134,6 +137,16 @@ export async function markerStream({ audio = true, fps = 15, width = 640, height
       g.fillRect(0, 0, width, height);
       g.fillStyle = '#808080';
       g.fillRect((frame * 8) % (width - 64), height - 80, 64, 64);
+    }
+    if (blocks) {
+      const bg = blocks.getContext('2d');
+      const img = bg.createImageData(blocks.width, blocks.height);
+      crypto.getRandomValues(img.data.subarray(0, Math.min(img.data.length, 65536)));
+      for (let k = 65536; k < img.data.length; k += 65536) crypto.getRandomValues(img.data.subarray(k, Math.min(img.data.length, k + 65536)));
+      for (let k = 3; k < img.data.length; k += 4) img.data[k] = 255;
+      bg.putImageData(img, 0, 0);
+      g.imageSmoothingEnabled = false;
+      g.drawImage(blocks, 0, 0, width, height);
     }
     frame++;
   };

@@ -18,11 +18,14 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const dgram = require('node:dgram');
 const { compat, pageServer, launch, stats, consoleLine } = require('./harness.js');
 
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ID = process.pid % 10000;
 const SERVER_IP = `10.${200 + (ID % 50)}.0.1`;
+// Where the jitter relay listens (also on lo), for the scenario that announces it.
+const RELAY_IP = `10.${200 + (ID % 50)}.0.2`;
 const net = (n) => `10.${200 + (ID % 50)}.${n}`;
 const NS = (n) => `km${ID}p${n}`;
 const HOST_IF = (n) => `km${ID}h${n}`;
@@ -78,6 +81,7 @@ function canShape() {
 /** Namespaces 1..n, each with a veth pair to the root namespace; the server's address on lo. */
 function setUpNetwork(n) {
   sh('ip', ['addr', 'add', `${SERVER_IP}/32`, 'dev', 'lo']);
+  sh('ip', ['addr', 'add', `${RELAY_IP}/32`, 'dev', 'lo']);
   for (let i = 1; i <= n; i++) {
     sh('ip', ['netns', 'add', NS(i)]);
     sh('ip', ['link', 'add', HOST_IF(i), 'type', 'veth', 'peer', 'name', PEER_IF(i)]);
@@ -99,6 +103,7 @@ function tearDownNetwork(n) {
     quiet('ip', ['netns', 'del', NS(i)]);
   }
   quiet('ip', ['addr', 'del', `${SERVER_IP}/32`, 'dev', 'lo']);
+  quiet('ip', ['addr', 'del', `${RELAY_IP}/32`, 'dev', 'lo']);
 }
 
 /**
@@ -256,7 +261,7 @@ const skip = why ? `needs ${why === 'not root' ? 'root' : why}` : false;
  * client's options) and audio, B and C send audio only (their uplinks stay quiet). Runs
  * `scenarios(server, [a, b, c])`, then tears everything down.
  */
-async function shapedRoom(publish, scenarios) {
+async function shapedRoom(publish, scenarios, serverEnv = {}, participants = 3) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kolabmeet-shaped-'));
   tearDownNetwork(3);
   setUpNetwork(3);
@@ -269,13 +274,14 @@ async function shapedRoom(publish, scenarios) {
     WEBRTC_LISTEN_IP: SERVER_IP,
     WEBRTC_ANNOUNCED_ADDRESS: SERVER_IP,
     LOG_LEVEL: 'info',
+    ...serverEnv,
   });
   const web = await pageServer('0.0.0.0');
   const browsers = [];
   try {
     const roomId = await compat.createRoom(server);
     const pages = [];
-    for (let i = 1; i <= 3; i++) {
+    for (let i = 1; i <= participants; i++) {
       const browser = await browserIn(i, dir, `http://${SERVER_IP}:${web.port}`);
       browsers.push(browser);
       const peer = await compat.createPeer(server, roomId, 31);
@@ -531,4 +537,103 @@ test('shaped links: token-bucket shapers of 2, 15 and 30 KB keep the layers stea
     capDownlink(3, null);
     assert.deepEqual(failures, []);
   });
+});
+
+/**
+ * A UDP relay on `listenIp:port` in front of the server's media port: what a participant
+ * sends it goes to `serverIp:port` from a socket of the relay's per participant, and what
+ * the server answers goes back; towards participants for which `jitterFor(address)` holds,
+ * each packet is held for a random 0..`jitterMs` ms, in order (a Wi-Fi path's jitter;
+ * netem does not work on this kernel). `stats()`: packets delayed and the mean delay.
+ */
+function jitterRelay({ listenIp, port, serverIp, jitterMs, jitterFor }) {
+  const front = dgram.createSocket('udp4');
+  const clients = new Map();
+  let delayed = 0;
+  let delaySum = 0;
+  front.on('message', (msg, rinfo) => {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    let c = clients.get(key);
+    if (!c) {
+      const back = dgram.createSocket('udp4');
+      back.bind(0, listenIp);
+      c = { back, lastDue: 0 };
+      const jitter = jitterFor(rinfo.address);
+      back.on('message', (m) => {
+        if (!jitter) return front.send(m, rinfo.port, rinfo.address);
+        const now = performance.now();
+        const due = Math.max(c.lastDue, now + Math.random() * jitterMs);
+        c.lastDue = due;
+        delayed++;
+        delaySum += due - now;
+        setTimeout(() => front.send(m, rinfo.port, rinfo.address), due - now);
+      });
+      clients.set(key, c);
+    }
+    c.back.send(msg, port, serverIp);
+  });
+  front.bind(port, listenIp);
+  return {
+    stats: () => ({ delayed, meanMs: delayed ? delaySum / delayed : 0 }),
+    close() {
+      front.close();
+      for (const c of clients.values()) c.back.close();
+    },
+  };
+}
+
+// Issue 17, jitter: B's path adds 0-30 ms of random delay to every packet the server sends
+// it (in order, as Wi-Fi does), the link itself wide; A publishes 1280x720 with the
+// client's two simulcast encodings, the top one allowed 2 Mbit/s and given random blocks
+// to encode so that it spends them (a big camera or a screen share). The delay-based estimator must tell jitter from a queue: the server keeps
+// B's consumer on the top layer in at least 90 % of the samples over 60 s. C, without
+// jitter, is the control.
+test('shaped links: 30 ms of jitter on a wide link keeps a 1280x720 top layer', { skip, timeout: 300000 }, async () => {
+  const port = 20000 + (ID % 20000);
+  const relay = jitterRelay({ listenIp: RELAY_IP, port, serverIp: SERVER_IP, jitterMs: 30, jitterFor: (address) => address === `${net(2)}.2` });
+  try {
+    await shapedRoom(
+      { simulcast: true, width: 1280, height: 720, topMaxBitrate: 2000000, marker: { noise: true } },
+      async (server, [a, b]) => {
+        const aId = a.peer.id;
+        await untilWidth(b, aId, 1280, 45000, 'B, behind the jitter');
+        await assertUdp([a, b]);
+        const layers = [];
+        const estimates = [];
+        const watch = setInterval(async () => {
+          const all = JSON.parse((await consoleLine(server, 'statsTransport').catch(() => '[]')) || '[]');
+          const t = all.find((x) => x.peerId === b.peer.id && x.consumers.length);
+          layers.push(t?.consumers.find((c) => c.kind === 'video')?.currentLayer);
+          estimates.push(t?.estimateBps ?? 0);
+        }, 1000);
+        const views = setInterval(async () => console.log(`  server, B: ${await serverView(server, b.peer.id)}`), 5000);
+        const bs = await sample(b, aId, 60000).finally(() => {
+          clearInterval(watch);
+          clearInterval(views);
+        });
+        const top = layers.filter((x) => x === 1).length / Math.max(1, layers.length);
+        const sorted = [...estimates].sort((x, y) => x - y);
+        const median = Math.round(sorted[Math.floor(sorted.length / 2)] / 1000);
+        const widths = (s) => JSON.stringify([...new Set(s.map((x) => x.video?.frameWidth))]);
+        const bitrate = (s) => Math.round(((s.at(-1).video.bytesReceived - s[0].video.bytesReceived) * 8) / ((s.at(-1).at - s[0].at) / 1000) / 1000);
+        const r = relay.stats();
+        console.log(
+          `jitter 0-30 ms (mean ${r.meanMs.toFixed(1)} ms over ${r.delayed} packets): B on the top layer at the server in ${(top * 100).toFixed(0)} % of ${layers.length} samples, ` +
+            `estimate median ${median} kbit/s, widths ${widths(bs)}, ${bitrate(bs)} kbit/s received, RTP jitter seen ${Math.round(bs.at(-1).video.jitter * 1000)} ms, longest freeze ${longestFreeze(bs)} ms`,
+        );
+        assert.ok(r.delayed > 1000 && r.meanMs > 10, `the relay delayed ${JSON.stringify(r)}`);
+        assert.ok(layers.length >= 50 && top >= 0.9, `B's layer at the server: ${JSON.stringify(layers)}`);
+        // The estimate itself stays above what a 720p layer needs (the note of issue 9 saw
+        // 30 ms of jitter hold it under 1 Mbit/s in virtual time); A's encoder, on 2 cores
+        // with noise to encode, sends 0.7-1.7 Mbit/s, and the estimate may only be 1.5x
+        // what was acknowledged.
+        assert.ok(median >= 1200, `B's estimate: median ${median} kbit/s`);
+      },
+      { WEBRTC_ANNOUNCED_ADDRESS: RELAY_IP, WEBRTC_PORT: String(port), MEDIASOUP_NUM_WORKERS: '1' },
+      // A and B only: three Chromiums encoding and decoding 720p noise overload 2 cores.
+      2,
+    );
+  } finally {
+    relay.close();
+  }
 });
