@@ -88,7 +88,7 @@ fn transports(all: &[TransportBandwidthStats], id: Option<&str>, json: bool) -> 
     let mut out = String::new();
     for t in chosen {
         out.push_str(&format!(
-            "transport {} peer {} room {} worker {}: estimate {} kbit/s, wanted {} kbit/s, acked {} kbit/s, loss {:.1}%, delay {}\n",
+            "transport {} peer {} room {} worker {}: estimate {} kbit/s, wanted {} kbit/s, acked {} kbit/s, loss {:.1}%, delay {}{}\n",
             t.transport_id,
             t.peer_id,
             t.room_id,
@@ -97,7 +97,12 @@ fn transports(all: &[TransportBandwidthStats], id: Option<&str>, json: bool) -> 
             t.desired_bps / 1000,
             t.acked_bps.map_or("-".to_owned(), |b| (b / 1000).to_string()),
             t.loss * 100.0,
-            t.delay_trend
+            t.delay_trend,
+            if t.trial_bps > 0 {
+                format!(", up-switch on trial: padding {} kbit/s", t.trial_bps / 1000)
+            } else {
+                String::new()
+            }
         ));
         for c in &t.consumers {
             out.push_str(&format!("  {}\n", consumer_line(c)));

@@ -16,7 +16,8 @@
 //! holds 10 s), so layers do not flap (mediasoup #804, #1462).
 //!
 //! Trials (issue 17, bursty shapers): a spatial up-switch is made only after the estimate
-//! has allowed it for [`UP_SWITCH_AFTER`], and meanwhile [`Allocation::trial`] asks the
+//! has allowed it for [`UP_SWITCH_AFTER`] (longer after a setback, `up_switch_backoff`),
+//! and meanwhile [`Allocation::trial`] asks the
 //! transport to pad the link by what the switch would add. A token-bucket shaper lets a
 //! short probe through at full speed and says nothing of its rate; the padding spends the
 //! bucket, so a link that cannot carry the switch shows it (queueing delay, loss) before
@@ -259,13 +260,18 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
                 // A trial that no longer fits failed: the link could not carry it.
                 if self.up_since.remove(&d.key).is_some() && d.max.spatial > old.spatial {
                     tracing::debug!(target: "kolabmeet::bwe", spatial = old.spatial + 1, "up-switch trial failed");
+                    self.backoff.entry(d.key).or_default().on_failed_trial(now);
                     self.held_until
                         .insert(d.key, (now + self.config.up_switch_hold, old.spatial));
                 }
                 continue;
             }
             let since = *self.up_since.entry(d.key).or_insert(now);
-            if now.saturating_duration_since(since) >= UP_SWITCH_AFTER {
+            let length = self
+                .backoff
+                .get(&d.key)
+                .map_or(UP_SWITCH_AFTER, |b| b.trial_length(since, UP_SWITCH_AFTER));
+            if now.saturating_duration_since(since) >= length {
                 self.up_since.remove(&d.key);
                 self.backoff.entry(d.key).or_default().on_up(now);
                 switched_up = true;
@@ -482,6 +488,10 @@ mod tests {
         let t4 = t2 + Duration::from_secs(12);
         let a = al.allocate(t4, Bitrate::mbps(2), &demands);
         assert_eq!(a.trial, Bitrate::kbps(1000), "on trial again");
+        // After setbacks a trial lasts longer.
+        let a = al.allocate(t4 + UP_SWITCH_AFTER, Bitrate::mbps(2), &demands);
+        assert_eq!(a.trial, Bitrate::kbps(1000), "a long trial after a setback");
+        let t4 = t4 + crate::allocation::up_switch_backoff::LONG_TRIAL - UP_SWITCH_AFTER;
         let a = al.allocate(t4 + UP_SWITCH_AFTER, Bitrate::mbps(2), &demands);
         assert_eq!(target(&a, 1), Target::Layer(Layer::new(2, 2)));
         assert!(a.switched_up);

@@ -140,6 +140,11 @@ impl SendBandwidth {
         self.bwe.estimate()
     }
 
+    /// The padding rate of the up-switches on trial (zero: none).
+    pub fn trial(&self) -> Bitrate {
+        self.trial.map_or(Bitrate(0), |t| t.rate)
+    }
+
     /// What the last allocation wanted.
     pub fn desired(&self) -> Bitrate {
         self.desired

@@ -213,6 +213,7 @@ impl WorkerCore {
                             BandwidthUsage::Overusing => "overusing",
                             BandwidthUsage::Underusing => "underusing",
                         },
+                        trial_bps: t.bandwidth.trial().bps(),
                         consumers: router.consumer_layer_stats(tk),
                     },
                 )

@@ -30,6 +30,8 @@ pub struct TransportBandwidthStats {
     pub loss: f64,
     /// The delay detector's state: `normal`, `overusing` or `underusing`.
     pub delay_trend: &'static str,
+    /// The padding of a spatial up-switch on trial, bit/s (0: none; issue 17).
+    pub trial_bps: u64,
     /// Its consumers.
     pub consumers: Vec<ConsumerLayerStats>,
 }

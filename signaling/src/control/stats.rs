@@ -42,6 +42,7 @@ impl MediaIndex {
                     v["ackedBps"] = json!(b.acked_bps);
                     v["loss"] = json!(b.loss);
                     v["delayTrend"] = json!(b.delay_trend);
+                    v["trialBps"] = json!(b.trial_bps);
                 }
                 index.transports.insert(t.transport_id, v);
             }
