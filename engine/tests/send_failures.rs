@@ -1,10 +1,12 @@
 //! Issue 18 §4, sends that fail: when the kernel refuses a real worker's datagrams towards
 //! one receiver (an nftables rule dropping them in the output path: the worker's
-//! `sendmmsg` fails with `EPERM` for that destination), that receiver misses its media
-//! and nobody else does, and the worker does not spin on the failures.
+//! `sendmmsg` fails with `EPERM` for that destination), or when a receiver went away and
+//! its host answers every datagram with ICMP port unreachable, that receiver misses its
+//! media and nobody else does, and the worker does not spin on the failures.
 //!
-//! Needs root and `nft` (CI has both); without them it says why and passes without
-//! checking anything, as the shaped-link browser tests do.
+//! The nftables case needs root and `nft` (CI has both); without them it says why and
+//! passes without checking anything, as the shaped-link browser tests do. The ICMP case
+//! runs anywhere.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -194,6 +196,64 @@ fn a_receiver_whose_sends_fail_costs_nobody_else() {
         subscribers[0].ssrc,
     );
     assert!(again >= 9, "media again after the rule: {again}");
+}
+
+/// ICMP destination-unreachable messages this host has sent (`/proc/net/snmp`).
+fn icmp_unreachables_sent() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Icmp:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "OutDestUnreachs")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_receiver_that_went_away_costs_nobody_else() {
+    let mut worker = UdpWorker::start().unwrap();
+    let room = create_room(&mut worker);
+    let mut publisher = setup_producer(&mut worker, room, Media::Opus, MIC).unwrap();
+    let mut subscribers = setup_consumers(&mut worker, room, publisher.producer, 2).unwrap();
+    let mut send_srtp = publisher.peer.client.browser.take_srtp().unwrap();
+    let mut srtp = subscribers[1].peer.client.browser.take_srtp().unwrap();
+    // The first receiver's socket closes: its host answers what the worker sends there
+    // with ICMP port unreachable (unlimited on loopback). The worker's sockets are not
+    // connected and do not set IP_RECVERR, so Linux does not hand the error to them (a
+    // connected socket's next receive or send would fail with ECONNREFUSED): the
+    // receiver's transport goes on sending until its ICE consent expires, and that is
+    // all it costs.
+    drop(subscribers.remove(0));
+    let stayed = &subscribers[0];
+    let icmp0 = icmp_unreachables_sent();
+    let cpu0 = worker_cpu_ns();
+    let t0 = Instant::now();
+    let mut got = 0;
+    for seq in 0..100u16 {
+        let mut p = opus_packet(seq, MIC);
+        send_srtp.protect_rtp(&mut p).unwrap();
+        publisher.peer.client.socket.send(&p).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        got += drain(&stayed.peer.client, &mut srtp, stayed.ssrc);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    got += drain(&stayed.peer.client, &mut srtp, stayed.ssrc);
+    let busy = (worker_cpu_ns() - cpu0) as f64 / t0.elapsed().as_nanos() as f64;
+    let icmp = icmp_unreachables_sent() - icmp0;
+    println!(
+        "the receiver that stayed got {got} of 100; {icmp} ICMP port unreachable sent on this host meanwhile; worker busy {:.1} % of the time",
+        busy * 100.0
+    );
+    assert!(
+        icmp >= 90,
+        "the gone receiver's host answered the worker's sends with ICMP ({icmp})"
+    );
+    assert!(got >= 99, "the other receiver misses nothing: {got}");
+    assert!(busy < 0.25, "worker busy {:.1} %", busy * 100.0);
 }
 
 /// Whether this process is not root (`/proc/self/status`'s effective uid).
