@@ -253,6 +253,7 @@ pub fn render(s: &Snapshot) -> String {
             ("wrong_source", w.dropped.wrong_source),
             ("unknown_ssrc", w.dropped.unknown_ssrc),
             ("malformed_rtcp", w.dropped.malformed_rtcp),
+            ("stale_after_stall", w.dropped.stale_after_stall),
         ] {
             dropped.get_or_create(&l(&[("reason", reason)])).inc_by(n);
         }

@@ -31,6 +31,9 @@ pub struct Egress<'a> {
     pub pipes: &'a mut PipeOutbox,
     /// The worker's overload shed level (issue 16; `allocation::load_shed`).
     pub shed: u8,
+    /// The media being routed waited in the socket while the worker was stopped or
+    /// starved: it updates the producers' state but is not forwarded (issue 18 §4).
+    pub stale: bool,
 }
 
 impl Egress<'_> {

@@ -97,6 +97,17 @@ impl Router {
         if producer.paused || !ingress.forward {
             return;
         }
+        if egress.stale {
+            // Waited in the socket while the worker stalled: not forwarded, and its
+            // number skipped by every consumer (the receivers see a jump in time and
+            // picture ids, not a gap to NACK).
+            for &ck in &producer.consumers {
+                if let Some(c) = consumers.get_mut(ck) {
+                    c.skip(header.sequence_number);
+                }
+            }
+            return;
+        }
         // Only what is watched crosses (issue 16): whole what each worker wants, as a
         // notice the rest, nothing to a worker with no consumer of it.
         let stream = ingress.stream as u8;

@@ -87,6 +87,8 @@ pub struct WorkerCore {
     pub(super) pipes: PipeOutbox,
     /// The overload shed level the driver set (issue 16).
     pub(super) shed: u8,
+    /// What arrives now waited in the socket while the worker's loop stalled.
+    pub(super) stale_input: bool,
     /// `consume` requests waiting for their producer's mirror.
     pub(super) parked: super::parked_consumes::ParkedConsumes,
     /// When timers were last served.
@@ -134,6 +136,7 @@ impl WorkerCore {
             pipes: PipeOutbox::default(),
             parked: Default::default(),
             shed: 0,
+            stale_input: false,
             last_tick: None,
             transport_timers: Deadlines::default(),
             router_timers: Deadlines::default(),
@@ -142,6 +145,17 @@ impl WorkerCore {
             log_limit: LogLimiter::per_second(),
             panic_log_limit: LogLimiter::per_second(),
         }
+    }
+
+    /// The driver's loop stalled (the process was stopped, or starved of CPU, for longer
+    /// than a media packet is worth): until it says otherwise, the RTP media it hands over
+    /// waited in the socket meanwhile, and is taken in (statistics, sequence numbers, the
+    /// store) but not forwarded; consumers skip its numbers, and receivers ask for the key
+    /// frames they need. Replaying seconds of media in one burst helped no receiver
+    /// (issue 18 §4: 5 s of a stopped server reached a Chromium receiver at 14 times the
+    /// stream's packet rate).
+    pub fn set_stale_input(&mut self, stale: bool) {
+        self.stale_input = stale;
     }
 
     /// Sets the overload shed level (the driver's `LoadShed`): every transport's
@@ -286,6 +300,7 @@ impl WorkerCore {
             counters: &mut self.feedback,
             pipes: &mut self.pipes,
             shed: self.shed,
+            stale: self.stale_input,
         };
         Some(RouterCall {
             router,

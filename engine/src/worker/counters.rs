@@ -19,6 +19,9 @@ pub struct WorkerCounters {
     /// Messages from other workers that named a room or producer no longer here
     /// (closed meanwhile).
     pub pipe_dropped: u64,
+    /// RTP media read right after the worker's loop stalled (the process was stopped or
+    /// starved of CPU), not forwarded: it waited in the socket meanwhile (issue 18 §4).
+    pub stale_after_stall: u64,
 }
 
 /// What went through a worker core's port (`/metrics`), and transports that failed.

@@ -100,6 +100,9 @@ pub struct WorkerThread {
 type StatsSnapshot = std::sync::Mutex<WorkerStats>;
 
 /// How often a worker publishes its stats.
+/// A wake-up this much later than the loop asked for means the process was stopped or
+/// starved (issue 18 §4): media read until the socket is drained is not forwarded.
+const STALL: Duration = Duration::from_millis(500);
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// When a reader held the stats snapshot: try again this soon.
 const STATS_RETRY: Duration = Duration::from_millis(5);
@@ -180,6 +183,7 @@ impl WorkerThread {
             woken: Vec::new(),
             unknown_room: Vec::new(),
             shed: LoadShed::new(),
+            stale_drain: false,
             shed_next: Instant::now(),
             shed_rounds: (0, 0),
             events,
@@ -303,6 +307,8 @@ struct Driver {
     /// left datagrams in the socket (a backlog when a quarter of at least 40 did: one
     /// burst that fills a batch is not one).
     shed: LoadShed,
+    /// Draining the socket after a stall: what is read is stale media.
+    stale_drain: bool,
     shed_next: Instant,
     shed_rounds: (u32, u32),
     /// Messages for a room with no router here yet, tried again after the commands.
@@ -357,6 +363,7 @@ impl Driver {
                 // The shared event queue was full: try again soon.
                 timeout = Some(timeout.map_or(BACKLOG_RETRY, |t| t.min(BACKLOG_RETRY)));
             }
+            let polled_at = Instant::now();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -364,6 +371,16 @@ impl Driver {
                 return Err(e);
             }
             let now = Instant::now();
+            // Woken far later than asked: the process was stopped (SIGSTOP, a VM paused)
+            // or starved. What waits in the socket now is stale media until it is drained.
+            let overslept = now
+                .saturating_duration_since(polled_at)
+                .saturating_sub(timeout.unwrap_or(Duration::MAX));
+            if overslept > STALL && !self.stale_drain {
+                tracing::warn!(target: "kolabmeet::worker", worker = self.index, stalled_ms = overslept.as_millis() as u64, "the worker's loop stalled (process stopped or starved): media that waited meanwhile is not forwarded");
+                self.stale_drain = true;
+                self.core.set_stale_input(true);
+            }
             let mut udp_read = false;
             for ev in events.iter() {
                 match ev.token() {
@@ -390,6 +407,10 @@ impl Driver {
             }
             if udp_more && !udp_read {
                 udp_more = self.read_udp(now, &mut batch);
+            }
+            if self.stale_drain && !udp_more {
+                self.stale_drain = false;
+                self.core.set_stale_input(false);
             }
             self.plain.read_more(&mut self.core, now);
             self.pipes

@@ -20,6 +20,12 @@ impl WorkerCore {
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) {
         self.traffic.packets_in += 1;
         self.traffic.bytes_in += buf.len() as u64;
+        if self.stale_input
+            && buf.first().is_some_and(|b| (128..=191).contains(b))
+            && !kolabmeet_net::rtcp::is_rtcp(buf)
+        {
+            self.counters.stale_after_stall += 1;
+        }
         let plain = if tuple.local.port() == self.settings.port {
             None
         } else {

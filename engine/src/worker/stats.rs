@@ -82,6 +82,7 @@ impl WorkerCore {
                 wrong_source: c.wrong_source,
                 unknown_ssrc: c.unknown_ssrc,
                 malformed_rtcp: c.malformed_rtcp,
+                stale_after_stall: c.stale_after_stall,
             },
             feedback: self.feedback,
             dtls_failures: self.traffic.dtls_failures,

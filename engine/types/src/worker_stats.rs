@@ -42,6 +42,9 @@ pub struct DropCounts {
     pub unknown_ssrc: u64,
     /// RTCP compound packets that did not parse to the end.
     pub malformed_rtcp: u64,
+    /// RTP media that waited in the socket while the worker was stopped or starved, not
+    /// forwarded (a burst of seconds-old media helps no receiver).
+    pub stale_after_stall: u64,
 }
 
 /// One producer's stats (summed over its encodings).

@@ -56,7 +56,7 @@ export function inboundFigures(r) {
 /** What a sender's outbound-rtp says about its own pacing. */
 export function outboundFigures(r) {
   const out = {};
-  for (const k of ['kind', 'ssrc', 'packetsSent', 'totalPacketSendDelay', 'framesEncoded', 'frameWidth', 'framesPerSecond', 'targetBitrate', 'qualityLimitationReason']) {
+  for (const k of ['kind', 'ssrc', 'packetsSent', 'totalPacketSendDelay', 'framesEncoded', 'frameWidth', 'framesPerSecond', 'targetBitrate', 'qualityLimitationReason', 'pliCount', 'firCount', 'nackCount', 'retransmittedPacketsSent']) {
     if (r[k] !== undefined) out[k] = r[k];
   }
   return out;

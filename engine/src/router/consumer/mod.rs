@@ -339,6 +339,15 @@ impl Consumer {
         self.stream.wrap_retransmission(seq, out)
     }
 
+    /// Skips the packet numbered `in_seq` (in router terms) without forwarding it: the
+    /// consumer's numbers go on without a gap (media that waited while the worker
+    /// stalled, `Egress::stale`).
+    pub fn skip(&mut self, in_seq: u16) {
+        if let Some(seq) = self.seq.as_mut() {
+            seq.drop(in_seq);
+        }
+    }
+
     /// Forwards `packet` (in router terms, from `ingress.stream` of the producer's
     /// `streams`) if this consumer wants it, writing the consumer's packet into `out`.
     pub fn forward(
