@@ -308,6 +308,10 @@ async function rtcpStats() {
         kind,
         packetsSent: r.packetsSent,
         reportsSent: r.reportsSent,
+        // The NTP time of the last sender report (ms since the Unix epoch) and when the
+        // stats were taken on this machine's clock.
+        remoteTimestamp: r.remoteTimestamp,
+        timestamp: r.timestamp,
         packetsReceived: inbound?.packetsReceived ?? 0,
       });
     }
