@@ -194,6 +194,16 @@ async function shareScreen() {
   return producer.id;
 }
 
+/** Stops the screen share: its track, its producer, and the server's (`closeProducer`). */
+async function stopScreen() {
+  const p = state.producers.get('screen');
+  if (!p) return;
+  p.track?.stop();
+  p.close();
+  state.producers.delete('screen');
+  await request('closeProducer', { producerId: p.id });
+}
+
 async function setPaused(source, paused) {
   const p = state.producers.get(source);
   if (paused) p.pause();
@@ -346,7 +356,7 @@ function leave() {
 }
 
 window.kolab = {
-  start, stats, rtcpStats, latencyFigures, transportStats, shareScreen, setPaused, setMaxSpatialLayer, setVideoMaxBitrate, restartIce, leave, state,
+  start, stats, rtcpStats, latencyFigures, transportStats, shareScreen, stopScreen, setPaused, setMaxSpatialLayer, setVideoMaxBitrate, restartIce, leave, state,
   log: () => state.log,
   restarts: () => state.restarts,
 };

@@ -1,0 +1,168 @@
+// Issue 18 §3, "soaks with real media": three Chromium participants through the Kolab
+// client flow (simulcast webcam and microphone), each leaving and joining again every two
+// minutes (one after another, 40 s apart), the first one sharing its screen for 30 s of
+// each two minutes. Every 10 s the test reads the server process (resident memory, file
+// descriptors, threads, CPU time), its tables (console `dumpInternals`, `dumpWorkers`:
+// rooms, peers, sockets, timers, transports, producers, consumers, packets out) and every
+// receiver's getStats(). At the end of each two-minute cycle (everyone joined, no screen
+// share) the tables and descriptors must be what they were at the end of the first, and
+// memory within 30 MB of it; no video freeze over 1 s outside the 10 s after a join, a
+// leave or a screen share change. CPU per forwarded packet is printed per cycle.
+//
+// Five minutes by default (CI: two whole cycles after the first); the hour that issue 18
+// asks for: KOLABMEET_SOAK_SECONDS=3600 node --test test/soak.test.js
+'use strict';
+
+const fs = require('node:fs');
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { compat, pageServer, launch, stats, consoleLine } = require('./harness.js');
+
+const SECONDS = Number(process.env.KOLABMEET_SOAK_SECONDS || 300);
+const CYCLE_MS = 120000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The server process as /proc shows it. */
+function processFigures(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    rssMb: kb('VmRSS') / 1024,
+    threads: kb('Threads'),
+    fds: fs.readdirSync(`/proc/${pid}/fd`).length,
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
+  };
+}
+
+/** The server's tables: control plane (`dumpInternals`) and workers (`dumpWorkers`). */
+async function tables(server) {
+  const internals = await consoleLine(server, 'dumpInternals');
+  const workers = await consoleLine(server, 'dumpWorkers');
+  const out = {};
+  for (const [, k, v] of internals.matchAll(/(\w+):(\d+)/g)) out[k] = Number(v);
+  // The worker lines only (each worker's rooms follow on lines of their own).
+  const lines = workers.split('\n').filter((l) => l.startsWith('worker '));
+  const sum = (re) => lines.reduce((n, l) => n + Number(re.exec(l)?.[1] ?? 0), 0);
+  out.workerTransports = sum(/ transports:(\d+)/);
+  out.workerProducers = sum(/ producers:(\d+)/);
+  out.workerConsumers = sum(/ consumers:(\d+)/);
+  out.packetsOut = sum(/ packetsOut:(\d+)/);
+  return out;
+}
+
+test(`soak: three participants rejoining every two minutes with a screen share, ${SECONDS} s`, { timeout: (SECONDS + 240) * 1000 }, async () => {
+  const server = await compat.startServer({ LOG_LEVEL: 'warn' });
+  const web = await pageServer();
+  const browser = await launch();
+  const roomId = await compat.createRoom(server);
+  const pages = [null, null, null];
+  const events = []; // times of joins, leaves and screen share changes
+  const join = async (i) => {
+    const peer = await compat.createPeer(server, roomId, 31);
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', (e) => console.error(`p${i}:`, e));
+    await page.goto(web.url);
+    await page.evaluate((o) => window.kolab.start(o), { base: server.base, query: peer.query, nickname: `p${i}` });
+    pages[i] = page;
+    events.push(Date.now());
+  };
+  const leave = async (i) => {
+    const page = pages[i];
+    pages[i] = null;
+    events.push(Date.now());
+    await page.evaluate(() => window.kolab.leave()).catch(() => {});
+    await page.context().close();
+  };
+  const samples = [];
+  const cycleEnds = [];
+  const freezes = [];
+  let lastVideo = new Map(); // consumer id -> {freezeCount, totalFreezesDuration}
+  try {
+    for (let i = 0; i < 3; i++) await join(i);
+    const t0 = Date.now();
+    let sharing = false;
+    let nextSample = t0;
+    let cycle = 0;
+    const done = new Set();
+    while (Date.now() - t0 < SECONDS * 1000) {
+      const t = Date.now() - t0;
+      const inCycle = t % CYCLE_MS;
+      cycle = Math.floor(t / CYCLE_MS);
+      // Participant i leaves at 10 + 40 i s into each cycle and joins 5 s later.
+      for (let i = 0; i < 3; i++) {
+        const key = `${cycle}:${i}`;
+        if (inCycle >= 10000 + 40000 * i && !done.has(key) && pages[i]) {
+          done.add(key);
+          await leave(i);
+          await sleep(5000);
+          await join(i);
+        }
+      }
+      // The first participant shares its screen from 30 s to 60 s of each cycle.
+      const wantShare = inCycle >= 30000 && inCycle < 60000 && pages[0];
+      if (wantShare && !sharing) {
+        await pages[0].evaluate(() => window.kolab.shareScreen()).catch((e) => console.error('share', e));
+        sharing = true;
+        events.push(Date.now());
+      } else if (!wantShare && sharing) {
+        if (pages[0]) await pages[0].evaluate(() => window.kolab.stopScreen()).catch((e) => console.error('stop share', e));
+        sharing = false;
+        events.push(Date.now());
+      }
+      if (!pages[0]) sharing = false;
+      if (Date.now() >= nextSample) {
+        nextSample += 10000;
+        const sample = { at: Date.now() - t0, cycle, ...processFigures(server.proc.pid), ...(await tables(server)) };
+        samples.push(sample);
+        // Freezes: per remote video, what Chromium counted since the last sample.
+        const now = new Map();
+        for (const page of pages.filter(Boolean)) {
+          for (const c of (await stats(page).catch(() => [])).filter((x) => x.kind === 'video')) {
+            const before = lastVideo.get(c.id);
+            if (before && c.freezeCount > before.freezeCount) {
+              const longest = Math.round((c.totalFreezesDuration - before.totalFreezesDuration) * 1000);
+              const quiet = events.every((e) => Math.abs(Date.now() - e) > 10000);
+              freezes.push({ at: sample.at, ms: longest, quiet });
+            }
+            now.set(c.id, c);
+          }
+        }
+        lastVideo = now;
+      }
+      // At the end of a cycle (everyone joined, the share off since 60 s): the tables.
+      if (inCycle >= CYCLE_MS - 8000 && !done.has(`end${cycle}`) && pages.every(Boolean) && !sharing) {
+        done.add(`end${cycle}`);
+        await sleep(3000);
+        cycleEnds.push({ cycle, ...processFigures(server.proc.pid), ...(await tables(server)) });
+      }
+      await sleep(500);
+    }
+  } finally {
+    await browser.close();
+    web.close();
+    await server.stop();
+  }
+  // Per cycle: CPU seconds per thousand packets sent.
+  const perCycle = [];
+  for (let c = 0; c <= Math.max(...samples.map((s) => s.cycle)); c++) {
+    const s = samples.filter((x) => x.cycle === c);
+    if (s.length < 2) continue;
+    const [a, b] = [s[0], s.at(-1)];
+    const packets = b.packetsOut - a.packetsOut;
+    perCycle.push({ cycle: c, packets, cpuUsPerPacket: packets ? Math.round(((b.cpuSeconds - a.cpuSeconds) * 1e6) / packets) : null, rssMb: Math.round(b.rssMb) });
+  }
+  console.log(`per cycle: ${JSON.stringify(perCycle)}`);
+  console.log(`cycle ends: ${JSON.stringify(cycleEnds.map(({ cycle, rssMb, fds, threads, rooms, peers, sockets, timers, pendingEngineRequests, producers, consumerOffers, workerTransports, workerProducers, workerConsumers }) => ({ cycle, rssMb: Math.round(rssMb), fds, threads, rooms, peers, sockets, timers, pendingEngineRequests, producers, consumerOffers, workerTransports, workerProducers, workerConsumers })))}`);
+  console.log(`freezes (longest in each 10 s sample): ${JSON.stringify(freezes)}`);
+  assert.ok(cycleEnds.length >= 2, `at least two cycle ends measured: ${cycleEnds.length}`);
+  const [first] = cycleEnds;
+  const keys = ['fds', 'threads', 'rooms', 'peers', 'sockets', 'timers', 'pendingEngineRequests', 'producers', 'consumerOffers', 'workerTransports', 'workerProducers', 'workerConsumers'];
+  for (const end of cycleEnds.slice(1)) {
+    for (const k of keys) assert.equal(end[k], first[k], `${k} at the end of cycle ${end.cycle} against the first: ${JSON.stringify([first, end])}`);
+    assert.ok(end.rssMb - first.rssMb < 30, `resident memory ${Math.round(first.rssMb)} -> ${Math.round(end.rssMb)} MB`);
+  }
+  const bad = freezes.filter((f) => f.quiet && f.ms > 1000);
+  assert.deepEqual(bad, [], 'no freeze over 1 s outside joins, leaves and screen share changes');
+});
