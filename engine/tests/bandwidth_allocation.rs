@@ -511,18 +511,27 @@ fn jitter_on_a_wide_link_keeps_the_top_layer() {
 
 /// Issue 17, bursty shapers: links capped at 450 kbit/s and 1 Mbit/s by a token bucket
 /// of 2, 15 and 30 KB with a 200 ms drop-tail queue (cable, DSL and Wi-Fi shapers; what
-/// `tc tbf burst` does), key frames four times a normal frame. After settling, at most 2
+/// `tc tbf burst` does), and a few with 100 and 500 ms queues, key frames four times a
+/// normal frame. After settling, at most 2
 /// spatial switches a minute, and audio through: a probe or an up-switch that the bucket
 /// let through at full speed must not be taken for the link's rate over and over.
 #[test]
 fn bursty_shapers_do_not_make_the_layer_flap() {
     let mut failures = Vec::new();
-    for capacity in [450_000u64, 1_000_000] {
-        for bucket in [2_000u64, 15_000, 30_000] {
+    let cases = [450_000u64, 1_000_000]
+        .into_iter()
+        .flat_map(|c| [2_000u64, 15_000, 30_000].map(|b| (c, b, 200)))
+        .chain([
+            (450_000, 30_000, 100),
+            (450_000, 30_000, 500),
+            (1_000_000, 15_000, 500),
+        ]);
+    for (capacity, bucket, queue_ms) in cases {
+        {
             let mut s = setup(capacity, true);
             s.sender.key_frame_factor = 4;
             s.net.link.bucket_bytes = bucket;
-            s.net.link.queue_limit = Duration::from_millis(200);
+            s.net.link.queue_limit = Duration::from_millis(queue_ms);
             run(&mut s, Duration::from_secs(20));
             let from = s.sim.now;
             let drops = s.net.link.queue_drops;
@@ -532,19 +541,19 @@ fn bursty_shapers_do_not_make_the_layer_flap() {
             let layers = s.receiver.layers_between(from, s.sim.now);
             let audio_lost = 3000usize.saturating_sub(s.receiver.audio_arrivals.len() - audio);
             println!(
-                "{} kbit/s, {} KB bucket: {switches} switches in 60 s after settling, layers {layers:?}, queue drops {}, audio lost {audio_lost} of 3000, probe bytes {}",
+                "{} kbit/s, {} KB bucket, {queue_ms} ms queue: {switches} switches in 60 s after settling, layers {layers:?}, queue drops {}, audio lost {audio_lost} of 3000, probe bytes {}",
                 capacity / 1000,
                 bucket / 1000,
                 s.net.link.queue_drops - drops,
                 s.net.probe_bytes
             );
             if switches > 2 || audio_lost > 30 {
-                failures.push((capacity, bucket, switches, audio_lost));
+                failures.push((capacity, bucket, queue_ms, switches, audio_lost));
             }
         }
     }
     assert!(
         failures.is_empty(),
-        "(capacity, bucket, switches, audio lost): {failures:?}"
+        "(capacity, bucket, queue ms, switches, audio lost): {failures:?}"
     );
 }
