@@ -13,46 +13,9 @@ use std::time::{Duration, Instant};
 
 use kolabmeet_engine::EngineCommand;
 use kolabmeet_engine::MediaEngine;
-use kolabmeet_engine::crypto::SrtpSession;
-use kolabmeet_net::rtp::RtpHeader;
 use kolabmeet_testkit::*;
 
 const MIC: u32 = 0x2222_0001;
-
-/// Resident memory of this process, in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Open file descriptors of this process.
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
-/// Media packets of `ssrc` waiting at `client`'s socket, decrypted with `srtp`.
-fn drain(client: &UdpClient, srtp: &mut SrtpSession, ssrc: u32) -> usize {
-    let mut got = 0;
-    let mut buf = vec![0u8; 2048];
-    client.socket.set_nonblocking(true).unwrap();
-    while let Ok(n) = client.socket.recv(&mut buf) {
-        let mut p = buf[..n].to_vec();
-        if !(128..=191).contains(&p[0]) || kolabmeet_net::rtcp::is_rtcp(&p) {
-            continue;
-        }
-        if RtpHeader::parse(&p).is_ok_and(|h| h.ssrc == ssrc) && srtp.unprotect_rtp(&mut p).is_ok()
-        {
-            got += 1;
-        }
-    }
-    got
-}
 
 #[test]
 fn a_thousand_rooms_one_after_another_leave_nothing_behind() {
@@ -66,43 +29,34 @@ fn a_thousand_rooms_one_after_another_leave_nothing_behind() {
     let mut shortfalls = Vec::new();
     let mut figures = Vec::new();
     for k in 0..rooms {
-        let room = create_room(&mut worker);
-        let mut publisher = setup_producer(&mut worker, room, Media::Opus, MIC).unwrap();
-        let mut subscribers = setup_consumers(&mut worker, room, publisher.producer, 2).unwrap();
-        let mut send_srtp = publisher.peer.client.browser.take_srtp().unwrap();
-        let mut srtps: Vec<SrtpSession> = subscribers
-            .iter_mut()
-            .map(|s| s.peer.client.browser.take_srtp().unwrap())
-            .collect();
+        let mut call = OpusRoom::start(&mut worker, MIC, 2).unwrap();
         for seq in 0..10u16 {
-            let mut p = opus_packet(seq, MIC);
-            send_srtp.protect_rtp(&mut p).unwrap();
-            publisher.peer.client.socket.send(&p).unwrap();
+            call.send(seq);
         }
         // Both receivers get the ten packets (within a second).
         let mut got = [0usize; 2];
         let deadline = Instant::now() + Duration::from_secs(1);
         while got.iter().any(|g| *g < 10) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
-            for (i, s) in subscribers.iter().enumerate() {
-                got[i] += drain(&s.peer.client, &mut srtps[i], s.ssrc);
+            for (i, g) in got.iter_mut().enumerate() {
+                *g += call.received(i);
             }
         }
         if got.iter().any(|g| *g < 10) {
             shortfalls.push((k, got));
         }
+        let room = call.room;
+        drop(call);
         worker.submit(EngineCommand::CloseRouter { room });
-        drop(publisher);
-        drop(subscribers);
         worker.drain_events();
         // The harness keeps the first 10,000 events for tests that look at them: not
         // this one (they would be the growth measured).
         worker.events = Vec::new();
         if k + 1 == 50.min(rooms) {
-            baseline = Some((rss_kib(), fds()));
+            baseline = Some((rss_kib(), open_fds()));
         }
         if (k + 1) % 100 == 0 || k + 1 == rooms {
-            figures.push((k + 1, rss_kib(), fds(), t0.elapsed().as_secs_f64()));
+            figures.push((k + 1, rss_kib(), open_fds(), t0.elapsed().as_secs_f64()));
         }
     }
     let elapsed = t0.elapsed().as_secs_f64();
@@ -111,7 +65,7 @@ fn a_thousand_rooms_one_after_another_leave_nothing_behind() {
     worker.drain_events();
     let stats = worker.engine().worker_stats();
     let (rss0, fds0) = baseline.unwrap();
-    let (rss1, fds1) = (rss_kib(), fds());
+    let (rss1, fds1) = (rss_kib(), open_fds());
     println!(
         "{rooms} rooms in {:.1} s ({:.1} ms a room, three DTLS handshakes each); RSS after 50 rooms {} KiB, at the end {} KiB; descriptors {fds0} -> {fds1}; every 100 rooms (rooms, RSS KiB, fds, s): {figures:?}",
         elapsed,

@@ -12,8 +12,6 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kolabmeet_engine::crypto::SrtpSession;
-use kolabmeet_net::rtp::RtpHeader;
 use kolabmeet_testkit::*;
 
 const MIC: u32 = 0x1111_0001;
@@ -104,24 +102,6 @@ fn worker_cpu_ns() -> u64 {
         .sum()
 }
 
-/// Media packets of `ssrc` waiting at `client`'s socket, decrypted with `srtp`.
-fn drain(client: &UdpClient, srtp: &mut SrtpSession, ssrc: u32) -> usize {
-    let mut got = 0;
-    let mut buf = vec![0u8; 2048];
-    client.socket.set_nonblocking(true).unwrap();
-    while let Ok(n) = client.socket.recv(&mut buf) {
-        let mut p = buf[..n].to_vec();
-        if !(128..=191).contains(&p[0]) || kolabmeet_net::rtcp::is_rtcp(&p) {
-            continue;
-        }
-        if RtpHeader::parse(&p).is_ok_and(|h| h.ssrc == ssrc) && srtp.unprotect_rtp(&mut p).is_ok()
-        {
-            got += 1;
-        }
-    }
-    got
-}
-
 #[test]
 fn a_receiver_whose_sends_fail_costs_nobody_else() {
     if not_root() {
@@ -133,15 +113,8 @@ fn a_receiver_whose_sends_fail_costs_nobody_else() {
         return;
     }
     let mut worker = UdpWorker::start().unwrap();
-    let room = create_room(&mut worker);
-    let mut publisher = setup_producer(&mut worker, room, Media::Opus, MIC).unwrap();
-    let mut subscribers = setup_consumers(&mut worker, room, publisher.producer, 2).unwrap();
-    let mut send_srtp = publisher.peer.client.browser.take_srtp().unwrap();
-    let mut srtps: Vec<SrtpSession> = subscribers
-        .iter_mut()
-        .map(|s| s.peer.client.browser.take_srtp().unwrap())
-        .collect();
-    let refused = subscribers[0].peer.client.socket.local_addr().unwrap();
+    let mut call = OpusRoom::start(&mut worker, MIC, 2).unwrap();
+    let refused = call.receivers[0].0.peer.client.socket.local_addr().unwrap();
     let rule = NftTable::drop_output_to(refused).expect("nftables rule");
 
     // Two seconds of Opus, every 20 ms; the receivers read as it comes.
@@ -149,17 +122,15 @@ fn a_receiver_whose_sends_fail_costs_nobody_else() {
     let t0 = Instant::now();
     let mut got = [0usize; 2];
     for seq in 0..100u16 {
-        let mut p = opus_packet(seq, MIC);
-        send_srtp.protect_rtp(&mut p).unwrap();
-        publisher.peer.client.socket.send(&p).unwrap();
+        call.send(seq);
         std::thread::sleep(Duration::from_millis(20));
-        for (k, s) in subscribers.iter().enumerate() {
-            got[k] += drain(&s.peer.client, &mut srtps[k], s.ssrc);
+        for (k, g) in got.iter_mut().enumerate() {
+            *g += call.received(k);
         }
     }
     std::thread::sleep(Duration::from_millis(200));
-    for (k, s) in subscribers.iter().enumerate() {
-        got[k] += drain(&s.peer.client, &mut srtps[k], s.ssrc);
+    for (k, g) in got.iter_mut().enumerate() {
+        *g += call.received(k);
     }
     let busy = (worker_cpu_ns() - cpu0) as f64 / t0.elapsed().as_nanos() as f64;
     let dropped = rule.dropped();
@@ -184,17 +155,11 @@ fn a_receiver_whose_sends_fail_costs_nobody_else() {
     assert!(busy < 0.25, "worker busy {:.1} %", busy * 100.0);
     // And it goes on: once the rule is gone, the refused receiver gets media again.
     for seq in 100..110u16 {
-        let mut p = opus_packet(seq, MIC);
-        send_srtp.protect_rtp(&mut p).unwrap();
-        publisher.peer.client.socket.send(&p).unwrap();
+        call.send(seq);
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(200));
-    let again = drain(
-        &subscribers[0].peer.client,
-        &mut srtps[0],
-        subscribers[0].ssrc,
-    );
+    let again = call.received(0);
     assert!(again >= 9, "media again after the rule: {again}");
 }
 
@@ -216,32 +181,25 @@ fn icmp_unreachables_sent() -> u64 {
 #[test]
 fn a_receiver_that_went_away_costs_nobody_else() {
     let mut worker = UdpWorker::start().unwrap();
-    let room = create_room(&mut worker);
-    let mut publisher = setup_producer(&mut worker, room, Media::Opus, MIC).unwrap();
-    let mut subscribers = setup_consumers(&mut worker, room, publisher.producer, 2).unwrap();
-    let mut send_srtp = publisher.peer.client.browser.take_srtp().unwrap();
-    let mut srtp = subscribers[1].peer.client.browser.take_srtp().unwrap();
+    let mut call = OpusRoom::start(&mut worker, MIC, 2).unwrap();
     // The first receiver's socket closes: its host answers what the worker sends there
     // with ICMP port unreachable (unlimited on loopback). The worker's sockets are not
     // connected and do not set IP_RECVERR, so Linux does not hand the error to them (a
     // connected socket's next receive or send would fail with ECONNREFUSED): the
     // receiver's transport goes on sending until its ICE consent expires, and that is
     // all it costs.
-    drop(subscribers.remove(0));
-    let stayed = &subscribers[0];
+    drop(call.receivers.remove(0));
     let icmp0 = icmp_unreachables_sent();
     let cpu0 = worker_cpu_ns();
     let t0 = Instant::now();
     let mut got = 0;
     for seq in 0..100u16 {
-        let mut p = opus_packet(seq, MIC);
-        send_srtp.protect_rtp(&mut p).unwrap();
-        publisher.peer.client.socket.send(&p).unwrap();
+        call.send(seq);
         std::thread::sleep(Duration::from_millis(20));
-        got += drain(&stayed.peer.client, &mut srtp, stayed.ssrc);
+        got += call.received(0);
     }
     std::thread::sleep(Duration::from_millis(200));
-    got += drain(&stayed.peer.client, &mut srtp, stayed.ssrc);
+    got += call.received(0);
     let busy = (worker_cpu_ns() - cpu0) as f64 / t0.elapsed().as_nanos() as f64;
     let icmp = icmp_unreachables_sent() - icmp0;
     println!(

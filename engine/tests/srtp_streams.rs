@@ -5,18 +5,6 @@
 use kolabmeet_engine::EngineCommand;
 use kolabmeet_testkit::*;
 
-/// Resident memory of this process in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn ten_thousand_consumers_on_one_transport_leave_no_srtp_state() {
     let mut sim = Sim::new();

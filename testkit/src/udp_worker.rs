@@ -37,6 +37,32 @@ pub struct UdpClient {
     pub socket: UdpSocket,
 }
 
+impl UdpClient {
+    /// The media packets of `ssrc` waiting at the socket (read without blocking until it
+    /// is empty), decrypted with `srtp`: how many authenticated. RTCP and anything else
+    /// is read and left aside.
+    pub fn drain_rtp(&self, srtp: &mut kolabmeet_engine::crypto::SrtpSession, ssrc: u32) -> usize {
+        let mut got = 0;
+        let mut buf = vec![0u8; 2048];
+        if self.socket.set_nonblocking(true).is_err() {
+            return 0;
+        }
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            let mut p = buf[..n].to_vec();
+            if !(128..=191).contains(&p[0]) || kolabmeet_net::rtcp::is_rtcp(&p) {
+                continue;
+            }
+            if kolabmeet_net::rtp::RtpHeader::parse(&p).is_ok_and(|h| h.ssrc == ssrc)
+                && srtp.unprotect_rtp(&mut p).is_ok()
+            {
+                got += 1;
+            }
+        }
+        let _ = self.socket.set_nonblocking(false);
+        got
+    }
+}
+
 /// A peer of a [`UdpWorker`].
 pub type UdpPeer = Peer<UdpClient>;
 
