@@ -9,7 +9,9 @@ use kolabmeet_engine::ortc::MediaKind;
 use kolabmeet_engine::transport::{
     DropReason, PlainTransport, PlainTransportError, Received, Tuple, TupleProtocol,
 };
-use kolabmeet_engine::{EngineReply, PeerId, RoomId, TransportId};
+use kolabmeet_engine::{
+    EngineCommand, EngineError, EngineEvent, EngineReply, PeerId, RequestTag, RoomId, TransportId,
+};
 use kolabmeet_testkit::*;
 
 const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -322,4 +324,46 @@ fn a_duplicated_packet_reaches_the_browser_once() {
     }
     assert_eq!(sim.take_rtp(7000).len(), 2);
     assert_eq!((sim.replayed, sim.undecryptable), (1, 0));
+}
+
+/// `createPlainTransport` is one command path: the core queues it until its driver bound
+/// the two ports (`serve_port_requests`), then makes the transport and answers; without
+/// ports (a harness without sockets, or none free) it answers unavailable.
+#[test]
+fn a_plain_transport_request_waits_for_the_drivers_ports() {
+    let mut sim = Sim::new();
+    let room = sim.room();
+    let peer = PeerId::random();
+    let create = |tag| EngineCommand::CreatePlainTransport {
+        tag,
+        room,
+        peer,
+        producing: true,
+        consuming: false,
+    };
+    let tag = RequestTag(900_000);
+    sim.core.handle_command(sim.now, create(tag));
+    let answer = |sim: &mut Sim| {
+        while let Some(e) = sim.core.poll_event() {
+            if let EngineEvent::Reply { tag: t, result } = e
+                && t == tag
+            {
+                return Some(result);
+            }
+        }
+        None
+    };
+    assert!(answer(&mut sim).is_none(), "no answer before the ports");
+    sim.core.serve_port_requests(|| Some((45000, 45001)));
+    match answer(&mut sim) {
+        Some(Ok(EngineReply::PlainTransportCreated(info))) => {
+            assert_eq!((info.port, info.rtcp_port), (45000, 45001));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without ports: unavailable.
+    assert_eq!(
+        sim.command(create).err(),
+        Some(EngineError::PlainTransportUnavailable)
+    );
 }

@@ -145,6 +145,9 @@ impl Sim {
     ) -> Result<EngineReply, EngineError> {
         let tag = self.next_request_tag();
         self.core.handle_command(self.now, make(tag));
+        // No sockets here: a plain transport asked for by command is unavailable (tests
+        // make theirs with `create_plain_transport` and ports of their own).
+        self.core.serve_port_requests(|| None);
         self.take_reply(tag)
     }
 
@@ -158,8 +161,17 @@ impl Sim {
         ports: (u16, u16),
     ) -> PlainTransportInfo {
         let tag = self.next_request_tag();
-        self.core
-            .create_plain_transport(tag, room, peer, Some(ports));
+        self.core.handle_command(
+            self.now,
+            EngineCommand::CreatePlainTransport {
+                tag,
+                room,
+                peer,
+                producing: true,
+                consuming: true,
+            },
+        );
+        self.core.serve_port_requests(|| Some(ports));
         match self.take_reply(tag) {
             Ok(EngineReply::PlainTransportCreated(info)) => info,
             other => panic!("{other:?}"),
@@ -188,6 +200,7 @@ impl Sim {
     /// Delivers everything the core sends, and everything the browsers' DTLS sends back
     /// (with their retransmission timers at [`Sim::now`]), until nothing moves.
     pub fn pump(&mut self) {
+        self.core.serve_port_requests(|| None);
         for _ in 0..100 {
             let mut moved = false;
             while let Some(t) = self.core.poll_transmit() {

@@ -29,6 +29,10 @@ pub const MAX_TRANSPORTS: usize = 20_000;
 const UDP_PRIORITY: u32 = 1_076_302_079;
 const TCP_PRIORITY: u32 = 1_076_276_479;
 
+/// `createPlainTransport` requests waiting for ports at once, at most (a driver serves
+/// them in the round that queued them; more is a burst of commands to refuse).
+const MAX_PORT_REQUESTS: usize = 64;
+
 impl WorkerCore {
     /// Handles a command of the control plane.
     pub fn handle_command(&mut self, now: Instant, command: EngineCommand) {
@@ -207,10 +211,16 @@ impl WorkerCore {
                     router.close_producers_of(peer, egress);
                 });
             }
-            EngineCommand::CreatePlainTransport { tag, .. } => {
-                // The driver owns sockets: it binds the two ports and calls
-                // `create_plain_transport`; a core without a driver has no ports to give.
-                self.reply(tag, Err(EngineError::PlainTransportUnavailable));
+            EngineCommand::CreatePlainTransport {
+                tag, room, peer, ..
+            } => {
+                // The driver owns sockets: the transport is made once it bound the two
+                // ports (`serve_port_requests`, in the same round of its loop).
+                if self.plain_transport_allowed() && self.port_requests.len() < MAX_PORT_REQUESTS {
+                    self.port_requests.push((tag, room, peer));
+                } else {
+                    self.reply(tag, Err(EngineError::PlainTransportUnavailable));
+                }
             }
             EngineCommand::ConnectPlainTransport {
                 tag,
@@ -243,9 +253,24 @@ impl WorkerCore {
             && self.transports.len() < MAX_TRANSPORTS
     }
 
-    /// `createPlainTransport` (contract section 5) over the two UDP ports the driver
-    /// bound (`None`: none could be): answers `{id, ip, port, rtcpPort}`.
-    pub fn create_plain_transport(
+    /// Serves the `createPlainTransport` requests (contract section 5) waiting since the
+    /// last call: `bind` gives each the two UDP ports the driver bound for it (`None`:
+    /// none could be, or a harness without sockets), and the transport is made and the
+    /// request answered (`{id, ip, port, rtcpPort}`, or unavailable).
+    pub fn serve_port_requests(&mut self, mut bind: impl FnMut() -> Option<(u16, u16)>) {
+        for (tag, room, peer) in std::mem::take(&mut self.port_requests) {
+            let ports = if self.plain_transport_allowed() {
+                bind()
+            } else {
+                None
+            };
+            self.create_plain_transport(tag, room, peer, ports);
+        }
+    }
+
+    /// `createPlainTransport` over the two UDP ports `ports` (`None`: unavailable):
+    /// answers `{id, ip, port, rtcpPort}`.
+    fn create_plain_transport(
         &mut self,
         tag: RequestTag,
         room: RoomId,

@@ -91,6 +91,9 @@ pub struct WorkerCore {
     pub(super) stale_input: bool,
     /// `consume` requests waiting for their producer's mirror.
     pub(super) parked: super::parked_consumes::ParkedConsumes,
+    /// `createPlainTransport` requests waiting for the two ports the driver binds
+    /// ([`WorkerCore::serve_port_requests`]).
+    pub(super) port_requests: Vec<(crate::media_engine::RequestTag, RoomId, PeerId)>,
     /// When timers were last served.
     last_tick: Option<Instant>,
     pub(super) transport_timers: Deadlines<TransportKey>,
@@ -135,6 +138,7 @@ impl WorkerCore {
             pool: BufferPool::default(),
             pipes: PipeOutbox::default(),
             parked: Default::default(),
+            port_requests: Vec::new(),
             shed: 0,
             stale_input: false,
             last_tick: None,

@@ -29,7 +29,7 @@ use super::udp_batch::UdpBatch;
 use super::worker_command::WorkerCommand;
 use crate::allocation::load_shed::LoadShed;
 use crate::crypto::DtlsCertificate;
-use crate::media_engine::{EngineCommand, EngineEvent};
+use crate::media_engine::EngineEvent;
 use crate::transport::{Tuple, TupleProtocol};
 use kolabmeet_media_types::bandwidth_stats::TransportBandwidthStats;
 use kolabmeet_media_types::panic_message::panic_message;
@@ -434,21 +434,15 @@ impl Driver {
                         continue;
                     }
                 };
-                match cmd {
-                    EngineCommand::CreatePlainTransport {
-                        tag, room, peer, ..
-                    } => {
-                        let ports = if self.core.plain_transport_allowed() {
-                            self.plain.bind(self.poll.registry(), self.core.listen_ip())
-                        } else {
-                            None
-                        };
-                        self.core.create_plain_transport(tag, room, peer, ports);
-                    }
-                    cmd => self.core.handle_command(now, cmd),
-                }
+                self.core.handle_command(now, cmd);
                 drained += 1;
             }
+            // Plain transports asked for: their sockets, then the transports.
+            let Driver {
+                core, plain, poll, ..
+            } = self;
+            let ip = core.listen_ip();
+            core.serve_port_requests(|| plain.bind(poll.registry(), ip));
             // Messages for a room whose router was still in the queue: once more, then
             // dropped (the room closed meanwhile).
             for m in self.unknown_room.drain(..) {
