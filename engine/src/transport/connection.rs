@@ -8,19 +8,21 @@ use std::time::Instant;
 
 use super::plain_transport::PlainTransport;
 use super::tuple::Tuple;
-use super::webrtc_transport::{DropCounters, Received, Transmit, TransportEvent, WebRtcTransport};
+use super::webrtc_connection::{
+    DropCounters, Received, Transmit, TransportEvent, WebRtcConnection,
+};
 
 /// A transport's connectivity; see the module documentation.
 pub enum Connection {
     /// ICE-lite, DTLS and SRTP.
-    WebRtc(Box<WebRtcTransport>),
+    WebRtc(Box<WebRtcConnection>),
     /// Plain RTP and RTCP.
     Plain(PlainTransport),
 }
 
 impl Connection {
     /// The WebRTC connection, if it is one.
-    pub fn webrtc(&self) -> Option<&WebRtcTransport> {
+    pub fn webrtc(&self) -> Option<&WebRtcConnection> {
         match self {
             Connection::WebRtc(w) => Some(w),
             Connection::Plain(_) => None,
@@ -28,7 +30,7 @@ impl Connection {
     }
 
     /// The WebRTC connection, if it is one.
-    pub fn webrtc_mut(&mut self) -> Option<&mut WebRtcTransport> {
+    pub fn webrtc_mut(&mut self) -> Option<&mut WebRtcConnection> {
         match self {
             Connection::WebRtc(w) => Some(w),
             Connection::Plain(_) => None,
@@ -51,14 +53,14 @@ impl Connection {
         }
     }
 
-    /// Takes a datagram: WebRTC leaves RTP protected ([`Received::ProtectedRtp`]); plain
-    /// RTP is in the clear and comes back as [`Received::ProtectedRtp`] too, so that the
-    /// worker routes both the same way ([`Connection::unprotect_rtp`] is then a no-op).
+    /// Takes a datagram: RTP comes back as [`Received::RtpToRoute`] from both kinds, so
+    /// that the worker routes them the same way: still protected from WebRTC, in the
+    /// clear from a plain transport ([`Connection::unprotect_rtp`] is then a no-op).
     pub fn receive(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
         match self {
             Connection::WebRtc(w) => w.receive(now, tuple, buf),
             Connection::Plain(p) => match p.receive(&tuple, buf) {
-                Received::Rtp => Received::ProtectedRtp,
+                Received::Rtp => Received::RtpToRoute,
                 other => other,
             },
         }

@@ -1,8 +1,8 @@
 //! A WebRTC transport as a media worker hosts it (mediasoup's `Transport` and
-//! `WebRtcTransport`): everything that exists once per transport, owned here and gone
+//! `WebRtcConnection`): everything that exists once per transport, owned here and gone
 //! with it, so closing a transport is dropping it:
 //!
-//! - its connection ([`WebRtcTransport`]: ICE-lite, DTLS, SRTP);
+//! - its connection ([`WebRtcConnection`]: ICE-lite, DTLS, SRTP);
 //! - the tuples the worker's demultiplexer maps to it;
 //! - its [`RtpListener`] (which producer a received packet is for) and its consumers by
 //!   SSRC (RTCP feedback from the receiver names them, RFC 4585 §6.1);
@@ -32,7 +32,7 @@ use super::rtp_listener::RtpListener;
 use super::send_bandwidth::SendBandwidth;
 use super::tuple::Tuple;
 use super::twcc_feedback::TwccFeedback;
-use super::webrtc_transport::{Received, Transmit, TransportEvent, WebRtcTransport};
+use super::webrtc_connection::{Received, Transmit, TransportEvent, WebRtcConnection};
 use crate::arena::{ConsumerKey, ProducerKey, RouterKey};
 use crate::crypto::DtlsState;
 use crate::ids::{PeerId, TransportId};
@@ -137,7 +137,7 @@ impl MediaTransport {
         id: TransportId,
         peer: PeerId,
         router: RouterKey,
-        connection: WebRtcTransport,
+        connection: WebRtcConnection,
     ) -> Self {
         let ufrags = vec![connection.ice_credentials().ufrag.clone()];
         Self::with_connection(
@@ -196,10 +196,10 @@ impl MediaTransport {
         &mut self,
         now: Instant,
         dtls: crate::ortc::DtlsParameters,
-    ) -> Result<(), super::webrtc_transport::TransportError> {
+    ) -> Result<(), super::webrtc_connection::TransportError> {
         self.connection
             .webrtc_mut()
-            .ok_or(super::webrtc_transport::TransportError::NotWebRtc)?
+            .ok_or(super::webrtc_connection::TransportError::NotWebRtc)?
             .connect(now, dtls)?;
         self.connect_deadline = Some(now + CONNECT_TIMEOUT);
         self.drain_connection(now);
@@ -207,7 +207,7 @@ impl MediaTransport {
     }
 
     /// Handles a datagram (or TCP frame) from `tuple`: STUN and DTLS here, RTCP
-    /// decrypted in place, RTP left protected ([`Received::ProtectedRtp`]: the worker
+    /// decrypted in place, RTP left protected ([`Received::RtpToRoute`]: the worker
     /// finds its stream first and decrypts it with [`MediaTransport::unprotect_rtp`] only
     /// if one wants it). A tuple that passed ICE with it is to be mapped here.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
@@ -381,10 +381,10 @@ impl MediaTransport {
     pub fn restart_ice(
         &mut self,
         creds: super::ice_lite::IceCredentials,
-    ) -> Result<Vec<String>, super::webrtc_transport::TransportError> {
+    ) -> Result<Vec<String>, super::webrtc_connection::TransportError> {
         self.connection
             .webrtc_mut()
-            .ok_or(super::webrtc_transport::TransportError::NotWebRtc)?
+            .ok_or(super::webrtc_connection::TransportError::NotWebRtc)?
             .restart_ice(creds.clone())?;
         let keep = self.ufrags.len().saturating_sub(1);
         let gone = self.ufrags.drain(..keep).collect();

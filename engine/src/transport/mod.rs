@@ -9,7 +9,7 @@ pub mod rtp_listener;
 pub mod send_bandwidth;
 pub mod tuple;
 pub mod twcc_feedback;
-pub mod webrtc_transport;
+pub mod webrtc_connection;
 
 pub use connection::Connection;
 pub use ice_lite::{IceCredentials, IceEvent, IceLite, IceState, StunHandled};
@@ -25,6 +25,6 @@ pub use rtp_listener::{ListenerError, RtpListener};
 pub use send_bandwidth::{PROBATOR_PAYLOAD_TYPE, PROBATOR_SSRC, SendBandwidth};
 pub use tuple::{Tuple, TupleProtocol};
 pub use twcc_feedback::TwccFeedback;
-pub use webrtc_transport::{
-    DropCounters, DropReason, Received, Transmit, TransportError, TransportEvent, WebRtcTransport,
+pub use webrtc_connection::{
+    DropCounters, DropReason, Received, Transmit, TransportError, TransportEvent, WebRtcConnection,
 };

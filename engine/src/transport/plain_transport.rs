@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use kolabmeet_net::rtcp::header::is_rtcp;
 
 use super::tuple::{Tuple, TupleProtocol};
-use super::webrtc_transport::{DropCounters, DropReason, Received};
+use super::webrtc_connection::{DropCounters, DropReason, Received};
 
 /// The contract's port range of plain RTP transports (section 1: 40000-49999); the
 /// contract names no variable to change it, so neither does this server.

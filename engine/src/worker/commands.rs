@@ -16,7 +16,7 @@ use crate::media_engine::{
 use crate::ortc::DtlsParameters;
 use crate::router::{ConsumeRequest, ProduceRequest, Router};
 use crate::transport::{
-    IceCredentials, MAX_PLAIN_TRANSPORTS, MediaTransport, PlainTransport, WebRtcTransport,
+    IceCredentials, MAX_PLAIN_TRANSPORTS, MediaTransport, PlainTransport, WebRtcConnection,
 };
 use kolabmeet_media_types::replies::{
     IceCandidate, IceParameters, IceProtocol, PlainTransportInfo, WebRtcTransportInfo,
@@ -408,7 +408,7 @@ impl WorkerCore {
         while self.by_ufrag.contains_key(&creds.ufrag) {
             creds = IceCredentials::random(&mut self.rng);
         }
-        let connection = WebRtcTransport::new(creds.clone(), self.certificate.clone())
+        let connection = WebRtcConnection::new(creds.clone(), self.certificate.clone())
             .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
         let id = TransportId::random();
         let dtls = connection.local_dtls_parameters();

@@ -77,17 +77,17 @@ impl WorkerCore {
         let received = transport.handle_datagram(now, tuple, buf);
         self.service_transport(now, tk);
         match received {
-            Received::ProtectedRtp => self.route_rtp(now, tk, buf),
+            Received::RtpToRoute => self.route_rtp(now, tk, buf),
             Received::Rtcp => self.route_rtcp(now, tk, buf),
             Received::Dropped(DropReason::WrongSource) => self.counters.wrong_source += 1,
             Received::Dropped(_) => self.counters.transport_dropped += 1,
             // A hosted transport leaves RTP protected: `Rtp` comes only from
-            // `WebRtcTransport::handle_datagram`, which it does not call.
+            // `WebRtcConnection::handle_datagram`, which it does not call.
             Received::Handled | Received::Rtp => {}
         }
         match received {
             // Media changes no ICE or DTLS deadline; transport-cc feedback may start.
-            Received::ProtectedRtp | Received::Rtcp => {
+            Received::RtpToRoute | Received::Rtcp => {
                 if let Some(t) = self.transports.get(tk).and_then(|t| t.twcc_timeout()) {
                     self.transport_timers.schedule_earlier(tk, t);
                 }

@@ -1,9 +1,11 @@
-//! The connectivity half of a WebRTC transport (mediasoup `WebRtcTransport`): ICE-lite,
+//! The connection of a WebRTC transport (the connectivity half of mediasoup's
+//! `WebRtcTransport`; the transport itself, with its listener, feedback and bandwidth,
+//! is `MediaTransport`): ICE-lite,
 //! then DTLS in the role opposite to the client's, then SRTP with the exported keys
 //! (contract section 6; RFC 8445 §2.5, RFC 5763 §5, RFC 5764 §4.2).
 //!
 //! Sans-IO: the worker hands it every datagram (or RFC 4571 frame) that belongs to it
-//! with the tuple it came from and the time, and sends what [`WebRtcTransport::poll_transmit`]
+//! with the tuple it came from and the time, and sends what [`WebRtcConnection::poll_transmit`]
 //! returns. STUN, DTLS and SRTP are handled here; decrypted RTP and RTCP go back to the
 //! caller, which routes them.
 
@@ -67,18 +69,20 @@ pub enum DropReason {
     WrongSource,
 }
 
-/// What [`WebRtcTransport::handle_datagram`] did with a datagram.
+/// What [`WebRtcConnection::handle_datagram`] did with a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     /// Consumed by ICE or DTLS; answers (if any) are queued for transmission.
     Handled,
     /// Decrypted RTP, now in the caller's buffer.
     Rtp,
-    /// RTP still protected, from a tuple that passed ICE, with SRTP keys in place: the
-    /// caller reads its header (in the clear, RFC 3711 §3.1), and decrypts it with
-    /// [`WebRtcTransport::unprotect_rtp`] only if a stream wants it
-    /// ([`WebRtcTransport::receive`] only).
-    ProtectedRtp,
+    /// RTP for the caller to route: its header is readable (RFC 3711 §3.1 leaves it in
+    /// the clear), and the caller finds the stream it belongs to before anything else;
+    /// from a WebRTC connection (a tuple that passed ICE, SRTP keys in place) its payload
+    /// is still protected, and [`WebRtcConnection::unprotect_rtp`] decrypts it only if a
+    /// stream wants it ([`WebRtcConnection::receive`] only); from a plain transport it is
+    /// in the clear (see `Connection::receive`).
+    RtpToRoute,
     /// Decrypted RTCP (a compound packet), now in the caller's buffer.
     Rtcp,
     /// Dropped.
@@ -163,8 +167,8 @@ impl DropCounters {
     }
 }
 
-/// One WebRTC transport's ICE, DTLS and SRTP state.
-pub struct WebRtcTransport {
+/// One WebRTC transport's connection: its ICE, DTLS and SRTP state.
+pub struct WebRtcConnection {
     ice: IceLite,
     certificate: DtlsCertificate,
     remote_dtls: Option<(DtlsRole, Vec<DtlsFingerprint>)>,
@@ -177,13 +181,13 @@ pub struct WebRtcTransport {
     drops: DropCounters,
 }
 
-impl WebRtcTransport {
+impl WebRtcConnection {
     /// A new transport with these local ICE credentials, using the worker's certificate.
     pub fn new(
         credentials: IceCredentials,
         certificate: DtlsCertificate,
     ) -> Result<Self, TransportError> {
-        Ok(WebRtcTransport {
+        Ok(WebRtcConnection {
             ice: IceLite::new(credentials)?,
             certificate,
             remote_dtls: None,
@@ -291,12 +295,12 @@ impl WebRtcTransport {
     /// Handles a datagram from `tuple`. RTP and RTCP are decrypted in place in `buf`.
     pub fn handle_datagram(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
         match self.receive(now, tuple, buf) {
-            Received::ProtectedRtp => self.unprotect_rtp(buf),
+            Received::RtpToRoute => self.unprotect_rtp(buf),
             other => other,
         }
     }
 
-    /// Decrypts RTP that [`WebRtcTransport::receive`] left protected, in place.
+    /// Decrypts RTP that [`WebRtcConnection::receive`] left protected, in place.
     pub fn unprotect_rtp(&mut self, buf: &mut Vec<u8>) -> Received {
         let Some(srtp) = self.srtp.as_mut().filter(|_| !self.closed) else {
             return self.drop(DropReason::NotConnected);
@@ -315,8 +319,8 @@ impl WebRtcTransport {
         self.drop(DropReason::Malformed);
     }
 
-    /// Handles a datagram from `tuple` as [`WebRtcTransport::handle_datagram`] does, but
-    /// leaves RTP protected ([`Received::ProtectedRtp`]): the caller finds the packet's
+    /// Handles a datagram from `tuple` as [`WebRtcConnection::handle_datagram`] does, but
+    /// leaves RTP protected ([`Received::RtpToRoute`]): the caller finds the packet's
     /// stream from its header first, and spends no decryption on what none wants.
     pub fn receive(&mut self, now: Instant, tuple: Tuple, buf: &mut Vec<u8>) -> Received {
         if self.closed {
@@ -374,7 +378,7 @@ impl WebRtcTransport {
                     return self.drop(DropReason::NotConnected);
                 };
                 if !kolabmeet_net::rtcp::is_rtcp(buf) {
-                    return Received::ProtectedRtp;
+                    return Received::RtpToRoute;
                 }
                 srtp.unprotect_rtcp(buf).map(|_| Received::Rtcp).unwrap_or_else(|e| {
                     tracing::debug!(target: "kolabmeet::srtp", error = %e, "SRTP unprotect failed");
@@ -476,7 +480,7 @@ impl WebRtcTransport {
         self.events.pop_front()
     }
 
-    /// When [`WebRtcTransport::handle_timeout`] must be called next.
+    /// When [`WebRtcConnection::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let dtls = self.dtls.as_ref().and_then(DtlsSession::poll_timeout);
         match (self.ice.poll_timeout(), dtls) {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use kolabmeet_engine::crypto::DtlsCertificate;
 use kolabmeet_engine::ortc::DtlsRole;
 use kolabmeet_engine::transport::{
-    DropReason, IceCredentials, IceState, Received, TransportEvent, Tuple, WebRtcTransport,
+    DropReason, IceCredentials, IceState, Received, TransportEvent, Tuple, WebRtcConnection,
 };
 use kolabmeet_testkit::{Browser, plain_rtp, tuple};
 
@@ -20,13 +20,13 @@ fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
 
 /// A server transport, and a browser whose DTLS role is `role` trusting its
 /// fingerprints; the time they start at.
-fn server_and_browser(role: DtlsRole) -> (WebRtcTransport, Browser, Instant) {
+fn server_and_browser(role: DtlsRole) -> (WebRtcConnection, Browser, Instant) {
     let now = Instant::now();
     let creds = IceCredentials {
         ufrag: UFRAG.into(),
         pwd: PWD.into(),
     };
-    let server = WebRtcTransport::new(creds, DtlsCertificate::generate().unwrap()).unwrap();
+    let server = WebRtcConnection::new(creds, DtlsCertificate::generate().unwrap()).unwrap();
     let cert = DtlsCertificate::generate().unwrap();
     let fps = &server.local_dtls_parameters().fingerprints;
     let browser = Browser::with_role(role, &cert, fps, (UFRAG, PWD), now).unwrap();
@@ -35,7 +35,7 @@ fn server_and_browser(role: DtlsRole) -> (WebRtcTransport, Browser, Instant) {
 
 /// Moves DTLS between the two until neither has anything to say, advancing virtual time
 /// through the timers when both are idle.
-fn pump(server: &mut WebRtcTransport, browser: &mut Browser, from: Tuple, now: &mut Instant) {
+fn pump(server: &mut WebRtcConnection, browser: &mut Browser, from: Tuple, now: &mut Instant) {
     for _ in 0..200 {
         let mut moved = false;
         while let Some(mut t) = server.poll_transmit() {
@@ -59,7 +59,7 @@ fn pump(server: &mut WebRtcTransport, browser: &mut Browser, from: Tuple, now: &
     panic!("DTLS did not complete");
 }
 
-fn events(t: &mut WebRtcTransport) -> Vec<TransportEvent> {
+fn events(t: &mut WebRtcConnection) -> Vec<TransportEvent> {
     std::iter::from_fn(|| t.poll_event()).collect()
 }
 
