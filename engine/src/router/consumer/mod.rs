@@ -12,6 +12,7 @@ use super::producer::{Ingress, RoutedPacket};
 use super::recv_stream::RecvStream;
 use super::send_stream::SendStream;
 use crate::arena::{ProducerKey, TransportKey};
+use crate::codecs::VideoCodec;
 use crate::ids::{ConsumerId, PeerId};
 use crate::ortc::{MediaKind, RtpParameters, ScalabilityMode};
 use crate::rtp_stream::{RetransmissionBufferConfig, SeqManager, StoredRef, rtp_ticks};
@@ -219,7 +220,8 @@ impl Consumer {
             .map(|e| e.id)
             .collect();
         let media_codec = rtp_parameters.codecs.first();
-        let is_vp8 = media_codec.is_some_and(|c| c.mime_type.eq_ignore_ascii_case("video/VP8"));
+        let is_vp8 =
+            media_codec.and_then(|c| VideoCodec::from_mime(&c.mime_type)) == Some(VideoCodec::Vp8);
         let clock_rate = media_codec.map_or(90_000, |c| c.clock_rate);
         // What it keeps for NACKs, when it negotiated them (audio too, issue 17).
         let nack = media_codec
