@@ -37,7 +37,7 @@ pub use consumer::{Consumer, ConsumerInit, ConsumerType, Forwarded, SendContext}
 pub use control::{
     ConsumeRequest, MAX_CONSUMERS_PER_TRANSPORT, MAX_PRODUCERS_PER_TRANSPORT, ProduceRequest,
 };
-pub use egress::Egress;
+pub use egress::{Egress, RoomTransports};
 pub use producer::{Ingress, Producer, ProducerInit, RoutedPacket, StreamMatch};
 pub use recv_stats::RecvStats;
 pub use recv_stream::RecvStream;

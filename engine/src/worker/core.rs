@@ -28,7 +28,7 @@ use crate::ids::{PeerId, RoomId, TransportId};
 use crate::media_engine::EngineEvent;
 use crate::mirror::{PipeOutbox, WorkerIndex};
 use crate::ortc::{RtpCapabilities, router_rtp_capabilities};
-use crate::router::{Egress, Router};
+use crate::router::{Egress, RoomTransports, Router};
 use crate::rtp_stream::MediaClock;
 use crate::transport::{CloseReason, HostEvent, MediaTransport, Transmit, Tuple, TupleProtocol};
 use kolabmeet_media_types::log_limit::LogLimiter;
@@ -296,7 +296,7 @@ impl WorkerCore {
     pub(super) fn router_call(&mut self, rk: RouterKey) -> Option<RouterCall<'_>> {
         let router = self.routers.get_mut(rk)?;
         let egress = Egress {
-            transports: &mut self.transports,
+            transports: RoomTransports::new(&mut self.transports, rk),
             transmits: &mut self.transmits,
             events: &mut self.events,
             pool: &mut self.pool,
