@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::core::{PeerEntry, RouterCall, WorkerCore};
 use crate::arena::{RouterKey, TransportKey};
-use crate::ids::{PeerId, RoomId, TransportId};
+use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
 use crate::media_engine::{
     EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, Refusal, RequestTag,
 };
@@ -34,28 +34,15 @@ const TCP_PRIORITY: u32 = 1_076_276_479;
 const MAX_PORT_REQUESTS: usize = 64;
 
 impl WorkerCore {
-    /// Handles a command of the control plane.
+    /// Handles a command of the control plane: one method per command, and the answer of
+    /// those that take one.
     pub fn handle_command(&mut self, now: Instant, command: EngineCommand) {
         match command {
             EngineCommand::CreateRouter { room } => {
                 self.router_of_room(room);
             }
             EngineCommand::CloseRouter { room } => self.close_router(now, room),
-            EngineCommand::ClosePeer { room, peer } => {
-                let Some(router) = self.rooms.get(&room).and_then(|rk| self.routers.get(*rk))
-                else {
-                    return;
-                };
-                let owned: Vec<TransportKey> = router
-                    .transports()
-                    .iter()
-                    .copied()
-                    .filter(|tk| self.transports.get(*tk).is_some_and(|t| t.peer == peer))
-                    .collect();
-                for tk in owned {
-                    self.close_transport(now, tk, false);
-                }
-            }
+            EngineCommand::ClosePeer { room, peer } => self.close_peer(now, room, peer),
             EngineCommand::CreateWebRtcTransport {
                 tag,
                 room,
@@ -91,77 +78,25 @@ impl WorkerCore {
                 rtp_parameters,
                 source,
             } => {
-                let result = self.owned(peer, transport).and_then(|(tk, rk)| {
-                    let req = ProduceRequest {
-                        peer,
-                        transport: tk,
-                        kind,
-                        rtp_parameters,
-                        source,
-                        paused: false,
-                    };
-                    let c = self.call(rk)?;
-                    let mut egress = c.egress;
-                    c.router.produce(req, c.capabilities, c.rng, &mut egress)
-                });
-                self.reply(tag, result.map(EngineReply::ProducerCreated));
+                let req = |tk| ProduceRequest {
+                    peer,
+                    transport: tk,
+                    kind,
+                    rtp_parameters,
+                    source,
+                    paused: false,
+                };
+                let result = self.produce(peer, transport, req);
+                self.reply(tag, result);
             }
-            EngineCommand::Consume {
-                tag,
-                peer,
-                transport,
-                producer,
-                rtp_capabilities,
-                paused,
-            } => {
-                let mut spread = false;
-                let result = self.owned(peer, transport).and_then(|(tk, rk)| {
-                    let req = ConsumeRequest {
-                        peer,
-                        transport: tk,
-                        producer,
-                        rtp_capabilities: &rtp_capabilities,
-                        paused,
-                    };
-                    let c = self.call(rk)?;
-                    spread = c.router.is_spread();
-                    let mut egress = c.egress;
-                    let info = c.router.consume(now, req, c.rng, &mut egress);
-                    self.schedule_router(rk);
-                    info
-                });
-                if spread && matches!(result, Err(EngineError::ProducerNotFound(_))) {
-                    // Its mirror may be on its way from its origin worker: wait for it.
-                    let command = EngineCommand::Consume {
-                        tag,
-                        peer,
-                        transport,
-                        producer,
-                        rtp_capabilities,
-                        paused,
-                    };
-                    if self.parked.park(now, producer, command) {
-                        return;
-                    }
-                }
-                self.reply(tag, result.map(EngineReply::ConsumerCreated));
-            }
+            command @ EngineCommand::Consume { .. } => self.consume(now, command),
             EngineCommand::CloseProducer {
                 tag,
                 peer,
                 producer,
             } => {
-                let result = self.with_router_of(peer, |router, egress| {
-                    let pk = router
-                        .producer_of(peer, producer)
-                        .ok_or(EngineError::ProducerNotFound(producer))?;
-                    router.close_producer(pk, egress);
-                    Ok(EngineReply::Done)
-                });
-                self.reply(
-                    tag,
-                    result.unwrap_or(Err(EngineError::ProducerNotFound(producer))),
-                );
+                let result = self.close_producer(peer, producer);
+                self.reply(tag, result);
             }
             EngineCommand::SetProducerPaused {
                 tag,
@@ -169,17 +104,8 @@ impl WorkerCore {
                 producer,
                 paused,
             } => {
-                let result = self.with_router_of(peer, |router, egress| {
-                    let pk = router
-                        .producer_of(peer, producer)
-                        .ok_or(EngineError::ProducerNotFound(producer))?;
-                    router.set_producer_paused(now, pk, paused, egress);
-                    Ok(EngineReply::Done)
-                });
-                self.reply(
-                    tag,
-                    result.unwrap_or(Err(EngineError::ProducerNotFound(producer))),
-                );
+                let result = self.set_producer_paused(now, peer, producer, paused);
+                self.reply(tag, result);
             }
             EngineCommand::SetConsumerPaused {
                 tag,
@@ -187,25 +113,10 @@ impl WorkerCore {
                 consumer,
                 paused,
             } => {
-                let result = self.with_router_of(peer, |router, egress| {
-                    let ck = router
-                        .consumer_of(peer, consumer)
-                        .ok_or(EngineError::ConsumerNotFound(consumer))?;
-                    router.set_consumer_paused(now, ck, paused, egress);
-                    Ok(EngineReply::Done)
-                });
-                self.reply(
-                    tag,
-                    result.unwrap_or(Err(EngineError::ConsumerNotFound(consumer))),
-                );
+                let result = self.set_consumer_paused(now, peer, consumer, paused);
+                self.reply(tag, result);
             }
-            EngineCommand::CloseConsumer { peer, consumer } => {
-                self.with_router_of(peer, |router, egress| {
-                    if let Some(ck) = router.consumer_of(peer, consumer) {
-                        router.close_consumer(ck, egress);
-                    }
-                });
-            }
+            EngineCommand::CloseConsumer { peer, consumer } => self.close_consumer(peer, consumer),
             EngineCommand::CloseProducersOf { peer } => {
                 self.with_router_of(peer, |router, egress| {
                     router.close_producers_of(peer, egress);
@@ -213,15 +124,7 @@ impl WorkerCore {
             }
             EngineCommand::CreatePlainTransport {
                 tag, room, peer, ..
-            } => {
-                // The driver owns sockets: the transport is made once it bound the two
-                // ports (`serve_port_requests`, in the same round of its loop).
-                if self.plain_transport_allowed() && self.port_requests.len() < MAX_PORT_REQUESTS {
-                    self.port_requests.push((tag, room, peer));
-                } else {
-                    self.reply(tag, Err(EngineError::PlainTransportUnavailable));
-                }
-            }
+            } => self.request_plain_transport(tag, room, peer),
             EngineCommand::ConnectPlainTransport {
                 tag,
                 peer,
@@ -230,20 +133,183 @@ impl WorkerCore {
                 port,
                 rtcp_port,
             } => {
-                let result = self.owned(peer, transport).and_then(|(tk, _)| {
-                    let plain = self.transports[tk]
-                        .connection
-                        .plain_mut()
-                        .ok_or_else(|| EngineError::Refused(Refusal::NotAPlainTransport))?;
-                    plain
-                        .connect(ip, port, rtcp_port)
-                        .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
-                    tracing::debug!(target: "kolabmeet::transport", %peer, %transport, %ip, port, rtcp_port, "plain transport connected");
-                    Ok(EngineReply::Done)
-                });
+                let result = self.connect_plain_transport(peer, transport, ip, port, rtcp_port);
                 self.reply(tag, result);
             }
         }
+    }
+
+    /// `ClosePeer`: every transport of `peer` in `room` closes, with its producers and
+    /// consumers.
+    fn close_peer(&mut self, now: Instant, room: RoomId, peer: PeerId) {
+        let Some(router) = self.rooms.get(&room).and_then(|rk| self.routers.get(*rk)) else {
+            return;
+        };
+        let owned: Vec<TransportKey> = router
+            .transports()
+            .iter()
+            .copied()
+            .filter(|tk| self.transports.get(*tk).is_some_and(|t| t.peer == peer))
+            .collect();
+        for tk in owned {
+            self.close_transport(now, tk, false);
+        }
+    }
+
+    /// `produce` on `peer`'s `transport` (`request` made for its key).
+    fn produce(
+        &mut self,
+        peer: PeerId,
+        transport: TransportId,
+        request: impl FnOnce(TransportKey) -> ProduceRequest,
+    ) -> Result<EngineReply, EngineError> {
+        let (tk, rk) = self.owned(peer, transport)?;
+        let c = self.call(rk)?;
+        let mut egress = c.egress;
+        c.router
+            .produce(request(tk), c.capabilities, c.rng, &mut egress)
+            .map(EngineReply::ProducerCreated)
+    }
+
+    /// `consume`: answered at once, or, in a room over several workers whose producer's
+    /// mirror is not here yet, parked until it is.
+    fn consume(&mut self, now: Instant, command: EngineCommand) {
+        let EngineCommand::Consume {
+            tag,
+            peer,
+            transport,
+            producer,
+            rtp_capabilities,
+            paused,
+        } = command
+        else {
+            return;
+        };
+        let mut spread = false;
+        let result = self.owned(peer, transport).and_then(|(tk, rk)| {
+            let req = ConsumeRequest {
+                peer,
+                transport: tk,
+                producer,
+                rtp_capabilities: &rtp_capabilities,
+                paused,
+            };
+            let c = self.call(rk)?;
+            spread = c.router.is_spread();
+            let mut egress = c.egress;
+            let info = c.router.consume(now, req, c.rng, &mut egress);
+            self.schedule_router(rk);
+            info
+        });
+        if spread && matches!(result, Err(EngineError::ProducerNotFound(_))) {
+            // Its mirror may be on its way from its origin worker: wait for it.
+            let command = EngineCommand::Consume {
+                tag,
+                peer,
+                transport,
+                producer,
+                rtp_capabilities,
+                paused,
+            };
+            if self.parked.park(now, producer, command) {
+                return;
+            }
+        }
+        self.reply(tag, result.map(EngineReply::ConsumerCreated));
+    }
+
+    /// `closeProducer`.
+    fn close_producer(
+        &mut self,
+        peer: PeerId,
+        producer: ProducerId,
+    ) -> Result<EngineReply, EngineError> {
+        self.with_router_of(peer, |router, egress| {
+            let pk = router
+                .producer_of(peer, producer)
+                .ok_or(EngineError::ProducerNotFound(producer))?;
+            router.close_producer(pk, egress);
+            Ok(EngineReply::Done)
+        })
+        .unwrap_or(Err(EngineError::ProducerNotFound(producer)))
+    }
+
+    /// `pauseProducer` / `resumeProducer`.
+    fn set_producer_paused(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        producer: ProducerId,
+        paused: bool,
+    ) -> Result<EngineReply, EngineError> {
+        self.with_router_of(peer, |router, egress| {
+            let pk = router
+                .producer_of(peer, producer)
+                .ok_or(EngineError::ProducerNotFound(producer))?;
+            router.set_producer_paused(now, pk, paused, egress);
+            Ok(EngineReply::Done)
+        })
+        .unwrap_or(Err(EngineError::ProducerNotFound(producer)))
+    }
+
+    /// `pauseConsumer` / `resumeConsumer`.
+    fn set_consumer_paused(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        consumer: ConsumerId,
+        paused: bool,
+    ) -> Result<EngineReply, EngineError> {
+        self.with_router_of(peer, |router, egress| {
+            let ck = router
+                .consumer_of(peer, consumer)
+                .ok_or(EngineError::ConsumerNotFound(consumer))?;
+            router.set_consumer_paused(now, ck, paused, egress);
+            Ok(EngineReply::Done)
+        })
+        .unwrap_or(Err(EngineError::ConsumerNotFound(consumer)))
+    }
+
+    /// A consumer closes (its peer's request, or the control plane's).
+    fn close_consumer(&mut self, peer: PeerId, consumer: ConsumerId) {
+        self.with_router_of(peer, |router, egress| {
+            if let Some(ck) = router.consumer_of(peer, consumer) {
+                router.close_consumer(ck, egress);
+            }
+        });
+    }
+
+    /// `createPlainTransport`: queued until the driver bound the two ports
+    /// ([`WorkerCore::serve_port_requests`], in the same round of its loop); refused when
+    /// no more plain transports may be made.
+    fn request_plain_transport(&mut self, tag: RequestTag, room: RoomId, peer: PeerId) {
+        if self.plain_transport_allowed() && self.port_requests.len() < MAX_PORT_REQUESTS {
+            self.port_requests.push((tag, room, peer));
+        } else {
+            self.reply(tag, Err(EngineError::PlainTransportUnavailable));
+        }
+    }
+
+    /// `connectPlainTransport`: where the plain receiver listens.
+    fn connect_plain_transport(
+        &mut self,
+        peer: PeerId,
+        transport: TransportId,
+        ip: std::net::IpAddr,
+        port: u16,
+        rtcp_port: u16,
+    ) -> Result<EngineReply, EngineError> {
+        self.owned(peer, transport).and_then(|(tk, _)| {
+            let plain = self.transports[tk]
+                .connection
+                .plain_mut()
+                .ok_or_else(|| EngineError::Refused(Refusal::NotAPlainTransport))?;
+            plain
+                .connect(ip, port, rtcp_port)
+                .map_err(|e| EngineError::Transport(ErrorSource::new(e)))?;
+            tracing::debug!(target: "kolabmeet::transport", %peer, %transport, %ip, port, rtcp_port, "plain transport connected");
+            Ok(EngineReply::Done)
+        })
     }
 
     /// Whether one more plain transport may be created ([`MAX_PLAIN_TRANSPORTS`]); the
