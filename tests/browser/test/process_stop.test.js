@@ -85,6 +85,8 @@ test('the server stopped for 5 s and continued: media resumes on the same transp
     assert.ok(burst < Math.max(4 * perSecond, 200), `no burst of stale media towards B: ${line}`);
     assert.deepEqual(path1, path0, 'B keeps its transport (connected) and its consumers');
   } finally {
+    // A failure while it was stopped must not leave it stopped (its stop would hang).
+    r.server.proc.kill('SIGCONT');
     await r.close();
   }
 });
