@@ -101,8 +101,12 @@ type StatsSnapshot = std::sync::Mutex<WorkerStats>;
 
 /// How often a worker publishes its stats.
 /// A wake-up this much later than the loop asked for means the process was stopped or
-/// starved (issue 18 §4): media read until the socket is drained is not forwarded.
-const STALL: Duration = Duration::from_millis(500);
+/// starved (issue 18 §4): media read until the socket is drained is not forwarded. Not
+/// less: skipped media costs each receiver a key frame (seconds of freeze with the
+/// client's 3 s key frame request delay), while a second's burst its jitter buffer
+/// absorbs; at 0.5 s, three Chromiums on two cores starved the worker that long now and
+/// then, and the five-minute soak froze for 4-6 s.
+const STALL: Duration = Duration::from_secs(2);
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// When a reader held the stats snapshot: try again this soon.
 const STATS_RETRY: Duration = Duration::from_millis(5);
@@ -184,6 +188,7 @@ impl WorkerThread {
             unknown_room: Vec::new(),
             shed: LoadShed::new(),
             stale_drain: false,
+            last_round: None,
             shed_next: Instant::now(),
             shed_rounds: (0, 0),
             events,
@@ -309,6 +314,8 @@ struct Driver {
     shed: LoadShed,
     /// Draining the socket after a stall: what is read is stale media.
     stale_drain: bool,
+    /// When the last round of the loop began (after `poll`) and ended.
+    last_round: Option<(Instant, Instant)>,
     shed_next: Instant,
     shed_rounds: (u32, u32),
     /// Messages for a room with no router here yet, tried again after the commands.
@@ -363,7 +370,6 @@ impl Driver {
                 // The shared event queue was full: try again soon.
                 timeout = Some(timeout.map_or(BACKLOG_RETRY, |t| t.min(BACKLOG_RETRY)));
             }
-            let polled_at = Instant::now();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -371,11 +377,15 @@ impl Driver {
                 return Err(e);
             }
             let now = Instant::now();
-            // Woken far later than asked: the process was stopped (SIGSTOP, a VM paused)
-            // or starved. What waits in the socket now is stale media until it is drained.
-            let overslept = now
-                .saturating_duration_since(polled_at)
-                .saturating_sub(timeout.unwrap_or(Duration::MAX));
+            // Woken far later than asked since the last round ended, or that round took
+            // far too long: the process was stopped (SIGSTOP, a VM paused) or starved,
+            // wherever it was then (in `poll`, interrupted and polling again, or working).
+            // What waits in the socket now is stale media until it is drained.
+            let overslept = self.last_round.map_or(Duration::ZERO, |(began, ended)| {
+                now.saturating_duration_since(ended)
+                    .saturating_sub(timeout.unwrap_or(Duration::MAX))
+                    .max(ended.saturating_duration_since(began))
+            });
             if overslept > STALL && !self.stale_drain {
                 tracing::warn!(target: "kolabmeet::worker", worker = self.index, stalled_ms = overslept.as_millis() as u64, "the worker's loop stalled (process stopped or starved): media that waited meanwhile is not forwarded");
                 self.stale_drain = true;
@@ -464,6 +474,7 @@ impl Driver {
             self.plain.release(self.poll.registry(), &mut self.core);
             self.publish_events();
             let done = Instant::now();
+            self.last_round = Some((now, done));
             self.busy += done.saturating_duration_since(now);
             self.shed_rounds.0 += 1;
             self.shed_rounds.1 += u32::from(udp_more);
