@@ -130,6 +130,12 @@ pub struct LayerAllocator<K> {
     up_since: HashMap<K, Instant>,
 }
 
+/// After a failed trial, the next waits this long: shorter than the hold after a
+/// down-switch (a failed trial changed no layer), so that a link that got better is found
+/// within 15 s of it (the hold, a probe and a 4 s trial; with 10 s a lifted cap was found
+/// after 14.0 s in one Chromium run).
+pub const FAILED_TRIAL_HOLD: Duration = Duration::from_secs(6);
+
 /// A spatial up-switch is made only once the estimate has allowed it this long, the link
 /// padded meanwhile by what the switch adds (a trial, module documentation): an estimate
 /// that touched the next layer for a moment (a probe through a token bucket, a lull in
@@ -262,7 +268,7 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
                     tracing::debug!(target: "kolabmeet::bwe", spatial = old.spatial + 1, "up-switch trial failed");
                     self.backoff.entry(d.key).or_default().on_failed_trial(now);
                     self.held_until
-                        .insert(d.key, (now + self.config.up_switch_hold, old.spatial));
+                        .insert(d.key, (now + FAILED_TRIAL_HOLD, old.spatial));
                 }
                 continue;
             }
