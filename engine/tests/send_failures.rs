@@ -87,6 +87,10 @@ fn nft(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// The tests of this file one at a time: each measures the CPU of every worker thread
+/// of the process.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// CPU time the worker threads of this process have run, in nanoseconds.
 fn worker_cpu_ns() -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
@@ -104,6 +108,7 @@ fn worker_cpu_ns() -> u64 {
 
 #[test]
 fn a_receiver_whose_sends_fail_costs_nobody_else() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if not_root() {
         eprintln!("skipped: needs root (nftables)");
         return;
@@ -180,6 +185,7 @@ fn icmp_unreachables_sent() -> u64 {
 
 #[test]
 fn a_receiver_that_went_away_costs_nobody_else() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut worker = UdpWorker::start().unwrap();
     let mut call = OpusRoom::start(&mut worker, MIC, 2).unwrap();
     // The first receiver's socket closes: its host answers what the worker sends there
