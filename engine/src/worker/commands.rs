@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::core::{PeerEntry, RouterCall, WorkerCore};
-use crate::arena::{RouterKey, TransportKey};
+use crate::arena::{ProducerKey, RouterKey, TransportKey};
 use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId};
 use crate::media_engine::{
     EngineCommand, EngineError, EngineEvent, EngineReply, ErrorSource, Refusal, RequestTag,
@@ -224,14 +224,9 @@ impl WorkerCore {
         peer: PeerId,
         producer: ProducerId,
     ) -> Result<EngineReply, EngineError> {
-        self.with_router_of(peer, |router, egress| {
-            let pk = router
-                .producer_of(peer, producer)
-                .ok_or(EngineError::ProducerNotFound(producer))?;
+        self.on_producer_of(peer, producer, |router, pk, egress| {
             router.close_producer(pk, egress);
-            Ok(EngineReply::Done)
         })
-        .unwrap_or(Err(EngineError::ProducerNotFound(producer)))
     }
 
     /// `pauseProducer` / `resumeProducer`.
@@ -242,14 +237,9 @@ impl WorkerCore {
         producer: ProducerId,
         paused: bool,
     ) -> Result<EngineReply, EngineError> {
-        self.with_router_of(peer, |router, egress| {
-            let pk = router
-                .producer_of(peer, producer)
-                .ok_or(EngineError::ProducerNotFound(producer))?;
+        self.on_producer_of(peer, producer, |router, pk, egress| {
             router.set_producer_paused(now, pk, paused, egress);
-            Ok(EngineReply::Done)
         })
-        .unwrap_or(Err(EngineError::ProducerNotFound(producer)))
     }
 
     /// `pauseConsumer` / `resumeConsumer`.
@@ -268,6 +258,24 @@ impl WorkerCore {
             Ok(EngineReply::Done)
         })
         .unwrap_or(Err(EngineError::ConsumerNotFound(consumer)))
+    }
+
+    /// Runs `act` on `peer`'s `producer` in its router: done, or not found (no such
+    /// producer of that peer, or the peer has no router).
+    fn on_producer_of(
+        &mut self,
+        peer: PeerId,
+        producer: ProducerId,
+        act: impl FnOnce(&mut Router, ProducerKey, &mut crate::router::Egress<'_>),
+    ) -> Result<EngineReply, EngineError> {
+        self.with_router_of(peer, |router, egress| {
+            let pk = router
+                .producer_of(peer, producer)
+                .ok_or(EngineError::ProducerNotFound(producer))?;
+            act(router, pk, egress);
+            Ok(EngineReply::Done)
+        })
+        .unwrap_or(Err(EngineError::ProducerNotFound(producer)))
     }
 
     /// A consumer closes (its peer's request, or the control plane's).
