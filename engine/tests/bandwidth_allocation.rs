@@ -509,6 +509,47 @@ fn jitter_on_a_wide_link_keeps_the_top_layer() {
     assert!(top >= 0.9, "top layer in {:.1} %", top * 100.0);
 }
 
+/// Issue 17, jitter after a setback: a receiver whose link was capped (the layer came
+/// down, so the next trials last `LONG_TRIAL`, 4 s) and then became wide but jittery gets
+/// the top layer back and keeps it. Over-use that jitter makes is forgiven for the whole
+/// trial, not only its first 2 s (CI, 2026-12-07: every 4 s trial on a jittery path failed
+/// in its third second).
+#[test]
+fn jitter_after_a_setback_gets_the_top_layer_back() {
+    let mut s = setup(20_000_000, true);
+    run(&mut s, Duration::from_secs(10));
+    s.net.link.capacity_bps = 500_000;
+    run(&mut s, Duration::from_secs(20));
+    let capped = s
+        .receiver
+        .layers_between(s.sim.now - Duration::from_secs(5), s.sim.now);
+    assert!(!capped.contains(&2), "capped: {capped:?}");
+    s.net.link.capacity_bps = 20_000_000;
+    s.net.link.jitter = Duration::from_millis(30);
+    let lifted = s.sim.now;
+    run(&mut s, Duration::from_secs(60));
+    let back = s.receiver.settled_on(2, lifted, s.sim.now);
+    let from = lifted + Duration::from_secs(30);
+    let window: Vec<u8> = s
+        .receiver
+        .video
+        .iter()
+        .filter(|(at, _)| *at >= from)
+        .map(|(_, l)| *l)
+        .collect();
+    let top = window.iter().filter(|l| **l == 2).count() as f64 / window.len().max(1) as f64;
+    println!(
+        "capped, then 30 ms jitter on 20 Mbit/s: top layer back after {}, on it in {:.1} % of video packets of the last 30 s",
+        back.map_or("never".into(), |b| secs(b - lifted)),
+        top * 100.0
+    );
+    assert!(
+        back.is_some_and(|b| b - lifted < Duration::from_secs(30)),
+        "{back:?}"
+    );
+    assert!(top >= 0.9, "top layer in {:.1} %", top * 100.0);
+}
+
 /// Issue 17, bursty shapers: links capped at 450 kbit/s and 1 Mbit/s by a token bucket
 /// of 2, 15 and 30 KB with a 200 ms drop-tail queue (cable, DSL and Wi-Fi shapers; what
 /// `tc tbf burst` does), and a few with 100 and 500 ms queues, key frames four times a

@@ -20,3 +20,4 @@ pub use layer::{Layer, LayerRates};
 pub use layer_allocator::{
     Allocation, AllocatorConfig, ConsumerDemand, LayerAllocator, Priority, Target, UP_SWITCH_AFTER,
 };
+pub use up_switch_backoff::LONG_TRIAL;

@@ -26,6 +26,9 @@ const FEEDBACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// queueing delay is under this is taken for jitter, not a queue.
 const JITTER_NOT_QUEUE_MS: f64 = 50.0;
 
+/// The time constant of the smoothed acknowledged rate an over-use cut starts from.
+const THROUGHPUT_SMOOTHING: Duration = Duration::from_secs(1);
+
 /// Bounds and start of an estimate.
 #[derive(Debug, Clone, Copy)]
 pub struct BweConfig {
@@ -71,6 +74,15 @@ pub struct SendSideBwe {
     /// Until when, and for how much more over-use time, over-use holds the delay-based
     /// rate instead of cutting it ([`SendSideBwe::tolerate_overuse`]).
     overuse_allowance: Option<(Instant, Duration)>,
+    /// The acknowledged rate smoothed over [`THROUGHPUT_SMOOTHING`], and when it was last
+    /// updated: an over-use cut goes to a share of the higher of it and the last 500 ms,
+    /// so that a quiet half second (a sender between frames, a trial's padding just
+    /// stopped) does not read as the link's rate (libwebrtc smooths its throughput
+    /// estimate for the same reason).
+    throughput: Option<(Bitrate, Instant)>,
+    /// When the delay-based rate was last cut for over-use (libwebrtc's
+    /// `AimdRateControl::TimeToReduceFurther`: one cut per round trip).
+    last_decrease: Option<Instant>,
 }
 
 impl SendSideBwe {
@@ -95,6 +107,8 @@ impl SendSideBwe {
             probes: ProbeEstimator::default(),
             next_probe: None,
             overuse_allowance: None,
+            last_decrease: None,
+            throughput: None,
         }
     }
 
@@ -182,6 +196,7 @@ impl SendSideBwe {
         }
         self.loss_based
             .on_feedback(lost, u32::try_from(self.results.len()).unwrap_or(u32::MAX));
+        let queue_ms = self.trendline.queue_delay_ms();
         let mut usage = self.trendline.usage();
         if usage == BandwidthUsage::Overusing
             && let Some((until, left)) = &mut self.overuse_allowance
@@ -194,15 +209,42 @@ impl SendSideBwe {
                     .max(Duration::from_millis(1));
                 *left = left.saturating_sub(over);
                 usage = BandwidthUsage::Underusing;
-            } else if self.trendline.queue_delay_ms() < JITTER_NOT_QUEUE_MS {
+            } else if queue_ms < JITTER_NOT_QUEUE_MS {
                 usage = BandwidthUsage::Underusing;
             }
         }
-        let delay = self.delay_based.update(usage, self.acked.rate(), now);
+        if usage == BandwidthUsage::Overusing && !self.time_to_reduce_further(now) {
+            // The cut of this over-use was made less than a round trip ago: what the
+            // receiver reports since was sent before the cut could show.
+            usage = BandwidthUsage::Underusing;
+        }
+        let acked = self.acked.rate();
+        let smoothed = self.smooth_throughput(now, acked);
+        let acked_for_usage = if usage == BandwidthUsage::Overusing {
+            self.last_decrease = Some(now);
+            acked.max(smoothed)
+        } else {
+            acked
+        };
+        let delay = self.delay_based.update(usage, acked_for_usage, now);
         self.estimate = self
             .loss_based
             .cap(delay, self.acked.rate(), self.rtt, now)
             .clamp_to(self.config.min, self.config.max);
+        tracing::trace!(
+            target: "kolabmeet::bwe",
+            estimate = %self.estimate,
+            delay_based = %delay,
+            acked = ?self.acked.rate(),
+            detector = ?self.trendline.usage(),
+            acted_on = ?usage,
+            queue_ms = self.trendline.queue_delay_ms(),
+            threshold = self.trendline.threshold(),
+            packets = self.results.len(),
+            lost,
+            negative_deltas = self.inter_arrival.negative,
+            "transport-cc feedback"
+        );
     }
 
     /// Until `until`, over-use the delay detector reports holds the delay-based rate
@@ -218,6 +260,46 @@ impl SendSideBwe {
     ///   link the padding overruns shows a queue of 50 ms within a fraction of a second.
     pub fn tolerate_overuse(&mut self, until: Instant, allowance: Duration) {
         self.overuse_allowance = Some((until, allowance));
+    }
+
+    /// Ends the allowance of [`SendSideBwe::tolerate_overuse`] (the trial it was for ended).
+    pub fn end_overuse_tolerance(&mut self) {
+        self.overuse_allowance = None;
+    }
+
+    /// Folds `acked` into the smoothed throughput; the smoothed value.
+    fn smooth_throughput(&mut self, now: Instant, acked: Option<Bitrate>) -> Option<Bitrate> {
+        let Some(acked) = acked else {
+            return self.throughput.map(|t| t.0);
+        };
+        let next = match self.throughput {
+            None => acked,
+            Some((before, at)) => {
+                let dt = now.saturating_duration_since(at).as_secs_f64();
+                let keep = (-dt / THROUGHPUT_SMOOTHING.as_secs_f64()).exp();
+                Bitrate((before.bps() as f64 * keep + acked.bps() as f64 * (1.0 - keep)) as u64)
+            }
+        };
+        self.throughput = Some((next, now));
+        Some(next)
+    }
+
+    /// Whether over-use may cut the rate again: a round trip (10-200 ms) after the last
+    /// cut, or sooner if what arrives is under half the estimate (libwebrtc's
+    /// `AimdRateControl::TimeToReduceFurther`).
+    fn time_to_reduce_further(&self, now: Instant) -> bool {
+        let Some(last) = self.last_decrease else {
+            return true;
+        };
+        let interval = self
+            .rtt
+            .clamp(Duration::from_millis(10), Duration::from_millis(200));
+        if now.saturating_duration_since(last) >= interval {
+            return true;
+        }
+        self.acked
+            .rate()
+            .is_some_and(|a| a.bps() < self.estimate.bps() / 2)
     }
 
     /// A receiver's REMB (draft-alvestrand-rmcat-remb-03 §2.2) arrived: the estimate where

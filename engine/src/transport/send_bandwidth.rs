@@ -291,13 +291,18 @@ impl SendBandwidth {
     /// same rate goes on where it is.
     fn set_trial(&mut self, now: Instant, rate: Bitrate) {
         if rate == Bitrate(0) || self.probe_exts.is_none() {
-            self.trial = None;
+            if self.trial.take().is_some() {
+                self.bwe.end_overuse_tolerance();
+            }
         } else if self.trial.is_none_or(|t| t.rate != rate) {
             tracing::debug!(target: "kolabmeet::bwe", rate = %rate, "up-switch trial padding");
             if self.trial.is_none() {
-                // Over-use without a queue is jitter, not the padding's doing.
-                self.bwe
-                    .tolerate_overuse(now + crate::allocation::UP_SWITCH_AFTER, Duration::ZERO);
+                // Over-use without a queue is jitter, not the padding's doing, for as long
+                // as the longest trial lasts (the trial's end ends it).
+                self.bwe.tolerate_overuse(
+                    now + crate::allocation::UP_SWITCH_AFTER.max(crate::allocation::LONG_TRIAL),
+                    Duration::ZERO,
+                );
             }
             self.trial = Some(TrialPadding {
                 rate,

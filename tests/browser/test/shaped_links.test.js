@@ -210,6 +210,15 @@ async function untilWidth(page, peerId, width, ms, what) {
   throw new Error(`${what}: not ${width} wide within ${ms} ms; last ${JSON.stringify(last)}`);
 }
 
+/** What `page`'s video encodings send: per encoding its width, frame rate, target bitrate and limitation. */
+async function sending(page) {
+  const { outbound } = await page.evaluate(() => window.kolab.latencyFigures()).catch(() => ({ outbound: [] }));
+  return outbound
+    .filter((o) => o.kind === 'video')
+    .map((o) => `${o.frameWidth ?? '-'}w ${Math.round(o.framesPerSecond ?? 0)} fps ${Math.round((o.targetBitrate ?? 0) / 1000)} kbit/s (${o.qualityLimitationReason})`)
+    .join(', ');
+}
+
 /** Every participant's media flows over UDP (what the shaping and loss are about). */
 async function assertUdp(pages) {
   for (const page of pages) {
@@ -273,7 +282,7 @@ async function shapedRoom(publish, scenarios, serverEnv = {}, participants = 3) 
     // tests shaped TCP until 2026-12-07).
     WEBRTC_LISTEN_IP: SERVER_IP,
     WEBRTC_ANNOUNCED_ADDRESS: SERVER_IP,
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: process.env.KOLABMEET_SERVER_LOG_LEVEL ?? 'info',
     ...serverEnv,
   });
   const web = await pageServer('0.0.0.0');
@@ -302,6 +311,9 @@ async function shapedRoom(publish, scenarios, serverEnv = {}, participants = 3) 
     for (const br of browsers) await br.close().catch(() => {});
     web.close();
     await server.stop();
+    // KOLABMEET_SERVER_LOG=file keeps the server's log of the last shaped test (with
+    // LOG_LEVEL=trace in it: every transport-cc feedback's estimate, kolabmeet::bwe).
+    if (process.env.KOLABMEET_SERVER_LOG) fs.writeFileSync(process.env.KOLABMEET_SERVER_LOG, server.stderr);
     tearDownNetwork(3);
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -551,6 +563,11 @@ function jitterRelay({ listenIp, port, serverIp, jitterMs, jitterFor }) {
   const clients = new Map();
   let delayed = 0;
   let delaySum = 0;
+  let closed = false;
+  // How late the relay's own timers fired (a starved event loop adds delay the scenario
+  // did not ask for): counts of at most 5, 20 and 50 ms late, and more.
+  const late = [0, 0, 0, 0];
+  let lateMax = 0;
   front.on('message', (msg, rinfo) => {
     const key = `${rinfo.address}:${rinfo.port}`;
     let c = clients.get(key);
@@ -566,7 +583,13 @@ function jitterRelay({ listenIp, port, serverIp, jitterMs, jitterFor }) {
         c.lastDue = due;
         delayed++;
         delaySum += due - now;
-        setTimeout(() => front.send(m, rinfo.port, rinfo.address), due - now);
+        setTimeout(() => {
+          if (closed) return;
+          const l = performance.now() - due;
+          late[l <= 5 ? 0 : l <= 20 ? 1 : l <= 50 ? 2 : 3]++;
+          lateMax = Math.max(lateMax, l);
+          front.send(m, rinfo.port, rinfo.address);
+        }, due - now);
       });
       clients.set(key, c);
     }
@@ -574,8 +597,9 @@ function jitterRelay({ listenIp, port, serverIp, jitterMs, jitterFor }) {
   });
   front.bind(port, listenIp);
   return {
-    stats: () => ({ delayed, meanMs: delayed ? delaySum / delayed : 0 }),
+    stats: () => ({ delayed, meanMs: delayed ? delaySum / delayed : 0, late: { upTo5: late[0], upTo20: late[1], upTo50: late[2], over50: late[3], maxMs: Math.round(lateMax) } }),
     close() {
+      closed = true;
       front.close();
       for (const c of clients.values()) c.back.close();
     },
@@ -596,7 +620,10 @@ test('shaped links: 30 ms of jitter on a wide link keeps a 1280x720 top layer', 
       { simulcast: true, width: 1280, height: 720, topMaxBitrate: 2000000, marker: { noise: true } },
       async (server, [a, b]) => {
         const aId = a.peer.id;
-        await untilWidth(b, aId, 1280, 45000, 'B, behind the jitter');
+        // What the server and A's encoder do while B waits for the top layer (on a loaded
+        // machine Chromium's CPU adaptation can shrink every encoding A sends).
+        const waiting = setInterval(async () => console.log(`  waiting: server, B: ${await serverView(server, b.peer.id)}; A sends ${await sending(a)}`), 5000);
+        await untilWidth(b, aId, 1280, 45000, 'B, behind the jitter').finally(() => clearInterval(waiting));
         await assertUdp([a, b]);
         const layers = [];
         const estimates = [];
@@ -618,8 +645,8 @@ test('shaped links: 30 ms of jitter on a wide link keeps a 1280x720 top layer', 
         const bitrate = (s) => Math.round(((s.at(-1).video.bytesReceived - s[0].video.bytesReceived) * 8) / ((s.at(-1).at - s[0].at) / 1000) / 1000);
         const r = relay.stats();
         console.log(
-          `jitter 0-30 ms (mean ${r.meanMs.toFixed(1)} ms over ${r.delayed} packets): B on the top layer at the server in ${(top * 100).toFixed(0)} % of ${layers.length} samples, ` +
-            `estimate median ${median} kbit/s, widths ${widths(bs)}, ${bitrate(bs)} kbit/s received, RTP jitter seen ${Math.round(bs.at(-1).video.jitter * 1000)} ms, longest freeze ${longestFreeze(bs)} ms`,
+          `jitter 0-30 ms (mean ${r.meanMs.toFixed(1)} ms over ${r.delayed} packets; relay timers late ${JSON.stringify(r.late)}): B on the top layer at the server in ${(top * 100).toFixed(0)} % of ${layers.length} samples, ` +
+            `estimate median ${median} kbit/s, widths ${widths(bs)}, ${bitrate(bs)} kbit/s received, RTP jitter seen ${Math.round(bs.at(-1).video.jitter * 1000)} ms, longest freeze ${longestFreeze(bs)} ms; A sends ${await sending(a)}`,
         );
         assert.ok(r.delayed > 1000 && r.meanMs > 10, `the relay delayed ${JSON.stringify(r)}`);
         assert.ok(layers.length >= 50 && top >= 0.9, `B's layer at the server: ${JSON.stringify(layers)}`);
