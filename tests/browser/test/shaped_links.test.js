@@ -433,7 +433,11 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
       const decoded = s.at(-1).video.framesDecoded - s[0].video.framesDecoded;
       console.log(`${name} with A's uplink at 300 kbit/s: ${decoded} frames in 20 s, widths ${JSON.stringify([...new Set(s.map((x) => x.video?.frameWidth))])}, longest freeze ${froze} ms (between stats samples: ${stalled} ms)`);
       assert.ok(decoded > 100, `${name} decoded ${decoded} frames`);
-      assert.ok(froze <= 2000, `${name} froze ${froze} ms`);
+      // The layer that still arrives needs a key frame, and a request for it within 3 s
+      // of the last one for that stream (the 15 % loss step just before asks for some)
+      // waits for the end of the client's keyFrameRequestDelay (3000 ms, as on the old
+      // server): 0-1.5 s usually, 2.58 s once in about ten runs (2026-12-07).
+      assert.ok(froze <= 3500, `${name} froze ${froze} ms`);
     }
   });
 });
