@@ -35,6 +35,8 @@ struct Sim {
     probes: VecDeque<(Instant, u32)>,
     /// Whether the sender follows the estimator's probe plans.
     probing: bool,
+    /// The most the sender has to send (an application-limited sender), if anything.
+    app_limit: Option<Bitrate>,
 }
 
 impl Sim {
@@ -57,6 +59,7 @@ impl Sim {
             trace: Vec::new(),
             probes: VecDeque::new(),
             probing: false,
+            app_limit: None,
         }
     }
 
@@ -96,7 +99,11 @@ impl Sim {
                 if let Some(at) = self.link.send(self.next_send, PACKET) {
                     self.in_flight.push_back((at, self.seq));
                 }
-                let rate = self.bwe.estimate().bps().max(1);
+                let rate = self
+                    .app_limit
+                    .map_or(self.bwe.estimate(), |l| l.min(self.bwe.estimate()))
+                    .bps()
+                    .max(1);
                 self.next_send += Duration::from_nanos(PACKET as u64 * 8 * 1_000_000_000 / rate);
             }
             while self.probes.front().is_some_and(|(at, _)| *at <= self.now) {
@@ -307,6 +314,34 @@ fn jitter_alone_is_not_congestion() {
     let est = run(10);
     assert!(est >= Bitrate::mbps(2), "{est}");
     run(30);
+}
+
+/// A sender that goes quiet (a trial's padding stopped, a camera between frames) while a
+/// queue builds elsewhere on the path: the over-use cut starts from what the link carried
+/// over the last second, smoothed, not from the quiet moment (before 2026-12-07 it went to
+/// 0.85 times the last 500 ms: 1.2 Mbit/s to 180-250 kbit/s within a second in the
+/// Chromium jitter test).
+#[test]
+fn a_quiet_moment_is_not_the_links_rate() {
+    let mut sim = Sim::new(
+        Bitrate::kbps(1500),
+        LinkModel::new(5_000_000, Duration::from_millis(20), 9),
+    );
+    sim.run(Duration::from_secs(5));
+    let before = sim.bwe.estimate();
+    sim.app_limit = Some(Bitrate::kbps(200));
+    // 150 ms of queue building over 1.5 s, not of our making.
+    for _ in 0..150 {
+        sim.link.delay += Duration::from_millis(1);
+        sim.run(Duration::from_millis(10));
+    }
+    let after = sim.bwe.estimate();
+    println!("bwe: sending {before} then 200 kbps while a queue builds: {after}");
+    assert!(after < before, "the queue was seen: {before} -> {after}");
+    assert!(
+        after >= Bitrate::kbps(300),
+        "cut below what the link carried: {after}"
+    );
 }
 
 /// Hostile feedback: random bytes shaped as transport-cc, lies about arrival times,

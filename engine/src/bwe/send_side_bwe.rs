@@ -80,9 +80,6 @@ pub struct SendSideBwe {
     /// stopped) does not read as the link's rate (libwebrtc smooths its throughput
     /// estimate for the same reason).
     throughput: Option<(Bitrate, Instant)>,
-    /// When the delay-based rate was last cut for over-use (libwebrtc's
-    /// `AimdRateControl::TimeToReduceFurther`: one cut per round trip).
-    last_decrease: Option<Instant>,
 }
 
 impl SendSideBwe {
@@ -107,7 +104,6 @@ impl SendSideBwe {
             probes: ProbeEstimator::default(),
             next_probe: None,
             overuse_allowance: None,
-            last_decrease: None,
             throughput: None,
         }
     }
@@ -213,15 +209,9 @@ impl SendSideBwe {
                 usage = BandwidthUsage::Underusing;
             }
         }
-        if usage == BandwidthUsage::Overusing && !self.time_to_reduce_further(now) {
-            // The cut of this over-use was made less than a round trip ago: what the
-            // receiver reports since was sent before the cut could show.
-            usage = BandwidthUsage::Underusing;
-        }
         let acked = self.acked.rate();
         let smoothed = self.smooth_throughput(now, acked);
         let acked_for_usage = if usage == BandwidthUsage::Overusing {
-            self.last_decrease = Some(now);
             acked.max(smoothed)
         } else {
             acked
@@ -282,24 +272,6 @@ impl SendSideBwe {
         };
         self.throughput = Some((next, now));
         Some(next)
-    }
-
-    /// Whether over-use may cut the rate again: a round trip (10-200 ms) after the last
-    /// cut, or sooner if what arrives is under half the estimate (libwebrtc's
-    /// `AimdRateControl::TimeToReduceFurther`).
-    fn time_to_reduce_further(&self, now: Instant) -> bool {
-        let Some(last) = self.last_decrease else {
-            return true;
-        };
-        let interval = self
-            .rtt
-            .clamp(Duration::from_millis(10), Duration::from_millis(200));
-        if now.saturating_duration_since(last) >= interval {
-            return true;
-        }
-        self.acked
-            .rate()
-            .is_some_and(|a| a.bps() < self.estimate.bps() / 2)
     }
 
     /// A receiver's REMB (draft-alvestrand-rmcat-remb-03 §2.2) arrived: the estimate where
