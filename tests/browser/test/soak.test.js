@@ -118,13 +118,17 @@ test(`soak: three participants rejoining every two minutes with a screen share, 
         samples.push(sample);
         // Freezes: per remote video, what Chromium counted since the last sample.
         const now = new Map();
-        for (const page of pages.filter(Boolean)) {
+        for (const [receiver, page] of pages.entries()) {
+          if (!page) continue;
           for (const c of (await stats(page).catch(() => [])).filter((x) => x.kind === 'video')) {
             const before = lastVideo.get(c.id);
             if (before && c.freezeCount > before.freezeCount) {
               const longest = Math.round((c.totalFreezesDuration - before.totalFreezesDuration) * 1000);
               const quiet = events.every((e) => Math.abs(Date.now() - e) > 10000);
-              freezes.push({ at: sample.at, ms: longest, quiet });
+              // Whose video froze where, and how long since the last join, leave or share
+              // change (a freeze is counted when it ends: the 10 s sample after it).
+              const since = Math.round((Date.now() - Math.max(0, ...events.filter((e) => e <= Date.now()))) / 1000);
+              freezes.push({ at: sample.at, ms: longest, quiet, receiver: `p${receiver}`, source: c.source, consumer: c.id.slice(0, 8), sinceEventS: since });
             }
             now.set(c.id, c);
           }
