@@ -84,6 +84,7 @@ test(`soak: three participants rejoining every two minutes with a screen share, 
     const t0 = Date.now();
     let sharing = false;
     let nextSample = t0;
+    let lastSampleAt = Date.now();
     let cycle = 0;
     const done = new Set();
     while (Date.now() - t0 < SECONDS * 1000) {
@@ -124,7 +125,14 @@ test(`soak: three participants rejoining every two minutes with a screen share, 
             const before = lastVideo.get(c.id);
             if (before && c.freezeCount > before.freezeCount) {
               const longest = Math.round((c.totalFreezesDuration - before.totalFreezesDuration) * 1000);
-              const quiet = events.every((e) => Math.abs(Date.now() - e) > 10000);
+              // Chromium counts a freeze when it ends, so this one ended since the last
+              // sample and began `longest` ms before that: it is outside joins, leaves and
+              // share changes ("quiet") when no such event came in the 10 s before any
+              // moment it may have begun (until 2026-12-07 the sample's own time was
+              // compared, which took a freeze that began at a rejoin and ended 10 s later
+              // for a quiet one).
+              const [from, to] = [lastSampleAt - longest, Date.now() - longest];
+              const quiet = events.every((e) => !(from < e + 10000 && to >= e - 1000));
               // Whose video froze where, and how long since the last join, leave or share
               // change (a freeze is counted when it ends: the 10 s sample after it).
               const since = Math.round((Date.now() - Math.max(0, ...events.filter((e) => e <= Date.now()))) / 1000);
@@ -134,6 +142,7 @@ test(`soak: three participants rejoining every two minutes with a screen share, 
           }
         }
         lastVideo = now;
+        lastSampleAt = Date.now();
       }
       // At the end of a cycle (everyone joined, the share off since 60 s): the tables.
       if (inCycle >= CYCLE_MS - 8000 && !done.has(`end${cycle}`) && pages.every(Boolean) && !sharing) {
@@ -167,6 +176,8 @@ test(`soak: three participants rejoining every two minutes with a screen share, 
     for (const k of keys) assert.equal(end[k], first[k], `${k} at the end of cycle ${end.cycle} against the first: ${JSON.stringify([first, end])}`);
     assert.ok(end.rssMb - first.rssMb < 30, `resident memory ${Math.round(first.rssMb)} -> ${Math.round(end.rssMb)} MB`);
   }
+  const atEvents = freezes.filter((f) => !f.quiet && f.ms > 1000);
+  if (atEvents.length) console.log(`freezes over 1 s that began at a join, leave or share change (not this test's criterion; a known weakness, docs/testing.md): ${atEvents.length}, longest ${Math.max(...atEvents.map((f) => f.ms))} ms`);
   const bad = freezes.filter((f) => f.quiet && f.ms > 1000);
   assert.deepEqual(bad, [], 'no freeze over 1 s outside joins, leaves and screen share changes');
 });
