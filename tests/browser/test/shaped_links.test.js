@@ -435,8 +435,7 @@ test('shaped links: capped, lossy and slow-uplink participants', { skip, timeout
       assert.ok(decoded > 100, `${name} decoded ${decoded} frames`);
       // The layer that still arrives needs a key frame, and a request for it within 3 s
       // of the last one for that stream (the 15 % loss step just before asks for some)
-      // waits for the end of the client's keyFrameRequestDelay (3000 ms, as on the old
-      // server): 0-1.5 s usually, 2.58 s once in about ten runs (2026-12-07).
+      // waits for the end of the producer's keyFrameRequestDelay (3000 ms): 0-1.5 s usually, 2.58 s once in about ten runs (2026-12-07).
       assert.ok(froze <= 3500, `${name} froze ${froze} ms`);
     }
   });
