@@ -182,6 +182,17 @@ impl Receiver {
         l
     }
 
+    /// The share of the video packets that arrived from `from` on that were of `layer`.
+    fn share_on(&self, layer: u8, from: Instant) -> f64 {
+        let window: Vec<u8> = self
+            .video
+            .iter()
+            .filter(|(at, _)| *at >= from)
+            .map(|(_, l)| *l)
+            .collect();
+        window.iter().filter(|l| **l == layer).count() as f64 / window.len().max(1) as f64
+    }
+
     /// When the video last switched to `layer` (and stayed on it) before `until`.
     fn settled_on(&self, layer: u8, from: Instant, until: Instant) -> Option<Instant> {
         let mut since = None;
@@ -493,14 +504,7 @@ fn jitter_on_a_wide_link_keeps_the_top_layer() {
     run(&mut s, Duration::from_secs(15));
     let from = s.sim.now;
     run(&mut s, Duration::from_secs(60));
-    let window: Vec<u8> = s
-        .receiver
-        .video
-        .iter()
-        .filter(|(at, _)| *at >= from)
-        .map(|(_, l)| *l)
-        .collect();
-    let top = window.iter().filter(|l| **l == 2).count() as f64 / window.len().max(1) as f64;
+    let top = s.receiver.share_on(2, from);
     println!(
         "30 ms jitter on 20 Mbit/s: top layer in {:.1} % of video packets over 60 s, {} switches",
         top * 100.0,
@@ -530,14 +534,7 @@ fn jitter_after_a_setback_gets_the_top_layer_back() {
     run(&mut s, Duration::from_secs(60));
     let back = s.receiver.settled_on(2, lifted, s.sim.now);
     let from = lifted + Duration::from_secs(30);
-    let window: Vec<u8> = s
-        .receiver
-        .video
-        .iter()
-        .filter(|(at, _)| *at >= from)
-        .map(|(_, l)| *l)
-        .collect();
-    let top = window.iter().filter(|l| **l == 2).count() as f64 / window.len().max(1) as f64;
+    let top = s.receiver.share_on(2, from);
     println!(
         "capped, then 30 ms jitter on 20 Mbit/s: top layer back after {}, on it in {:.1} % of video packets of the last 30 s",
         back.map_or("never".into(), |b| secs(b - lifted)),

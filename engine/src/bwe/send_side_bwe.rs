@@ -219,16 +219,16 @@ impl SendSideBwe {
         let delay = self.delay_based.update(usage, acked_for_usage, now);
         self.estimate = self
             .loss_based
-            .cap(delay, self.acked.rate(), self.rtt, now)
+            .cap(delay, acked, self.rtt, now)
             .clamp_to(self.config.min, self.config.max);
         tracing::trace!(
             target: "kolabmeet::bwe",
             estimate = %self.estimate,
             delay_based = %delay,
-            acked = ?self.acked.rate(),
+            acked = ?acked,
             detector = ?self.trendline.usage(),
             acted_on = ?usage,
-            queue_ms = self.trendline.queue_delay_ms(),
+            queue_ms,
             threshold = self.trendline.threshold(),
             packets = self.results.len(),
             lost,
