@@ -117,13 +117,21 @@ impl ProbeEstimator {
         if ratio > MAX_RATIO {
             return None;
         }
-        Some(
-            if (recv.bps() as f64) < RECEIVE_SLOWER * send.bps() as f64 {
-                recv.scale(RECEIVE_DISCOUNT)
-            } else {
-                send.min(recv)
-            },
-        )
+        let result = if (recv.bps() as f64) < RECEIVE_SLOWER * send.bps() as f64 {
+            recv.scale(RECEIVE_DISCOUNT)
+        } else {
+            send.min(recv)
+        };
+        tracing::debug!(
+            target: "kolabmeet::bwe",
+            cluster = id,
+            sent = %send,
+            received = %recv,
+            result = %result,
+            packets = c.packets,
+            "probe cluster judged"
+        );
+        Some(result)
     }
 }
 

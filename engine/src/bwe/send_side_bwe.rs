@@ -26,6 +26,19 @@ const FEEDBACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// queueing delay is under this is taken for jitter, not a queue.
 const JITTER_NOT_QUEUE_MS: f64 = 50.0;
 
+/// A probe cluster's own queue: over-use reported within this of a cluster's start is
+/// forgiven for [`PROBE_OVERUSE_ALLOWANCE`] of over-use time, then while the queueing
+/// delay stays under [`JITTER_NOT_QUEUE_MS`] ([`SendSideBwe::tolerate_overuse`]). A
+/// cluster at twice the estimate on a link that cannot carry it queues some tens of
+/// milliseconds by design; cutting the estimate for it moved a receiver off a layer the
+/// link carried (virtual-time test, 700 kbit/s: 887 -> 515 kbit/s, layer 1 -> 0, then
+/// held there 10 s; issue 17). What the probe found is its result, not the cut. A result
+/// that says the path carried the cluster ends the allowance at once: over-use after it
+/// is the path's (forgiving it for the full second let the padding of the trial that
+/// follows overrun 15 and 30 KB token buckets, 14-166 packets dropped a minute).
+const PROBE_OVERUSE_GRACE: Duration = Duration::from_secs(1);
+const PROBE_OVERUSE_ALLOWANCE: Duration = Duration::from_millis(250);
+
 /// The time constant of the smoothed acknowledged rate an over-use cut starts from.
 const THROUGHPUT_SMOOTHING: Duration = Duration::from_secs(1);
 
@@ -74,6 +87,9 @@ pub struct SendSideBwe {
     /// Until when, and for how much more over-use time, over-use holds the delay-based
     /// rate instead of cutting it ([`SendSideBwe::tolerate_overuse`]).
     overuse_allowance: Option<(Instant, Duration)>,
+    /// The same for the probe cluster in flight, until its result says the path carried
+    /// it (then over-use is the path's answer, not the cluster's queue).
+    probe_allowance: Option<(Instant, Duration)>,
     /// The acknowledged rate smoothed over [`THROUGHPUT_SMOOTHING`], and when it was last
     /// updated: an over-use cut goes to a share of the higher of it and the last 500 ms,
     /// so that a quiet half second (a sender between frames, a trial's padding just
@@ -104,6 +120,7 @@ impl SendSideBwe {
             probes: ProbeEstimator::default(),
             next_probe: None,
             overuse_allowance: None,
+            probe_allowance: None,
             throughput: None,
         }
     }
@@ -126,6 +143,9 @@ impl SendSideBwe {
         for p in &plans {
             self.probes.start(p.id, p.bytes);
         }
+        if !plans.is_empty() {
+            self.tolerate_probe(now);
+        }
         plans
     }
 
@@ -135,7 +155,13 @@ impl SendSideBwe {
             .prober
             .on_demand(now, self.estimate, desired, self.config.max)?;
         self.probes.start(plan.id, plan.bytes);
+        self.tolerate_probe(now);
         Some(plan)
+    }
+
+    /// A cluster starts at `now`: its own queue is not a reason to cut.
+    fn tolerate_probe(&mut self, now: Instant) {
+        self.probe_allowance = Some((now + PROBE_OVERUSE_GRACE, PROBE_OVERUSE_ALLOWANCE));
     }
 
     /// The follow-up probe a successful probe asked for, once (then `None`).
@@ -185,17 +211,33 @@ impl SendSideBwe {
                 self.delay_based.set_rate(result);
             }
             self.loss_based.on_probe(result);
+            if self
+                .prober
+                .probing()
+                .is_none_or(|probed| !self.prober.failed(probed, result))
+            {
+                self.probe_allowance = None;
+            }
             self.next_probe = self.prober.on_result(now, result, self.config.max);
             if let Some(p) = self.next_probe {
                 self.probes.start(p.id, p.bytes);
+                self.tolerate_probe(now);
             }
         }
         self.loss_based
             .on_feedback(lost, u32::try_from(self.results.len()).unwrap_or(u32::MAX));
         let queue_ms = self.trendline.queue_delay_ms();
         let mut usage = self.trendline.usage();
+        for allowance in [&mut self.overuse_allowance, &mut self.probe_allowance] {
+            if allowance.is_some_and(|(until, _)| now >= until) {
+                *allowance = None;
+            }
+        }
         if usage == BandwidthUsage::Overusing
-            && let Some((until, left)) = &mut self.overuse_allowance
+            && let Some((until, left)) = self
+                .probe_allowance
+                .as_mut()
+                .or(self.overuse_allowance.as_mut())
             && now < *until
         {
             if !left.is_zero() {
