@@ -31,6 +31,7 @@ use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use super::layer::{Layer, LayerRates};
+use super::pause_delay::PauseDelay;
 use super::up_switch_backoff::UpSwitchBackoff;
 use crate::bwe::Bitrate;
 
@@ -128,6 +129,8 @@ pub struct LayerAllocator<K> {
     /// Since when each consumer's spatial up-switch has fitted (it is made only once it
     /// has fitted for [`UP_SWITCH_AFTER`]).
     up_since: HashMap<K, Instant>,
+    /// Since when each video's lowest layer has not fitted (paused only after a while).
+    pause_delay: PauseDelay<K>,
 }
 
 /// After a failed trial, the next waits this long: shorter than the hold after a
@@ -155,6 +158,7 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
             held_until: HashMap::new(),
             backoff: HashMap::new(),
             up_since: HashMap::new(),
+            pause_delay: PauseDelay::default(),
         }
     }
 
@@ -173,6 +177,7 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
         self.held_until.remove(&key);
         self.backoff.remove(&key);
         self.up_since.remove(&key);
+        self.pause_delay.forget(&key);
     }
 
     /// Allocates `estimate` over `demands` at `now`.
@@ -207,13 +212,23 @@ impl<K: Copy + Eq + Hash> LayerAllocator<K> {
                 (_, Some((layer, rate))) if rate.bps() <= budget => {
                     budget -= rate.bps();
                     targets[i] = Some((layer, rate.bps()));
+                    self.pause_delay.fits(&d.key);
                 }
                 (_, Some((layer, rate))) if had(&d.key, layer) && rate.bps() <= budget + slack => {
                     let over = rate.bps() - budget;
                     (slack, overshoot, budget) = (slack - over, overshoot + over, 0);
                     targets[i] = Some((layer, rate.bps()));
+                    self.pause_delay.fits(&d.key);
                 }
-                _ => {}
+                // Short: a video that had a layer keeps its lowest a while (pause_delay).
+                (_, Some((layer, rate))) => {
+                    let had_layer = matches!(self.last.get(&d.key), Some(Target::Layer(_)));
+                    if self.pause_delay.keep(now, d.key, had_layer) {
+                        overshoot += rate.bps() - budget;
+                        budget = 0;
+                        targets[i] = Some((layer, rate.bps()));
+                    }
+                }
             }
         }
         // 3: steps round-robin while they fit.
@@ -513,6 +528,43 @@ mod tests {
         assert!(al.last.is_empty() && al.held_until.is_empty());
     }
 
+    /// A video that had a layer keeps its lowest while the estimate dips for less than
+    /// PAUSE_AFTER, and is paused when the dip lasts.
+    #[test]
+    fn a_dip_does_not_pause_a_video_that_a_lasting_shortfall_does() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut al = LayerAllocator::new(AllocatorConfig::default());
+        let demands = [
+            demand(1, Priority::Audio, audio()),
+            demand(2, Priority::Webcam, webcam()),
+            demand(3, Priority::Webcam, webcam()),
+        ];
+        let both = Bitrate::kbps(40 + 2 * 80);
+        let a = al.allocate(t0, both, &demands);
+        assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 0)));
+        // A dip to audio and one low layer, 800 ms long: both webcams keep their lowest.
+        let dip = Bitrate::kbps(40 + 80);
+        for k in 1..=4 {
+            let a = al.allocate(t0 + ms(200 * k), dip, &demands);
+            assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 0)), "{k}");
+        }
+        al.allocate(t0 + ms(1000), both, &demands);
+        // A second dip that lasts: paused once it has for PAUSE_AFTER, and not before.
+        let start = t0 + ms(2000);
+        let a = al.allocate(start, dip, &demands);
+        assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 0)));
+        let a = al.allocate(start + ms(1900), dip, &demands);
+        assert_eq!(target(&a, 3), Target::Layer(Layer::new(0, 0)));
+        let a = al.allocate(start + super::super::PAUSE_AFTER, dip, &demands);
+        assert_eq!(target(&a, 2), Target::Layer(Layer::new(0, 0)));
+        assert_eq!(target(&a, 3), Target::Paused);
+        // Paused, it stays paused while short (no overshoot for it any more).
+        let a = al.allocate(start + ms(2500), dip, &demands);
+        assert_eq!(target(&a, 3), Target::Paused);
+        assert!(a.used <= a.estimate);
+    }
+
     #[test]
     fn a_thousand_consumers_never_exceed_the_estimate_with_video() {
         let t0 = Instant::now();
@@ -534,9 +586,20 @@ mod tests {
             let a = al.allocate(t0, Bitrate::kbps(kbps), &demands);
             assert!(a.used <= a.estimate, "{kbps}: {:?}", a.used);
         }
-        // Falling estimates: what consumers keep overshoots by at most the tolerance.
+        // Falling estimates: what consumers keep overshoots by at most the tolerance, once
+        // the videos that no longer fit have been short for PAUSE_AFTER (until then each
+        // keeps its lowest layer).
+        let lowest_all = 1000 * webcam().lowest().unwrap().1.bps();
+        let mut t = t0;
         for kbps in [1_000_000u64, 900_000, 800_000, 100_000, 1000, 900, 0] {
-            let a = al.allocate(t0, Bitrate::kbps(kbps), &demands);
+            let a = al.allocate(t, Bitrate::kbps(kbps), &demands);
+            assert!(
+                a.used.bps() as f64 <= a.estimate.bps() as f64 * 1.1 + lowest_all as f64,
+                "{kbps}: {:?}",
+                a.used
+            );
+            t += super::super::PAUSE_AFTER;
+            let a = al.allocate(t, Bitrate::kbps(kbps), &demands);
             assert!(
                 a.used.bps() as f64 <= a.estimate.bps() as f64 * 1.1 + 1.0,
                 "{kbps}: {:?}",

@@ -86,6 +86,8 @@ impl Router {
         }
         if send {
             self.send_pli(pk, ssrc, egress);
+        } else {
+            tracing::trace!(target: "kolabmeet::producer", producer = %p.id, media_ssrc = ssrc, "key frame request held (pending, or within the delay)");
         }
     }
 
