@@ -392,11 +392,7 @@ fn a_cap_lifted_at_any_moment_is_found_soon() {
         let mut changes: Vec<(f64, u8)> = Vec::new();
         for (at, l) in &s.receiver.video {
             if *at >= capped && changes.last().is_none_or(|c| c.1 != *l) {
-                let from_lift = if *at >= lifted {
-                    (*at - lifted).as_secs_f64()
-                } else {
-                    -(lifted - *at).as_secs_f64()
-                };
+                let from_lift = (*at - capped).as_secs_f64() - (lifted - capped).as_secs_f64();
                 changes.push(((from_lift * 10.0).round() / 10.0, *l));
             }
         }

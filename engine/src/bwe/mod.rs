@@ -39,7 +39,7 @@ pub use bitrate::Bitrate;
 pub use feedback_reader::{FeedbackReader, PacketResult};
 pub use inter_arrival::{GroupDelta, InterArrival};
 pub use loss_based::LossBasedControl;
-pub use probe_controller::{PROBE_PACKET, ProbeController, ProbePlan};
+pub use probe_controller::{PROBE_PACKET, ProbeController, ProbeOutcome, ProbePlan};
 pub use probe_estimator::ProbeEstimator;
 pub use send_side_bwe::{BweConfig, SendSideBwe};
 pub use sent_history::{SentHistory, SentPacket};

@@ -41,6 +41,16 @@ pub struct ProbePlan {
     pub bytes: u64,
 }
 
+/// What a probe's result means ([`ProbeController::on_result`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeOutcome {
+    /// The path carried the probe (or no probe was awaited): over-use after it is the
+    /// path's, not the probe's own queue.
+    pub carried: bool,
+    /// The next probe to send at once, if more is wanted.
+    pub next: Option<ProbePlan>,
+}
+
 /// The probing decisions of one transport.
 #[derive(Debug, Default)]
 pub struct ProbeController {
@@ -109,36 +119,36 @@ impl ProbeController {
         Some(self.plan(now, rate))
     }
 
-    /// A probe's result: if it reached most of its rate and more is wanted, the next probe.
-    pub fn on_result(&mut self, now: Instant, result: Bitrate, max: Bitrate) -> Option<ProbePlan> {
-        let (probed, wanted) = self.waiting.take()?;
-        if self.failed(probed, result) {
+    /// A probe's result: whether the path carried it, and, if it reached most of its rate
+    /// and more is wanted, the next probe.
+    pub fn on_result(&mut self, now: Instant, result: Bitrate, max: Bitrate) -> ProbeOutcome {
+        let Some((probed, wanted)) = self.waiting.take() else {
+            return ProbeOutcome {
+                carried: true,
+                next: None,
+            };
+        };
+        if (result.bps() as f64) < FURTHER_PROBE_SHARE * probed.bps() as f64 {
             self.fail();
             tracing::debug!(target: "kolabmeet::bwe", probed = %probed, result = %result, backoff = ?self.backoff, "probe found nothing more");
-            return None;
+            return ProbeOutcome {
+                carried: false,
+                next: None,
+            };
         }
         self.backoff = None;
-        if result >= wanted {
-            return None;
-        }
         // Only a rate above the one just probed tells more: a capped link answers about
         // its cap to every cluster at the probed rate (three clusters in a row then
         // queued packets until the delay detector cut the estimate, every few seconds).
         let rate = result.scale(2.0).min(wanted).min(max);
-        (rate > probed).then(|| {
+        let next = (result < wanted && rate > probed).then(|| {
             self.waiting = Some((rate, wanted));
             self.plan(now, rate)
-        })
-    }
-
-    /// The rate of the probe awaiting its result, if any.
-    pub fn probing(&self) -> Option<Bitrate> {
-        self.waiting.map(|(probed, _)| probed)
-    }
-
-    /// Whether `result` of a probe at `probed` says the path is narrower than probed.
-    pub fn failed(&self, probed: Bitrate, result: Bitrate) -> bool {
-        (result.bps() as f64) < FURTHER_PROBE_SHARE * probed.bps() as f64
+        });
+        ProbeOutcome {
+            carried: true,
+            next,
+        }
     }
 
     /// A probe went unanswered (its feedback never came): stop waiting for it.
@@ -177,10 +187,12 @@ mod tests {
         // probe at 3.4.
         let next = p
             .on_result(t0, Bitrate::kbps(1700), Bitrate::mbps(30))
+            .next
             .unwrap();
         assert_eq!(next.rate, Bitrate::kbps(3400));
         // A weak result ends the series.
-        assert_eq!(p.on_result(t0, Bitrate::kbps(900), Bitrate::mbps(30)), None);
+        let weak = p.on_result(t0, Bitrate::kbps(900), Bitrate::mbps(30));
+        assert_eq!((weak.carried, weak.next), (false, None));
         // On demand: after the weak result, not within 4 s (3 s doubled, at most 4) of
         // the last probe, then up to twice the estimate.
         let e = Bitrate::kbps(800);
@@ -236,7 +248,8 @@ mod tests {
             assert_eq!(plan.rate, wanted);
             // 430 of 550: at least 70 %, short of what is wanted, and twice it is no
             // higher than what was probed.
-            assert_eq!(p.on_result(at, Bitrate::kbps(430), max), None);
+            let outcome = p.on_result(at, Bitrate::kbps(430), max);
+            assert_eq!((outcome.carried, outcome.next), (true, None));
             assert_eq!(
                 p.on_demand(at + Duration::from_millis(2900), estimate, wanted, max),
                 None

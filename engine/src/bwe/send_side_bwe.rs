@@ -211,14 +211,11 @@ impl SendSideBwe {
                 self.delay_based.set_rate(result);
             }
             self.loss_based.on_probe(result);
-            if self
-                .prober
-                .probing()
-                .is_none_or(|probed| !self.prober.failed(probed, result))
-            {
+            let outcome = self.prober.on_result(now, result, self.config.max);
+            if outcome.carried {
                 self.probe_allowance = None;
             }
-            self.next_probe = self.prober.on_result(now, result, self.config.max);
+            self.next_probe = outcome.next;
             if let Some(p) = self.next_probe {
                 self.probes.start(p.id, p.bytes);
                 self.tolerate_probe(now);
@@ -234,11 +231,10 @@ impl SendSideBwe {
             }
         }
         if usage == BandwidthUsage::Overusing
-            && let Some((until, left)) = self
+            && let Some((_, left)) = self
                 .probe_allowance
                 .as_mut()
                 .or(self.overuse_allowance.as_mut())
-            && now < *until
         {
             if !left.is_zero() {
                 let since = self.last_feedback_before.unwrap_or(now);
