@@ -28,11 +28,12 @@ function processFigures(pid) {
   const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const targets = fdTargets(pid);
   return {
     rssMb: kb('VmRSS') / 1024,
     threads: kb('Threads'),
-    fds: fs.readdirSync(`/proc/${pid}/fd`).length,
-    fdTargets: fdTargets(pid),
+    fds: Object.values(targets).reduce((a, b) => a + b, 0),
+    fdTargets: targets,
     cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
   };
 }
