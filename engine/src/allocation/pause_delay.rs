@@ -43,7 +43,10 @@ impl<K: Copy + Eq + Hash> PauseDelay<K> {
 
     /// `key`'s lowest layer fits (or it is not a video): the shortfall, if any, is over.
     pub fn fits(&mut self, key: &K) {
-        self.short_since.remove(key);
+        // Called for every video at every allocation: no hashing while nothing is short.
+        if !self.short_since.is_empty() {
+            self.short_since.remove(key);
+        }
     }
 
     /// A consumer that closed.
