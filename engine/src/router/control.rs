@@ -102,7 +102,7 @@ impl Router {
             paused,
             source,
         });
-        let ssrcs: Vec<u32> = producer.known_ssrcs().collect();
+        let ssrcs: Vec<_> = producer.known_ssrcs().collect();
         let mid = producer.mid().map(str::to_owned).zip(producer.mid_ext());
         let twcc_ext = producer.transport_cc_ext();
         let key = self.producers.insert(producer);

@@ -21,6 +21,7 @@ use crate::ortc::{
     MediaKind, ParamValue, RtpCapabilities, RtpMapping, RtpParameters, ScalabilityMode,
 };
 use crate::rtp_stream::{KeyFrameRequestManager, PacketStore, RetransmissionBufferConfig};
+use crate::transport::StreamRef;
 use kolabmeet_media_types::replies::ConsumerType;
 
 /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
@@ -313,12 +314,21 @@ impl Producer {
             .header_extension_id(crate::ortc::TRANSPORT_CC_URI)
     }
 
-    /// Every SSRC the producer's encodings use (media and RTX) that is known so far.
-    pub fn known_ssrcs(&self) -> impl Iterator<Item = u32> + '_ {
-        self.streams
+    /// Every SSRC the producer's encodings use that is known so far, with the encoding it
+    /// is: the media SSRCs first, then the RTX ones (the order [`Producer::identify`]
+    /// looks them up in).
+    pub fn known_ssrcs(&self) -> impl Iterator<Item = (u32, StreamRef)> + '_ {
+        let media = self
+            .streams
             .iter()
-            .flat_map(|s| [s.ssrc, s.rtx_ssrc])
-            .flatten()
+            .enumerate()
+            .filter_map(|(stream, s)| Some((s.ssrc?, StreamRef { stream, rtx: false })));
+        let rtx = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter_map(|(stream, s)| Some((s.rtx_ssrc?, StreamRef { stream, rtx: true })));
+        media.chain(rtx)
     }
 
     /// Which encoding a packet is and whether it is RTX, from its header alone (read

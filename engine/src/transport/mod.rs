@@ -21,7 +21,7 @@ pub use media_transport::{
 pub use plain_transport::{
     MAX_PLAIN_TRANSPORTS, PLAIN_PORT_RANGE, PlainTransport, PlainTransportError,
 };
-pub use rtp_listener::{ListenerError, RtpListener};
+pub use rtp_listener::{Found, ListenerError, RtpListener, StreamRef};
 pub use send_bandwidth::{PROBATOR_PAYLOAD_TYPE, PROBATOR_SSRC, SendBandwidth};
 pub use tuple::{Tuple, TupleProtocol};
 pub use twcc_feedback::TwccFeedback;

@@ -10,8 +10,9 @@ use kolabmeet_net::rtp::RtpHeader;
 
 use super::core::WorkerCore;
 use crate::arena::TransportKey;
+use crate::router::StreamMatch;
 use crate::transport::ice_lite::peek_local_ufrag;
-use crate::transport::{DropReason, MediaTransport, Received, Tuple};
+use crate::transport::{DropReason, Found, MediaTransport, Received, StreamRef, Tuple};
 
 impl WorkerCore {
     /// Handles a datagram (or a TCP frame) that arrived on the worker's port: to its
@@ -96,10 +97,12 @@ impl WorkerCore {
         }
     }
 
-    /// RTP from transport `tk`, still protected: its producer stream is found from the
-    /// header alone (by SSRC, or MID then RID), and only then is it decrypted, so what no
-    /// stream wants costs no decryption; an SSRC is learnt only from a packet that
-    /// authenticated. The header is read once and follows the packet to every consumer.
+    /// RTP from transport `tk`, still protected: its producer and encoding are found from
+    /// the header alone, and only then is it decrypted, so what no stream wants costs no
+    /// decryption. A known SSRC (signalled, or learnt before) names both in one lookup of
+    /// the transport's listener; an unknown one found by its MID asks the producer which
+    /// encoding its RID names, and is learnt only once the packet authenticated. The
+    /// header is read once and follows the packet to every consumer.
     fn route_rtp(&mut self, now: Instant, tk: TransportKey, buf: &mut Vec<u8>) {
         let Some(transport) = self.transports.get_mut(tk) else {
             return;
@@ -110,10 +113,23 @@ impl WorkerCore {
             return;
         };
         let rk = transport.router;
-        let found = transport.listener.find(&header, buf).and_then(|(pk, _)| {
-            let m = self.routers.get(rk)?.producer(pk)?.identify(&header, buf)?;
-            Some((pk, m))
-        });
+        let found = match transport.listener.find(&header, buf) {
+            Some(Found::Known(pk, s)) => Some((
+                pk,
+                StreamMatch {
+                    stream: s.stream,
+                    rtx: s.rtx,
+                    learn: false,
+                },
+            )),
+            Some(Found::ByMid(pk)) => self
+                .routers
+                .get(rk)
+                .and_then(|r| r.producer(pk))
+                .and_then(|p| p.identify(&header, buf))
+                .map(|m| (pk, m)),
+            None => None,
+        };
         let Some((pk, m)) = found else {
             self.counters.unknown_ssrc += 1;
             return;
@@ -123,7 +139,11 @@ impl WorkerCore {
             return;
         }
         if m.learn {
-            transport.listener.bind(header.ssrc, pk);
+            let stream = StreamRef {
+                stream: m.stream,
+                rtx: m.rtx,
+            };
+            transport.listener.bind(header.ssrc, pk, stream);
             if let Some(p) = self.routers.get_mut(rk).and_then(|r| r.producer_mut(pk)) {
                 p.learn(m, header.ssrc);
             }
