@@ -77,6 +77,25 @@ pub struct StreamMatch {
     pub learn: bool,
 }
 
+impl StreamMatch {
+    /// An encoding whose SSRC the transport knew already (nothing to learn).
+    pub fn known(s: StreamRef) -> Self {
+        StreamMatch {
+            stream: s.stream,
+            rtx: s.rtx,
+            learn: false,
+        }
+    }
+
+    /// The encoding, as the transport's listener binds an SSRC to it.
+    pub fn stream_ref(&self) -> StreamRef {
+        StreamRef {
+            stream: self.stream,
+            rtx: self.rtx,
+        }
+    }
+}
+
 /// What the router knows of a packet after ingress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingress {

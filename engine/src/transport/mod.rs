@@ -5,6 +5,7 @@ pub mod connection;
 pub mod ice_lite;
 pub mod media_transport;
 pub mod plain_transport;
+pub mod rtp_ingress;
 pub mod rtp_listener;
 pub mod send_bandwidth;
 pub mod tuple;
@@ -21,6 +22,7 @@ pub use media_transport::{
 pub use plain_transport::{
     MAX_PLAIN_TRANSPORTS, PLAIN_PORT_RANGE, PlainTransport, PlainTransportError,
 };
+pub use rtp_ingress::RtpIn;
 pub use rtp_listener::{Found, ListenerError, RtpListener, StreamRef};
 pub use send_bandwidth::{PROBATOR_PAYLOAD_TYPE, PROBATOR_SSRC, SendBandwidth};
 pub use tuple::{Tuple, TupleProtocol};

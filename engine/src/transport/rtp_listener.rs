@@ -159,11 +159,11 @@ impl<P: Copy + PartialEq> RtpListener<P> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// An RTP header with `ssrc` and, when given, a one-byte MID extension (id 1).
-    fn packet(ssrc: u32, mid: Option<&[u8]>) -> Vec<u8> {
+    pub(crate) fn packet(ssrc: u32, mid: Option<&[u8]>) -> Vec<u8> {
         let mut p = vec![0x80, 96, 0, 1, 0, 0, 0, 1];
         p.extend_from_slice(&ssrc.to_be_bytes());
         if let Some(mid) = mid {

@@ -6,13 +6,11 @@
 
 use std::time::Instant;
 
-use kolabmeet_net::rtp::RtpHeader;
-
 use super::core::WorkerCore;
 use crate::arena::TransportKey;
 use crate::router::StreamMatch;
 use crate::transport::ice_lite::peek_local_ufrag;
-use crate::transport::{DropReason, Found, MediaTransport, Received, StreamRef, Tuple};
+use crate::transport::{DropReason, MediaTransport, Received, RtpIn, Tuple};
 
 impl WorkerCore {
     /// Handles a datagram (or a TCP frame) that arrived on the worker's port: to its
@@ -97,63 +95,61 @@ impl WorkerCore {
         }
     }
 
-    /// RTP from transport `tk`, still protected: its producer and encoding are found from
-    /// the header alone, and only then is it decrypted, so what no stream wants costs no
-    /// decryption. A known SSRC (signalled, or learnt before) names both in one lookup of
-    /// the transport's listener; an unknown one found by its MID asks the producer which
-    /// encoding its RID names, and is learnt only once the packet authenticated. The
-    /// header is read once and follows the packet to every consumer.
+    /// RTP from transport `tk`, still protected. The transport finds its producer and
+    /// encoding from the header in one lookup and gives it back decrypted
+    /// ([`MediaTransport::receive_rtp`], `transport/rtp_ingress.rs`); only the first
+    /// packet of an encoding named by RID alone asks the producer which encoding it is,
+    /// and its SSRC is learnt once the packet authenticated. The header is read once and
+    /// follows the packet to every consumer.
     fn route_rtp(&mut self, now: Instant, tk: TransportKey, buf: &mut Vec<u8>) {
         let Some(transport) = self.transports.get_mut(tk) else {
             return;
         };
-        let Ok(mut header) = RtpHeader::parse(buf) else {
-            transport.connection.drop_malformed();
-            self.counters.transport_dropped += 1;
-            return;
-        };
         let rk = transport.router;
-        let found = match transport.listener.find(&header, buf) {
-            Some(Found::Known(pk, s)) => Some((
-                pk,
-                StreamMatch {
-                    stream: s.stream,
-                    rtx: s.rtx,
-                    learn: false,
-                },
-            )),
-            Some(Found::ByMid(pk)) => self
-                .routers
-                .get(rk)
-                .and_then(|r| r.producer(pk))
-                .and_then(|p| p.identify(&header, buf))
-                .map(|m| (pk, m)),
-            None => None,
-        };
-        let Some((pk, m)) = found else {
-            self.counters.unknown_ssrc += 1;
-            return;
-        };
-        if !transport.unprotect_rtp(buf) {
-            self.counters.transport_dropped += 1;
-            return;
-        }
-        if m.learn {
-            let stream = StreamRef {
-                stream: m.stream,
-                rtx: m.rtx,
-            };
-            transport.listener.bind(header.ssrc, pk, stream);
-            if let Some(p) = self.routers.get_mut(rk).and_then(|r| r.producer_mut(pk)) {
-                p.learn(m, header.ssrc);
-            }
-        }
         // Every packet of a stream that carries a transport-wide number counts for the
         // sender's bandwidth estimation, retransmissions and probes included (mediasoup's
         // `Transport::ReceiveRtpPacket` feeds its TCC server the same way), or the sender
-        // would read the missing numbers as losses. What no stream wants was not
-        // authenticated, and is not recorded.
-        transport.record_twcc(now, &header, buf);
+        // would read the missing numbers as losses; the transport records it once it
+        // authenticated.
+        let (pk, m, mut header) = match transport.receive_rtp(now, buf) {
+            RtpIn::Media {
+                producer,
+                stream,
+                header,
+            } => (producer, StreamMatch::known(stream), header),
+            RtpIn::NewSsrc { producer, header } => {
+                let Some(m) = self
+                    .routers
+                    .get(rk)
+                    .and_then(|r| r.producer(producer))
+                    .and_then(|p| p.identify(&header, buf))
+                else {
+                    self.counters.unknown_ssrc += 1;
+                    return;
+                };
+                if !transport.accept_new_ssrc(now, buf, &header, producer, m.stream_ref()) {
+                    self.counters.transport_dropped += 1;
+                    return;
+                }
+                if m.learn
+                    && let Some(p) = self
+                        .routers
+                        .get_mut(rk)
+                        .and_then(|r| r.producer_mut(producer))
+                {
+                    p.learn(m, header.ssrc);
+                }
+                (producer, m, header)
+            }
+            RtpIn::Unknown => {
+                self.counters.unknown_ssrc += 1;
+                return;
+            }
+            RtpIn::Dropped => {
+                self.counters.transport_dropped += 1;
+                return;
+            }
+        };
         let Some((router, mut egress)) = self.router_and_egress(rk) else {
             return;
         };
