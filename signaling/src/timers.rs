@@ -51,6 +51,14 @@ impl<K: Ord + Clone> TimerHeap<K> {
         }
     }
 
+    /// How many entries `live(at, key)` says are live (a console figure: O(n)).
+    pub fn count(&self, mut live: impl FnMut(Instant, &K) -> bool) -> usize {
+        self.heap
+            .iter()
+            .filter(|Reverse((at, key))| live(*at, key))
+            .count()
+    }
+
     /// Entries held (live and stale).
     pub fn len(&self) -> usize {
         self.heap.len()

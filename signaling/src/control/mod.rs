@@ -278,18 +278,32 @@ impl ControlPlane {
         if self.timers.len() <= 2 * live_bound + 1024 {
             return;
         }
-        let drain = self.drain;
-        let (rooms, sockets, pending) = (&self.rooms, &self.sockets, &self.pending);
-        self.timers.retain(|at, key| match key {
-            TimerKey::Socket(conn) => sockets.get(conn).is_some_and(|r| r.timer_is_live(at)),
-            TimerKey::Peer(room, peer) => rooms
+        let mut heap = std::mem::take(&mut self.timers);
+        heap.retain(|at, key| self.timer_is_live(at, key));
+        self.timers = heap;
+    }
+
+    /// Whether a timer entry would still do something when it fires: the entries that
+    /// rescheduling or cancelling left behind are not (lazy cancellation).
+    fn timer_is_live(&self, at: Instant, key: &TimerKey) -> bool {
+        match key {
+            TimerKey::Socket(conn) => self.sockets.get(conn).is_some_and(|r| r.timer_is_live(at)),
+            TimerKey::Peer(room, peer) => self
+                .rooms
                 .get(room)
                 .and_then(|r| r.peers.get(peer))
                 .is_some_and(|p| p.grace_until == Some(at)),
-            TimerKey::Room(room) => rooms.get(room).is_some_and(|r| r.close_at == Some(at)),
-            TimerKey::Request(tag) => pending.get(tag).is_some_and(|p| p.deadline == at),
-            TimerKey::Drain => drain.is_some_and(|d| d.deadline == at),
-        });
+            TimerKey::Room(room) => self.rooms.get(room).is_some_and(|r| r.close_at == Some(at)),
+            TimerKey::Request(tag) => self.pending.get(tag).is_some_and(|p| p.deadline == at),
+            TimerKey::Drain => self.drain.is_some_and(|d| d.deadline == at),
+        }
+    }
+
+    /// Live timers (console `dumpInternals`): the heap's entries less those that
+    /// rescheduling and cancelling left behind, so that the figure says what the server
+    /// waits for whatever the moment it is read.
+    pub(crate) fn live_timers(&self) -> usize {
+        self.timers.count(|at, key| self.timer_is_live(at, key))
     }
 
     /// Runs every timer due at `now`.

@@ -159,19 +159,22 @@ impl ControlPlane {
     }
 
     /// Console `dumpInternals`: sizes of the control plane's tables, to check that churn
-    /// leaves nothing behind.
+    /// leaves nothing behind. `timers` counts the live ones; `timerEntries` what the heap
+    /// holds, with the entries rescheduling and cancelling left behind (compacted once
+    /// they outnumber twice the live bound plus 1,024).
     pub fn internal_counts(&self) -> String {
         let peers: usize = self.rooms.values().map(|r| r.peers.len()).sum();
         format!(
-            "rooms:{} peers:{} peerIndex:{} sockets:{} timers:{} pendingEngineRequests:{} producers:{} consumerOffers:{}",
+            "rooms:{} peers:{} peerIndex:{} sockets:{} timers:{} pendingEngineRequests:{} producers:{} consumerOffers:{} timerEntries:{}",
             self.rooms.len(),
             peers,
             self.peer_rooms.len(),
             self.sockets.len(),
-            self.timers.len(),
+            self.live_timers(),
             self.pending.len(),
             self.media.producers.len(),
-            self.media.offers.len()
+            self.media.offers.len(),
+            self.timers.len()
         )
     }
 

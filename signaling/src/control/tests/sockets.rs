@@ -356,3 +356,30 @@ fn refused_connections_are_logged_at_a_bounded_rate() {
     assert_eq!(refused.len(), 11, "{refused:?}");
     assert!(refused[10].contains("suppressed=990"), "{}", refused[10]);
 }
+
+#[test]
+fn live_timers_leave_out_the_entries_churn_left_behind() {
+    // `dumpInternals` reports live timers: an operator (and the soak) compares them across
+    // time, which the heap's size, stale entries included, does not allow.
+    let mut h = Harness::new();
+    let room = h.room();
+    let (_, ca) = h.joined(room, Role::PUBLISHER, "A");
+    let live = h.cp.live_timers();
+    assert!(live >= 1, "A's heartbeat: {live}");
+    let (p, t) = h.peer(room, Role::PUBLISHER);
+    for _ in 0..50 {
+        h.now.mono += Duration::from_millis(1);
+        let c = h.connect(room, p, &t);
+        h.cp.socket_closed(c, h.now);
+        h.drain();
+    }
+    assert!(
+        h.cp.timers.len() > live + 50,
+        "{} entries",
+        h.cp.timers.len()
+    );
+    h.advance(Duration::from_secs(11));
+    assert!(ok(&h.request(ca, "ping", json!(null))));
+    assert_eq!(h.cp.live_timers(), live, "{} entries", h.cp.timers.len());
+    assert!(h.cp.timers.len() > live);
+}
