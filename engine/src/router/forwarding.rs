@@ -11,11 +11,12 @@ use kolabmeet_net::rtp::RtpHeader;
 
 use super::consumer::{ConsumerType, Forwarded, SendContext};
 use super::egress::Egress;
-use super::producer::{Ingress, RoutedPacket, StreamMatch};
+use super::producer::{Ingress, RoutedPacket};
 use super::room::Router;
 use crate::arena::ProducerKey;
 use crate::media_engine::{ConsumerLayers, EngineEvent};
 use crate::mirror::PipeMessage;
+use crate::transport::StreamRef;
 
 impl Router {
     /// Routes a decrypted RTP packet of producer `pk` that matched its stream `m`: ingress
@@ -26,7 +27,7 @@ impl Router {
         &mut self,
         now: Instant,
         pk: ProducerKey,
-        m: StreamMatch,
+        m: StreamRef,
         header: &mut RtpHeader,
         buf: &mut Vec<u8>,
         egress: &mut Egress<'_>,

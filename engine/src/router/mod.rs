@@ -38,7 +38,7 @@ pub use control::{
     ConsumeRequest, MAX_CONSUMERS_PER_TRANSPORT, MAX_PRODUCERS_PER_TRANSPORT, ProduceRequest,
 };
 pub use egress::{Egress, RoomTransports};
-pub use producer::{Ingress, Producer, ProducerInit, RoutedPacket, StreamMatch};
+pub use producer::{Ingress, Producer, ProducerInit, RoutedPacket};
 pub use recv_stats::RecvStats;
 pub use recv_stream::RecvStream;
 pub use report_interval::REPORT_INTERVAL;

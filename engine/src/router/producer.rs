@@ -65,37 +65,6 @@ pub struct MirrorWant {
     pub requested: [Option<Instant>; 8],
 }
 
-/// Which encoding a packet is, found from its header alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamMatch {
-    /// The encoding (simulcast spatial layer) index.
-    pub stream: usize,
-    /// It is an RTX packet (a retransmission).
-    pub rtx: bool,
-    /// Its SSRC is new to the encoding: bind it ([`Producer::learn`]) once the packet
-    /// authenticated.
-    pub learn: bool,
-}
-
-impl StreamMatch {
-    /// An encoding whose SSRC the transport knew already (nothing to learn).
-    pub fn known(s: StreamRef) -> Self {
-        StreamMatch {
-            stream: s.stream,
-            rtx: s.rtx,
-            learn: false,
-        }
-    }
-
-    /// The encoding, as the transport's listener binds an SSRC to it.
-    pub fn stream_ref(&self) -> StreamRef {
-        StreamRef {
-            stream: self.stream,
-            rtx: self.rtx,
-        }
-    }
-}
-
 /// What the router knows of a packet after ingress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingress {
@@ -354,19 +323,15 @@ impl Producer {
     /// before decryption): by SSRC, else by RID or repaired-RID (RFC 8852), a new SSRC
     /// being learnt at most once per encoding so that what is learnt stays bounded by the
     /// encodings. `None` for a packet that names none of the encodings, or a layer whose
-    /// SSRC is already known from another SSRC.
-    pub fn identify(&self, header: &RtpHeader, packet: &[u8]) -> Option<StreamMatch> {
+    /// SSRC is already known from another SSRC. (The worker asks only for an SSRC its
+    /// transport's listener does not know, and the listener knows every SSRC known here.)
+    pub fn identify(&self, header: &RtpHeader, packet: &[u8]) -> Option<StreamRef> {
         let ssrc = header.ssrc;
-        let found = |stream, rtx| StreamMatch {
-            stream,
-            rtx,
-            learn: false,
-        };
-        if let Some(i) = self.streams.iter().position(|s| s.ssrc == Some(ssrc)) {
-            return Some(found(i, false));
+        if let Some(stream) = self.streams.iter().position(|s| s.ssrc == Some(ssrc)) {
+            return Some(StreamRef { stream, rtx: false });
         }
-        if let Some(i) = self.streams.iter().position(|s| s.rtx_ssrc == Some(ssrc)) {
-            return Some(found(i, true));
+        if let Some(stream) = self.streams.iter().position(|s| s.rtx_ssrc == Some(ssrc)) {
+            return Some(StreamRef { stream, rtx: true });
         }
         let is_rtx = self
             .rtx_pts
@@ -392,16 +357,15 @@ impl Producer {
             };
             (i, self.streams[i].ssrc.is_some())
         };
-        (!known).then_some(StreamMatch {
+        (!known).then_some(StreamRef {
             stream,
             rtx: is_rtx,
-            learn: true,
         })
     }
 
-    /// Binds the SSRC of an authenticated packet [`Producer::identify`] matched with
-    /// `learn` to its encoding.
-    pub fn learn(&mut self, m: StreamMatch, ssrc: u32) {
+    /// Binds the SSRC of an authenticated packet [`Producer::identify`] matched to its
+    /// encoding (nothing changes if the encoding has one).
+    pub fn learn(&mut self, m: StreamRef, ssrc: u32) {
         let Some(s) = self.streams.get_mut(m.stream) else {
             return;
         };
@@ -415,7 +379,7 @@ impl Producer {
     pub fn receive(
         &mut self,
         now: Instant,
-        m: StreamMatch,
+        m: StreamRef,
         header: &mut RtpHeader,
         buf: &mut Vec<u8>,
     ) -> Option<Ingress> {

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use super::core::WorkerCore;
 use crate::arena::TransportKey;
-use crate::router::StreamMatch;
 use crate::transport::ice_lite::peek_local_ufrag;
 use crate::transport::{DropReason, MediaTransport, Received, RtpIn, Tuple};
 
@@ -116,7 +115,7 @@ impl WorkerCore {
                 producer,
                 stream,
                 header,
-            } => (producer, StreamMatch::known(stream), header),
+            } => (producer, stream, header),
             RtpIn::NewSsrc { producer, header } => {
                 let Some(m) = self
                     .routers
@@ -127,15 +126,14 @@ impl WorkerCore {
                     self.counters.unknown_ssrc += 1;
                     return;
                 };
-                if !transport.accept_new_ssrc(now, buf, &header, producer, m.stream_ref()) {
+                if !transport.accept_new_ssrc(now, buf, &header, producer, m) {
                     self.counters.transport_dropped += 1;
                     return;
                 }
-                if m.learn
-                    && let Some(p) = self
-                        .routers
-                        .get_mut(rk)
-                        .and_then(|r| r.producer_mut(producer))
+                if let Some(p) = self
+                    .routers
+                    .get_mut(rk)
+                    .and_then(|r| r.producer_mut(producer))
                 {
                     p.learn(m, header.ssrc);
                 }
